@@ -1,0 +1,588 @@
+"""The hot path in pure Python: parse records, assemble events, cook activities.
+
+The twin of `_ext/_hotpath_c.pyx` with the same names, signatures and results;
+`godo.hotpath` picks the compiled one unless GODO_NO_EXTENSIONS is set. Both are
+fed bytes in batches (audit.log text, or netlink frames packed by a Receiver) and
+hand back a list of `Activity` per batch.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import struct
+
+from . import _records as R
+from . import syscalls as S
+from .errors import MalformedRecord
+
+_FRAME = struct.Struct("=I")
+_NLMSGHDR_SIZE = 16
+_KV = re.compile(rb"([^\s=]+)=(\S*)")
+_AT_FDCWD = -100
+_CLONE_THREAD = 0x10000
+_O_CREAT, _O_TRUNC, _O_WRONLY, _O_CLOEXEC, _O_TMPFILE = 0o100, 0o1000, 0o1, 0o2000000, 0o20200000
+_CLOSE_RANGE_CLOEXEC = 4
+_MAX_ERRORS_KEPT = 100
+
+
+class Activity:
+    """One cooked audit event: what a process did, in the cooked-event contract."""
+
+    __slots__ = (
+        "kind", "ts", "serial", "syscall", "success", "exit", "pid", "ppid", "uid", "auid",
+        "comm", "exe", "argv", "argc", "cwd", "path", "dirfd", "fd", "flags", "mode", "bytes",
+        "new_fd", "max_fd", "cloexec", "child", "thread", "code", "new_root", "put_old",
+        "new_path", "new_dirfd", "target", "signal", "proctitle",
+    )
+
+    def __init__(self, kind, ts, serial, syscall, success, exit, pid, ppid, uid, auid, comm, exe):
+        self.kind = kind
+        self.ts = ts
+        self.serial = serial
+        self.syscall = syscall
+        self.success = success
+        self.exit = exit
+        self.pid = pid
+        self.ppid = ppid
+        self.uid = uid
+        self.auid = auid
+        self.comm = comm
+        self.exe = exe
+        self.argv = self.argc = self.cwd = self.path = self.dirfd = self.fd = None
+        self.flags = self.mode = self.bytes = self.new_fd = self.max_fd = self.cloexec = None
+        self.child = self.thread = self.code = self.new_root = self.put_old = None
+        self.new_path = self.new_dirfd = self.target = self.signal = self.proctitle = None
+
+    def to_dict(self) -> dict:
+        """The contract's JSON object: every field that has a value, in order."""
+        out = {}
+        for name in Activity.__slots__:
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        return out
+
+    def __repr__(self) -> str:
+        return f"Activity({self.to_dict()!r})"
+
+
+# -- values -------------------------------------------------------------------
+
+def _text(raw: bytes | None) -> bytes | None:
+    """A string field as the kernel wrote it: "quoted", bare hex, or (null)."""
+    if raw is None or raw == b"(null)":
+        return None
+    if raw[:1] == b'"':
+        return raw[1:-1] if raw[-1:] == b'"' and len(raw) > 1 else raw[1:]
+    try:
+        return bytes.fromhex(raw.decode("ascii"))
+    except ValueError:
+        return raw
+
+
+def _str(raw: bytes | None) -> str | None:
+    return None if raw is None else raw.decode("utf-8", "backslashreplace")
+
+
+def _hex(raw: bytes) -> int:
+    return int(raw, 16)
+
+
+def _int32(value: int) -> int:
+    """An int syscall argument from its register: the low 32 bits, signed."""
+    value &= 0xFFFFFFFF
+    return value - 0x100000000 if value & 0x80000000 else value
+
+
+def _normalise(path: str) -> str:
+    if "/." in path or "//" in path or (path.endswith("/") and len(path) > 1):
+        path = posixpath.normpath(path)
+        if path.startswith("//"):
+            path = "/" + path.lstrip("/")
+    return path
+
+
+def _join(cwd: str | None, name: str) -> str:
+    if name.startswith("/") or cwd is None:
+        return _normalise(name)
+    return _normalise(cwd + "/" + name)
+
+
+def _split_header(data: bytes):
+    """`audit(SEC.MS:SERIAL): body` -> (ts, serial, body); raises MalformedRecord."""
+    if not data.startswith(b"audit("):
+        raise MalformedRecord("no audit( stamp")
+    close = data.find(b"):", 6)
+    if close < 0:
+        raise MalformedRecord("unterminated audit( stamp")
+    stamp = data[6:close]
+    dot = stamp.find(b".")
+    colon = stamp.find(b":")
+    if dot < 0 or colon < dot:
+        raise MalformedRecord("bad audit( stamp")
+    try:
+        sec, ms, serial = int(stamp[:dot]), int(stamp[dot + 1:colon]), int(stamp[colon + 1:])
+    except ValueError:
+        raise MalformedRecord("bad audit( stamp") from None
+    if sec < 0 or ms < 0 or serial < 0 or not stamp[:dot].isdigit():
+        raise MalformedRecord("bad audit( stamp")
+    body = data[close + 2:]
+    enriched = body.find(b"\x1d")
+    if enriched >= 0:
+        body = body[:enriched]
+    return sec + ms / 1000, serial, body.strip(b" \n\0")
+
+
+def _split_log_line(line: bytes):
+    """`type=NAME msg=audit(...): body` -> (type number, rest from audit()."""
+    if not line.startswith(b"type="):
+        raise MalformedRecord("line does not start with type=")
+    space = line.find(b" ", 5)
+    if space < 0:
+        raise MalformedRecord("no msg= after type=")
+    rtype = R.type_number(line[5:space])
+    if rtype < 0:
+        raise MalformedRecord("unknown record type")
+    rest = line[space + 1:]
+    if not rest.startswith(b"msg="):
+        raise MalformedRecord("no msg= after type=")
+    return rtype, rest[4:]
+
+
+def parse_record(data: bytes, rtype: int | None = None) -> dict:
+    """One record as godo reads it, for tests and fixtures: with `rtype`, `data` is a
+    netlink body; without, an audit.log line. Raises MalformedRecord."""
+    if rtype is None:
+        rtype, data = _split_log_line(data.rstrip(b"\n"))
+    ts, serial, body = _split_header(data)
+    fields = {}
+    for key, value in _KV.findall(body):
+        name = key.decode("ascii", "backslashreplace")
+        if name in R.TEXT_FIELDS or (rtype == R.EXECVE and name[:1] == "a" and name != "argc"
+                                      and not name.endswith("_len")):
+            fields[name] = _str(_text(value))
+        elif name in R.DECIMAL_FIELDS:
+            try:
+                fields[name] = int(value)
+            except ValueError:
+                raise MalformedRecord(f"{name} is not a number") from None
+        elif name in R.HEX_FIELDS:
+            try:
+                fields[name] = _hex(value)
+            except ValueError:
+                raise MalformedRecord(f"{name} is not hex") from None
+        else:
+            fields[name] = value.decode("utf-8", "backslashreplace")
+    return {"type": rtype, "ts": ts, "serial": serial, "fields": fields}
+
+
+# -- events -------------------------------------------------------------------
+
+class _Event:
+    """The records of one serial, gathered until the event is complete."""
+
+    __slots__ = ("serial", "ts", "born", "syscall", "cwd", "paths", "execve", "proctitle",
+                 "openat2_flags")
+
+    def __init__(self, serial: int, ts: float, born: float):
+        self.serial = serial
+        self.ts = ts
+        self.born = born
+        self.syscall = None
+        self.cwd = None
+        self.paths = []
+        self.execve = []
+        self.proctitle = None
+        self.openat2_flags = None
+
+
+class Pipeline:
+    """Parser, assembler and cook in one pass over batches of records."""
+
+    def __init__(self, *, window: int = 64, max_in_flight: int = 4096, timeout: float = 2.0):
+        self.window = window
+        self.max_in_flight = max_in_flight
+        self.timeout = timeout
+        self.records = 0
+        self.events = 0
+        self.activities = 0
+        self.malformed = 0
+        self.evicted = 0
+        self.errors: list[tuple[str, str]] = []
+        self._events: dict[int, _Event] = {}
+        self._first_serial = -1
+        self._last_serial = -1
+        self._distinct = 0
+        self._pending = b""
+        self._lineno = 0
+        self._source = ""
+        self._frames = 0
+        self._tables = {arch: S.table(arch) for arch in S.ARCH_NAMES}
+
+    # -- feeding ------------------------------------------------------------
+
+    def feed_log(self, data: bytes, source: str = "") -> list:
+        """audit.log text (RAW or ENRICHED), in chunks of any size: a line cut at the
+        end of one chunk is finished by the next."""
+        out: list = []
+        if source != self._source:
+            self._source, self._lineno = source, 0
+        if self._pending:
+            data = self._pending + data
+        lines = data.split(b"\n")
+        self._pending = lines.pop()
+        for line in lines:
+            self._lineno += 1
+            if not line:
+                continue
+            try:
+                rtype, rest = _split_log_line(line)
+                self._record(rtype, rest, 0.0, out)
+            except MalformedRecord as exc:
+                self._bad(f"{source or 'log'}:{self._lineno}", exc)
+        return out
+
+    def feed_frames(self, data: bytes, now: float = 0.0) -> list:
+        """Netlink datagrams packed by a Receiver: per datagram a native u32 size,
+        then the datagram as received (nlmsghdr, then the record text)."""
+        out: list = []
+        off, end = 0, len(data)
+        while off + 4 <= end:
+            (size,) = _FRAME.unpack_from(data, off)
+            off += 4
+            frame = data[off:off + size]
+            off += size
+            self._frames += 1
+            if len(frame) < _NLMSGHDR_SIZE:
+                self._bad(f"netlink datagram {self._frames}", MalformedRecord("short datagram"))
+                continue
+            rtype = frame[4] | frame[5] << 8
+            try:
+                self._record(rtype, frame[_NLMSGHDR_SIZE:], now, out)
+            except MalformedRecord as exc:
+                self._bad(f"netlink datagram {self._frames}", exc)
+        return out
+
+    def expire(self, now: float) -> list:
+        """Complete live events whose EOE has not come within the time-out."""
+        out: list = []
+        limit = now - self.timeout
+        for serial in [s for s, ev in self._events.items() if ev.born <= limit]:
+            self._complete(self._events.pop(serial), out)
+        return out
+
+    def flush(self) -> list:
+        """End of input: every event in flight is complete; a cut last line is read."""
+        out: list = []
+        if self._pending:
+            line, self._pending = self._pending, b""
+            self._lineno += 1
+            try:
+                rtype, rest = _split_log_line(line)
+                self._record(rtype, rest, 0.0, out)
+            except MalformedRecord as exc:
+                self._bad(f"{self._source or 'log'}:{self._lineno}", exc)
+        for serial in sorted(self._events):
+            self._complete(self._events.pop(serial), out)
+        return out
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._events)
+
+    @property
+    def serial_gaps(self) -> int:
+        if self._first_serial < 0:
+            return 0
+        return max(0, self._last_serial - self._first_serial + 1 - self._distinct)
+
+    def stats(self) -> dict:
+        return {"records": self.records, "events": self.events, "activities": self.activities,
+                "malformed": self.malformed, "serial_gaps": self.serial_gaps,
+                "evicted": self.evicted, "in_flight": self.in_flight}
+
+    # -- assembling ---------------------------------------------------------
+
+    def _bad(self, where: str, exc: Exception) -> None:
+        self.malformed += 1
+        if len(self.errors) < _MAX_ERRORS_KEPT:
+            self.errors.append((where, str(exc)))
+
+    def _record(self, rtype: int, data: bytes, now: float, out: list) -> None:
+        ts, serial, body = _split_header(data)
+        self.records += 1
+        if not R.is_multi_record(rtype):
+            if rtype == R.EOE:
+                event = self._events.pop(serial, None)
+                if event is not None:
+                    self._complete(event, out)
+            return
+        event = self._events.get(serial)
+        if event is None:
+            event = self._start(serial, ts, now, out)
+        if rtype == R.SYSCALL:
+            event.syscall = dict(_KV.findall(body))
+        elif rtype == R.PATH:
+            event.paths.append(_path_item(body))
+        elif rtype == R.CWD:
+            event.cwd = _text(body[4:]) if body.startswith(b"cwd=") else None
+        elif rtype == R.EXECVE:
+            event.execve.append(body)
+        elif rtype == R.OPENAT2:
+            flags = _field(body, b"oflag=")
+            event.openat2_flags = int(flags, 0) if flags else None
+        elif rtype == R.PROCTITLE:
+            # PROCTITLE is the last record the kernel writes for a syscall event
+            # (only EOE follows), and logs carry no EOE: it completes the event.
+            event.proctitle = body[10:] if body.startswith(b"proctitle=") else None
+            del self._events[serial]
+            self._complete(event, out)
+
+    def _start(self, serial: int, ts: float, now: float, out: list) -> _Event:
+        if self._first_serial < 0:
+            self._first_serial = serial
+        if serial > self._last_serial:
+            self._last_serial = serial
+        self._distinct += 1
+        events = self._events
+        # Logs carry no EOE: an event far behind the newest serial is done.
+        if self.window and len(events) and serial - self.window > min(events):
+            for old in [s for s in events if s < serial - self.window]:
+                self._complete(events.pop(old), out)
+        if len(events) >= self.max_in_flight:
+            oldest = min(events)
+            self.evicted += 1
+            self._complete(events.pop(oldest), out)
+        event = events[serial] = _Event(serial, ts, now)
+        return event
+
+    def _complete(self, event: _Event, out: list) -> None:
+        self.events += 1
+        if event.syscall is None:
+            return
+        try:
+            activity = _cook(event, self._tables)
+        except (ValueError, KeyError) as exc:
+            self._bad(f"event {event.serial}", MalformedRecord(f"cannot cook: {exc}"))
+            return
+        if activity is not None:
+            self.activities += 1
+            out.append(activity)
+
+
+def _field(body: bytes, key: bytes) -> bytes | None:
+    """The raw value of `key=` in a record body, found without splitting it all."""
+    start = 0
+    while True:
+        pos = body.find(key, start)
+        if pos < 0:
+            return None
+        if pos == 0 or body[pos - 1] == 0x20:
+            end = body.find(b" ", pos)
+            return body[pos + len(key):end if end >= 0 else len(body)]
+        start = pos + 1
+
+
+def _path_item(body: bytes):
+    return _text(_field(body, b"name=")), _field(body, b"nametype=")
+
+
+# -- cooking ------------------------------------------------------------------
+
+def _cook(event: _Event, tables) -> Activity | None:
+    f = event.syscall
+    table = tables.get(_hex(f[b"arch"]))
+    if not table:
+        return None
+    entry = table.get(int(f[b"syscall"]))
+    if entry is None:
+        return None
+    name, code = entry
+    success_raw = f.get(b"success")
+    success = None if success_raw is None else success_raw == b"yes"
+    exit_raw = f.get(b"exit")
+    exit = None if exit_raw is None else int(exit_raw)
+    a0, a1 = _hex(f[b"a0"]), _hex(f[b"a1"])
+    a2, a3 = _hex(f[b"a2"]), _hex(f[b"a3"])
+    cwd = _str(event.cwd)
+
+    def make(kind: str) -> Activity:
+        return Activity(kind, event.ts, event.serial, name, success, exit,
+                        int(f[b"pid"]), int(f[b"ppid"]), int(f[b"uid"]), int(f[b"auid"]),
+                        _str(_text(f.get(b"comm"))), _str(_text(f.get(b"exe"))))
+
+    if code in (S.EXIT, S.EXIT_GROUP):
+        act = make("exit")
+        act.success = act.exit = None
+        act.code = a0 & 0xFF
+        return act
+    if not success and code not in (S.OPEN, S.OPEN_AT, S.OPEN_AT2, S.CREAT, S.EXEC, S.EXEC_AT):
+        return None
+
+    if code in (S.SPAWN_CLONE, S.SPAWN_CLONE3, S.SPAWN_FORK):
+        if exit is None or exit <= 0:
+            return None
+        act = make("spawn")
+        act.child = exit
+        if code == S.SPAWN_CLONE:
+            act.thread = bool(a0 & _CLONE_THREAD)
+        elif code == S.SPAWN_FORK:
+            act.thread = False
+        return act
+    if code in (S.EXEC, S.EXEC_AT):
+        act = make("exec")
+        act.argv, act.argc = _argv(event.execve)
+        if not act.argv and event.proctitle:
+            act.proctitle = _proctitle(event.proctitle)
+        act.cwd = cwd
+        item = _file_item(event.paths)
+        if item is not None and code == S.EXEC:
+            act.path = _join(cwd, _str(item))
+        return act
+    if code in (S.OPEN, S.OPEN_AT, S.OPEN_AT2, S.CREAT):
+        act = make("open")
+        if code == S.OPEN:
+            act.flags, act.mode = a1, a2
+        elif code == S.OPEN_AT:
+            act.flags, act.mode = a2, a3
+        elif code == S.OPEN_AT2:
+            act.flags = event.openat2_flags
+        else:
+            act.flags, act.mode = _O_CREAT | _O_WRONLY | _O_TRUNC, a1
+        if act.flags is None or not (act.flags & _O_CREAT or act.flags & _O_TMPFILE == _O_TMPFILE):
+            act.mode = None  # the kernel reads mode only with O_CREAT or O_TMPFILE
+        if success:
+            act.fd = exit
+        dirfd = _int32(a0) if code in (S.OPEN_AT, S.OPEN_AT2) else _AT_FDCWD
+        _set_path(act, event, dirfd, _file_item(event.paths), cwd)
+        return act
+    if code == S.WRITE:
+        act = make("write")
+        act.fd, act.bytes = _int32(a0), exit
+        return act
+    if code == S.CLOSE:
+        act = make("close")
+        act.fd = _int32(a0)
+        return act
+    if code == S.CLOSE_RANGE:
+        act = make("close")
+        act.fd, act.max_fd = a0 & 0xFFFFFFFF, a1 & 0xFFFFFFFF
+        if a2 & _CLOSE_RANGE_CLOEXEC:
+            act.kind, act.cloexec = "cloexec", True
+        return act
+    if code in (S.DUP, S.DUP2, S.DUP3):
+        act = make("dup")
+        act.fd, act.new_fd = _int32(a0), exit
+        act.cloexec = bool(code == S.DUP3 and a2 & _O_CLOEXEC)
+        return act
+    if code == S.FCNTL:
+        cmd = _int32(a1)
+        if cmd in (S.F_DUPFD, S.F_DUPFD_CLOEXEC):
+            act = make("dup")
+            act.fd, act.new_fd, act.cloexec = _int32(a0), exit, cmd == S.F_DUPFD_CLOEXEC
+            return act
+        if cmd == S.F_SETFD:
+            act = make("cloexec")
+            act.fd, act.cloexec = _int32(a0), bool(a2 & 1)
+            return act
+        return None
+    if code == S.PIVOT_ROOT:
+        act = make("pivot_root")
+        names = [_str(n) for n, _t in event.paths if n is not None]
+        if len(names) >= 2:
+            act.new_root, act.put_old = _join(cwd, names[0]), _join(cwd, names[1])
+        return act
+    if code == S.CHDIR:
+        act = make("chdir")
+        item = _file_item(event.paths)
+        act.path = _join(cwd, _str(item)) if item is not None else cwd
+        return act
+    if code == S.FCHDIR:
+        act = make("chdir")
+        act.fd = _int32(a0)
+        return act
+    if code in (S.RENAME, S.RENAME_AT):
+        act = make("rename")
+        old = _item_of(event.paths, b"DELETE")
+        new = _item_of(event.paths, b"CREATE")
+        old_dirfd = _int32(a0) if code == S.RENAME_AT else _AT_FDCWD
+        _set_path(act, event, old_dirfd, old, cwd)
+        if new is not None:
+            new_name = _str(new)
+            new_dirfd = _int32(a2) if code == S.RENAME_AT else _AT_FDCWD
+            if new_dirfd != _AT_FDCWD and not new_name.startswith("/"):
+                act.new_path, act.new_dirfd = _normalise(new_name), new_dirfd
+            else:
+                act.new_path = _join(cwd, new_name)
+        return act
+    if code in (S.UNLINK, S.UNLINK_AT):
+        act = make("unlink")
+        dirfd = _int32(a0) if code == S.UNLINK_AT else _AT_FDCWD
+        _set_path(act, event, dirfd, _item_of(event.paths, b"DELETE"), cwd)
+        return act
+    if code in (S.KILL, S.TKILL, S.TGKILL):
+        act = make("kill")
+        if code == S.TGKILL:
+            act.target, act.signal = _int32(a0), _int32(a2)
+        else:
+            act.target, act.signal = _int32(a0), _int32(a1)
+        return act
+    return None
+
+
+def _set_path(act: Activity, event: _Event, dirfd: int, item: bytes | None, cwd: str | None):
+    if item is None:
+        return
+    name = _str(item)
+    if dirfd != _AT_FDCWD and not name.startswith("/"):
+        # Relative to a directory fd: only the tracker's fd table knows where it points.
+        act.path, act.dirfd = _normalise(name) if name else name, dirfd
+    else:
+        act.path = _join(cwd, name)
+
+
+def _file_item(paths) -> bytes | None:
+    """The name of the file an event is about: never a PARENT item."""
+    for name, nametype in paths:
+        if nametype != b"PARENT" and name is not None:
+            return name
+    return None
+
+
+def _item_of(paths, nametype: bytes) -> bytes | None:
+    for name, kind in paths:
+        if kind == nametype and name is not None:
+            return name
+    return None
+
+
+def _argv(bodies: list[bytes]) -> tuple[list[str] | None, int | None]:
+    """EXECVE records -> argv: split `aN[i]` pieces joined, several records merged.
+    Returns (argv, argc) with argc only when the kernel's count disagrees."""
+    if not bodies:
+        return None, None
+    argc = None
+    whole: dict[int, bytes] = {}
+    pieces: dict[int, dict[int, bytes]] = {}
+    for body in bodies:
+        for key, value in _KV.findall(body):
+            if key == b"argc":
+                argc = int(value)
+            elif key[:1] == b"a":
+                bracket = key.find(b"[")
+                if bracket > 0:
+                    pieces.setdefault(int(key[1:bracket]), {})[int(key[bracket + 1:-1])] = _text(value)
+                elif not key.endswith(b"_len"):
+                    whole[int(key[1:])] = _text(value)
+    for index, parts in pieces.items():
+        whole[index] = b"".join(parts[i] for i in sorted(parts))
+    argv = [_str(whole[i]) for i in sorted(whole) if whole[i] is not None]
+    if argc is not None and argc == len(argv):
+        argc = None
+    return argv, argc
+
+
+def _proctitle(raw: bytes) -> list[str]:
+    data = _text(raw) or b""
+    return [_str(part) for part in data.rstrip(b"\0").split(b"\0")]

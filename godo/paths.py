@@ -1,0 +1,41 @@
+"""Where godo keeps its data: one private directory, created 0700."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import ConfigError
+
+
+def data_dir() -> Path:
+    """GODO_DATA_DIR, else /var/lib/godo for root, else ~/.local/share/godo."""
+    configured = os.environ.get("GODO_DATA_DIR")
+    if configured:
+        path = Path(configured)
+    elif os.geteuid() == 0:
+        path = Path("/var/lib/godo")
+    else:
+        path = Path.home() / ".local/share/godo"
+    return private_dir(path)
+
+
+def private_dir(path: Path) -> Path:
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o700)
+    except OSError as exc:
+        raise ConfigError(f"cannot use data directory {path}: {exc.strerror}") from None
+    return path
+
+
+def boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return "unknown-boot"
+
+
+def hostname() -> str:
+    return os.uname().nodename

@@ -1,0 +1,97 @@
+"""Shared fixtures: both hot-path twins, the live-kernel guard, the real store."""
+
+from __future__ import annotations
+
+import fcntl
+import importlib
+import os
+import types
+from pathlib import Path
+
+import pytest
+
+from godo import hotpath
+
+DATA = Path(__file__).parent / "data"
+LIVE_LOCK = "/run/lock/godo-live.lock"
+
+
+# -- the two twins --------------------------------------------------------------
+
+def _twin(name: str) -> types.SimpleNamespace:
+    suffix = {"compiled": "c", "pure": "py"}[name]
+    if name == "compiled" and hotpath.NO_EXTENSIONS:
+        pytest.skip("GODO_NO_EXTENSIONS is set: only the pure-Python twin is under test")
+    # A compiled twin that was meant to load and did not is a failure, not a skip.
+    core = importlib.import_module(f"godo._hotpath_{suffix}")
+    receive = importlib.import_module(f"godo._receive_{suffix}")
+    return types.SimpleNamespace(
+        name=name, Pipeline=core.Pipeline, Activity=core.Activity,
+        parse_record=core.parse_record, Receiver=receive.Receiver)
+
+
+@pytest.fixture(params=["compiled", "pure"])
+def twin(request) -> types.SimpleNamespace:
+    """Each hot-path test runs once against each twin: one contract, one suite."""
+    return _twin(request.param)
+
+
+# -- the live kernel --------------------------------------------------------------
+
+def live_unavailable() -> str | None:
+    """Why live tests cannot run here, or None when they can."""
+    if os.geteuid() != 0:
+        return "live tests need root (CAP_AUDIT_CONTROL)"
+    from godo import audit
+    try:
+        with audit.AuditControl() as control:
+            status = control.status()
+    except Exception as exc:  # noqa: BLE001 - any failure here means "no audit"
+        return f"the kernel's audit subsystem is unavailable: {exc}"
+    if status.locked:
+        return "the kernel's audit configuration is locked (enabled=2)"
+    return None
+
+
+def audit_snapshot() -> dict:
+    """Everything a live test must leave as it found it."""
+    from godo import audit
+    with audit.AuditControl() as control:
+        status = control.status()
+        rules = sorted(raw.hex() for _rule, raw in control.list_rules())
+    return {"enabled": status.enabled, "pid": status.pid, "backlog_limit": status.backlog_limit,
+            "backlog_wait_time": status.backlog_wait_time, "failure": status.failure,
+            "rate_limit": status.rate_limit, "rules": rules}
+
+
+@pytest.fixture
+def live_audit():
+    """Exclusive use of the kernel's audit subsystem for one test, which must give
+    back exactly the state it found (rules, daemon pid, settings)."""
+    reason = live_unavailable()
+    if reason:
+        pytest.skip(reason)
+    Path(LIVE_LOCK).parent.mkdir(parents=True, exist_ok=True)
+    with open(LIVE_LOCK, "w") as lock:
+        # One live test at a time on this machine, across processes and sessions.
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        before = audit_snapshot()
+        yield before
+        after = audit_snapshot()
+        if after != before:
+            _force_restore(before)
+        assert after == before, "the test left the kernel's audit state changed"
+
+
+def _force_restore(before: dict) -> None:
+    from godo import audit
+    with audit.AuditControl() as control:
+        control.delete_rules_with_key()
+        control.set_status(enabled=before["enabled"], backlog_limit=before["backlog_limit"],
+                           backlog_wait_time=before["backlog_wait_time"])
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "live_audit" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.live)
