@@ -225,7 +225,8 @@ class AuditControl:
 
     def send_user_message(self, text: bytes) -> None:
         """Queue an AUDIT_USER record carrying `text` into the audit stream."""
-        self._request(AUDIT_USER, text)
+        # The kernel overwrites the last byte with a NUL terminator: give it one.
+        self._request(AUDIT_USER, text + b"\0")
 
     def delete_rules_with_key(self, key: str = GODO_KEY) -> int:
         """Remove every rule carrying `key`; returns how many were removed."""

@@ -1,0 +1,387 @@
+"""Live recording and log replay: source -> pipeline -> tracker -> store.
+
+`godo record -- CMD` gives CMD an audit session of its own (it writes its
+loginuid, which makes the kernel hand out a new session id) and limits every
+rule to that session, so the kernel drops everything else before sending it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from . import __version__
+from . import rules as rules_mod
+from . import syscalls
+from .errors import GodoError
+from .hotpath import MODE, Pipeline
+from .paths import boot_id, hostname
+from .rawlog import frames_to_lines
+from .source import AuditSession, LogSource, wait_for_marker
+from .tracker import Scope, Tracker, utc
+
+_UNSET_LOGINUID = 4294967295
+_TICK = 0.5
+
+
+@dataclass
+class RunReport:
+    """What one run saw, for the summary and the `runs` document."""
+
+    run_id: str
+    host: str
+    started: float
+    mode: str
+    scope: str
+    command: list[str] | None = None
+    ended: float | None = None
+    exit_status: int | None = None
+    lost_start: int | None = None
+    lost_end: int | None = None
+    rules: list[str] = field(default_factory=list)
+    pipeline: dict = field(default_factory=dict)
+    tracker: dict = field(default_factory=dict)
+    store: dict = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    session: int | None = None
+    drained: bool | None = None
+
+    @property
+    def lost(self) -> int | None:
+        if self.lost_start is None or self.lost_end is None:
+            return None
+        return (self.lost_end - self.lost_start) & 0xFFFFFFFF
+
+    def document(self) -> dict:
+        return {
+            "_id": self.run_id, "host": self.host, "boot_id": boot_id(),
+            "started": utc(self.started), "ended": utc(self.ended),
+            "status": "running" if self.ended is None else "finished",
+            "mode": self.mode, "scope": self.scope, "command": self.command,
+            "exit_status": self.exit_status, "godo": __version__, "hotpath": MODE,
+            "rules": self.rules, "kernel_lost_start": self.lost_start,
+            "kernel_lost_end": self.lost_end, "kernel_lost": self.lost,
+            "records": self.pipeline.get("records", 0), "events": self.pipeline.get("events", 0),
+            "activities": self.pipeline.get("activities", 0),
+            "malformed": self.pipeline.get("malformed", 0),
+            "serial_gaps": self.pipeline.get("serial_gaps", 0),
+            "processes": self.tracker.get("processes", 0), "files": self.tracker.get("files", 0),
+            "store": self.store, "errors": self.errors[:100], "audit_session": self.session,
+            "drained": self.drained,
+        }
+
+
+def new_run(mode: str, scope: Scope, command=None) -> RunReport:
+    host = hostname()
+    return RunReport(f"{host}:{time.strftime('%Y%m%dT%H%M%S')}:{uuid.uuid4().hex[:8]}", host,
+                     time.time(), mode, scope.describe(), command)
+
+
+class _Stop:
+    """Signals become a flag the loop reads; the loop then winds down cleanly."""
+
+    def __init__(self):
+        self.requested = 0
+        self.child = None
+        self._old = {}
+
+    def install(self):
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            self._old[signum] = signal.signal(signum, self._handle)
+
+    def restore(self):
+        for signum, handler in self._old.items():
+            signal.signal(signum, handler)
+        self._old.clear()
+
+    def _handle(self, signum, _frame):
+        self.requested = signum
+        if self.child and signum != signal.SIGINT:
+            # Ctrl-C reaches the command through the terminal; anything sent to
+            # godo alone is passed on so the command can end too.
+            try:
+                os.kill(self.child, signum)
+            except ProcessLookupError:
+                pass
+
+
+class _Command:
+    """CMD forked with its own audit session, held before exec until the rules
+    that select that session are in."""
+
+    def __init__(self, argv: list[str]):
+        if not argv:
+            raise GodoError("no command given after --")
+        if shutil.which(argv[0]) is None:
+            raise GodoError(f"command not found: {argv[0]}")
+        self.argv = argv
+        ready_r, ready_w = os.pipe()
+        go_r, go_w = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # the child: only plain syscalls until exec
+            try:
+                os.close(ready_r)
+                os.close(go_w)
+                os.write(ready_w, _new_audit_session())
+                os.close(ready_w)
+                os.read(go_r, 1)
+                os.close(go_r)
+                for signum in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                    signal.signal(signum, signal.SIG_DFL)
+                os.execvp(argv[0], argv)
+            except BaseException as exc:  # noqa: BLE001 - the child must never return
+                os.write(2, f"godo: cannot run {argv[0]}: {exc}\n".encode())
+            os._exit(127)
+        self.started = time.time()
+        os.close(ready_w)
+        os.close(go_r)
+        answer = os.read(ready_r, 64)
+        os.close(ready_r)
+        self.session = int(answer) if answer.strip().isdigit() else None
+        self._go = go_w
+        self.status: int | None = None
+
+    def go(self) -> None:
+        os.write(self._go, b"g")
+        os.close(self._go)
+        self._go = None
+
+    def abandon(self) -> None:
+        if self._go is not None:
+            os.kill(self.pid, signal.SIGKILL)
+            os.close(self._go)
+            self._go = None
+        self.wait(block=True)
+
+    def wait(self, block: bool = False) -> bool:
+        if self.status is not None:
+            return True
+        pid, status = os.waitpid(self.pid, 0 if block else os.WNOHANG)
+        if pid == 0:
+            return False
+        self.status = os.waitstatus_to_exitcode(status)
+        if self.status < 0:
+            self.status = 128 - self.status  # killed by a signal: the shell's convention
+        return True
+
+
+def _new_audit_session() -> bytes:
+    """Write our loginuid (the same one, or our uid when unset) so the kernel gives
+    this process a fresh audit session id; returns it, or b"-" if not allowed."""
+    try:
+        with open("/proc/self/loginuid") as f:
+            loginuid = int(f.read())
+        if loginuid == _UNSET_LOGINUID:
+            loginuid = os.getuid()
+        with open("/proc/self/loginuid", "w") as f:
+            f.write(str(loginuid))
+        with open("/proc/self/sessionid") as f:
+            return f.read().strip().encode()
+    except (OSError, ValueError):
+        return b"-"
+
+
+def local_server_pids(uri: str | None) -> set[int]:
+    """The pids listening on a loopback database address: their own syscalls
+    (writing what godo sends them) must not be audited."""
+    if not uri:
+        return set()
+    try:
+        parts = urlsplit(uri)
+        hosts = parts.netloc.rsplit("@", 1)[-1].split(",")
+    except ValueError:
+        return set()
+    ports = set()
+    for host in hosts:
+        if host.startswith("["):  # [::1]:27017
+            name, _, port = host[1:].partition("]")
+            port = port.lstrip(":")
+        else:
+            name, _, port = host.partition(":")
+        if name in ("localhost", "::1") or name.startswith("127."):
+            ports.add(int(port) if port.isdigit() else 27017)
+    return _pids_listening(ports) if ports else set()
+
+
+def _pids_listening(ports: set[int]) -> set[int]:
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            cols = line.split()
+            if len(cols) > 9 and cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) in ports:
+                inodes.add(cols[9])
+    pids = set()
+    if not inodes:
+        return pids
+    wanted = {f"socket:[{inode}]" for inode in inodes}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            for fd in os.listdir(f"/proc/{entry}/fd"):
+                if os.readlink(f"/proc/{entry}/fd/{fd}") in wanted:
+                    pids.add(int(entry))
+                    break
+        except OSError:
+            continue
+    return pids
+
+
+@dataclass
+class RecordOptions:
+    scope: Scope = field(default_factory=Scope)
+    multicast: bool = False
+    backlog_limit: int = 65536
+    backlog_wait_time: int = 0
+    raw_log: str | None = None
+    exclude_pids: set[int] = field(default_factory=set)
+    checkpoint_interval: float = 30.0
+
+
+class Recorder:
+    """One live run: the kernel's stream through the pipeline into the store."""
+
+    def __init__(self, store, data_dir: Path, options: RecordOptions):
+        self.store = store
+        self.data_dir = data_dir
+        self.options = options
+        self.pipeline = Pipeline()
+        self.tracker: Tracker | None = None
+        self.report: RunReport | None = None
+        self._raw = None
+        self._stop = _Stop()
+
+    def run(self, command: list[str] | None = None) -> RunReport:
+        opts = self.options
+        scope = opts.scope
+        cmd = None
+        self._stop.install()
+        try:
+            if command:
+                cmd = _Command(command)
+                scope = Scope("command", cmd.pid)
+            report = self.report = new_run("multicast" if opts.multicast else "unicast", scope, command)
+            self.tracker = Tracker(self.store, host=report.host, boot_id=boot_id(), scope=scope,
+                                   run=report.run_id, live=True,
+                                   checkpoint_interval=opts.checkpoint_interval)
+            if cmd is not None:
+                self.tracker.adopt_command(cmd.pid, cmd.started, command)
+                self._stop.child = cmd.pid
+            else:
+                self.tracker.seed_from_proc()
+            if opts.raw_log:
+                self._raw = open(opts.raw_log, "ab")
+            with AuditSession(self.data_dir / "audit-session.json", multicast=opts.multicast,
+                              backlog_limit=opts.backlog_limit,
+                              backlog_wait_time=opts.backlog_wait_time) as session:
+                report.lost_start = session.found.lost
+                arch = syscalls.native_arch()
+                exclude = {os.getpid()} | set(opts.exclude_pids) | set(getattr(self.store, "server_pids", ()))
+                rules = rules_mod.build_rules(arch, exclude_pids=exclude,
+                                              session=cmd.session if cmd else None)
+                report.session = cmd.session if cmd else None
+                report.rules = [rules_mod.describe(r, arch) for r in rules]
+                self.store.write([("runs", report.document())])
+                session.add_rules(rules)
+                if cmd is not None:
+                    cmd.go()
+                self._loop(session, cmd)
+                # Everything the kernel queued before this marker is ours: wait for it.
+                session.remove_rules()
+                marker = session.send_drain_marker()
+                report.drained = wait_for_marker(session, marker, self._batch)
+                report.lost_end = session.lost()
+            self._finish()
+            if cmd is not None:
+                report.exit_status = cmd.status
+            return report
+        except BaseException:
+            if cmd is not None and cmd.status is None:
+                cmd.abandon()
+            raise
+        finally:
+            self._stop.restore()
+            if self._raw is not None:
+                self._raw.close()
+
+    def _loop(self, session: AuditSession, cmd: _Command | None) -> None:
+        receiver = session.receiver
+        next_tick = time.monotonic() + _TICK
+        while True:
+            batch = receiver.receive(100)
+            if batch:
+                self._batch(batch)
+            now = time.monotonic()
+            if now >= next_tick:
+                next_tick = now + _TICK
+                wall = time.time()
+                self._activities(self.pipeline.expire(now))
+                self.tracker.tick(wall)
+            if cmd is not None:
+                if cmd.wait():
+                    return
+            elif self._stop.requested:
+                return
+
+    def _batch(self, batch: bytes) -> None:
+        if self._raw is not None:
+            self._raw.write(frames_to_lines(batch))
+        self._activities(self.pipeline.feed_frames(batch, time.monotonic()))
+
+    def _activities(self, activities: list) -> None:
+        if activities:
+            self.tracker.process(activities)
+
+    def _finish(self) -> None:
+        report = self.report
+        self._activities(self.pipeline.flush())
+        self.tracker.finish(time.time())
+        report.ended = time.time()
+        report.pipeline = self.pipeline.stats()
+        report.tracker = dict(self.tracker.counts)
+        report.errors = [f"{where}: {what}" for where, what in self.pipeline.errors]
+        report.store = self.store.stats() if hasattr(self.store, "stats") else {}
+        self.store.write([("runs", report.document())])
+
+
+def replay(path: str, store, *, scope: Scope = Scope("host"), on_activities=None,
+           progress=None) -> RunReport:
+    """Read an audit.log (RAW or ENRICHED, plain or gzip) through the pipeline."""
+    source = LogSource(path)
+    report = new_run("replay", scope, [path])
+    tracker = Tracker(store, host=report.host, boot_id=boot_id(), scope=scope, run=report.run_id)
+    pipeline = Pipeline()
+    name = os.path.basename(path)
+    store.write([("runs", report.document())])
+    last_ts = report.started
+    for chunk in source.chunks():
+        activities = tracker.process(pipeline.feed_log(chunk, name))
+        if activities:
+            last_ts = activities[-1].ts
+            if on_activities is not None:
+                on_activities(activities)
+        if progress is not None:
+            progress(len(chunk), pipeline.records)
+    activities = tracker.process(pipeline.flush())
+    if activities and on_activities is not None:
+        on_activities(activities)
+    tracker.finish(activities[-1].ts if activities else last_ts)
+    report.ended = time.time()
+    report.pipeline = pipeline.stats()
+    report.tracker = dict(tracker.counts)
+    report.errors = [f"{where}: {what}" for where, what in pipeline.errors]
+    report.store = store.stats() if hasattr(store, "stats") else {}
+    store.write([("runs", report.document())])
+    return report

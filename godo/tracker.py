@@ -1,0 +1,782 @@
+"""The tracker: turns batches of activities into the documents users query.
+
+It keeps a shadow process table (seeded from /proc at start) and, for processes in
+scope, their fd tables. A process is known by (host, boot, pid, start time), so
+a reused pid never inherits another process's parent or files. Documents leave
+memory once handed to the store: a process when it exits, an open file when its
+last descriptor closes; long-lived ones are checkpointed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+_SHIM_NAMES = ("containerd-shim", "runc", "conmon", "crun")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_O_ACCMODE, _O_WRONLY, _O_RDWR = 0o3, 0o1, 0o2
+_O_CREAT, _O_TRUNC, _O_CLOEXEC = 0o100, 0o1000, 0o2000000
+_MAX_CHILDREN = 10_000
+_MAX_EXECS = 64
+_MAX_FS_OPS = 256
+_MAX_PENDING_CLONE3 = 65_536
+_RECENT_ENDS = 4096  # ended pids remembered, for spawn records that arrive late
+_FATAL_SIGNALS = frozenset({1, 2, 3, 4, 6, 8, 9, 11, 13, 14, 15})
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which processes get documents: `containers` (descendants of a runtime
+    shim), `host` (all), `pid` (the subtree of root_pid) or `command` (the
+    subtree godo started, root_pid)."""
+
+    kind: str = "containers"
+    root_pid: int | None = None
+
+    def describe(self) -> str:
+        return self.kind if self.root_pid is None else f"{self.kind} {self.root_pid}"
+
+
+def utc(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, timezone.utc)
+
+
+class OpenFile:
+    """One open file description: shared by every fd that dup or fork made of it."""
+
+    __slots__ = ("id", "proc", "fd", "path", "host_path", "flags", "mode", "opened", "closed",
+                 "writes", "bytes", "first_write", "last_write", "created", "truncated",
+                 "refs", "inherited", "dirty", "writers")
+
+    def __init__(self, id, proc, fd, path, flags, mode, opened, *, created=False, inherited=False):
+        self.id = id
+        self.proc = proc
+        self.fd = fd
+        self.path = path
+        self.host_path = None
+        self.flags = flags
+        self.mode = mode
+        self.opened = opened
+        self.closed = None
+        self.writes = 0
+        self.bytes = 0
+        self.first_write = None
+        self.last_write = None
+        self.created = created
+        self.truncated = bool(flags is not None and flags & _O_TRUNC and flags & _O_ACCMODE)
+        self.refs = 0
+        self.inherited = inherited
+        self.dirty = True
+        self.writers = None  # pids other than the opener that wrote through it
+
+    def document(self, host: str, run: str | None) -> dict:
+        proc = self.proc
+        flags = self.flags
+        access = None
+        if flags is not None:
+            access = {0: "r", _O_WRONLY: "w", _O_RDWR: "rw"}.get(flags & _O_ACCMODE, "?")
+        return {
+            "_id": self.id, "host": host, "run": run, "process": proc.id, "pid": proc.pid,
+            "comm": proc.comm, "exe": proc.exe, "container": proc.container,
+            "fd": self.fd, "path": self.path, "host_path": self.host_path,
+            "flags": flags, "mode": self.mode, "access": access,
+            "opened": utc(self.opened), "closed": utc(self.closed),
+            "status": "closed" if self.closed is not None else "open",
+            "writes": self.writes, "bytes": self.bytes,
+            "first_write": utc(self.first_write), "last_write": utc(self.last_write),
+            "created": self.created, "truncated": self.truncated, "inherited": self.inherited,
+            "writers": sorted(self.writers) if self.writers else [],
+        }
+
+
+class Process:
+    __slots__ = ("id", "pid", "ppid", "parent", "start", "comm", "exe", "argv", "cwd", "uid",
+                 "auid", "execs", "children", "children_count", "exit_time", "exit_code",
+                 "signal", "status", "container", "shim_id", "root", "in_scope", "threads",
+                 "fds", "cloexec", "dirty", "seeded", "fs_ops", "files_written", "proc_start")
+
+    def __init__(self, id, pid, ppid, parent, start):
+        self.id = id
+        self.pid = pid
+        self.ppid = ppid
+        self.parent = parent          # the parent's id, or None
+        self.start = start
+        self.comm = self.exe = self.argv = self.cwd = None
+        self.uid = self.auid = None
+        self.execs = []
+        self.children = []
+        self.children_count = 0
+        self.exit_time = self.exit_code = self.signal = None
+        self.status = "running"
+        self.container = None
+        self.shim_id = None           # set on a runtime shim: the container its children run
+        self.root = None              # host path of this process's root after pivot_root
+        self.in_scope = False
+        self.threads = 0
+        self.fds = None               # fd -> OpenFile, only for processes in scope
+        self.cloexec = None
+        self.dirty = True
+        self.seeded = False
+        self.fs_ops = None
+        self.files_written = 0
+        self.proc_start = None        # /proc starttime in clock ticks, to tell pid reuse
+
+    def document(self, host: str, boot: str, run: str | None) -> dict:
+        return {
+            "_id": self.id, "host": host, "boot_id": boot, "run": run,
+            "pid": self.pid, "ppid": self.ppid, "parent": self.parent,
+            "start": utc(self.start), "exit_time": utc(self.exit_time),
+            "exit_code": self.exit_code, "signal": self.signal, "status": self.status,
+            "comm": self.comm, "exe": self.exe, "argv": self.argv, "cwd": self.cwd,
+            "uid": self.uid, "auid": self.auid, "execs": self.execs,
+            "children": self.children, "children_count": self.children_count,
+            "container": self.container, "rootfs": self.root, "threads": self.threads,
+            "seeded": self.seeded, "fs_ops": self.fs_ops or [],
+            "files_written": self.files_written,
+        }
+
+
+class Container:
+    __slots__ = ("id", "rootfs", "init", "first", "last", "processes", "files_written", "dirty")
+
+    def __init__(self, cid: str, init: str | None, ts: float):
+        self.id = cid
+        self.rootfs = None
+        self.init = init
+        self.first = self.last = ts
+        self.processes = 0
+        self.files_written = 0
+        self.dirty = True
+
+    def document(self, host: str, run: str | None) -> dict:
+        return {"_id": f"{host}:{self.id}", "id": self.id, "host": host, "run": run,
+                "rootfs": self.rootfs, "init": self.init, "first_seen": utc(self.first),
+                "last_seen": utc(self.last), "processes": self.processes,
+                "files_written": self.files_written}
+
+
+class Tracker:
+    """Activities in, document mutations out (handed to `store.write` per batch)."""
+
+    def __init__(self, store, *, host: str, boot_id: str, scope: Scope = Scope(),
+                 run: str | None = None, live: bool = False, checkpoint_interval: float = 30.0):
+        self.store = store
+        self.host = host
+        self.boot = boot_id
+        self.scope = scope
+        self.run = run
+        self.live = live
+        self.checkpoint_interval = checkpoint_interval
+        self.procs: dict[int, Process] = {}
+        self.containers: dict[str, Container] = {}
+        self._pending_clone3: dict[int, tuple[int, float]] = {}
+        self._signalled: dict[int, int] = {}
+        self._recent_ends: dict[int, tuple[int, float]] = {}
+        self._out: list = []
+        self._last_checkpoint = None
+        self._boot_time = None
+        self._file_serial = 0
+        self.counts = {"activities": 0, "out_of_scope": 0, "processes": 0, "files": 0,
+                       "pid_reuse": 0, "gone": 0}
+        self._handlers = {
+            "spawn": self._spawn, "exec": self._exec, "exit": self._exit, "open": self._open,
+            "write": self._write, "close": self._close, "dup": self._dup,
+            "cloexec": self._set_cloexec, "pivot_root": self._pivot_root, "chdir": self._chdir,
+            "rename": self._fs_op, "unlink": self._fs_op, "kill": self._kill,
+        }
+
+    # -- ids --------------------------------------------------------------------
+
+    def _proc_id(self, pid: int, start: float) -> str:
+        return f"{self.host}:{self.boot[:8]}:{pid}:{int(start * 1000)}"
+
+    # -- the batch entry point ----------------------------------------------------
+
+    def process(self, activities: list) -> list:
+        """Apply one batch; hand its document mutations to the store in one call.
+        Returns the activities (paths resolved against fd tables) for callers that
+        print them."""
+        handlers = self._handlers
+        for act in activities:
+            handler = handlers.get(act.kind)
+            if handler is not None:
+                handler(act)
+        self.counts["activities"] += len(activities)
+        self._emit()
+        return activities
+
+    def _emit(self) -> None:
+        if self._out:
+            out, self._out = self._out, []
+            self.store.write(out)
+
+    # -- processes ------------------------------------------------------------------
+
+    def _get(self, act) -> Process:
+        """The process an activity comes from, created from what the record says
+        when it is new to us (its spawn record may still be on its way)."""
+        proc = self.procs.get(act.pid)
+        if proc is None:
+            pending = self._claim_clone3(act.pid)
+            parent = self.procs.get(pending[0] if pending else act.ppid)
+            start = pending[1] if pending else act.ts
+            proc = self._new_process(act.pid, act.ppid, parent, start)
+            proc.comm, proc.exe, proc.uid, proc.auid = act.comm, act.exe, act.uid, act.auid
+        return proc
+
+    def _new_process(self, pid: int, ppid: int, parent: Process | None, start: float) -> Process:
+        proc = Process(self._proc_id(pid, start), pid, ppid, parent.id if parent else None, start)
+        if parent is not None:
+            proc.comm, proc.exe, proc.argv, proc.cwd = parent.comm, parent.exe, parent.argv, parent.cwd
+            proc.uid, proc.auid, proc.root = parent.uid, parent.auid, parent.root
+            proc.container = parent.shim_id or parent.container
+            if parent.children_count < _MAX_CHILDREN:
+                parent.children.append(proc.id)
+            parent.children_count += 1
+            parent.dirty = True
+        self.procs[pid] = proc
+        proc.in_scope = self._in_scope(proc, parent)
+        if proc.in_scope:
+            self.counts["processes"] += 1
+            proc.fds, proc.cloexec = {}, set()
+            if parent is not None and parent.fds is not None:
+                # fork shares every open file description with the child
+                proc.fds = dict(parent.fds)
+                proc.cloexec = set(parent.cloexec)
+                for open_file in proc.fds.values():
+                    open_file.refs += 1
+            self._count_container_process(proc, start)
+        return proc
+
+    def _in_scope(self, proc: Process, parent: Process | None) -> bool:
+        kind = self.scope.kind
+        if kind == "host":
+            return True
+        if kind == "containers":
+            return proc.container is not None
+        if proc.pid == self.scope.root_pid:
+            return True
+        return parent is not None and parent.in_scope
+
+    def _count_container_process(self, proc: Process, ts: float) -> None:
+        if proc.container is None:
+            return
+        box = self.containers.get(proc.container)
+        if box is None:
+            box = self.containers[proc.container] = Container(proc.container, proc.id, ts)
+        box.processes += 1
+        box.last = max(box.last, ts)
+        box.dirty = True
+        if proc.root and not box.rootfs:
+            box.rootfs = proc.root
+
+    def _spawn(self, act) -> None:
+        parent = self._get(act)
+        child = act.child
+        if act.thread:
+            parent.threads += 1
+            return
+        if act.thread is None:
+            # clone3 hides its flags: a thread or a process? A process shows up
+            # under its own pid, a thread never does; until it shows up it counts
+            # as a thread, so its `exit` does not end the process.
+            if len(self._pending_clone3) >= _MAX_PENDING_CLONE3:
+                self._pending_clone3.pop(next(iter(self._pending_clone3)))
+            self._pending_clone3[child] = (parent.pid, act.ts)
+            parent.threads += 1
+            if child not in self.procs:
+                return
+        ended = self._recent_ends.get(child)
+        if ended is not None and ended[0] == parent.pid and ended[1] >= act.ts - 1.0:
+            # vfork: the child ran, and maybe ended, before the parent's clone
+            # record was written. It is already linked to its parent.
+            return
+        existing = self.procs.get(child)
+        if existing is not None:
+            if (not existing.seeded and existing.ppid == parent.pid
+                    and existing.parent in (None, parent.id) and abs(existing.start - act.ts) < 1.0):
+                # The child's own records beat its parent's clone record here.
+                self._adopt(parent, existing, act.ts)
+                return
+            # The pid was reused: whatever had it is gone.
+            self.counts["pid_reuse"] += 1
+            self._end(existing, act.ts, "gone")
+        self._new_process(child, parent.pid, parent, act.ts)
+
+    def _claim_clone3(self, pid: int) -> tuple[int, float] | None:
+        """A clone3 child turned out to be a process: it is no thread of its parent."""
+        pending = self._pending_clone3.pop(pid, None)
+        if pending is not None:
+            parent = self.procs.get(pending[0])
+            if parent is not None and parent.threads > 0:
+                parent.threads -= 1
+        return pending
+
+    def _adopt(self, parent: Process, child: Process, ts: float) -> None:
+        self._claim_clone3(child.pid)
+        if child.parent is None:
+            child.parent = parent.id
+            if parent.children_count < _MAX_CHILDREN:
+                parent.children.append(child.id)
+            parent.children_count += 1
+            parent.dirty = True
+            if child.container is None and (parent.shim_id or parent.container):
+                child.container = parent.shim_id or parent.container
+        child.start = min(child.start, ts)
+
+    def _exec(self, act) -> None:
+        proc = self._get(act)
+        if not act.success:
+            return
+        proc.comm, proc.exe, proc.uid, proc.auid = act.comm, act.exe, act.uid, act.auid
+        proc.argv = act.argv if act.argv is not None else act.proctitle
+        if act.cwd is not None:
+            proc.cwd = act.cwd
+        if len(proc.execs) < _MAX_EXECS:
+            proc.execs.append({"time": utc(act.ts), "exe": act.exe, "argv": proc.argv, "cwd": proc.cwd})
+        proc.dirty = True
+        if proc.fds and proc.cloexec:
+            for fd in list(proc.cloexec):
+                self._release(proc, fd, act.ts)
+        shim = _shim_container_id(act.exe, proc.argv)
+        if shim:
+            proc.shim_id = shim
+            if self.scope.kind == "containers":
+                return
+        if proc.container is None and self.live and self.scope.kind == "containers":
+            proc.container = _cgroup_container_id(proc.pid)
+            if proc.container is not None:
+                self._enter_scope(proc, act.ts)
+
+    def _enter_scope(self, proc: Process, ts: float) -> None:
+        if proc.in_scope:
+            return
+        proc.in_scope = True
+        proc.fds, proc.cloexec = {}, set()
+        self.counts["processes"] += 1
+        self._count_container_process(proc, ts)
+
+    def _exit(self, act) -> None:
+        proc = self.procs.get(act.pid)
+        if proc is None:
+            proc = self._get(act)
+        if act.syscall == "exit" and proc.threads > 0:
+            proc.threads -= 1        # a thread ended, not the process
+            return
+        proc.exit_code = act.code
+        self._end(proc, act.ts, "exited")
+
+    def _end(self, proc: Process, ts: float, status: str) -> None:
+        """A process is over: close what it held, write it, forget it."""
+        if self.procs.get(proc.pid) is proc:
+            del self.procs[proc.pid]
+        if len(self._recent_ends) >= _RECENT_ENDS:
+            del self._recent_ends[next(iter(self._recent_ends))]
+        self._recent_ends[proc.pid] = (proc.ppid, proc.start)
+        signal = self._signalled.pop(proc.pid, None)
+        if status != "exited" and signal is not None:
+            status, proc.signal = "killed", signal
+        proc.status = status
+        proc.exit_time = ts
+        if proc.fds:
+            for fd in list(proc.fds):
+                self._release(proc, fd, ts)
+        if proc.in_scope:
+            self._out.append(("processes", proc.document(self.host, self.boot, self.run)))
+            if proc.container is not None:
+                box = self.containers.get(proc.container)
+                if box is not None:
+                    box.last = max(box.last, ts)
+                    box.dirty = True
+        if status == "gone":
+            self.counts["gone"] += 1
+
+    def _kill(self, act) -> None:
+        if act.success and act.target and act.target > 0 and act.signal in _FATAL_SIGNALS:
+            self._signalled[act.target] = act.signal
+
+    # -- files ------------------------------------------------------------------------
+
+    def _file_id(self, proc: Process, fd: int, ts: float) -> str:
+        self._file_serial += 1
+        return f"{proc.id}:{fd}:{int(ts * 1000)}:{self._file_serial}"
+
+    def _resolve(self, proc: Process, act) -> str | None:
+        path = act.path
+        if act.dirfd is not None and path is not None and not path.startswith("/"):
+            base = proc.fds.get(act.dirfd) if proc.fds else None
+            if base is not None and base.path:
+                path = _join(base.path, path)
+                act.path = path
+        return path
+
+    def _open(self, act) -> None:
+        proc = self._get(act)
+        if not proc.in_scope:
+            self.counts["out_of_scope"] += 1
+            if act.dirfd is not None:
+                self._resolve(proc, act)
+            return
+        path = self._resolve(proc, act)
+        if not act.success or act.fd is None:
+            return
+        fd = act.fd
+        if fd in proc.fds:
+            self._release(proc, fd, act.ts)
+        created = bool(getattr(act, "created", None))
+        open_file = OpenFile(self._file_id(proc, fd, act.ts), proc, fd, path, act.flags, act.mode,
+                             act.ts, created=created)
+        if proc.root and path and path.startswith("/"):
+            open_file.host_path = _join(proc.root, path.lstrip("/"))
+        open_file.refs = 1
+        proc.fds[fd] = open_file
+        if act.flags is not None and act.flags & _O_CLOEXEC:
+            proc.cloexec.add(fd)
+        else:
+            proc.cloexec.discard(fd)
+
+    def _file(self, proc: Process, fd: int, ts: float) -> OpenFile | None:
+        """The open file behind an fd; one inherited from before we looked is
+        created on first use (its path read from /proc when live)."""
+        open_file = proc.fds.get(fd)
+        if open_file is None and fd >= 0:
+            path = _proc_fd_path(proc.pid, fd) if self.live else None
+            open_file = OpenFile(self._file_id(proc, fd, ts), proc, fd, path, None, None, ts,
+                                 inherited=True)
+            open_file.refs = 1
+            proc.fds[fd] = open_file
+        return open_file
+
+    def _write(self, act) -> None:
+        proc = self._get(act)
+        if not proc.in_scope:
+            self.counts["out_of_scope"] += 1
+            return
+        open_file = self._file(proc, act.fd, act.ts)
+        if open_file is None:
+            return
+        if open_file.writes == 0:
+            open_file.first_write = act.ts
+            proc.files_written += 1
+            if proc.container is not None and proc.container in self.containers:
+                self.containers[proc.container].files_written += 1
+                self.containers[proc.container].dirty = True
+        open_file.writes += 1
+        open_file.bytes += act.bytes or 0
+        open_file.last_write = act.ts
+        open_file.dirty = True
+        if open_file.proc is not proc:
+            if open_file.writers is None:
+                open_file.writers = set()
+            open_file.writers.add(proc.pid)
+
+    def _close(self, act) -> None:
+        proc = self._get(act)
+        if not proc.fds:
+            return
+        if act.max_fd is None:
+            self._release(proc, act.fd, act.ts)
+            return
+        for fd in [fd for fd in proc.fds if act.fd <= fd <= act.max_fd]:
+            self._release(proc, fd, act.ts)
+
+    def _release(self, proc: Process, fd: int, ts: float) -> None:
+        open_file = proc.fds.pop(fd, None)
+        proc.cloexec.discard(fd)
+        if open_file is None:
+            return
+        open_file.refs -= 1
+        if open_file.refs <= 0:
+            open_file.closed = ts
+            self.counts["files"] += 1
+            self._out.append(("files", open_file.document(self.host, self.run)))
+
+    def _dup(self, act) -> None:
+        proc = self._get(act)
+        if not proc.in_scope or act.new_fd is None:
+            return
+        open_file = self._file(proc, act.fd, act.ts)
+        if open_file is None or act.new_fd == act.fd:
+            return
+        if act.new_fd in proc.fds:
+            self._release(proc, act.new_fd, act.ts)
+        proc.fds[act.new_fd] = open_file
+        open_file.refs += 1
+        if act.cloexec:
+            proc.cloexec.add(act.new_fd)
+        else:
+            proc.cloexec.discard(act.new_fd)
+
+    def _set_cloexec(self, act) -> None:
+        proc = self._get(act)
+        if not proc.fds:
+            return
+        fds = [act.fd] if act.max_fd is None else [fd for fd in proc.fds if act.fd <= fd <= act.max_fd]
+        for fd in fds:
+            if act.cloexec:
+                proc.cloexec.add(fd)
+            else:
+                proc.cloexec.discard(fd)
+
+    # -- paths, roots, containers ------------------------------------------------------
+
+    def _pivot_root(self, act) -> None:
+        proc = self._get(act)
+        if not act.success or not act.new_root:
+            return
+        new_root = act.new_root if not proc.root else _join(proc.root, act.new_root.lstrip("/"))
+        proc.root = new_root
+        proc.dirty = True
+        if proc.container is not None:
+            box = self.containers.get(proc.container)
+            if box is not None and box.rootfs != new_root:
+                box.rootfs = new_root
+                box.dirty = True
+
+    def _chdir(self, act) -> None:
+        proc = self._get(act)
+        if act.path is not None:
+            proc.cwd = act.path
+        elif act.fd is not None and proc.fds:
+            base = proc.fds.get(act.fd)
+            if base is not None and base.path:
+                proc.cwd = base.path
+
+    def _fs_op(self, act) -> None:
+        proc = self._get(act)
+        if not proc.in_scope or not act.success:
+            return
+        path = self._resolve(proc, act)
+        op = {"op": act.kind, "time": utc(act.ts), "path": path}
+        if act.kind == "rename":
+            new_path = act.new_path
+            if act.new_dirfd is not None and new_path and not new_path.startswith("/"):
+                base = proc.fds.get(act.new_dirfd)
+                if base is not None and base.path:
+                    new_path = act.new_path = _join(base.path, new_path)
+            op["new_path"] = new_path
+        if proc.root:
+            op["host_path"] = _join(proc.root, path.lstrip("/")) if path else None
+            if "new_path" in op and op["new_path"]:
+                op["new_host_path"] = _join(proc.root, op["new_path"].lstrip("/"))
+        if proc.fs_ops is None:
+            proc.fs_ops = []
+        if len(proc.fs_ops) < _MAX_FS_OPS:
+            proc.fs_ops.append(op)
+        proc.dirty = True
+
+    # -- time ------------------------------------------------------------------------
+
+    def tick(self, now: float, *, sweep: bool = True) -> None:
+        """Periodic work: processes that vanished without an exit record are
+        closed (killed by a signal, or their record lost), and long-lived
+        processes, open files and containers are checkpointed."""
+        if self._last_checkpoint is None:
+            self._last_checkpoint = now
+        if now - self._last_checkpoint < self.checkpoint_interval:
+            return
+        self._last_checkpoint = now
+        if sweep and self.live:
+            self.sweep(now)
+        self.checkpoint()
+
+    def sweep(self, now: float) -> int:
+        """Close every in-scope process whose pid is no longer alive."""
+        gone = [p for p in self.procs.values() if p.in_scope and not _alive(p)]
+        for proc in gone:
+            self._end(proc, now, "gone")
+        self._emit()
+        return len(gone)
+
+    def checkpoint(self) -> None:
+        for proc in self.procs.values():
+            if proc.in_scope and proc.dirty:
+                proc.dirty = False
+                self._out.append(("processes", proc.document(self.host, self.boot, self.run)))
+            if proc.fds:
+                for open_file in set(proc.fds.values()):
+                    if open_file.dirty and open_file.proc is proc:
+                        open_file.dirty = False
+                        self._out.append(("files", open_file.document(self.host, self.run)))
+        for box in self.containers.values():
+            if box.dirty:
+                box.dirty = False
+                self._out.append(("containers", box.document(self.host, self.run)))
+        self._emit()
+
+    def finish(self, now: float) -> None:
+        """End of a run: live processes that are gone get closed; the rest, and
+        their open files, are written as they stand."""
+        if self.live:
+            self.sweep(now)
+        self._last_checkpoint = now
+        for proc in self.procs.values():
+            proc.dirty = proc.dirty or proc.in_scope
+            if proc.fds:
+                for open_file in proc.fds.values():
+                    open_file.dirty = True
+        self.checkpoint()
+
+    # -- /proc -------------------------------------------------------------------------
+
+    def seed_from_proc(self, proc_root: str = "/proc") -> int:
+        """Learn the processes that were running before we started, parents
+        first, so they keep their ancestry and container."""
+        seen = []
+        for entry in os.listdir(proc_root):
+            if entry.isdigit():
+                info = _read_proc(proc_root, int(entry), self._boot_epoch())
+                if info is not None:
+                    seen.append(info)
+        by_pid = {info["pid"]: info for info in seen}
+        order: list[dict] = []
+        placed: set[int] = set()
+
+        def place(info, depth=0):
+            if info["pid"] in placed or depth > 512:
+                return
+            parent = by_pid.get(info["ppid"])
+            if parent is not None:
+                place(parent, depth + 1)
+            placed.add(info["pid"])
+            order.append(info)
+
+        for info in seen:
+            place(info)
+        for info in order:
+            parent = self.procs.get(info["ppid"])
+            proc = Process(self._proc_id(info["pid"], info["start"]), info["pid"], info["ppid"],
+                           parent.id if parent else None, info["start"])
+            proc.comm, proc.exe, proc.argv, proc.cwd = info["comm"], info["exe"], info["argv"], info["cwd"]
+            proc.uid, proc.seeded, proc.proc_start = info["uid"], True, info["ticks"]
+            if parent is not None:
+                proc.container = parent.shim_id or parent.container
+                proc.root = parent.root
+            proc.shim_id = _shim_container_id(proc.exe, proc.argv)
+            if proc.container is None and not proc.shim_id:
+                proc.container = info["cgroup_container"]
+            self.procs[proc.pid] = proc
+            proc.in_scope = self._in_scope(proc, parent)
+            if proc.in_scope:
+                proc.fds, proc.cloexec = {}, set()
+                self.counts["processes"] += 1
+                self._count_container_process(proc, info["start"])
+        return len(order)
+
+    def _boot_epoch(self) -> float:
+        if self._boot_time is None:
+            self._boot_time = _boot_time()
+        return self._boot_time
+
+    def adopt_command(self, pid: int, start: float, argv: list[str]) -> Process:
+        """The root of `godo record -- CMD`: known before its first record."""
+        proc = Process(self._proc_id(pid, start), pid, os.getpid(), None, start)
+        proc.argv = argv
+        self.procs[pid] = proc
+        proc.in_scope = True
+        proc.fds, proc.cloexec = {}, set()
+        self.counts["processes"] += 1
+        return proc
+
+
+def _join(base: str, name: str) -> str:
+    import posixpath
+    path = posixpath.normpath(base.rstrip("/") + "/" + name)
+    return "/" + path.lstrip("/") if path.startswith("//") else path
+
+
+def _shim_container_id(exe: str | None, argv: list[str] | None) -> str | None:
+    """A runtime shim names its container: containerd-shim `-id ID`, conmon
+    `-c ID`/`--cid ID`, runc/crun `... run|create [opts] ID`."""
+    name = (exe or "").rsplit("/", 1)[-1]
+    if argv and not name.startswith(_SHIM_NAMES):
+        name = argv[0].rsplit("/", 1)[-1]
+    if not name.startswith(_SHIM_NAMES) or not argv:
+        return None
+    for flag in ("-id", "--id", "-c", "--cid"):
+        if flag in argv:
+            index = argv.index(flag)
+            if index + 1 < len(argv) and _HEX64.fullmatch(argv[index + 1]):
+                return argv[index + 1]
+    for arg in reversed(argv[1:]):
+        if _HEX64.fullmatch(arg):
+            return arg
+    return None
+
+
+def _cgroup_container_id(pid: int) -> str | None:
+    try:
+        text = Path(f"/proc/{pid}/cgroup").read_text()
+    except OSError:
+        return None
+    found = _HEX64.findall(text)
+    return found[-1] if found else None
+
+
+def _proc_fd_path(pid: int, fd: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/fd/{fd}")
+    except OSError:
+        return None
+
+
+def _boot_time() -> float:
+    try:
+        for line in Path("/proc/stat").read_text().splitlines():
+            if line.startswith("btime "):
+                return float(line.split()[1])
+    except OSError:
+        pass
+    return 0.0
+
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _read_proc(root: str, pid: int, boot: float) -> dict | None:
+    base = f"{root}/{pid}"
+    try:
+        stat = Path(f"{base}/stat").read_bytes()
+        close = stat.rindex(b")")
+        fields = stat[close + 2:].split()
+        comm = stat[stat.index(b"(") + 1:close].decode("utf-8", "backslashreplace")
+        ppid, ticks = int(fields[1]), int(fields[19])
+        raw_argv = Path(f"{base}/cmdline").read_bytes()
+    except (OSError, ValueError, IndexError):
+        return None
+    if not raw_argv:
+        return None  # kernel threads: not processes anyone runs
+    argv = [a.decode("utf-8", "backslashreplace") for a in raw_argv.rstrip(b"\0").split(b"\0")]
+    exe = cwd = None
+    try:
+        exe = os.readlink(f"{base}/exe")
+        cwd = os.readlink(f"{base}/cwd")
+    except OSError:
+        pass
+    uid = None
+    try:
+        for line in Path(f"{base}/status").read_text().splitlines():
+            if line.startswith("Uid:"):
+                uid = int(line.split()[1])
+                break
+    except (OSError, ValueError):
+        pass
+    return {"pid": pid, "ppid": ppid, "comm": comm, "argv": argv, "exe": exe, "cwd": cwd,
+            "uid": uid, "ticks": ticks, "start": boot + ticks / _CLK_TCK,
+            "cgroup_container": _cgroup_container_id(pid) if root == "/proc" else None}
+
+
+def _alive(proc: Process) -> bool:
+    try:
+        stat = Path(f"/proc/{proc.pid}/stat").read_bytes()
+    except OSError:
+        return False
+    if proc.proc_start is None:
+        return True
+    try:
+        return int(stat[stat.rindex(b")") + 2:].split()[19]) == proc.proc_start
+    except (ValueError, IndexError):
+        return True
