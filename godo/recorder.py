@@ -104,9 +104,9 @@ class _Stop:
 
     def _handle(self, signum, _frame):
         self.requested = signum
-        if self.child and signum != signal.SIGINT:
-            # Ctrl-C reaches the command through the terminal; anything sent to
-            # godo alone is passed on so the command can end too.
+        if self.child:
+            # The command ends the run: pass the signal on (Ctrl-C from a terminal
+            # reaches it twice, which programs treat as once).
             try:
                 os.kill(self.child, signum)
             except ProcessLookupError:

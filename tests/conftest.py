@@ -70,6 +70,8 @@ def live_audit():
     back exactly the state it found (rules, daemon pid, settings)."""
     reason = live_unavailable()
     if reason:
+        if os.environ.get("GODO_REQUIRE_LIVE"):
+            pytest.fail(f"GODO_REQUIRE_LIVE is set but {reason}")
         pytest.skip(reason)
     Path(LIVE_LOCK).parent.mkdir(parents=True, exist_ok=True)
     with open(LIVE_LOCK, "w") as lock:

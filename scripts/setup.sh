@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Sets up godo on a fresh machine, idempotently:
+#   - Debian packages the tests need, when missing (busybox-static for container
+#     tests, libauparse-dev for the libauparse oracle and benchmark, gcc);
+#   - .venv at the repository root with godo installed editable, test extras and
+#     the compiled hot path built;
+#   - FerretDB v1.24.2 (the embedded default store), built once and cached.
+# Prints `godo --version`, which says whether the hot path is accelerated.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+for pkg in busybox-static libauparse-dev gcc python3-venv; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+done
+if ((${#need[@]})); then
+    echo "setup: installing ${need[*]}" >&2
+    if [[ $(id -u) -ne 0 ]]; then SUDO=sudo; else SUDO=; fi
+    $SUDO apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >&2
+fi
+
+PYTHON=${PYTHON:-python3}
+if [[ ! -x .venv/bin/python ]]; then
+    "$PYTHON" -m venv .venv
+fi
+.venv/bin/pip install -q --upgrade pip >&2
+# Editable, so the tests run against this checkout; the build compiles _ext/*.pyx.
+.venv/bin/pip install -q -e ".[test]" >&2
+
+ferretdb=$(scripts/build-ferretdb.sh)
+echo "setup: FerretDB at $ferretdb" >&2
+.venv/bin/godo --version

@@ -1,0 +1,262 @@
+"""The tracker on hand-made activity sequences: process identity, fd lifecycles,
+scope and containers. Each case is a sequence the kernel really produces."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+
+import pytest
+
+from godo._hotpath_py import Activity
+from godo.tracker import Scope, Tracker
+
+CID = "ab" * 32
+_serial = itertools.count(1)
+
+
+class ListStore:
+    def __init__(self):
+        self.batches = []
+
+    def write(self, mutations):
+        self.batches.append(list(mutations))
+
+    def docs(self, collection):
+        """The last version of each document written to `collection`."""
+        latest = {}
+        for batch in self.batches:
+            for name, doc in batch:
+                if name == collection:
+                    latest[doc["_id"]] = doc
+        return list(latest.values())
+
+
+def act(kind, pid, ts, *, ppid=1, syscall=None, success=True, exit=0, comm="sh", exe="/bin/sh", **fields):
+    a = Activity(kind, ts, next(_serial), syscall or kind, success, exit, pid, ppid, 0, 0, comm, exe)
+    for name, value in fields.items():
+        setattr(a, name, value)
+    return a
+
+
+def spawn(parent, child, ts, thread=False, syscall="clone", ppid=1):
+    return act("spawn", parent, ts, ppid=ppid, syscall=syscall, exit=child, child=child,
+               thread=None if syscall == "clone3" else thread)
+
+
+def execve(pid, ts, argv, exe, ppid=1):
+    return act("exec", pid, ts, ppid=ppid, syscall="execve", exe=exe, comm=exe.rsplit("/", 1)[-1],
+               argv=argv, cwd="/work")
+
+
+def exit_(pid, ts, code=0, syscall="exit_group", ppid=1):
+    a = act("exit", pid, ts, ppid=ppid, syscall=syscall, success=None, exit=None, code=code)
+    return a
+
+
+def open_(pid, ts, path, fd, flags=0o1101, ppid=1, dirfd=None):
+    return act("open", pid, ts, ppid=ppid, syscall="openat", exit=fd, path=path, fd=fd,
+               flags=flags, mode=0o644, dirfd=dirfd)
+
+
+def write(pid, ts, fd, n, ppid=1):
+    return act("write", pid, ts, ppid=ppid, exit=n, fd=fd, bytes=n)
+
+
+def close(pid, ts, fd, ppid=1):
+    return act("close", pid, ts, ppid=ppid, fd=fd)
+
+
+def dup2(pid, ts, fd, new_fd, ppid=1):
+    return act("dup", pid, ts, ppid=ppid, syscall="dup2", exit=new_fd, fd=fd, new_fd=new_fd, cloexec=False)
+
+
+@pytest.fixture
+def tracked():
+    store = ListStore()
+    tracker = Tracker(store, host="h", boot_id="boot0000", scope=Scope("command", 100), run="r1")
+    tracker.adopt_command(100, 1000.0, ["sh", "-c", "x"])
+    return tracker, store
+
+
+def by_pid(docs):
+    return {d["pid"]: d for d in docs}
+
+
+def test_command_tree_with_vfork_child_reported_before_its_spawn(tracked):
+    tracker, store = tracked
+    tracker.process([
+        execve(100, 1000.1, ["sh", "-c", "x"], "/usr/bin/dash", ppid=50),
+        # vfork: the child execs and exits before the parent's vfork record is written
+        execve(101, 1000.2, ["cat", "/tmp/x"], "/usr/bin/cat", ppid=100),
+        exit_(101, 1000.3, ppid=100),
+        spawn(100, 101, 1000.2, syscall="vfork", ppid=50),
+        exit_(100, 1000.4, code=3, ppid=50),
+    ])
+    procs = by_pid(store.docs("processes"))
+    assert set(procs) == {100, 101}
+    assert procs[101]["parent"] == procs[100]["_id"]
+    assert procs[100]["children"] == [procs[101]["_id"]]
+    assert procs[101]["argv"] == ["cat", "/tmp/x"] and procs[101]["status"] == "exited"
+    assert procs[100]["exit_code"] == 3
+    assert tracker.procs == {}, "exited processes leave memory"
+
+
+def test_pid_reuse_never_links_to_the_old_process(tracked):
+    tracker, store = tracked
+    tracker.process([
+        spawn(100, 200, 1.0),
+        execve(200, 1.1, ["old"], "/bin/old", ppid=100),
+        # 200's exit record was lost; much later the pid comes back under another parent
+        spawn(100, 300, 5.0),
+        spawn(300, 200, 9.0, ppid=100),
+        execve(200, 9.1, ["new"], "/bin/new", ppid=300),
+        exit_(200, 9.2, ppid=300),
+    ])
+    docs = [d for d in store.docs("processes") if d["pid"] == 200]
+    assert len(docs) == 2
+    old, new = sorted(docs, key=lambda d: d["start"])
+    assert old["argv"] == ["old"] and old["status"] == "gone"
+    assert new["argv"] == ["new"] and new["status"] == "exited"
+    assert new["parent"] == tracker.procs[300].id != old["parent"]
+    assert old["_id"] != new["_id"]
+
+
+def test_dup2_redirection_writes_land_on_the_opened_file(tracked):
+    tracker, store = tracked
+    tracker.process([
+        open_(100, 1.0, "/tmp/out", 3),
+        dup2(100, 1.1, 3, 1),
+        close(100, 1.2, 3),
+        write(100, 1.3, 1, 5),
+        write(100, 1.4, 1, 7),
+    ])
+    assert store.docs("files") == [], "still open through fd 1"
+    tracker.process([close(100, 1.5, 1)])
+    (doc,) = store.docs("files")
+    assert doc["path"] == "/tmp/out" and doc["writes"] == 2 and doc["bytes"] == 12
+    assert doc["access"] == "w" and doc["truncated"] and doc["status"] == "closed"
+
+
+def test_fork_shares_open_files_until_the_last_holder_closes(tracked):
+    tracker, store = tracked
+    tracker.process([
+        open_(100, 1.0, "/tmp/log", 4),
+        spawn(100, 101, 1.1),
+        write(101, 1.2, 4, 10, ppid=100),
+        close(100, 1.3, 4),
+    ])
+    assert store.docs("files") == []
+    tracker.process([exit_(101, 1.4, ppid=100)])
+    (doc,) = store.docs("files")
+    assert doc["writes"] == 1 and doc["writers"] == [101] and doc["closed"] is not None
+
+
+def test_close_on_exec_closes_at_exec_and_close_range_closes_the_range(tracked):
+    tracker, store = tracked
+    tracker.process([
+        open_(100, 1.0, "/a", 3, flags=0o2000000),           # O_CLOEXEC
+        open_(100, 1.1, "/b", 4),
+        open_(100, 1.2, "/c", 5),
+        open_(100, 1.3, "/d", 9),
+        execve(100, 1.4, ["x"], "/bin/x"),
+    ])
+    assert [d["path"] for d in store.docs("files")] == ["/a"]
+    tracker.process([act("close", 100, 1.5, syscall="close_range", fd=4, max_fd=5)])
+    assert sorted(d["path"] for d in store.docs("files")) == ["/a", "/b", "/c"]
+    assert 9 in tracker.procs[100].fds
+
+
+def test_dirfd_relative_open_resolves_through_the_fd_table(tracked):
+    tracker, store = tracked
+    dir_open = open_(100, 1.0, "/srv/data", 3, flags=0o200000)
+    rel = open_(100, 1.1, "sub/../f.txt", 4, dirfd=3)
+    rel.path = "f.txt"
+    tracker.process([dir_open, rel])
+    assert rel.path == "/srv/data/f.txt"
+    assert tracker.procs[100].fds[4].path == "/srv/data/f.txt"
+
+
+def test_threads_fold_into_their_process_and_thread_exit_does_not_end_it(tracked):
+    tracker, store = tracked
+    tracker.process([
+        spawn(100, 150, 1.0, thread=True),
+        spawn(100, 151, 1.0, syscall="clone3"),      # flags hidden: thread until proven otherwise
+        open_(100, 1.1, "/tmp/t", 3),
+        write(100, 1.2, 3, 4),
+        exit_(100, 1.3, syscall="exit"),
+        exit_(100, 1.4, syscall="exit"),
+    ])
+    assert 100 in tracker.procs and not store.docs("processes")
+    tracker.process([exit_(100, 1.5)])
+    (proc,) = store.docs("processes")
+    assert proc["status"] == "exited" and proc["children"] == []
+
+
+def test_clone3_child_that_shows_up_is_a_process(tracked):
+    tracker, store = tracked
+    tracker.process([
+        spawn(100, 160, 1.0, syscall="clone3"),
+        execve(160, 1.1, ["ls"], "/bin/ls", ppid=100),
+        exit_(160, 1.2, ppid=100),
+    ])
+    (child,) = store.docs("processes")
+    assert child["pid"] == 160 and child["parent"] == tracker.procs[100].id
+    assert tracker.procs[100].threads == 0
+
+
+def test_killed_process_is_marked_when_found_gone():
+    store = ListStore()
+    me = os.getpid()
+    tracker = Tracker(store, host="h", boot_id="b", scope=Scope("command", me), run="r", live=True)
+    tracker.adopt_command(me, 1.0, ["pytest"])
+    victim = subprocess.Popen(["sleep", "60"])
+    tracker.process([spawn(me, victim.pid, 1.0),
+                     act("kill", me, 2.0, syscall="kill", target=victim.pid, signal=9)])
+    assert tracker.sweep(2.5) == 0, "still alive: nothing to close"
+    victim.kill()
+    victim.wait()  # a process killed by a signal leaves no exit record
+    assert tracker.sweep(3.0) == 1
+    (doc,) = store.docs("processes")
+    assert doc["pid"] == victim.pid and doc["status"] == "killed" and doc["signal"] == 9
+
+
+def test_container_attribution_rootfs_and_host_paths():
+    store = ListStore()
+    tracker = Tracker(store, host="h", boot_id="b", scope=Scope("containers"), run="r")
+    shim_argv = ["/tmp/x/containerd-shim-runc-v2", "-c", "script", "-id", CID]
+    tracker.process([
+        spawn(1, 10, 1.0),
+        execve(10, 1.1, shim_argv, "/tmp/x/containerd-shim-runc-v2"),
+        open_(10, 1.2, "/tmp/shim.log", 3),                 # the shim itself is not in scope
+        spawn(10, 11, 1.3),
+        act("pivot_root", 11, 1.4, ppid=10, new_root="/tmp/rootfs", put_old="/tmp/rootfs/old"),
+        open_(11, 1.5, "/data/out", 4, ppid=10),
+        write(11, 1.6, 4, 3, ppid=10),
+        close(11, 1.7, 4, ppid=10),
+        act("rename", 11, 1.8, ppid=10, path="/data/out", new_path="/data/final"),
+        exit_(11, 1.9, ppid=10),
+    ])
+    tracker.finish(2.0)
+    (box,) = store.docs("containers")
+    assert box["id"] == CID and box["rootfs"] == "/tmp/rootfs" and box["files_written"] == 1
+    procs = by_pid(store.docs("processes"))
+    assert set(procs) == {11} and procs[11]["container"] == CID
+    (f,) = store.docs("files")
+    assert f["path"] == "/data/out" and f["host_path"] == "/tmp/rootfs/data/out"
+    assert procs[11]["fs_ops"][0]["new_host_path"] == "/tmp/rootfs/data/final"
+
+
+def test_memory_is_released_for_many_short_processes(tracked):
+    tracker, store = tracked
+    batch = []
+    for i in range(2000):
+        pid = 1000 + i
+        batch += [spawn(100, pid, 1.0 + i), execve(pid, 1.0 + i, ["t"], "/bin/true", ppid=100),
+                  open_(pid, 1.0 + i, "/tmp/f", 3, ppid=100), close(pid, 1.0 + i, 3, ppid=100),
+                  exit_(pid, 1.0 + i, ppid=100)]
+    tracker.process(batch)
+    assert set(tracker.procs) == {100}
+    assert len(store.batches) == 1, "one store call per batch, not per document"
+    assert len(store.docs("processes")) == 2000 and len(store.docs("files")) == 2000
