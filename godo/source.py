@@ -107,17 +107,21 @@ class AuditSession:
     # -- start --------------------------------------------------------------
 
     def __enter__(self) -> "AuditSession":
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
+        self.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self.stop()
 
     def start(self) -> None:
+        """Take the audit stream; on any failure put back what was changed."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
         if os.geteuid() != 0:
             raise AuditError("live recording needs root (CAP_AUDIT_CONTROL and CAP_AUDIT_READ)")
         self.control = A.AuditControl()

@@ -1,0 +1,149 @@
+"""The kernel's audit control plane: rules in and out exactly, settings restored
+on every exit path, a dead run cleaned up by the next one."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from godo import audit as A
+from godo import rules as R
+from godo import syscalls as S
+from godo.errors import AuditBusyError, GodoError
+from godo.source import AuditSession, SessionState, Settings, recover_stale
+
+ARCH = S.ARCH_X86_64
+
+
+def test_rule_packs_and_unpacks_to_the_same_rule():
+    for rule in R.build_rules(ARCH, exclude_pids={42, 7}, session=9):
+        back = A.AuditRule.unpack(rule.pack())
+        assert back.syscalls == rule.syscalls
+        assert back.fields == [(f, o, v if isinstance(v, str) else v & 0xFFFFFFFF) for f, o, v in rule.fields]
+        assert back.keys == ["godo"]
+
+
+def test_rules_cover_every_cooked_syscall_once():
+    rules = R.build_rules(ARCH)
+    covered = [nr for rule in rules[:3] for nr in rule.syscalls]
+    assert len(covered) == len(set(covered))
+    assert set(covered) | S.numbers(ARCH, ["fcntl"]) == set(S.table(ARCH))
+
+
+def test_rules_go_in_and_come_out_exactly(live_audit, tmp_path):
+    with AuditSession(tmp_path / "state.json") as session:
+        rules = R.build_rules(S.native_arch(), exclude_pids={os.getpid()})
+        session.add_rules(rules)
+        with A.AuditControl() as control:
+            ours = [rule for rule, _raw in control.list_rules() if "godo" in rule.keys]
+        assert [r.syscalls for r in ours] == [r.syscalls for r in rules]
+        status = session.status()
+        assert status.enabled == 1 and status.pid == os.getpid()
+        assert status.backlog_limit >= 65536 and status.backlog_wait_time == 0
+        assert (tmp_path / "state.json").exists()
+    assert not (tmp_path / "state.json").exists()
+    # live_audit checks that settings, pid and rules are back as they were
+
+
+def test_an_exception_inside_a_session_still_restores_everything(live_audit, tmp_path):
+    with pytest.raises(RuntimeError):
+        with AuditSession(tmp_path / "state.json") as session:
+            session.add_rules(R.build_rules(S.native_arch()))
+            raise RuntimeError("boom")
+
+
+def test_a_sigkilled_run_is_cleaned_up_by_the_next_start(live_audit, tmp_path):
+    state = tmp_path / "state.json"
+    child = subprocess.Popen([sys.executable, "-c", f"""
+import os, sys, time
+from pathlib import Path
+from godo.source import AuditSession
+from godo import rules, syscalls
+s = AuditSession(Path({str(state)!r}), backlog_limit=live_backlog)
+s.start()
+s.add_rules(rules.build_rules(syscalls.native_arch()))
+print("ready", flush=True)
+time.sleep(60)
+""".replace("live_backlog", str(live_audit["backlog_limit"] + 4096))],
+                             stdout=subprocess.PIPE, text=True)
+    with child:
+        try:
+            assert child.stdout.readline().strip() == "ready"
+            with A.AuditControl() as control:
+                assert any("godo" in r.keys for r, _ in control.list_rules())
+        finally:
+            child.kill()
+    assert SessionState.load(state).pid == child.pid
+    with A.AuditControl() as control:
+        removed = recover_stale(control, state)
+        assert removed >= 6
+        assert not any("godo" in r.keys for r, _ in control.list_rules())
+        status = control.status()
+    assert status.backlog_limit == live_audit["backlog_limit"]
+    assert status.enabled == live_audit["enabled"]
+    assert not state.exists()
+
+
+def test_another_audit_daemon_gets_a_clear_refusal(live_audit, tmp_path):
+    # A stand-in daemon: another process registered as the audit pid.
+    ready_r, ready_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, A.NETLINK_AUDIT)
+            sock.bind((0, 0))
+            with A.AuditControl() as control:
+                control.set_status(pid=os.getpid(), sock=sock)
+            os.write(ready_w, b"1")
+            time.sleep(30)
+        finally:
+            os._exit(0)
+    try:
+        assert os.read(ready_r, 1) == b"1"
+        with pytest.raises(AuditBusyError, match="use --multicast"):
+            AuditSession(tmp_path / "s.json").start()
+        # Multicast coexists with the owner.
+        with AuditSession(tmp_path / "m.json", multicast=True) as session:
+            assert session.status().pid == pid
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        with A.AuditControl() as control:
+            if control.status().pid == pid:
+                # The kernel forgets a dead daemon only when it next fails to send
+                # to it; asking it to check (a new registration) does that.
+                probe = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, A.NETLINK_AUDIT)
+                probe.bind((0, 0))
+                control.set_status(pid=os.getpid(), sock=probe)
+                control.set_status(pid=0, sock=probe)
+                probe.close()
+            control.set_status(enabled=live_audit["enabled"])
+
+
+def test_a_live_godo_is_never_cleaned_up_under_it(live_audit, tmp_path):
+    state = tmp_path / "state.json"
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "godo"])
+    try:
+        SessionState(sleeper.pid, "boot", Settings(0, 64, 0)).save(state)
+        with A.AuditControl() as control, pytest.raises(GodoError, match="another godo is recording"):
+            recover_stale(control, state)
+        assert state.exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_state_file_is_private(tmp_path):
+    path = tmp_path / "state.json"
+    SessionState(1, "b", Settings(0, 64, 0), rules=["00"]).save(path)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert SessionState.load(path).rules == ["00"]
+    path.write_text("{not json")
+    assert SessionState.load(path) is None
+    assert SessionState.load(tmp_path / "missing.json") is None
