@@ -17,13 +17,15 @@ from . import syscalls as S
 from .errors import MalformedRecord
 
 _FRAME = struct.Struct("=I")
-_NLMSGHDR_SIZE = 16
 _KV = re.compile(rb"([^\s=]+)=(\S*)")
-_AT_FDCWD = -100
-_CLONE_THREAD = 0x10000
-_O_CREAT, _O_TRUNC, _O_WRONLY, _O_CLOEXEC, _O_TMPFILE = 0o100, 0o1000, 0o1, 0o2000000, 0o20200000
-_CLOSE_RANGE_CLOEXEC = 4
-_MAX_ERRORS_KEPT = 100
+# Numbers are read strictly and must fit 64 bits, so both twins hold them in C
+# integers and agree on every input (int() would take "+1", "1_0", or 5000 digits).
+_STAMP = re.compile(rb"([0-9]{1,15})\.([0-9]{1,15}):([0-9]{1,15})")
+_DEC = re.compile(rb"-?[0-9]{1,19}")
+_HEX = re.compile(rb"[0-9a-fA-F]{1,16}")
+_OCT = re.compile(rb"[0-7]{1,21}")
+_ARG_KEY = re.compile(rb"a([0-9]{1,9})(?:\[([0-9]{1,9})\])?")
+_INT64 = 1 << 63
 
 
 class Activity:
@@ -85,7 +87,21 @@ def _str(raw: bytes | None) -> str | None:
     return None if raw is None else raw.decode("utf-8", "backslashreplace")
 
 
-def _hex(raw: bytes) -> int:
+def _dec(raw: bytes | None, name: str) -> int:
+    if raw is None:
+        raise ValueError(f"no {name}")
+    if _DEC.fullmatch(raw):
+        value = int(raw)
+        if -_INT64 <= value < _INT64:
+            return value
+    raise ValueError(f"{name} is not a number")
+
+
+def _hex(raw: bytes | None, name: str) -> int:
+    if raw is None:
+        raise ValueError(f"no {name}")
+    if not _HEX.fullmatch(raw):
+        raise ValueError(f"{name} is not hex")
     return int(raw, 16)
 
 
@@ -116,17 +132,10 @@ def _split_header(data: bytes):
     close = data.find(b"):", 6)
     if close < 0:
         raise MalformedRecord("unterminated audit( stamp")
-    stamp = data[6:close]
-    dot = stamp.find(b".")
-    colon = stamp.find(b":")
-    if dot < 0 or colon < dot:
+    stamp = _STAMP.fullmatch(data, 6, close)
+    if stamp is None:
         raise MalformedRecord("bad audit( stamp")
-    try:
-        sec, ms, serial = int(stamp[:dot]), int(stamp[dot + 1:colon]), int(stamp[colon + 1:])
-    except ValueError:
-        raise MalformedRecord("bad audit( stamp") from None
-    if sec < 0 or ms < 0 or serial < 0 or not stamp[:dot].isdigit():
-        raise MalformedRecord("bad audit( stamp")
+    sec, ms, serial = int(stamp[1]), int(stamp[2]), int(stamp[3])
     body = data[close + 2:]
     enriched = body.find(b"\x1d")
     if enriched >= 0:
@@ -162,16 +171,11 @@ def parse_record(data: bytes, rtype: int | None = None) -> dict:
         if name in R.TEXT_FIELDS or (rtype == R.EXECVE and name[:1] == "a" and name != "argc"
                                       and not name.endswith("_len")):
             fields[name] = _str(_text(value))
-        elif name in R.DECIMAL_FIELDS:
+        elif name in R.DECIMAL_FIELDS or name in R.HEX_FIELDS:
             try:
-                fields[name] = int(value)
-            except ValueError:
-                raise MalformedRecord(f"{name} is not a number") from None
-        elif name in R.HEX_FIELDS:
-            try:
-                fields[name] = _hex(value)
-            except ValueError:
-                raise MalformedRecord(f"{name} is not hex") from None
+                fields[name] = (_dec if name in R.DECIMAL_FIELDS else _hex)(value, name)
+            except ValueError as exc:
+                raise MalformedRecord(str(exc)) from None
         else:
             fields[name] = value.decode("utf-8", "backslashreplace")
     return {"type": rtype, "ts": ts, "serial": serial, "fields": fields}
@@ -182,13 +186,14 @@ def parse_record(data: bytes, rtype: int | None = None) -> dict:
 class _Event:
     """The records of one serial, gathered until the event is complete."""
 
-    __slots__ = ("serial", "ts", "born", "syscall", "cwd", "paths", "execve", "proctitle",
+    __slots__ = ("serial", "ts", "born", "size", "syscall", "cwd", "paths", "execve", "proctitle",
                  "openat2_flags")
 
     def __init__(self, serial: int, ts: float, born: float):
         self.serial = serial
         self.ts = ts
         self.born = born
+        self.size = 0
         self.syscall = None
         self.cwd = None
         self.paths = []
@@ -200,10 +205,14 @@ class _Event:
 class Pipeline:
     """Parser, assembler and cook in one pass over batches of records."""
 
-    def __init__(self, *, window: int = 64, max_in_flight: int = 4096, timeout: float = 2.0):
+    def __init__(self, *, window: int = 64, max_in_flight: int = 4096, timeout: float = 2.0,
+                 max_bytes: int = R.MAX_BYTES):
+        if window < 0 or max_in_flight < 1 or max_bytes < 1:
+            raise ValueError("window must be >= 0, max_in_flight and max_bytes >= 1")
         self.window = window
         self.max_in_flight = max_in_flight
         self.timeout = timeout
+        self.max_bytes = max_bytes
         self.records = 0
         self.events = 0
         self.activities = 0
@@ -214,7 +223,9 @@ class Pipeline:
         self._first_serial = -1
         self._last_serial = -1
         self._distinct = 0
+        self._bytes = 0
         self._pending = b""
+        self._overlong = False
         self._lineno = 0
         self._source = ""
         self._frames = 0
@@ -231,17 +242,30 @@ class Pipeline:
         if self._pending:
             data = self._pending + data
         lines = data.split(b"\n")
-        self._pending = lines.pop()
+        tail = lines.pop()
         for line in lines:
-            self._lineno += 1
-            if not line:
-                continue
-            try:
-                rtype, rest = _split_log_line(line)
-                self._record(rtype, rest, 0.0, out)
-            except MalformedRecord as exc:
-                self._bad(f"{source or 'log'}:{self._lineno}", exc)
+            self._log_line(line, out)
+        # A line that cannot fit is dropped as it comes, so no input grows the buffer.
+        if self._overlong or len(tail) > R.MAX_LINE:
+            self._overlong, self._pending = True, b""
+        else:
+            self._pending = tail
         return out
+
+    def _log_line(self, line: bytes, out: list) -> None:
+        self._lineno += 1
+        try:
+            if self._overlong:
+                self._overlong = False
+                raise MalformedRecord("line too long")
+            if not line:
+                return
+            if len(line) > R.MAX_LINE:
+                raise MalformedRecord("line too long")
+            rtype, rest = _split_log_line(line)
+            self._record(rtype, rest, 0.0, out)
+        except MalformedRecord as exc:
+            self._bad(f"{self._source or 'log'}:{self._lineno}", exc)
 
     def feed_frames(self, data: bytes, now: float = 0.0) -> list:
         """Netlink datagrams packed by a Receiver: per datagram a native u32 size,
@@ -254,12 +278,12 @@ class Pipeline:
             frame = data[off:off + size]
             off += size
             self._frames += 1
-            if len(frame) < _NLMSGHDR_SIZE:
+            if len(frame) < R.NLMSGHDR_SIZE:
                 self._bad(f"netlink datagram {self._frames}", MalformedRecord("short datagram"))
                 continue
             rtype = frame[4] | frame[5] << 8
             try:
-                self._record(rtype, frame[_NLMSGHDR_SIZE:], now, out)
+                self._record(rtype, frame[R.NLMSGHDR_SIZE:], now, out)
             except MalformedRecord as exc:
                 self._bad(f"netlink datagram {self._frames}", exc)
         return out
@@ -269,22 +293,17 @@ class Pipeline:
         out: list = []
         limit = now - self.timeout
         for serial in [s for s, ev in self._events.items() if ev.born <= limit]:
-            self._complete(self._events.pop(serial), out)
+            self._finish(serial, out)
         return out
 
     def flush(self) -> list:
         """End of input: every event in flight is complete; a cut last line is read."""
         out: list = []
-        if self._pending:
+        if self._pending or self._overlong:
             line, self._pending = self._pending, b""
-            self._lineno += 1
-            try:
-                rtype, rest = _split_log_line(line)
-                self._record(rtype, rest, 0.0, out)
-            except MalformedRecord as exc:
-                self._bad(f"{self._source or 'log'}:{self._lineno}", exc)
+            self._log_line(line, out)
         for serial in sorted(self._events):
-            self._complete(self._events.pop(serial), out)
+            self._finish(serial, out)
         return out
 
     @property
@@ -306,21 +325,21 @@ class Pipeline:
 
     def _bad(self, where: str, exc: Exception) -> None:
         self.malformed += 1
-        if len(self.errors) < _MAX_ERRORS_KEPT:
+        if len(self.errors) < R.MAX_ERRORS_KEPT:
             self.errors.append((where, str(exc)))
 
     def _record(self, rtype: int, data: bytes, now: float, out: list) -> None:
         ts, serial, body = _split_header(data)
         self.records += 1
         if not R.is_multi_record(rtype):
-            if rtype == R.EOE:
-                event = self._events.pop(serial, None)
-                if event is not None:
-                    self._complete(event, out)
+            if rtype == R.EOE and serial in self._events:
+                self._finish(serial, out)
             return
         event = self._events.get(serial)
         if event is None:
             event = self._start(serial, ts, now, out)
+        if rtype in (R.SYSCALL, R.PATH, R.CWD, R.EXECVE):
+            self._keep(event, body, out)
         if rtype == R.SYSCALL:
             event.syscall = dict(_KV.findall(body))
         elif rtype == R.PATH:
@@ -330,14 +349,33 @@ class Pipeline:
         elif rtype == R.EXECVE:
             event.execve.append(body)
         elif rtype == R.OPENAT2:
+            # The kernel writes oflag=0%llo; int(x, 0) refused the leading zero.
             flags = _field(body, b"oflag=")
-            event.openat2_flags = int(flags, 0) if flags else None
+            if flags and not _OCT.fullmatch(flags):
+                raise MalformedRecord("oflag is not octal")
+            event.openat2_flags = int(flags, 8) if flags else None
         elif rtype == R.PROCTITLE:
             # PROCTITLE is the last record the kernel writes for a syscall event
             # (only EOE follows), and logs carry no EOE: it completes the event.
             event.proctitle = body[10:] if body.startswith(b"proctitle=") else None
-            del self._events[serial]
-            self._complete(event, out)
+            self._finish(serial, out)
+
+    def _keep(self, event: _Event, body: bytes, out: list) -> None:
+        """Account for a record the event keeps; past the byte budget the oldest
+        other events are completed early, and an event alone over it is refused."""
+        cost = len(body) + R.RECORD_COST
+        if event.size + cost > self.max_bytes:
+            raise MalformedRecord("event too large")
+        event.size += cost
+        self._bytes += cost
+        while self._bytes > self.max_bytes:
+            self.evicted += 1
+            self._finish(min(s for s in self._events if s != event.serial), out)
+
+    def _finish(self, serial: int, out: list) -> None:
+        event = self._events.pop(serial)
+        self._bytes -= event.size
+        self._complete(event, out)
 
     def _start(self, serial: int, ts: float, now: float, out: list) -> _Event:
         if self._first_serial < 0:
@@ -349,11 +387,10 @@ class Pipeline:
         # Logs carry no EOE: an event far behind the newest serial is done.
         if self.window and len(events) and serial - self.window > min(events):
             for old in [s for s in events if s < serial - self.window]:
-                self._complete(events.pop(old), out)
-        if len(events) >= self.max_in_flight:
-            oldest = min(events)
+                self._finish(old, out)
+        if events and len(events) >= self.max_in_flight:
             self.evicted += 1
-            self._complete(events.pop(oldest), out)
+            self._finish(min(events), out)
         event = events[serial] = _Event(serial, ts, now)
         return event
 
@@ -363,7 +400,7 @@ class Pipeline:
             return
         try:
             activity = _cook(event, self._tables)
-        except (ValueError, KeyError) as exc:
+        except ValueError as exc:
             self._bad(f"event {event.serial}", MalformedRecord(f"cannot cook: {exc}"))
             return
         if activity is not None:
@@ -392,24 +429,25 @@ def _path_item(body: bytes):
 
 def _cook(event: _Event, tables) -> Activity | None:
     f = event.syscall
-    table = tables.get(_hex(f[b"arch"]))
+    table = tables.get(_hex(f.get(b"arch"), "arch"))
     if not table:
         return None
-    entry = table.get(int(f[b"syscall"]))
+    entry = table.get(_dec(f.get(b"syscall"), "syscall"))
     if entry is None:
         return None
     name, code = entry
     success_raw = f.get(b"success")
     success = None if success_raw is None else success_raw == b"yes"
     exit_raw = f.get(b"exit")
-    exit = None if exit_raw is None else int(exit_raw)
-    a0, a1 = _hex(f[b"a0"]), _hex(f[b"a1"])
-    a2, a3 = _hex(f[b"a2"]), _hex(f[b"a3"])
+    exit = None if exit_raw is None else _dec(exit_raw, "exit")
+    a0, a1 = _hex(f.get(b"a0"), "a0"), _hex(f.get(b"a1"), "a1")
+    a2, a3 = _hex(f.get(b"a2"), "a2"), _hex(f.get(b"a3"), "a3")
     cwd = _str(event.cwd)
 
     def make(kind: str) -> Activity:
         return Activity(kind, event.ts, event.serial, name, success, exit,
-                        int(f[b"pid"]), int(f[b"ppid"]), int(f[b"uid"]), int(f[b"auid"]),
+                        _dec(f.get(b"pid"), "pid"), _dec(f.get(b"ppid"), "ppid"),
+                        _dec(f.get(b"uid"), "uid"), _dec(f.get(b"auid"), "auid"),
                         _str(_text(f.get(b"comm"))), _str(_text(f.get(b"exe"))))
 
     if code in (S.EXIT, S.EXIT_GROUP):
@@ -426,7 +464,7 @@ def _cook(event: _Event, tables) -> Activity | None:
         act = make("spawn")
         act.child = exit
         if code == S.SPAWN_CLONE:
-            act.thread = bool(a0 & _CLONE_THREAD)
+            act.thread = bool(a0 & R.CLONE_THREAD)
         elif code == S.SPAWN_FORK:
             act.thread = False
         return act
@@ -449,12 +487,12 @@ def _cook(event: _Event, tables) -> Activity | None:
         elif code == S.OPEN_AT2:
             act.flags = event.openat2_flags
         else:
-            act.flags, act.mode = _O_CREAT | _O_WRONLY | _O_TRUNC, a1
-        if act.flags is None or not (act.flags & _O_CREAT or act.flags & _O_TMPFILE == _O_TMPFILE):
+            act.flags, act.mode = R.O_CREAT | R.O_WRONLY | R.O_TRUNC, a1
+        if act.flags is None or not (act.flags & R.O_CREAT or act.flags & R.O_TMPFILE == R.O_TMPFILE):
             act.mode = None  # the kernel reads mode only with O_CREAT or O_TMPFILE
         if success:
             act.fd = exit
-        dirfd = _int32(a0) if code in (S.OPEN_AT, S.OPEN_AT2) else _AT_FDCWD
+        dirfd = _int32(a0) if code in (S.OPEN_AT, S.OPEN_AT2) else R.AT_FDCWD
         _set_path(act, event, dirfd, _file_item(event.paths), cwd)
         return act
     if code == S.WRITE:
@@ -468,13 +506,13 @@ def _cook(event: _Event, tables) -> Activity | None:
     if code == S.CLOSE_RANGE:
         act = make("close")
         act.fd, act.max_fd = a0 & 0xFFFFFFFF, a1 & 0xFFFFFFFF
-        if a2 & _CLOSE_RANGE_CLOEXEC:
+        if a2 & R.CLOSE_RANGE_CLOEXEC:
             act.kind, act.cloexec = "cloexec", True
         return act
     if code in (S.DUP, S.DUP2, S.DUP3):
         act = make("dup")
         act.fd, act.new_fd = _int32(a0), exit
-        act.cloexec = bool(code == S.DUP3 and a2 & _O_CLOEXEC)
+        act.cloexec = bool(code == S.DUP3 and a2 & R.O_CLOEXEC)
         return act
     if code == S.FCNTL:
         cmd = _int32(a1)
@@ -506,19 +544,19 @@ def _cook(event: _Event, tables) -> Activity | None:
         act = make("rename")
         old = _item_of(event.paths, b"DELETE")
         new = _item_of(event.paths, b"CREATE")
-        old_dirfd = _int32(a0) if code == S.RENAME_AT else _AT_FDCWD
+        old_dirfd = _int32(a0) if code == S.RENAME_AT else R.AT_FDCWD
         _set_path(act, event, old_dirfd, old, cwd)
         if new is not None:
             new_name = _str(new)
-            new_dirfd = _int32(a2) if code == S.RENAME_AT else _AT_FDCWD
-            if new_dirfd != _AT_FDCWD and not new_name.startswith("/"):
+            new_dirfd = _int32(a2) if code == S.RENAME_AT else R.AT_FDCWD
+            if new_dirfd != R.AT_FDCWD and not new_name.startswith("/"):
                 act.new_path, act.new_dirfd = _normalise(new_name), new_dirfd
             else:
                 act.new_path = _join(cwd, new_name)
         return act
     if code in (S.UNLINK, S.UNLINK_AT):
         act = make("unlink")
-        dirfd = _int32(a0) if code == S.UNLINK_AT else _AT_FDCWD
+        dirfd = _int32(a0) if code == S.UNLINK_AT else R.AT_FDCWD
         _set_path(act, event, dirfd, _item_of(event.paths, b"DELETE"), cwd)
         return act
     if code in (S.KILL, S.TKILL, S.TGKILL):
@@ -535,7 +573,7 @@ def _set_path(act: Activity, event: _Event, dirfd: int, item: bytes | None, cwd:
     if item is None:
         return
     name = _str(item)
-    if dirfd != _AT_FDCWD and not name.startswith("/"):
+    if dirfd != R.AT_FDCWD and not name.startswith("/"):
         # Relative to a directory fd: only the tracker's fd table knows where it points.
         act.path, act.dirfd = _normalise(name) if name else name, dirfd
     else:
@@ -568,15 +606,17 @@ def _argv(bodies: list[bytes]) -> tuple[list[str] | None, int | None]:
     for body in bodies:
         for key, value in _KV.findall(body):
             if key == b"argc":
-                argc = int(value)
-            elif key[:1] == b"a":
-                bracket = key.find(b"[")
-                if bracket > 0:
-                    pieces.setdefault(int(key[1:bracket]), {})[int(key[bracket + 1:-1])] = _text(value)
-                elif not key.endswith(b"_len"):
-                    whole[int(key[1:])] = _text(value)
+                argc = _dec(value, "argc")
+            elif key[:1] == b"a" and not key.endswith(b"_len"):
+                match = _ARG_KEY.fullmatch(key)
+                if match is None:
+                    raise ValueError("bad EXECVE argument key")
+                if match[2] is None:
+                    whole[int(match[1])] = _text(value)
+                else:
+                    pieces.setdefault(int(match[1]), {})[int(match[2])] = _text(value)
     for index, parts in pieces.items():
-        whole[index] = b"".join(parts[i] for i in sorted(parts))
+        whole[index] = b"".join(parts[i] or b"" for i in sorted(parts))
     argv = [_str(whole[i]) for i in sorted(whole) if whole[i] is not None]
     if argc is not None and argc == len(argv):
         argc = None

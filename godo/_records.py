@@ -50,8 +50,10 @@ def type_number(name: bytes) -> int:
     number = TYPE_NUMBERS.get(name)
     if number is not None:
         return number
-    if name.startswith(b"UNKNOWN[") and name.endswith(b"]") and name[8:-1].isdigit():
-        return int(name[8:-1])
+    digits = name[8:-1]
+    # Bounded: a type number is 16 bits on the wire; int() of thousands of digits raises.
+    if name.startswith(b"UNKNOWN[") and name.endswith(b"]") and digits.isdigit() and len(digits) <= 9:
+        return int(digits)
     return -1
 
 
@@ -68,3 +70,20 @@ DECIMAL_FIELDS = frozenset({
     "fsuid", "egid", "sgid", "fsgid", "ses", "item", "inode", "ouid", "ogid", "argc",
 })
 HEX_FIELDS = frozenset({"arch", "a0", "a1", "a2", "a3"})
+
+
+# Kernel values the cooks read syscall arguments with. They are the generic
+# (x86_64 and aarch64 alike) values except O_TMPFILE, whose O_DIRECTORY part is
+# 0o40000 on aarch64: an aarch64 log's tmpfile opens lose their mode.
+AT_FDCWD = -100
+CLONE_THREAD = 0x10000
+O_WRONLY, O_CREAT, O_TRUNC, O_CLOEXEC, O_TMPFILE = 0o1, 0o100, 0o1000, 0o2000000, 0o20200000
+CLOSE_RANGE_CLOEXEC = 4
+NLMSGHDR_SIZE = 16
+
+# Bounds that keep a pipeline's memory finite whatever it is fed, the same in both
+# twins so they agree on every input.
+MAX_LINE = 1 << 16  # the kernel's longest record is 8970 bytes; ENRICHED adds less
+MAX_BYTES = 64 << 20  # default budget of the record text held by events in flight
+RECORD_COST = 64  # what keeping one record costs besides its text
+MAX_ERRORS_KEPT = 100
