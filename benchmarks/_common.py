@@ -1,0 +1,90 @@
+"""What the benchmark scripts share: building their C programs, the live lock,
+and finding the godo they measure."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+C_DIR = HERE / "c"
+DATA_DIR = HERE / "data"
+# Every run that touches the kernel's audit subsystem on this machine takes this
+# lock: the subsystem is one global resource shared by tests and benchmarks.
+LIVE_LOCK = "/run/lock/godo-live.lock"
+
+if str(REPO) not in sys.path:
+    # Run as `python benchmarks/x.py` from a checkout: measure this checkout's godo.
+    sys.path.insert(0, str(REPO))
+
+
+def build(name: str, out_dir: Path, libs: tuple[str, ...] = ()) -> Path:
+    """gcc -O2 benchmarks/c/NAME.c into out_dir (a temp dir: binaries are never
+    committed, and a fresh build cannot measure a stale one)."""
+    if shutil.which("gcc") is None:
+        raise SystemExit("gcc is needed to build the benchmark's C programs")
+    binary = out_dir / name
+    cmd = ["gcc", "-O2", "-Wall", "-o", str(binary), str(C_DIR / f"{name}.c"), *(f"-l{lib}" for lib in libs)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"cannot build {name}.c:\n{done.stderr}")
+    return binary
+
+
+@contextmanager
+def live_lock():
+    """Exclusive use of the kernel's audit subsystem, across processes."""
+    Path(LIVE_LOCK).parent.mkdir(parents=True, exist_ok=True)
+    with open(LIVE_LOCK, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting for {LIVE_LOCK} (another live run holds it)", file=sys.stderr, flush=True)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def godo_command() -> list[str]:
+    """The godo of the interpreter running this script (the venv's)."""
+    beside = Path(sys.executable).parent / "godo"
+    if beside.exists():
+        return [str(beside)]
+    return [sys.executable, "-m", "godo"]
+
+
+def best(samples: list[float]) -> float:
+    return max(samples)
+
+
+def median(samples: list[float]) -> float:
+    return statistics.median(samples)
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far (from /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()

@@ -1,0 +1,351 @@
+"""Live benchmark: how much does recording with godo slow a syscall storm, next
+to the fastest possible consumer?
+
+The storm (c/storm.c) is a C loop of open/write/close on /dev/null. With
+backlog_wait_time 0 the kernel never makes the workload wait for the consumer;
+a consumer that falls behind shows up as records counted in the kernel's `lost`
+instead. So the figures are the storm's rate under each consumer AND the lost
+delta; a fast rate with records lost is a failure, not a win.
+
+Consumers, each seeing the same host-wide rules (godo.rules.build_rules, key
+`godo`) at backlog 65536 and wait 0:
+  disabled  audit off, no rules: what the machine does with nobody watching
+  bare      c/bare_sink.c registered as the audit daemon, recvmmsg and discard;
+            this harness installs the rules and sets enabled/backlog/wait
+  godo      `godo record --scope host --store null` as a daemon, which sets all
+            of that itself
+
+Target: godo's median storm rate >= 0.9 x the bare sink's, with lost 0 and
+backlog_wait_time 0.
+
+Run as root:  .venv/bin/python benchmarks/live_storm.py [--repeat 3] [--iterations 100000]
+It takes /run/lock/godo-live.lock itself and puts back the kernel's audit state
+(rules, enabled, backlog, wait) on every exit path, Ctrl-C included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from _common import build, cpu_seconds, godo_command, live_lock, median, verdict, wait_until
+
+from godo import audit as A
+from godo import rules as R
+from godo import syscalls as S
+
+BACKLOG = 65536
+TARGET = 0.9
+
+
+@dataclass
+class Sample:
+    consumer: str
+    rate: float
+    lost: int | None = None
+    consumer_cpu: float | None = None     # CPU seconds the consumer used during the storm
+    received: int | None = None           # datagrams (sink) or records (godo) it saw
+    backlog_limit: int | None = None
+    backlog_wait_time: int | None = None
+    drain_seconds: float | None = None    # after the storm, until the kernel queue was empty
+    notes: list[str] = field(default_factory=list)
+
+
+class Kernel:
+    """The kernel's audit state for this run: what was found, what we changed,
+    and putting it back."""
+
+    def __init__(self) -> None:
+        self.control = A.AuditControl()
+        self.found = self.control.status()
+        self.arch = S.native_arch()
+        self._ours: list[bytes] = []
+
+    def check_free(self) -> None:
+        st = self.found
+        if st.locked:
+            raise SystemExit("the kernel's audit configuration is locked (enabled=2)")
+        if st.pid and Path(f"/proc/{st.pid}").exists():
+            raise SystemExit(f"the audit stream is owned by {A.describe_pid(st.pid)}: stop it first")
+        if self.godo_rules():
+            raise SystemExit("rules with key `godo` are installed already: another godo run is "
+                             "live (without the lock?) or left them behind; not touching them")
+
+    def status(self) -> A.AuditStatus:
+        return self.control.status()
+
+    def godo_rules(self) -> int:
+        return sum(1 for rule, _raw in self.control.list_rules() if A.GODO_KEY in rule.keys)
+
+    def configure(self, *, enabled: int, backlog_limit: int | None = None,
+                  backlog_wait_time: int | None = None) -> None:
+        self.control.set_status(enabled=enabled, backlog_limit=backlog_limit,
+                                backlog_wait_time=backlog_wait_time)
+
+    def add_rules(self, exclude_pids) -> None:
+        for rule in R.build_rules(self.arch, exclude_pids=exclude_pids):
+            self._ours.append(self.control.add_rule(rule))
+
+    def remove_rules(self) -> None:
+        while self._ours:
+            packed = self._ours.pop()
+            try:
+                self.control.delete_rule(packed)
+            except A.AuditError:
+                pass
+
+    def wait_drained(self, timeout: float) -> float | None:
+        """Seconds until the kernel's queue for the daemon is empty (None: it was
+        not, within `timeout`)."""
+        start = time.monotonic()
+        if wait_until(lambda: self.status().backlog == 0, timeout, 0.02):
+            return time.monotonic() - start
+        return None
+
+    def restore(self) -> None:
+        """Every rule with our key out, enabled/backlog/wait as found."""
+        self.remove_rules()
+        self.control.delete_rules_with_key()
+        now = self.status()
+        wanted = {}
+        if now.backlog_limit != self.found.backlog_limit:
+            wanted["backlog_limit"] = self.found.backlog_limit
+        if now.backlog_wait_time != self.found.backlog_wait_time:
+            wanted["backlog_wait_time"] = self.found.backlog_wait_time
+        if now.enabled != self.found.enabled and now.enabled != 2:
+            wanted["enabled"] = self.found.enabled
+        if wanted:
+            self.control.set_status(**wanted)
+
+    def close(self) -> None:
+        self.control.close()
+
+
+def lost_between(before: int, after: int) -> int:
+    return (after - before) & 0xFFFFFFFF  # the kernel's counter is a u32
+
+
+def run_storm(storm: Path, iterations: int) -> float:
+    done = subprocess.run([str(storm), str(iterations)], capture_output=True, text=True, check=True)
+    words = done.stdout.split()
+    return float(words[words.index("rate") + 1])
+
+
+def stop_process(proc: subprocess.Popen, timeout: float) -> None:
+    """SIGTERM, then SIGKILL if it does not go; only ever our own child."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+# -- the three measurements ---------------------------------------------------------
+
+def measure_disabled(kernel: Kernel, storm: Path, iterations: int) -> Sample:
+    kernel.configure(enabled=0)
+    try:
+        return Sample("disabled", run_storm(storm, iterations))
+    finally:
+        kernel.restore()
+
+
+def measure_bare(kernel: Kernel, storm: Path, sink: Path, iterations: int) -> Sample:
+    kernel.configure(enabled=1, backlog_limit=BACKLOG, backlog_wait_time=0)
+    proc = subprocess.Popen([str(sink)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], 10)
+        line = proc.stdout.readline() if ready else ""
+        if not line.startswith("ready"):
+            stop_process(proc, 5)
+            raise RuntimeError(f"bare_sink did not register: {line!r} {proc.stderr.read()!r}")
+        # The kernel exempts the registered daemon anyway; the rule says so as
+        # godo's does for godo, so both consumers get byte-identical rule sets.
+        kernel.add_rules({proc.pid})
+        st = kernel.status()
+        lost0, cpu0 = st.lost, cpu_seconds(proc.pid)
+        rate = run_storm(storm, iterations)
+        kernel.remove_rules()
+        drain = kernel.wait_drained(30)
+        lost1, cpu1 = kernel.status().lost, cpu_seconds(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+        words = out.split()
+        received = int(words[words.index("datagrams") + 1]) if "datagrams" in words else None
+        sample = Sample("bare", rate, lost_between(lost0, lost1), cpu1 - cpu0, received,
+                        st.backlog_limit, st.backlog_wait_time, drain)
+        if proc.returncode:
+            sample.notes.append(f"bare_sink exited {proc.returncode}: {err.strip()}")
+        return sample
+    finally:
+        kernel.remove_rules()
+        stop_process(proc, 10)
+        kernel.restore()
+
+
+def measure_godo(kernel: Kernel, storm: Path, iterations: int, workdir: Path,
+                 profile: Path | None) -> Sample:
+    env = dict(os.environ, GODO_DATA_DIR=str(workdir / "godo-data"))
+    args = ["record", "--scope", "host", "--store", "null"]
+    cmd = ([sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "godo", *args]
+           if profile else [*godo_command(), *args])
+    log = open(workdir / "godo.log", "w+")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    expected = len(R.build_rules(kernel.arch))
+    try:
+        def ready() -> bool:
+            if proc.poll() is not None:
+                return True
+            return kernel.status().pid == proc.pid and kernel.godo_rules() >= expected
+
+        if not wait_until(ready, 60, 0.05) or proc.poll() is not None:
+            stop_process(proc, 10)
+            log.seek(0)
+            raise RuntimeError(f"godo did not start recording: {log.read().strip()}")
+        st = kernel.status()
+        lost0, cpu0 = st.lost, cpu_seconds(proc.pid)
+        rate = run_storm(storm, iterations)
+        drain = kernel.wait_drained(120)
+        lost1, cpu1 = kernel.status().lost, cpu_seconds(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=300)
+        log.seek(0)
+        summary = log.read()
+        sample = Sample("godo", rate, lost_between(lost0, lost1), cpu1 - cpu0,
+                        _summary_number(summary, "records"), st.backlog_limit,
+                        st.backlog_wait_time, drain)
+        if proc.returncode:
+            sample.notes.append(f"godo exited {proc.returncode}: {summary.strip()[-500:]}")
+        if drain is None:
+            sample.notes.append("godo had not emptied the kernel queue 120 s after the storm")
+        return sample
+    finally:
+        stop_process(proc, 60)
+        log.close()
+        kernel.restore()
+
+
+def _summary_number(text: str, word: str) -> int | None:
+    words = text.split()
+    try:
+        return int(words[words.index(word) + 1])
+    except (ValueError, IndexError):
+        return None
+
+
+# -- report -------------------------------------------------------------------------
+
+def report(samples: dict[str, list[Sample]], iterations: int) -> bool:
+    rates = {name: median([s.rate for s in runs]) for name, runs in samples.items() if runs}
+    print(f"\nstorm: {iterations * 3:,} syscalls (open/write/close on /dev/null) per run, "
+          f"{max(len(r) for r in samples.values())} run(s) each; median syscalls/s\n")
+    print(f"{'consumer':<10} {'median/s':>10}  {'runs/s':<28} {'lost':<16} {'cpu s':<16} "
+          f"{'received':<24} backlog/wait  drain s")
+    for name, runs in samples.items():
+        if not runs:
+            continue
+        fmt = lambda vals: " ".join("-" if v is None else f"{v:.0f}" if isinstance(v, float) else str(v)
+                                    for v in vals)
+        cpu = " ".join("-" if s.consumer_cpu is None else f"{s.consumer_cpu:.2f}" for s in runs)
+        drain = " ".join("-" if s.drain_seconds is None else f"{s.drain_seconds:.2f}" for s in runs)
+        limits = {(s.backlog_limit, s.backlog_wait_time) for s in runs if s.backlog_limit is not None}
+        print(f"{name:<10} {rates[name]:>10,.0f}  {fmt([s.rate for s in runs]):<28} "
+              f"{fmt([s.lost for s in runs]):<16} {cpu:<16} {fmt([s.received for s in runs]):<24} "
+              f"{' '.join(f'{b}/{w}' for b, w in sorted(limits)) or '-':<13} {drain}")
+        for s in runs:
+            for note in s.notes:
+                print(f"  note: {note}")
+    if not samples["bare"] or not samples["godo"]:
+        print("\nno ratio: a consumer did not run")
+        return False
+    ratio = rates["godo"] / rates["bare"]
+    bare_lost = sum(s.lost or 0 for s in samples["bare"])
+    godo_lost = sum(s.lost or 0 for s in samples["godo"])
+    waits = {s.backlog_wait_time for s in samples["godo"]}
+    limits = {s.backlog_limit for s in samples["godo"]}
+    ok_ratio = ratio >= TARGET
+    ok_lost = godo_lost == 0 and all(s.lost is not None for s in samples["godo"])
+    ok_settings = waits == {0} and limits == {BACKLOG}
+    if "disabled" in rates:
+        print(f"\nbare sink keeps {rates['bare'] / rates['disabled']:.3f} of the unaudited rate; "
+              f"godo keeps {rates['godo'] / rates['disabled']:.3f}")
+    print(f"godo/bare storm rate   {ratio:.3f}   (target >= {TARGET})   {verdict(ok_ratio)}")
+    print(f"kernel lost under godo {godo_lost}   (bare sink: {bare_lost}; target 0)   {verdict(ok_lost)}")
+    print(f"godo's backlog/wait    {sorted(limits)}/{sorted(waits)}   (target {BACKLOG}/0)   "
+          f"{verdict(ok_settings)}")
+    return ok_ratio and ok_lost and ok_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--iterations", type=int, default=100_000,
+                        help="storm loop iterations, 3 syscalls each (default 100000)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each consumer (median)")
+    parser.add_argument("--only", choices=("disabled", "bare", "godo"), action="append",
+                        help="measure only these consumers (repeatable)")
+    parser.add_argument("--profile", metavar="FILE",
+                        help="run godo under cProfile, writing the last run's stats to FILE")
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        print("live_storm needs root: it changes the kernel's audit settings", file=sys.stderr)
+        return 2
+    wanted = args.only or ["disabled", "bare", "godo"]
+
+    # SIGTERM/SIGHUP take the same way out as Ctrl-C: through every finally.
+    def interrupt(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGHUP, interrupt)
+
+    samples: dict[str, list[Sample]] = {"disabled": [], "bare": [], "godo": []}
+    with tempfile.TemporaryDirectory(prefix="godo-storm-") as tmp:
+        workdir = Path(tmp)
+        storm = build("storm", workdir)
+        sink = build("bare_sink", workdir)
+        with live_lock():
+            kernel = Kernel()
+            try:
+                kernel.check_free()
+                print(f"audit found: enabled {kernel.found.enabled} backlog_limit "
+                      f"{kernel.found.backlog_limit} wait {kernel.found.backlog_wait_time} "
+                      f"lost {kernel.found.lost}", flush=True)
+                # Interleaved, so a drift in the machine's speed hits every consumer alike.
+                for i in range(args.repeat):
+                    for name in ("disabled", "bare", "godo"):
+                        if name not in wanted:
+                            continue
+                        if name == "disabled":
+                            s = measure_disabled(kernel, storm, args.iterations)
+                        elif name == "bare":
+                            s = measure_bare(kernel, storm, sink, args.iterations)
+                        else:
+                            profile = Path(args.profile).resolve() if args.profile else None
+                            s = measure_godo(kernel, storm, args.iterations, workdir, profile)
+                        samples[name].append(s)
+                        print(f"run {i + 1} {name:<8} {s.rate:>10,.0f} syscalls/s"
+                              + ("" if s.lost is None else f"  lost {s.lost}")
+                              + ("" if s.consumer_cpu is None else f"  consumer cpu {s.consumer_cpu:.2f}s")
+                              + ("" if s.received is None else f"  received {s.received}"), flush=True)
+            finally:
+                kernel.restore()
+                left = kernel.godo_rules()
+                now = kernel.status()
+                kernel.close()
+                print(f"audit restored: enabled {now.enabled} backlog_limit {now.backlog_limit} "
+                      f"wait {now.backlog_wait_time}, godo rules left {left}", flush=True)
+    return 0 if report(samples, args.iterations) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
