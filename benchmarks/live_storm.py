@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import select
+import shlex
 import signal
 import subprocess
 import sys
@@ -36,7 +37,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _common import build, cpu_seconds, godo_command, live_lock, median, verdict, wait_until
+from _common import build, cpu_seconds, godo_command, live_lock, machine_load, median, verdict, wait_until
 
 from godo import audit as A
 from godo import rules as R
@@ -195,11 +196,11 @@ def measure_bare(kernel: Kernel, storm: Path, sink: Path, iterations: int) -> Sa
 
 
 def measure_godo(kernel: Kernel, storm: Path, iterations: int, workdir: Path,
-                 profile: Path | None) -> Sample:
+                 profile: Path | None, godo: list[str]) -> Sample:
     env = dict(os.environ, GODO_DATA_DIR=str(workdir / "godo-data"))
     args = ["record", "--scope", "host", "--store", "null"]
-    cmd = ([sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "godo", *args]
-           if profile else [*godo_command(), *args])
+    cmd = ([sys.executable, str(Path(__file__).with_name("_profile_godo.py")), str(profile), *args]
+           if profile else [*godo, *args])
     log = open(workdir / "godo.log", "w+")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
     expected = len(R.build_rules(kernel.arch))
@@ -295,12 +296,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=("disabled", "bare", "godo"), action="append",
                         help="measure only these consumers (repeatable)")
     parser.add_argument("--profile", metavar="FILE",
-                        help="run godo under cProfile, writing the last run's stats to FILE")
+                        help="run godo under cProfile (CPU time), writing the last run's stats "
+                        "to FILE and printing where godo's time went")
+    parser.add_argument("--godo", metavar="CMD", help="the godo command to measure "
+                        "(default: the one beside this interpreter)")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("live_storm needs root: it changes the kernel's audit settings", file=sys.stderr)
         return 2
     wanted = args.only or ["disabled", "bare", "godo"]
+    godo = shlex.split(args.godo) if args.godo else godo_command()
 
     # SIGTERM/SIGHUP take the same way out as Ctrl-C: through every finally.
     def interrupt(signum, _frame):
@@ -317,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
             kernel = Kernel()
             try:
                 kernel.check_free()
+                print(f"before: {machine_load()}", flush=True)
                 print(f"audit found: enabled {kernel.found.enabled} backlog_limit "
                       f"{kernel.found.backlog_limit} wait {kernel.found.backlog_wait_time} "
                       f"lost {kernel.found.lost}", flush=True)
@@ -331,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
                             s = measure_bare(kernel, storm, sink, args.iterations)
                         else:
                             profile = Path(args.profile).resolve() if args.profile else None
-                            s = measure_godo(kernel, storm, args.iterations, workdir, profile)
+                            s = measure_godo(kernel, storm, args.iterations, workdir, profile, godo)
                         samples[name].append(s)
                         print(f"run {i + 1} {name:<8} {s.rate:>10,.0f} syscalls/s"
                               + ("" if s.lost is None else f"  lost {s.lost}")
@@ -339,12 +345,23 @@ def main(argv: list[str] | None = None) -> int:
                               + ("" if s.received is None else f"  received {s.received}"), flush=True)
             finally:
                 kernel.restore()
+                print(f"after:  {machine_load()}", flush=True)
                 left = kernel.godo_rules()
                 now = kernel.status()
                 kernel.close()
                 print(f"audit restored: enabled {now.enabled} backlog_limit {now.backlog_limit} "
                       f"wait {now.backlog_wait_time}, godo rules left {left}", flush=True)
-    return 0 if report(samples, args.iterations) else 1
+    ok = report(samples, args.iterations)
+    if args.profile and samples["godo"]:
+        print_profile(Path(args.profile))
+    return 0 if ok else 1
+
+
+def print_profile(path: Path, top: int = 20) -> None:
+    import pstats
+    print(f"\nwhere godo's CPU time went (last run, cProfile by CPU time; {path}):")
+    stats = pstats.Stats(str(path))
+    stats.sort_stats("tottime").print_stats(top)
 
 
 if __name__ == "__main__":

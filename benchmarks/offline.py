@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import DATA_DIR, HERE, best, build, verdict
+from _common import DATA_DIR, HERE, best, build, machine_load, verdict
 
 from godo._records import type_number
 
@@ -196,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         kinds.remove("compiled")
 
     results: dict[str, list[dict]] = {k: [] for k in kinds}
+    print(f"before: {machine_load()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="godo-offline-") as tmp:
         walker = build("auparse_walk", Path(tmp), libs=("auparse",))
         warm(path)
@@ -211,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             warm(corpus)
             as_recorded = run_auparse(walker, corpus)
 
+    print(f"after:  {machine_load()}")
     rates = {k: best([r["records"] / r["seconds"] for r in runs]) for k, runs in results.items()}
     records = results["libauparse"][0]["records"]
     print(f"\ncorpus {corpus} ({records:,} records read by libauparse, {size / 1e6:.1f} MB as read)")
