@@ -13,8 +13,9 @@ import select
 import socket
 import struct
 
+from ._records import MAX_DATAGRAM
+
 _SIZE = struct.Struct("=I")
-MAX_DATAGRAM = 10240  # the kernel's MAX_AUDIT_MESSAGE_LENGTH is 8970
 
 
 class Receiver:

@@ -80,6 +80,7 @@ CLONE_THREAD = 0x10000
 O_WRONLY, O_CREAT, O_TRUNC, O_CLOEXEC, O_TMPFILE = 0o1, 0o100, 0o1000, 0o2000000, 0o20200000
 CLOSE_RANGE_CLOEXEC = 4
 NLMSGHDR_SIZE = 16
+MAX_DATAGRAM = 10240  # receive buffer per datagram; the kernel's MAX_AUDIT_MESSAGE_LENGTH is 8970
 
 # Bounds that keep a pipeline's memory finite whatever it is fed, the same in both
 # twins so they agree on every input.
