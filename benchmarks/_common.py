@@ -81,12 +81,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def machine_load() -> str:
-    """The load averages, and a warning when other work shares the CPUs: on a
-    2-core machine a busy neighbour moves every figure here."""
+def machine_load(before: bool = True) -> str:
+    """The load averages, and before a run a warning when other work shares the
+    CPUs: on a 2-core machine a busy neighbour moves every figure here. (After a
+    run the figures include the run itself, so they only get printed.)"""
     one, five, _ = os.getloadavg()
     text = f"load average {one:.2f} (1 min) {five:.2f} (5 min) on {os.cpu_count()} CPUs"
-    if one > 0.5 * (os.cpu_count() or 1):
+    if before and one > 0.5 * (os.cpu_count() or 1):
         text += "  -- the machine is busy: figures are noisy, compare within this run only"
     return text
 

@@ -345,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
                               + ("" if s.received is None else f"  received {s.received}"), flush=True)
             finally:
                 kernel.restore()
-                print(f"after:  {machine_load()}", flush=True)
+                print(f"after:  {machine_load(before=False)}", flush=True)
                 left = kernel.godo_rules()
                 now = kernel.status()
                 kernel.close()

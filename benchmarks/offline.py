@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             warm(corpus)
             as_recorded = run_auparse(walker, corpus)
 
-    print(f"after:  {machine_load()}")
+    print(f"after:  {machine_load(before=False)}")
     rates = {k: best([r["records"] / r["seconds"] for r in runs]) for k, runs in results.items()}
     records = results["libauparse"][0]["records"]
     print(f"\ncorpus {corpus} ({records:,} records read by libauparse, {size / 1e6:.1f} MB as read)")
