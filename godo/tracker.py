@@ -22,7 +22,7 @@ _O_CREAT, _O_TRUNC, _O_CLOEXEC = 0o100, 0o1000, 0o2000000
 _MAX_CHILDREN = 10_000
 _MAX_EXECS = 64
 _MAX_FS_OPS = 256
-_MAX_PENDING_CLONE3 = 65_536
+_MAX_PENDING_SPAWNS = 65_536
 _RECENT_ENDS = 4096  # ended pids remembered, for spawn records that arrive late
 _FATAL_SIGNALS = frozenset({1, 2, 3, 4, 6, 8, 9, 11, 13, 14, 15})
 
@@ -172,7 +172,7 @@ class Tracker:
         self.checkpoint_interval = checkpoint_interval
         self.procs: dict[int, Process] = {}
         self.containers: dict[str, Container] = {}
-        self._pending_clone3: dict[int, tuple[int, float]] = {}
+        self._pending: dict[int, tuple] = {}  # child pid -> (parent pid, ts, fds, clone3)
         self._signalled: dict[int, int] = {}
         self._recent_ends: dict[int, tuple[int, float]] = {}
         self._out: list = []
@@ -219,35 +219,52 @@ class Tracker:
         """The process an activity comes from, created from what the record says
         when it is new to us (its spawn record may still be on its way)."""
         proc = self.procs.get(act.pid)
+        if self._pending:
+            spawn = self._pending.get(act.pid)
+            if spawn is not None and (spawn[0] == act.ppid or (proc is None and spawn[0] not in self.procs)):
+                return self._materialise(act, proc, spawn)
         if proc is None:
-            pending = self._claim_clone3(act.pid)
-            parent = self.procs.get(pending[0] if pending else act.ppid)
-            start = pending[1] if pending else act.ts
-            proc = self._new_process(act.pid, act.ppid, parent, start)
+            proc = self._new_process(act.pid, act.ppid, self.procs.get(act.ppid), act.ts)
             proc.comm, proc.exe, proc.uid, proc.auid = act.comm, act.exe, act.uid, act.auid
         return proc
 
-    def _new_process(self, pid: int, ppid: int, parent: Process | None, start: float) -> Process:
+    def _materialise(self, act, old: Process | None, spawn) -> Process:
+        """A spawned child showed up under its own pid: now it is a process."""
+        parent_pid, ts, snapshot, clone3 = spawn
+        del self._pending[act.pid]
+        parent = self.procs.get(parent_pid)
+        if clone3 and parent is not None and parent.threads > 0:
+            parent.threads -= 1       # it was no thread after all
+        if old is not None:
+            # The pid was reused: whatever had it is gone.
+            self.counts["pid_reuse"] += 1
+            self._end(old, ts, "gone")
+        proc = self._new_process(act.pid, act.ppid, parent, ts, snapshot)
+        proc.comm, proc.exe, proc.uid, proc.auid = act.comm, act.exe, act.uid, act.auid
+        return proc
+
+    def _new_process(self, pid: int, ppid: int, parent: Process | None, start: float,
+                     snapshot=None) -> Process:
         proc = Process(self._proc_id(pid, start), pid, ppid, parent.id if parent else None, start)
         if parent is not None:
             proc.comm, proc.exe, proc.argv, proc.cwd = parent.comm, parent.exe, parent.argv, parent.cwd
             proc.uid, proc.auid, proc.root = parent.uid, parent.auid, parent.root
-            proc.container = parent.shim_id or parent.container
-            if parent.children_count < _MAX_CHILDREN:
-                parent.children.append(proc.id)
-            parent.children_count += 1
-            parent.dirty = True
+            self._link(parent, proc)
         self.procs[pid] = proc
         proc.in_scope = self._in_scope(proc, parent)
         if proc.in_scope:
             self.counts["processes"] += 1
             proc.fds, proc.cloexec = {}, set()
-            if parent is not None and parent.fds is not None:
-                # fork shares every open file description with the child
+            if snapshot is not None:
+                # fork shares every open file description with the child: those
+                # the parent held at the fork, unless closed everywhere since
+                proc.fds = {fd: f for fd, f in snapshot[0].items() if f.closed is None}
+                proc.cloexec = snapshot[1] & proc.fds.keys()
+            elif parent is not None and parent.fds is not None:
                 proc.fds = dict(parent.fds)
                 proc.cloexec = set(parent.cloexec)
-                for open_file in proc.fds.values():
-                    open_file.refs += 1
+            for open_file in proc.fds.values():
+                open_file.refs += 1
             self._count_container_process(proc, start)
         return proc
 
@@ -279,53 +296,41 @@ class Tracker:
         if act.thread:
             parent.threads += 1
             return
-        if act.thread is None:
-            # clone3 hides its flags: a thread or a process? A process shows up
-            # under its own pid, a thread never does; until it shows up it counts
-            # as a thread, so its `exit` does not end the process.
-            if len(self._pending_clone3) >= _MAX_PENDING_CLONE3:
-                self._pending_clone3.pop(next(iter(self._pending_clone3)))
-            self._pending_clone3[child] = (parent.pid, act.ts)
-            parent.threads += 1
-            if child not in self.procs:
-                return
         ended = self._recent_ends.get(child)
         if ended is not None and ended[0] == parent.pid and ended[1] >= act.ts - 1.0:
             # vfork: the child ran, and maybe ended, before the parent's clone
             # record was written. It is already linked to its parent.
             return
         existing = self.procs.get(child)
-        if existing is not None:
-            if (not existing.seeded and existing.ppid == parent.pid
-                    and existing.parent in (None, parent.id) and abs(existing.start - act.ts) < 1.0):
-                # The child's own records beat its parent's clone record here.
-                self._adopt(parent, existing, act.ts)
-                return
-            # The pid was reused: whatever had it is gone.
-            self.counts["pid_reuse"] += 1
-            self._end(existing, act.ts, "gone")
-        self._new_process(child, parent.pid, parent, act.ts)
+        if (existing is not None and not existing.seeded and existing.ppid == parent.pid
+                and existing.parent in (None, parent.id) and abs(existing.start - act.ts) < 1.0):
+            # The child's own records beat its parent's clone record here.
+            existing.start = min(existing.start, act.ts)
+            if existing.parent is None:
+                self._link(parent, existing)
+            return
+        # The number clone returns is a pid in the parent's pid namespace, which
+        # inside a container is not the one the kernel's records use; and clone3
+        # hides whether it made a thread. So the child becomes a process when its
+        # own records show up under that pid with this parent; until then a
+        # clone3 child counts as a thread, so that its `exit` does not end the
+        # process. The parent's fds are taken now, as the fork shared them.
+        clone3 = act.thread is None
+        if clone3:
+            parent.threads += 1
+        if len(self._pending) >= _MAX_PENDING_SPAWNS:
+            self._pending.pop(next(iter(self._pending)))
+        snapshot = (dict(parent.fds), set(parent.cloexec)) if parent.fds else None
+        self._pending[child] = (parent.pid, act.ts, snapshot, clone3)
 
-    def _claim_clone3(self, pid: int) -> tuple[int, float] | None:
-        """A clone3 child turned out to be a process: it is no thread of its parent."""
-        pending = self._pending_clone3.pop(pid, None)
-        if pending is not None:
-            parent = self.procs.get(pending[0])
-            if parent is not None and parent.threads > 0:
-                parent.threads -= 1
-        return pending
-
-    def _adopt(self, parent: Process, child: Process, ts: float) -> None:
-        self._claim_clone3(child.pid)
-        if child.parent is None:
-            child.parent = parent.id
-            if parent.children_count < _MAX_CHILDREN:
-                parent.children.append(child.id)
-            parent.children_count += 1
-            parent.dirty = True
-            if child.container is None and (parent.shim_id or parent.container):
-                child.container = parent.shim_id or parent.container
-        child.start = min(child.start, ts)
+    def _link(self, parent: Process, child: Process) -> None:
+        child.parent = parent.id
+        if parent.children_count < _MAX_CHILDREN:
+            parent.children.append(child.id)
+        parent.children_count += 1
+        parent.dirty = True
+        if child.container is None and (parent.shim_id or parent.container):
+            child.container = parent.shim_id or parent.container
 
     def _exec(self, act) -> None:
         proc = self._get(act)
@@ -527,9 +532,25 @@ class Tracker:
         proc = self._get(act)
         if not act.success or not act.new_root:
             return
-        new_root = act.new_root if not proc.root else _join(proc.root, act.new_root.lstrip("/"))
-        proc.root = new_root
-        proc.dirty = True
+        # Relative names are relative to the cwd before the call; the event's own
+        # CWD record is written after it, relative to the new root.
+        if not act.new_root.startswith("/") and proc.cwd:
+            act.new_root = _join(proc.cwd, act.new_root)
+        if act.put_old and not act.put_old.startswith("/") and proc.cwd:
+            act.put_old = _join(proc.cwd, act.put_old)
+        old_root = proc.root
+        new_root = act.new_root if not old_root else _join(old_root, act.new_root.lstrip("/"))
+        # Every process of the mount namespace that shared the old root moves with
+        # it: the caller, and its ancestors up to the runtime that made the container.
+        node = proc
+        while node is not None:
+            node.root = new_root
+            node.dirty = True
+            parent = self.procs.get(node.ppid)
+            if (parent is None or parent.id != node.parent or parent.shim_id
+                    or parent.container != proc.container or parent.root != old_root):
+                break
+            node = parent
         if proc.container is not None:
             box = self.containers.get(proc.container)
             if box is not None and box.rootfs != new_root:

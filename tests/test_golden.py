@@ -274,9 +274,6 @@ def test_container_rootfs_is_the_host_path_of_its_root(twin):
     assert box["rootfs"] == rootfs
 
 
-@pytest.mark.xfail(strict=True, reason="clone's return value inside a pid namespace is the "
-                   "child's pid there (2, 3, ...): the tracker makes a process of it, which "
-                   "never ends, while the child's own records come under its host pid")
 def test_container_processes_are_the_ones_that_ran(twin):
     activities, store, _shim, _cid, _rootfs = _container(twin)
     real = {a["pid"] for a in activities}

@@ -213,6 +213,7 @@ def test_killed_process_is_marked_when_found_gone():
     tracker.adopt_command(me, 1.0, ["pytest"])
     victim = subprocess.Popen(["sleep", "60"])
     tracker.process([spawn(me, victim.pid, 1.0),
+                     execve(victim.pid, 1.1, ["sleep", "60"], "/usr/bin/sleep", ppid=me),
                      act("kill", me, 2.0, syscall="kill", target=victim.pid, signal=9)])
     assert tracker.sweep(2.5) == 0, "still alive: nothing to close"
     victim.kill()
