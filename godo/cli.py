@@ -106,10 +106,25 @@ def _uri(args) -> str | None:
     return args.mongo or os.environ.get("GODO_MONGO_URI") or None
 
 
+def _database_name(uri: str | None) -> str:
+    """The database a URI names (mongodb://host/NAME), else godo's default."""
+    if not uri:
+        return "godo"
+    from pymongo.errors import InvalidURI
+    from pymongo.uri_parser import parse_uri
+    from .store import redact
+    try:
+        return parse_uri(uri, validate=False).get("database") or "godo"
+    except (InvalidURI, ValueError) as exc:
+        raise GodoError(f"invalid database URI {redact(uri)}: {str(exc).splitlines()[0]}") from None
+
+
 @contextmanager
 def _store(args):
     from .store import open_store
-    with open_store(_uri(args), data_dir(), null=getattr(args, "store", "mongo") == "null") as store:
+    uri = _uri(args)
+    null = getattr(args, "store", "mongo") == "null"
+    with open_store(uri, data_dir(), null=null, database=_database_name(None if null else uri)) as store:
         yield store
 
 
@@ -183,7 +198,7 @@ def cmd_replay(args) -> int:
 @contextmanager
 def _db(args):
     from .store import database
-    with database(_uri(args), data_dir()) as db:
+    with database(_uri(args), data_dir(), name=_database_name(_uri(args))) as db:
         yield db
 
 

@@ -303,9 +303,9 @@ class Recorder:
                 marker = session.send_drain_marker()
                 report.drained = wait_for_marker(session, marker, self._batch)
                 report.lost_end = session.lost()
-            self._finish()
             if cmd is not None:
                 report.exit_status = cmd.status
+            self._finish()
             return report
         except BaseException:
             if cmd is not None and cmd.status is None:

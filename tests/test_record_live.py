@@ -1,0 +1,130 @@
+"""`godo record` end to end: the real kernel, the real FerretDB, the CLI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+from pymongo import MongoClient
+
+from godo import audit as A
+from godo.cli import main
+from godo.errors import GodoError
+from godo.tracker import Tracker
+
+GODO = [sys.executable, "-m", "godo"]
+
+
+@pytest.fixture
+def godo_env(tmp_path, monkeypatch):
+    """A private data dir, so state files and any embedded server stay in the test."""
+    data = tmp_path / "data"
+    monkeypatch.setenv("GODO_DATA_DIR", str(data))
+    monkeypatch.delenv("GODO_MONGO_URI", raising=False)
+    return data
+
+
+@pytest.fixture
+def store_uri(ferret_uri, store_db):
+    """The embedded FerretDB of the session, a database of this test's own."""
+    base, _, options = ferret_uri.partition("?")
+    return f"{base.rstrip('/')}/{store_db}" + (f"?{options}" if options else "")
+
+
+def _db(uri):
+    client = MongoClient(uri, serverSelectionTimeoutMS=5000)
+    return client, client.get_default_database()
+
+
+@pytest.fixture
+def short_dir():
+    """A directory whose path is short enough to show whole in a tree."""
+    path = Path(tempfile.mkdtemp(prefix="godo-"))
+    yield path
+    shutil.rmtree(path)
+
+
+def test_record_a_command_tree_and_its_files(live_audit, godo_env, store_uri, short_dir,
+                                             monkeypatch, capsys):
+    monkeypatch.setenv("COLUMNS", "200")
+    target = short_dir / "x"
+    script = f"echo hi > {target}; cat {target}; exit 7"
+    rc = main(["record", "--mongo", store_uri, "--", "sh", "-c", script])
+    assert rc == 7, "godo exits with the command's status"
+    client, db = _db(store_uri)
+    with client:
+        run = db.runs.find_one({"command": ["sh", "-c", script]})
+        assert run["status"] == "finished" and run["kernel_lost"] == 0 and run["drained"] is True
+        assert run["malformed"] == 0 and run["exit_status"] == 7
+        procs = list(db.processes.find({"run": run["_id"]}))
+        by_exe = {p["exe"].rsplit("/", 1)[-1]: p for p in procs}
+        assert sorted(by_exe) == ["cat", "dash"], "exactly the shell and cat"
+        shell, cat = by_exe["dash"], by_exe["cat"]
+        assert shell["argv"] == ["sh", "-c", script] and shell["exit_code"] == 7
+        assert shell["parent"] is None and shell["children"] == [cat["_id"]]
+        assert cat["parent"] == shell["_id"] and cat["argv"] == ["cat", str(target)]
+        assert cat["exit_code"] == 0 and cat["status"] == "exited"
+        assert cat["start"] >= shell["start"] and cat["exit_time"] <= shell["exit_time"]
+
+        files = list(db.files.find({"run": run["_id"], "path": str(target)}))
+        written = [f for f in files if f["process"] == shell["_id"]]
+        read = [f for f in files if f["process"] == cat["_id"]]
+        assert len(written) == 1 and len(read) == 1
+        assert written[0]["access"] == "w" and written[0]["writes"] == 1 and written[0]["bytes"] == 3
+        assert written[0]["truncated"] is True and written[0]["status"] == "closed"
+        assert read[0]["access"] == "r" and read[0]["writes"] == 0 and read[0]["status"] == "closed"
+        assert {f["host"] for f in files} == {os.uname().nodename}
+
+    capsys.readouterr()
+    assert main(["files", "--mongo", store_uri, "--json"]) == 0
+    rows = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {(r["path"], r["access"], r["pid"]) for r in rows if r["path"] == str(target)} == {
+        (str(target), "w", shell["pid"]), (str(target), "r", cat["pid"])}
+    assert main(["tree", "--mongo", store_uri]) == 0
+    tree = capsys.readouterr().out
+    assert f"cat {target}" in tree and "exit 7" in tree
+
+
+def test_record_subprocess_with_null_store_prints_a_summary(live_audit, godo_env):
+    result = subprocess.run(GODO + ["record", "--store", "null", "--", "sh", "-c", "ls / >/dev/null"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "processes 2" in result.stderr and "kernel lost 0" in result.stderr
+
+
+def test_sigterm_stops_the_command_and_leaves_nothing_behind(live_audit, godo_env):
+    with subprocess.Popen(GODO + ["record", "--store", "null", "--", "sleep", "30"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as godo:
+        deadline = time.monotonic() + 20
+        with A.AuditControl() as control:
+            while not any("godo" in r.keys for r, _ in control.list_rules()):
+                assert time.monotonic() < deadline and godo.poll() is None, godo.stderr.read()
+                time.sleep(0.05)
+        godo.send_signal(signal.SIGTERM)
+        out, err = godo.communicate(timeout=30)
+    assert godo.returncode == 128 + signal.SIGTERM, err
+    # live_audit asserts the rules, daemon pid and settings are as they were
+
+
+def test_a_failure_inside_the_run_restores_the_audit_state(live_audit, godo_env, monkeypatch, capsys):
+    def broken(self, activities):
+        raise GodoError("the tracker broke")
+
+    monkeypatch.setattr(Tracker, "process", broken)
+    rc = main(["record", "--store", "null", "--", "sh", "-c", "echo x > /dev/null"])
+    assert rc == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "godo: the tracker broke"
+    # live_audit asserts the rules, daemon pid and settings are as they were
+
+
+def test_command_not_found_is_one_line(godo_env, capsys):
+    assert main(["record", "--store", "null", "--", "no-such-command-godo"]) == 1
+    assert capsys.readouterr().err == "godo: command not found: no-such-command-godo\n"
