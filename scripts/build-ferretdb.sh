@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Builds FerretDB v1.24.2, the embedded MongoDB-compatible server godo uses when no
+# MongoDB URI is given, into a cache directory reused across runs.
+#
+#   scripts/build-ferretdb.sh [OUTPUT]
+#
+# OUTPUT defaults to ${XDG_CACHE_HOME:-$HOME/.cache}/godo/ferretdb-v1.24.2/ferretdb,
+# the first place godo.ferret looks after $GODO_FERRETDB. Prints the binary's path.
+# Idempotent: a binary already there that reports v1.24.2 is kept as it is.
+set -euo pipefail
+
+VERSION=v1.24.2
+MODULE=github.com/FerretDB/FerretDB
+OUTPUT=${1:-${XDG_CACHE_HOME:-$HOME/.cache}/godo/ferretdb-$VERSION/ferretdb}
+
+reports_version() {
+    local out
+    # Read all of it first: `grep -q` closing the pipe early would fail the binary
+    # with SIGPIPE, and pipefail with it.
+    [[ -x $1 ]] && out=$("$1" --version 2>/dev/null) && grep -qx "version: $VERSION" <<<"$out"
+}
+
+if reports_version "$OUTPUT"; then
+    echo "$OUTPUT"
+    exit 0
+fi
+
+if ! command -v go >/dev/null; then
+    echo "build-ferretdb.sh: Go is not installed; FerretDB $VERSION is built from source with it" >&2
+    exit 1
+fi
+
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/godo-ferretdb.XXXXXX")
+partial="$OUTPUT.tmp.$$"
+trap 'chmod -R u+w "$scratch" 2>/dev/null; rm -rf "$scratch" "$partial"' EXIT
+
+# This fetches the module and everything it imports into Go's module cache and
+# compiles them into the build cache, so the build below is quick. Its binary is of
+# no use: the module zip lacks build/version/version.txt (FerretDB's release tooling
+# generates it), and without it the binary panics at start.
+GOBIN="$scratch/gobin" go install "$MODULE/cmd/ferretdb@$VERSION" >&2
+
+moddir=$(go mod download -json "$MODULE@$VERSION" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')
+
+# The module cache is read-only, so the source is built from a writable copy with
+# the version file filled in.
+cp -R "$moddir" "$scratch/src"
+chmod -R u+w "$scratch/src"
+echo "$VERSION" > "$scratch/src/build/version/version.txt"
+(cd "$scratch/src" && go build -o "$scratch/ferretdb" ./cmd/ferretdb) >&2
+
+if ! reports_version "$scratch/ferretdb"; then
+    echo "build-ferretdb.sh: the FerretDB binary built does not report $VERSION" >&2
+    exit 1
+fi
+
+# A rename within one directory is atomic, so a concurrent run or a godo start never
+# sees a half-written binary.
+mkdir -p "$(dirname "$OUTPUT")"
+cp "$scratch/ferretdb" "$partial"
+mv -f "$partial" "$OUTPUT"
+echo "$OUTPUT"
