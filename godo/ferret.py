@@ -35,6 +35,7 @@ _LOG = "ferretdb.log"
 _ENDPOINT = "endpoint.json"
 _LOCK = "lock"
 _LOG_ENTRY = re.compile(r"\d{4}-\d\d-\d\dT")
+_LOG_ERROR = re.compile(r"^\S+\t(ERROR|DPANIC|PANIC|FATAL)")
 
 
 def cached_binary() -> Path:
@@ -221,14 +222,18 @@ class EmbeddedFerret:
         tmp.replace(path)
 
     def last_log_line(self) -> str:
-        """The last entry of the log, on one line (FerretDB follows some entries
-        with a multi-line dump of a wire message)."""
+        """The log's last error, else its last entry, on one line. Errors first:
+        FerretDB's goroutines log concurrently, so the fatal line may not be last.
+        Entries only: some are followed by a multi-line dump of a wire message."""
         try:
             lines = self.log_path.read_text(errors="replace").splitlines()
         except OSError:
             return "(no log)"
-        entries = [line for line in lines if _LOG_ENTRY.match(line)] or lines or ["(empty log)"]
-        return " ".join(entries[-1].split())
+        entries = [line for line in lines if _LOG_ENTRY.match(line)]
+        errors = [line for line in entries if _LOG_ERROR.search(line)]
+        errors += [line for line in lines if line.startswith(("panic:", "fatal error:"))]
+        chosen = errors or entries or lines or ["(empty log)"]
+        return " ".join(chosen[-1].split())
 
     # -- attach and stop ------------------------------------------------------------
 
