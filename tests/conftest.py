@@ -97,3 +97,36 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "live_audit" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.live)
+
+
+# -- the real store: embedded FerretDB ---------------------------------------------
+
+@pytest.fixture(scope="session")
+def ferret_uri(tmp_path_factory):
+    """The URI of one embedded FerretDB for the whole session. Missing binary: a
+    skip, or a failure when GODO_REQUIRE_STORE is set."""
+    from godo.errors import StoreError
+    from godo.ferret import EmbeddedFerret, find_binary
+    try:
+        find_binary()
+    except StoreError as exc:
+        if os.environ.get("GODO_REQUIRE_STORE"):
+            pytest.fail(f"GODO_REQUIRE_STORE is set but {exc}")
+        pytest.skip(f"store tests need FerretDB: {exc}")
+    with EmbeddedFerret(tmp_path_factory.mktemp("ferretdb")) as ferret:
+        yield ferret.uri
+
+
+@pytest.fixture
+def store_db(ferret_uri):
+    """A database of its own for each test (one SQLite file in FerretDB), dropped after."""
+    import uuid
+
+    import pymongo
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    yield name
+    client = pymongo.MongoClient(ferret_uri, serverSelectionTimeoutMS=5000)
+    try:
+        client.drop_database(name)
+    finally:
+        client.close()

@@ -1,0 +1,387 @@
+"""The store writer and the embedded FerretDB, against the real server.
+
+Tests marked `store` run against FerretDB v1.24.2 (the session's `ferret_uri`, or
+one of their own when they stop, pause or restart it); nothing here stands in for
+the database. The others need no server.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pymongo
+import pytest
+
+from godo.errors import StoreError
+from godo.ferret import EmbeddedFerret, connect_or_start, find_binary, read_endpoint
+from godo.store import MongoStore, NullStore, _Backlog, database, open_store, redact
+
+store = pytest.mark.store
+
+
+def _docs(n: int, collection: str = "processes", **fields) -> list:
+    return [(collection, {"_id": f"h:{i}", "pid": i, "start": float(i), **fields}) for i in range(n)]
+
+
+def _open(uri: str, db: str, **options) -> MongoStore:
+    options.setdefault("timeout", 2.0)
+    mongo_store = MongoStore(uri, db, host="test-host", **options)
+    mongo_store.start()
+    return mongo_store
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+# -- writes ---------------------------------------------------------------------------
+
+@store
+def test_a_replayed_batch_leaves_one_document_each(ferret_uri, store_db):
+    # 300 documents: more than FerretDB 1.x can replace in one update command.
+    with _open(ferret_uri, store_db) as s:
+        s.write(_docs(300))
+        assert s.flush(60)
+        s.write(_docs(300))
+        s.write(_docs(300, gen=2))
+        assert s.flush(120)
+        db = s.db
+        assert db.processes.count_documents({}) == 300
+        assert db.processes.count_documents({"gen": 2}) == 300
+        assert db.processes.find_one({"_id": "h:7"}) == {
+            "_id": "h:7", "pid": 7, "start": 7.0, "gen": 2, "host": "test-host"}
+        stats = s.stats()
+    assert stats["submitted"] == 900 and stats["queued"] == 0
+    assert stats["errors"] == 0 and stats["rejected"] == 0
+
+
+@store
+def test_the_last_version_of_a_document_wins_within_a_batch(ferret_uri, store_db):
+    with _open(ferret_uri, store_db) as s:
+        s.write([("files", {"_id": "f", "writes": n}) for n in range(5)])
+        assert s.flush(30)
+        assert s.db.files.find_one({"_id": "f"})["writes"] == 4
+        stats = s.stats()
+    assert stats["collections"] == {"files": 1} and stats["coalesced"] == 4
+
+
+@store
+def test_one_round_trip_per_thousand_new_documents(ferret_uri, store_db):
+    with _open(ferret_uri, store_db, batch_size=1000, flush_interval=60) as s:
+        before = s.stats()
+        # Ten write() calls, one bulk write: batches cross the boundary, not items.
+        # The pauses give a writer that did not wait for the batch to fill time to show it.
+        for start in range(0, 1000, 100):
+            s.write(_docs(1000)[start:start + 100])
+            time.sleep(0.05)
+        assert s.flush(60)
+        after = s.stats()
+        assert s.db.processes.count_documents({}) == 1000
+    assert after["round_trips"] - before["round_trips"] <= 2
+    assert after["bulk_calls"] - before["bulk_calls"] == 1
+    assert after["collections"] == {"processes": 1000}
+
+
+@store
+def test_round_trips_for_existing_documents_on_ferretdb(ferret_uri, store_db):
+    with _open(ferret_uri, store_db, batch_size=1000) as s:
+        s.write(_docs(1000))
+        assert s.flush(60)
+        before = s.stats()["round_trips"]
+        s.write(_docs(1000, gen=2))
+        assert s.flush(300)
+        trips = s.stats()["round_trips"] - before
+        assert s.db.processes.count_documents({"gen": 2}) == 1000
+    # FerretDB 1.x: one insert, then replaces of at most 40 statements per command
+    # (see godo.store); MongoDB would take one.
+    assert trips == 1 + 1000 // 40
+
+
+@store
+def test_writes_wait_for_the_batch_size_or_the_interval(ferret_uri, store_db):
+    with _open(ferret_uri, store_db, batch_size=1000, flush_interval=3.0) as s:
+        s.write(_docs(10))
+        time.sleep(0.5)
+        assert s.stats()["written"] == 0, "written before the batch filled or the interval passed"
+        deadline = time.monotonic() + 15
+        while s.stats()["written"] < 10 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert s.stats()["written"] == 10
+
+
+@store
+def test_flush_forces_a_partial_batch_and_close_flushes(ferret_uri, store_db):
+    s = _open(ferret_uri, store_db, batch_size=100_000, flush_interval=3600)
+    s.write(_docs(2000))
+    assert s.flush(60)
+    assert s.stats()["written"] == 2000
+    s.write(_docs(50, collection="containers"))
+    s.close()
+    with pymongo.MongoClient(ferret_uri) as client:
+        assert client[store_db].containers.count_documents({}) == 50
+    with pytest.raises(RuntimeError):
+        s.write(_docs(1))
+
+
+@store
+def test_indexes_are_created_at_start(ferret_uri, store_db):
+    with _open(ferret_uri, store_db) as s:
+        names = {coll: {tuple(ix["key"].items()) for ix in s.db[coll].list_indexes()}
+                 for coll in ("processes", "files", "containers", "runs")}
+    assert (("host", 1), ("start", 1)) in names["processes"]
+    assert {(("pid", 1),), (("parent", 1),), (("container", 1),)} <= names["processes"]
+    assert {(("process", 1),), (("path", 1),), (("container", 1),)} <= names["files"]
+    assert (("host", 1),) in names["containers"]
+    assert (("host", 1), ("started", 1)) in names["runs"]
+
+
+@store
+def test_a_document_bson_cannot_hold_is_refused_alone(ferret_uri, store_db):
+    with _open(ferret_uri, store_db) as s:
+        s.write(_docs(20) + [("processes", {"_id": "bad", "argv": object()})])
+        assert s.flush(30)
+        assert s.db.processes.count_documents({}) == 20
+        stats = s.stats()
+    assert stats["rejected"] == 1 and "'bad'" in stats["last_error"]
+
+
+# -- a slow or absent database ---------------------------------------------------------------
+
+@store
+def test_write_never_waits_for_a_stalled_database(tmp_path, store_db):
+    with EmbeddedFerret(tmp_path) as ferret, _open(ferret.uri, store_db, batch_size=100) as s:
+        s.write(_docs(100))
+        assert s.flush(30)
+        batches = [_docs(5000, gen=3)[start:start + 500] for start in range(0, 5000, 500)]
+        times = []
+
+        def tracker():
+            for batch in batches:
+                began = time.monotonic()
+                s.write(batch)
+                times.append(time.monotonic() - began)
+
+        os.kill(ferret.pid, signal.SIGSTOP)
+        try:
+            # In a thread, so that a write() that waits fails the test instead of hanging it.
+            thread = threading.Thread(target=tracker, daemon=True)
+            thread.start()
+            thread.join(10)
+            assert len(times) == len(batches), "write() waited for the stalled database"
+            assert not s.flush(1.0)
+            assert s.stats()["queued"] > 0
+        finally:
+            os.kill(ferret.pid, signal.SIGCONT)
+        assert max(times) < 0.5, f"write() took {max(times):.2f} s with the database stalled"
+        assert s.flush(300)
+        assert s.db.processes.count_documents({"gen": 3}) == 5000
+
+
+@store
+def test_a_database_that_goes_away_loses_nothing(tmp_path, store_db):
+    port = _free_port()
+    first = EmbeddedFerret(tmp_path, port=port).start()
+    s = _open(first.uri, store_db, timeout=0.3)
+    try:
+        s.write(_docs(10))
+        assert s.flush(30)
+        first.stop()
+        s.write(_docs(500, gen=2))
+        assert not s.flush(2.0)
+        stats = s.stats()
+        assert stats["queued"] == 500 and stats["errors"] >= 1
+        assert stats["last_error"] and "\n" not in stats["last_error"]
+        with EmbeddedFerret(tmp_path, port=port):
+            assert s.flush(60)
+            assert s.db.processes.count_documents({"gen": 2}) == 500
+            s.close()
+    finally:
+        first.stop()
+
+
+@store
+def test_close_gives_up_with_one_line_when_the_database_is_gone(tmp_path, store_db):
+    ferret = EmbeddedFerret(tmp_path).start()
+    s = _open(ferret.uri, store_db, timeout=0.3, stall_timeout=1.0)
+    ferret.stop()
+    s.write(_docs(7))
+    with pytest.raises(StoreError) as caught:
+        s.close()
+    message = str(caught.value)
+    assert message.startswith("7 document writes were not saved") and "\n" not in message
+
+
+# -- connecting -------------------------------------------------------------------------------
+
+def test_an_unreachable_uri_is_one_line_without_credentials():
+    uri = f"mongodb://godo:hunter2secret@127.0.0.1:{_free_port()}/?authSource=admin"
+    with pytest.raises(StoreError) as caught:
+        MongoStore(uri, timeout=0.3).start()
+    message = str(caught.value)
+    assert "\n" not in message and "hunter2secret" not in message and "godo:" not in message
+    assert message.startswith("cannot reach the database at mongodb://***:***@127.0.0.1:")
+    assert "Connection refused" in message
+
+
+@pytest.mark.parametrize("uri", ["mongodb://us:er:hunter2@secret@host", "http://godo:hunter2@host",
+                                 "mongodb://host:port/?tlsCertificateKeyFilePassword=hunter2"])
+def test_an_invalid_uri_is_one_line_without_credentials(uri):
+    with pytest.raises(StoreError) as caught:
+        MongoStore(uri, timeout=0.3).start()
+    message = str(caught.value)
+    assert "\n" not in message and "hunter2" not in message
+
+
+@pytest.mark.parametrize("uri, shown", [
+    ("mongodb://u:p@h1:1,h2:2/db?replicaSet=r", "mongodb://***:***@h1:1,h2:2/db?replicaSet=r"),
+    ("mongodb://u@h/", "mongodb://***@h/"),
+    ("mongodb+srv://u:p%40ss@cluster.example/", "mongodb+srv://***:***@cluster.example/"),
+    ("mongodb://h/?authMechanismProperties=AWS_SESSION_TOKEN:t&w=1",
+     "mongodb://h/?authMechanismProperties=***&w=1"),
+    ("mongodb://127.0.0.1:27017", "mongodb://127.0.0.1:27017"),
+])
+def test_redact(uri, shown):
+    assert redact(uri) == shown
+
+
+# -- the embedded server -------------------------------------------------------------------------
+
+@store
+def test_a_second_command_reuses_the_running_ferretdb(tmp_path):
+    with EmbeddedFerret(tmp_path) as first:
+        assert read_endpoint(tmp_path) == {"pid": first.pid, "port": first.port}
+        with connect_or_start(tmp_path) as second:
+            assert (second.pid, second.uri, second.owned) == (first.pid, first.uri, False)
+            with pymongo.MongoClient(second.uri) as client:
+                client.godo.runs.insert_one({"_id": "r1"})
+        # The second left it running, and the first sees what it wrote.
+        with pymongo.MongoClient(first.uri) as client:
+            assert client.godo.runs.find_one({"_id": "r1"}) == {"_id": "r1"}
+        with pytest.raises(StoreError, match="already serves"):
+            EmbeddedFerret(tmp_path).start()
+
+
+@store
+def test_a_server_whose_godo_died_is_reused_not_doubled(tmp_path):
+    # A godo that starts FerretDB and is then SIGKILLed, leaving its server running.
+    code = ("import sys, time; from godo.ferret import EmbeddedFerret; "
+            "f = EmbeddedFerret(sys.argv[1]).start(); print(f.pid, flush=True); time.sleep(600)")
+    godo = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    orphan = int(godo.stdout.readline())
+    godo.kill()
+    godo.wait()
+    godo.stdout.close()
+    try:
+        with connect_or_start(tmp_path) as ferret:
+            assert (ferret.pid, ferret.owned) == (orphan, False)
+        assert _alive(orphan)
+    finally:
+        os.kill(orphan, signal.SIGKILL)
+
+
+@store
+def test_ferretdb_is_stopped_on_exit(tmp_path):
+    with EmbeddedFerret(tmp_path) as ferret:
+        pid = ferret.pid
+        assert _alive(pid)
+        assert oct((tmp_path / "ferretdb").stat().st_mode & 0o777) == "0o700"
+    assert not _alive(pid)
+    assert read_endpoint(tmp_path) is None
+    # The directory is free again: the next start owns it.
+    with connect_or_start(tmp_path) as again:
+        assert again.owned and again.pid != pid
+
+
+@store
+def test_open_store_embedded_keeps_data_across_restarts(tmp_path, monkeypatch):
+    monkeypatch.delenv("GODO_MONGO_URI", raising=False)
+    with open_store(None, tmp_path) as s:
+        (pid,) = s.server_pids
+        s.write(_docs(25))
+    assert not _alive(pid)
+    with database(None, tmp_path) as db:
+        assert db.processes.count_documents({}) == 25
+
+
+@store
+def test_open_store_takes_the_uri_from_the_environment(ferret_uri, tmp_path, monkeypatch):
+    monkeypatch.setenv("GODO_MONGO_URI", ferret_uri)
+    with open_store(None, tmp_path) as s:
+        assert s.uri == ferret_uri and s.server_pids == ()
+    assert not (tmp_path / "ferretdb").exists()
+
+
+def test_a_missing_binary_is_one_line_naming_the_setup_script(tmp_path, monkeypatch):
+    monkeypatch.delenv("GODO_FERRETDB", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(StoreError) as caught:
+        EmbeddedFerret(tmp_path).start()
+    assert "scripts/setup.sh" in str(caught.value) and "\n" not in str(caught.value)
+    monkeypatch.setenv("GODO_FERRETDB", str(tmp_path / "nope"))
+    with pytest.raises(StoreError, match="GODO_FERRETDB"):
+        find_binary()
+
+
+@store
+def test_a_busy_port_is_a_one_line_error_with_the_log(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        with pytest.raises(StoreError) as caught:
+            EmbeddedFerret(tmp_path, port=sock.getsockname()[1]).start()
+    assert "address already in use" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_binary_that_dies_at_start_is_one_line_with_its_panic(tmp_path):
+    # What `go install ...ferretdb@v1.24.2` alone produces: a panic at start.
+    (tmp_path / "bin").mkdir()
+    binary = tmp_path / "bin" / "ferretdb"
+    binary.write_text("#!/bin/sh\necho 'panic: Invalid build/version/version.txt file content.'\n"
+                      "echo\necho 'goroutine 1 [running]:'\nexit 2\n")
+    binary.chmod(0o755)
+    with pytest.raises(StoreError) as caught:
+        EmbeddedFerret(tmp_path, binary=str(binary)).start()
+    assert str(caught.value) == ("FerretDB exited at start (status 2): "
+                                 "panic: Invalid build/version/version.txt file content.")
+
+
+# -- without a server ---------------------------------------------------------------------------------
+
+def test_null_store_counts_and_checks():
+    s = NullStore(host="h")
+    doc = {"_id": 1}
+    s.write([("runs", doc), ("files", {"_id": 2})])
+    assert doc["host"] == "h"
+    assert s.stats()["collections"] == {"runs": 1, "files": 1}
+    with pytest.raises(ValueError, match="without _id"):
+        s.write([("files", {"path": "/x"})])
+
+
+def test_backlog_hands_out_chunks_across_batches_in_order():
+    backlog = _Backlog(limit=5)
+    backlog.append([1, 2, 3], 0.0)
+    backlog.append([4, 5, 6, 7], 1.0)
+    assert backlog.peek(5) == [1, 2, 3, 4, 5]
+    backlog.ack(2)
+    assert (len(backlog), backlog.oldest(), backlog.peek(3)) == (5, 0.0, [3, 4, 5])
+    backlog.ack(2)
+    assert (backlog.oldest(), backlog.peek(10)) == (1.0, [5, 6, 7])
+    backlog.ack(3)
+    assert len(backlog) == 0 and backlog.peak == 7 and backlog.over_limit == 1
