@@ -107,16 +107,18 @@ def _uri(args) -> str | None:
 
 
 def _database_name(uri: str | None) -> str:
-    """The database a URI names (mongodb://host/NAME), else godo's default."""
+    """The database a URI names (mongodb://host/NAME), else godo's default `godo`."""
     if not uri:
         return "godo"
     from pymongo.errors import InvalidURI
     from pymongo.uri_parser import parse_uri
     from .store import redact
     try:
-        return parse_uri(uri, validate=False).get("database") or "godo"
+        name = parse_uri(uri, validate=False).get("database")
     except (InvalidURI, ValueError) as exc:
         raise GodoError(f"invalid database URI {redact(uri)}: {str(exc).splitlines()[0]}") from None
+    # mongodb://user:pw@host/admin names the database to log in to, not one to fill.
+    return name if name and name not in ("admin", "local", "config") else "godo"
 
 
 @contextmanager

@@ -41,7 +41,7 @@ _LOG_ERROR = re.compile(r"^\S+\t(ERROR|DPANIC|PANIC|FATAL)")
 def cached_binary() -> Path:
     """Where scripts/build-ferretdb.sh puts the binary by default."""
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "godo" / f"ferretdb-{FERRETDB_VERSION}" / "ferretdb"
+    return Path(cache) / "godo" / f"ferretdb-{FERRETDB_VERSION}-godo1" / "ferretdb"
 
 
 def find_binary() -> str:
