@@ -92,6 +92,16 @@ def machine_load(before: bool = True) -> str:
     return text
 
 
+def die_with_parent() -> None:
+    """preexec_fn for the consumers the live harness starts: should the harness
+    itself be killed outright, the kernel sends them SIGTERM, and they release
+    the audit daemon pid (and godo its rules) instead of holding them forever."""
+    import ctypes
+    import signal
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
 def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -26,6 +26,7 @@ It takes /run/lock/godo-live.lock itself and puts back the kernel's audit state
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import select
 import shlex
@@ -37,11 +38,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _common import build, cpu_seconds, godo_command, live_lock, machine_load, median, verdict, wait_until
+from _common import (build, cpu_seconds, die_with_parent, godo_command, live_lock, machine_load,
+                     median, verdict, wait_until)
 
 from godo import audit as A
 from godo import rules as R
 from godo import syscalls as S
+from godo.source import Settings
 
 BACKLOG = 65536
 TARGET = 0.9
@@ -62,23 +65,47 @@ class Sample:
 
 class Kernel:
     """The kernel's audit state for this run: what was found, what we changed,
-    and putting it back."""
+    and putting it back.
+
+    What was found is written to STATE before anything changes, so a harness
+    killed outright (SIGKILL: no finally runs) is cleaned up after by the next
+    one: its rules out, the settings it found put back."""
+
+    STATE = Path("/run/godo-live-storm.json")  # /run is emptied at boot, as the kernel state is
 
     def __init__(self) -> None:
         self.control = A.AuditControl()
-        self.found = self.control.status()
+        now = self.control.status()
+        self.found = Settings.of(now)
+        self.found_lost = now.lost
         self.arch = S.native_arch()
         self._ours: list[bytes] = []
+        self.recovered = False
 
-    def check_free(self) -> None:
-        st = self.found
+    def begin(self) -> None:
+        """Check that the audit subsystem is free, recover from a killed harness,
+        and write down what we found."""
+        st = self.status()
         if st.locked:
             raise SystemExit("the kernel's audit configuration is locked (enabled=2)")
         if st.pid and Path(f"/proc/{st.pid}").exists():
             raise SystemExit(f"the audit stream is owned by {A.describe_pid(st.pid)}: stop it first")
-        if self.godo_rules():
-            raise SystemExit("rules with key `godo` are installed already: another godo run is "
-                             "live (without the lock?) or left them behind; not touching them")
+        try:
+            self.found = Settings(**json.loads(self.STATE.read_text()))
+            self.recovered = True
+        except FileNotFoundError:
+            if self.godo_rules():
+                # Under the lock, with no daemon: nothing is reading what these rules
+                # audit. Left by a run that did not take the lock; not ours to remove.
+                raise SystemExit("rules with key `godo` are installed, and no daemon reads them: "
+                                 "left behind by a run outside the lock; not touching them") from None
+        except (OSError, ValueError, TypeError):
+            pass  # cut short by a crash: what the kernel shows now is all we know
+        if self.recovered:
+            print(f"an earlier live_storm was killed: restoring what it found ({self.found})",
+                  flush=True)
+            self.restore()
+        self.STATE.write_text(json.dumps(self.found.__dict__))
 
     def status(self) -> A.AuditStatus:
         return self.control.status()
@@ -127,6 +154,8 @@ class Kernel:
             self.control.set_status(**wanted)
 
     def close(self) -> None:
+        """After a restore that worked: nothing left for a next run to recover."""
+        self.STATE.unlink(missing_ok=True)
         self.control.close()
 
 
@@ -164,7 +193,8 @@ def measure_disabled(kernel: Kernel, storm: Path, iterations: int) -> Sample:
 
 def measure_bare(kernel: Kernel, storm: Path, sink: Path, iterations: int) -> Sample:
     kernel.configure(enabled=1, backlog_limit=BACKLOG, backlog_wait_time=0)
-    proc = subprocess.Popen([str(sink)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([str(sink)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=die_with_parent)
     try:
         ready, _, _ = select.select([proc.stdout], [], [], 10)
         line = proc.stdout.readline() if ready else ""
@@ -202,7 +232,7 @@ def measure_godo(kernel: Kernel, storm: Path, iterations: int, workdir: Path,
     cmd = ([sys.executable, str(Path(__file__).with_name("_profile_godo.py")), str(profile), *args]
            if profile else [*godo, *args])
     log = open(workdir / "godo.log", "w+")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=die_with_parent)
     expected = len(R.build_rules(kernel.arch))
     try:
         def ready() -> bool:
@@ -320,12 +350,12 @@ def main(argv: list[str] | None = None) -> int:
         sink = build("bare_sink", workdir)
         with live_lock():
             kernel = Kernel()
+            kernel.begin()  # refuses before changing anything: nothing to restore then
             try:
-                kernel.check_free()
                 print(f"before: {machine_load()}", flush=True)
                 print(f"audit found: enabled {kernel.found.enabled} backlog_limit "
                       f"{kernel.found.backlog_limit} wait {kernel.found.backlog_wait_time} "
-                      f"lost {kernel.found.lost}", flush=True)
+                      f"lost {kernel.found_lost}", flush=True)
                 # Interleaved, so a drift in the machine's speed hits every consumer alike.
                 for i in range(args.repeat):
                     for name in ("disabled", "bare", "godo"):
