@@ -26,7 +26,7 @@ from .hotpath import MODE, Pipeline
 from .paths import boot_id, hostname
 from .rawlog import frames_to_lines
 from .source import AuditSession, LogSource, wait_for_marker
-from .tracker import Scope, Tracker, utc
+from .tracker import Scope, Tracker, proc_fds, utc
 
 _UNSET_LOGINUID = 4294967295
 _TICK = 0.5
@@ -123,19 +123,24 @@ class _Command:
         if shutil.which(argv[0]) is None:
             raise GodoError(f"command not found: {argv[0]}")
         self.argv = argv
+        # What the command inherits: godo's stdio (everything else godo opens is
+        # close-on-exec).
+        self.inherited = {fd: path for fd, path in proc_fds("self").items() if fd <= 2}
         ready_r, ready_w = os.pipe()
         go_r, go_w = os.pipe()
         self.pid = os.fork()
         if self.pid == 0:  # the child: only plain syscalls until exec
             try:
+                # The command's own dispositions from the start: a signal godo passes
+                # on before the exec ends it, as it would end the command.
+                for signum in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                    signal.signal(signum, signal.SIG_DFL)
                 os.close(ready_r)
                 os.close(go_w)
                 os.write(ready_w, _new_audit_session())
                 os.close(ready_w)
                 os.read(go_r, 1)
                 os.close(go_r)
-                for signum in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-                    signal.signal(signum, signal.SIG_DFL)
                 os.execvp(argv[0], argv)
             except BaseException as exc:  # noqa: BLE001 - the child must never return
                 os.write(2, f"godo: cannot run {argv[0]}: {exc}\n".encode())
@@ -150,7 +155,10 @@ class _Command:
         self.status: int | None = None
 
     def go(self) -> None:
-        os.write(self._go, b"g")
+        try:
+            os.write(self._go, b"g")
+        except BrokenPipeError:
+            pass  # it died before its exec (a signal passed on): the loop sees it gone
         os.close(self._go)
         self._go = None
 
@@ -277,7 +285,7 @@ class Recorder:
                                    run=report.run_id, live=True,
                                    checkpoint_interval=opts.checkpoint_interval)
             if cmd is not None:
-                self.tracker.adopt_command(cmd.pid, cmd.started, command)
+                self.tracker.adopt_command(cmd.pid, cmd.started, command, cmd.inherited)
                 self._stop.child = cmd.pid
             else:
                 self.tracker.seed_from_proc()

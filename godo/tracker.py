@@ -256,10 +256,15 @@ class Tracker:
             self.counts["processes"] += 1
             proc.fds, proc.cloexec = {}, set()
             if snapshot is not None:
-                # fork shares every open file description with the child: those
-                # the parent held at the fork, unless closed everywhere since
-                proc.fds = {fd: f for fd, f in snapshot[0].items() if f.closed is None}
-                proc.cloexec = snapshot[1] & proc.fds.keys()
+                # fork shares every open file description the parent held at the
+                # fork with the child. One that every other holder has closed since
+                # (before this child's first record came) was not closed after all:
+                # it is open again, and its document is written again at its close.
+                proc.fds, proc.cloexec = dict(snapshot[0]), set(snapshot[1])
+                for open_file in proc.fds.values():
+                    if open_file.closed is not None:
+                        open_file.closed = None
+                        self.counts["files"] -= 1
             elif parent is not None and parent.fds is not None:
                 proc.fds = dict(parent.fds)
                 proc.cloexec = set(parent.cloexec)
@@ -685,6 +690,8 @@ class Tracker:
                 proc.fds, proc.cloexec = {}, set()
                 self.counts["processes"] += 1
                 self._count_container_process(proc, info["start"])
+                if proc_root == "/proc":
+                    self._inherit(proc, proc_fds(proc.pid), info["start"])
         return len(order)
 
     def _boot_epoch(self) -> float:
@@ -692,15 +699,27 @@ class Tracker:
             self._boot_time = _boot_time()
         return self._boot_time
 
-    def adopt_command(self, pid: int, start: float, argv: list[str]) -> Process:
-        """The root of `godo record -- CMD`: known before its first record."""
+    def adopt_command(self, pid: int, start: float, argv: list[str],
+                      inherited: dict[int, str | None] | None = None) -> Process:
+        """The root of `godo record -- CMD`: known before its first record, with
+        the fds it inherited from godo (fd -> what it names)."""
         proc = Process(self._proc_id(pid, start), pid, os.getpid(), None, start)
         proc.argv = argv
         self.procs[pid] = proc
         proc.in_scope = True
         proc.fds, proc.cloexec = {}, set()
         self.counts["processes"] += 1
+        self._inherit(proc, inherited or {}, start)
         return proc
+
+    def _inherit(self, proc: Process, fds: dict[int, str | None], ts: float) -> None:
+        """Open files a process had before we looked. Read while it is known to
+        hold them: a lookup in /proc at the first write would race with its dup2s."""
+        for fd, path in fds.items():
+            open_file = OpenFile(self._file_id(proc, fd, ts), proc, fd, path, None, None, ts,
+                                 inherited=True)
+            open_file.refs = 1
+            proc.fds[fd] = open_file
 
 
 def _join(base: str, name: str) -> str:
@@ -737,7 +756,20 @@ def _cgroup_container_id(pid: int) -> str | None:
     return found[-1] if found else None
 
 
-def _proc_fd_path(pid: int, fd: int) -> str | None:
+def proc_fds(pid: int | str) -> dict[int, str | None]:
+    """fd -> what it names, for a live process (`self` for godo's own)."""
+    try:
+        names = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return {}
+    fds = {}
+    for name in names:
+        if name.isdigit():
+            fds[int(name)] = _proc_fd_path(pid, int(name))
+    return fds
+
+
+def _proc_fd_path(pid: int | str, fd: int) -> str | None:
     try:
         return os.readlink(f"/proc/{pid}/fd/{fd}")
     except OSError:

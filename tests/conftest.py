@@ -77,12 +77,31 @@ def live_audit():
     with open(LIVE_LOCK, "w") as lock:
         # One live test at a time on this machine, across processes and sessions.
         fcntl.flock(lock, fcntl.LOCK_EX)
-        before = audit_snapshot()
+        before = _quiet_snapshot()
         yield before
         after = audit_snapshot()
         if after != before:
             _force_restore(before)
         assert after == before, "the test left the kernel's audit state changed"
+
+
+def _quiet_snapshot(timeout: float = 120.0) -> dict:
+    """The audit state once nobody outside the lock (a godo started by hand, say)
+    holds the stream or godo rules: a test must not start in someone else's run."""
+    import time
+    deadline = time.monotonic() + timeout
+    while True:
+        state = audit_snapshot()
+        from godo import audit
+        busy = state["pid"] and os.path.exists(f"/proc/{state['pid']}")
+        with audit.AuditControl() as control:
+            ours = any(audit.GODO_KEY in rule.keys for rule, _raw in control.list_rules())
+        if not busy and not ours:
+            return state
+        if time.monotonic() > deadline:
+            pytest.fail(f"the kernel's audit stream stayed in use (daemon pid {state['pid']}, "
+                        f"godo rules loaded: {ours}) for {timeout:.0f}s")
+        time.sleep(0.2)
 
 
 def _force_restore(before: dict) -> None:

@@ -109,7 +109,12 @@ def test_sigterm_stops_the_command_and_leaves_nothing_behind(live_audit, godo_en
                 assert time.monotonic() < deadline and godo.poll() is None, godo.stderr.read()
                 time.sleep(0.05)
         godo.send_signal(signal.SIGTERM)
-        out, err = godo.communicate(timeout=30)
+        try:
+            out, err = godo.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            subprocess.run(["pkill", "-KILL", "-f", "^sleep 30$"])
+            out, err = godo.communicate(timeout=30)
+            raise AssertionError(f"the command outlived godo's SIGTERM: rc {godo.returncode}: {err}")
     assert godo.returncode == 128 + signal.SIGTERM, err
     # live_audit asserts the rules, daemon pid and settings are as they were
 
