@@ -335,7 +335,10 @@ class MongoStore(_Store):
             self._plan_for(info)
             self._db = client[self.database_name]
             for name, keys in INDEXES.items():
-                self._db[name].create_indexes([IndexModel(k) for k in keys])
+                # One index a command: FerretDB 1.24 panics on a createIndexes that
+                # names several indexes that all exist already (a second start).
+                for k in keys:
+                    self._db[name].create_indexes([IndexModel(k)])
         except PyMongoError as exc:
             if client is not None:
                 client.close()
