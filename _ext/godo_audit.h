@@ -15,18 +15,9 @@
 #define GODO_DEBUG 0
 #endif
 
-/* Byte classes for scanning `key=value` text: Python's bytes \s is exactly
- * space and \t\n\v\f\r, so the 0x1c..0x1f separators are ordinary bytes. */
-#define GODO_C_PLAIN 0
-#define GODO_C_SPACE 1
-#define GODO_C_EQUALS 2
-
-static const unsigned char godo_class[256] = {
-    ['\t'] = GODO_C_SPACE, ['\n'] = GODO_C_SPACE, ['\v'] = GODO_C_SPACE,
-    ['\f'] = GODO_C_SPACE, ['\r'] = GODO_C_SPACE, [' '] = GODO_C_SPACE,
-    ['='] = GODO_C_EQUALS,
-};
-
+/* Python's bytes \s, which the pure twin splits on: space and \t\n\v\f\r (so
+ * the 0x1c..0x1f separators are ordinary bytes). The only definition here: the
+ * scanners below must agree on it, or one stops where another will not move. */
 static inline int godo_is_space(unsigned char c) { return c == ' ' || (unsigned)(c - '\t') <= 4; }
 
 /* The first byte in [p, e) that is whitespace, or '=' too when `equals`; e if
@@ -54,7 +45,7 @@ static inline const unsigned char *godo_scan(const unsigned char *p, const unsig
         p++;  /* a control byte that is not whitespace */
     }
 #endif
-    while (p < e && !(godo_class[*p] == GODO_C_SPACE || (equals && *p == '='))) p++;
+    while (p < e && !(godo_is_space(*p) || (equals && *p == '='))) p++;
     return p;
 }
 
@@ -69,7 +60,7 @@ static inline int godo_next_kv(const char **pos, const char *end,
     const unsigned char *p = (const unsigned char *)*pos;
     const unsigned char *e = (const unsigned char *)end;
     for (;;) {
-        while (p < e && godo_class[*p] == GODO_C_SPACE) p++;
+        while (p < e && godo_is_space(*p)) p++;
         if (p >= e) { *pos = end; return 0; }
         while (p < e && *p == '=') p++;
         const unsigned char *k = p, *q = godo_scan(p, e, 1);
