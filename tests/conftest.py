@@ -6,6 +6,7 @@ import fcntl
 import importlib
 import os
 import types
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,15 @@ def audit_snapshot() -> dict:
 def live_audit():
     """Exclusive use of the kernel's audit subsystem for one test, which must give
     back exactly the state it found (rules, daemon pid, settings)."""
+    with exclusive_audit() as before:
+        yield before
+
+
+@contextmanager
+def exclusive_audit():
+    """What `live_audit` does, for a module fixture that records once for many
+    tests: skip (or fail, with GODO_REQUIRE_LIVE) without live audit, hold the
+    lock, and check the kernel's audit state is given back as found."""
     reason = live_unavailable()
     if reason:
         if os.environ.get("GODO_REQUIRE_LIVE"):
