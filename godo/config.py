@@ -1,0 +1,209 @@
+"""godo's configuration file (TOML), and the times users type.
+
+The file is `--config PATH`, else `$GODO_CONFIG`, else `/etc/godo/godo.toml` when it
+exists. Every key is optional; a flag given on the command line wins over the file.
+The file says where godo writes and what the kernel audits, so one that anybody but
+root (or the user running godo) can change is refused, as is one in a directory
+that others can write into.
+
+    [record]
+    scope = "containers"       # containers | host | pid
+    pid = 1234                 # the root of the subtree, with scope = "pid"
+    multicast = false          # read-only, beside another audit daemon
+    raw_log = "/var/log/godo/audit.raw"
+    checkpoint_interval = 30.0
+
+    [rules]
+    exclude_pids = []          # processes whose syscalls are never audited
+    backlog = 65536            # the kernel's backlog limit while godo records
+    backlog_wait = 0           # the kernel's backlog_wait_time while godo records
+
+    [store]
+    uri = "mongodb://db.example/godo"   # default: the embedded FerretDB
+    data_dir = "/var/lib/godo"
+    batch_size = 1000
+    flush_interval = 1.0
+    max_queued = 200000
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import tomllib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from .errors import ConfigError
+
+DEFAULT_PATH = "/etc/godo/godo.toml"
+SCOPES = ("containers", "host", "pid")
+
+# section -> key -> (type, check, what the check wants)
+_POSITIVE = (lambda v: v > 0, "a number above 0")
+_NON_NEGATIVE = (lambda v: v >= 0, "a number of 0 or more")
+_SCHEMA: dict[str, dict[str, tuple]] = {
+    "record": {
+        "scope": (str, (lambda v: v in SCOPES, " or ".join(SCOPES))),
+        "pid": (int, _POSITIVE),
+        "multicast": (bool, None),
+        "raw_log": (str, None),
+        "checkpoint_interval": (float, _POSITIVE),
+    },
+    "rules": {
+        "exclude_pids": (list, (lambda v: all(type(p) is int and p > 0 for p in v),
+                                "a list of pids")),
+        "backlog": (int, _POSITIVE),
+        "backlog_wait": (int, _NON_NEGATIVE),
+    },
+    "store": {
+        "uri": (str, None),
+        "data_dir": (str, None),
+        "batch_size": (int, _POSITIVE),
+        "flush_interval": (float, _POSITIVE),
+        "max_queued": (int, _POSITIVE),
+    },
+}
+
+
+@dataclass
+class Config:
+    """What a config file said: `values[(section, key)]`, and where it came from."""
+
+    path: str | None = None
+    values: dict[tuple[str, str], object] = field(default_factory=dict)
+
+    def get(self, section: str, key: str, default=None):
+        return self.values.get((section, key), default)
+
+
+def config_path(given: str | None) -> str | None:
+    """The file to read: the one given, else $GODO_CONFIG, else the default if present."""
+    if given:
+        return given
+    from_env = os.environ.get("GODO_CONFIG")
+    if from_env:
+        return from_env
+    return DEFAULT_PATH if os.path.exists(DEFAULT_PATH) else None
+
+
+def load(given: str | None = None) -> Config:
+    """Read and check the config file; ConfigError names the file and what is wrong."""
+    path = config_path(given)
+    if path is None:
+        return Config()
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+    try:
+        # Checked on the open file, so the file read is the file checked.
+        _check_owner(path, os.fstat(fd))
+        with os.fdopen(fd, "rb") as f:
+            fd = -1
+            raw = f.read()
+    except IsADirectoryError:
+        raise ConfigError(f"cannot read config {path}: it is a directory") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"config {path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config {path}: invalid TOML: {exc}") from None
+    return Config(path, _validate(path, data))
+
+
+def _check_owner(path: str, st: os.stat_result) -> None:
+    trusted = {0, os.geteuid()}
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(path)
+    if st.st_uid not in trusted:
+        raise ConfigError(f"config {path} is owned by uid {st.st_uid}, not root or uid "
+                          f"{os.geteuid()}: refusing a file another user can change")
+    if st.st_mode & 0o022:
+        who = "everyone" if st.st_mode & 0o002 else "its group"
+        raise ConfigError(f"config {path} is writable by {who} (mode {stat.S_IMODE(st.st_mode):04o}): "
+                          f"refusing it; chmod go-w {path}")
+    parent = os.path.dirname(os.path.abspath(path))
+    try:
+        dst = os.stat(parent)
+    except OSError:
+        return
+    # Others may replace a file in a directory they can write to, unless it is sticky.
+    if dst.st_mode & 0o022 and not dst.st_mode & stat.S_ISVTX or dst.st_uid not in trusted:
+        raise ConfigError(f"config {path} is in {parent}, which others can write to: refusing it")
+
+
+def _validate(path: str, data: dict) -> dict[tuple[str, str], object]:
+    values = {}
+    for section, table in data.items():
+        schema = _SCHEMA.get(section)
+        if schema is None:
+            raise ConfigError(f"config {path}: unknown section [{section}] "
+                              f"(known: {', '.join(f'[{s}]' for s in _SCHEMA)})")
+        if not isinstance(table, dict):
+            raise ConfigError(f"config {path}: `{section}` must be a [{section}] table")
+        for key, value in table.items():
+            if key not in schema:
+                raise ConfigError(f"config {path}: unknown key {section}.{key} "
+                                  f"(known: {', '.join(schema)})")
+            kind, check = schema[key]
+            if kind is float and type(value) is int:
+                value = float(value)
+            if type(value) is not kind:
+                raise ConfigError(f"config {path}: {section}.{key} must be {_kind_name(kind)}, "
+                                  f"not {value!r}")
+            if check is not None and not check[0](value):
+                raise ConfigError(f"config {path}: {section}.{key} must be {check[1]}, not {value!r}")
+            values[(section, key)] = value
+    scope = values.get(("record", "scope"))
+    if scope == "pid" and ("record", "pid") not in values:
+        raise ConfigError(f'config {path}: record.scope = "pid" needs record.pid')
+    return values
+
+
+def _kind_name(kind: type) -> str:
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+            list: "a list"}[kind]
+
+
+# -- times ---------------------------------------------------------------------------------
+
+_RELATIVE = re.compile(r"(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)", re.IGNORECASE)
+_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_time(text: str, now: datetime | None = None) -> datetime:
+    """An aware UTC datetime from what a user typed for --since/--until.
+
+    `10m`, `2h`, `1d`, `30s`, `1w` mean that long ago (ausearch's habit); `now`,
+    `today` and `yesterday` (local midnight); else ISO 8601, `2024-05-01`,
+    `2024-05-01T12:00`, `2024-05-01 12:00:05+02:00`, local time unless it says."""
+    now = now or datetime.now(timezone.utc)
+    value = text.strip()
+    lowered = value.lower()
+    match = _RELATIVE.fullmatch(lowered)
+    if match:
+        return now - timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    if lowered == "now":
+        return now
+    if lowered in ("today", "yesterday"):
+        midnight = now.astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+        if lowered == "yesterday":
+            midnight -= timedelta(days=1)
+        return midnight.astimezone(timezone.utc)
+    try:
+        stamp = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith(("Z", "z"))
+                                       else value)
+    except ValueError:
+        raise ValueError(f"cannot read {text!r} as a time: give ISO 8601 "
+                         "(2024-05-01T12:00) or an age (10m, 2h, 1d)") from None
+    if stamp.tzinfo is None:
+        stamp = stamp.astimezone()  # a local time, as the user's clock shows it
+    return stamp.astimezone(timezone.utc)
