@@ -204,10 +204,7 @@ class AuditControl:
             self._request(AUDIT_SET, payload, sock=sock)
         except AuditError as exc:
             if pid and getattr(exc, "errno", None) == errno.EEXIST:
-                owner = self.status().pid
-                raise AuditBusyError(
-                    f"the audit stream is owned by another daemon ({describe_pid(owner)}); "
-                    "use --multicast to record beside it") from None
+                raise busy_error(self.status().pid) from None
             raise
 
     def list_rules(self) -> list[tuple[AuditRule, bytes]]:
@@ -294,6 +291,12 @@ def _audit_error(msg_type: int, code: int) -> AuditError:
     exc = AuditError(text)
     exc.errno = code
     return exc
+
+
+def busy_error(owner: int) -> AuditBusyError:
+    """The one line for an audit stream that another daemon owns."""
+    return AuditBusyError(f"the audit stream is owned by another daemon ({describe_pid(owner)}); "
+                          "use --multicast to record beside it")
 
 
 def describe_pid(pid: int) -> str:

@@ -1,8 +1,9 @@
-"""How recorded documents are shown: process trees and file tables, with rich."""
+"""How recorded documents are shown: process trees, file and container tables and
+the status page, with rich. Times are stored in UTC and shown in local time."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 from rich.markup import escape
 from rich.table import Table
@@ -90,6 +91,21 @@ def process_forest(docs: list[dict]) -> list[tuple[dict, list]]:
     return [build(r) for r in sorted(roots, key=start_key)]
 
 
+def subtree(docs: list[dict], pid: int) -> list[dict]:
+    """The processes with this pid and everything below them."""
+    roots = [d["_id"] for d in docs if d.get("pid") == pid]
+    keep, frontier = set(roots), list(roots)
+    children: dict = {}
+    for d in docs:
+        children.setdefault(d.get("parent"), []).append(d["_id"])
+    while frontier:
+        for kid in children.get(frontier.pop(), []):
+            if kid not in keep:
+                keep.add(kid)
+                frontier.append(kid)
+    return [d for d in docs if d["_id"] in keep]
+
+
 def render_tree(docs: list[dict], title: str) -> Tree:
     top = Tree(Text(title, style="bold"))
     groups: dict[str | None, list[dict]] = {}
@@ -97,10 +113,20 @@ def render_tree(docs: list[dict], title: str) -> Tree:
         groups.setdefault(doc.get("container"), []).append(doc)
     for container in sorted(groups, key=lambda c: (c is not None, c or "")):
         branch = top if len(groups) == 1 and container is None else top.add(
-            Text(f"container {container[:12]}" if container else "host", style="bold blue"))
+            _group_label(container, groups[container]))
         for node in process_forest(groups[container]):
             _add(branch, node)
     return top
+
+
+def _group_label(container: str | None, docs: list[dict]) -> Text:
+    if container is None:
+        return Text("host", style="bold blue")
+    label = Text(f"container {container[:12]}", style="bold blue")
+    roots = sorted({d["rootfs"] for d in docs if d.get("rootfs")})
+    if roots:
+        label.append(f"  rootfs {roots[-1] if len(roots) == 1 else ', '.join(roots)}", style="blue")
+    return label
 
 
 def _add(branch: Tree, node) -> None:
@@ -134,5 +160,77 @@ def render_files(files: list[dict], procs: dict[str, dict]) -> Table:
     return table
 
 
+def render_containers(rows: list[dict]) -> Table:
+    """`docker ps -a` for what godo saw."""
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    for column in ("CONTAINER ID", "ROOTFS", "FIRST SEEN", "LAST SEEN", "PROCESSES",
+                   "FILES WRITTEN", "HOST"):
+        table.add_column(column, overflow="fold", justify="right" if column in
+                         ("PROCESSES", "FILES WRITTEN") else "left")
+    for row in rows:
+        table.add_row(row["id"][:12], escape(row.get("rootfs") or "-"), _stamp(row.get("first_seen")),
+                      _stamp(row.get("last_seen")), str(row.get("processes", 0)),
+                      str(row.get("files_written", 0)), escape(", ".join(row.get("hosts") or ())))
+    return table
+
+
+def render_status(report: dict) -> Table:
+    """The kernel's audit state, the rules, the store and the last run, as a grid."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+    audit = report["audit"]
+    enabled = {0: "[yellow]0 (off)[/]", 1: "[green]1[/]", 2: "[green]2 (locked)[/]"}.get(
+        audit["enabled"], str(audit["enabled"]))
+    grid.add_row("audit", f"enabled {enabled}   owner {escape(audit['owner'] or 'none')}   "
+                 f"backlog {audit['backlog']}/{audit['backlog_limit']}   "
+                 f"wait {audit['backlog_wait_time']}   lost {audit['lost']}   "
+                 f"rate limit {audit['rate_limit']}   failure {audit['failure']}")
+    ours, others = report["rules"]["godo"], report["rules"]["other"]
+    grid.add_row("rules", f"{len(ours)} godo, {len(others)} other")
+    for who, rules in (("godo", ours), ("other", others)):
+        for rule in rules[:20]:
+            grid.add_row("", f"[dim]{who}[/]  {escape(_shorten(rule, 160))}")
+        if len(rules) > 20:
+            grid.add_row("", f"[dim]{who}[/]  … and {len(rules) - 20} more")
+    store = report["store"]
+    if "error" in store:
+        grid.add_row("store", f"{escape(store['where'])}   [red]{escape(store['error'])}[/]")
+    else:
+        counts = "   ".join(f"{name} {n}" for name, n in store["counts"].items())
+        grid.add_row("store", f"{escape(store['where'])}   database {escape(store['database'])}")
+        grid.add_row("", counts)
+        run = store.get("last_run")
+        if run is None:
+            grid.add_row("last run", "none")
+        else:
+            grid.add_row("last run", f"{escape(run['_id'])}   {run.get('status')}   "
+                         f"{run.get('mode')}   scope {escape(str(run.get('scope')))}")
+            took = duration(run.get("started"), run.get("ended"))
+            grid.add_row("", f"started {_stamp(run.get('started'))}" +
+                         (f"   ended {_stamp(run.get('ended'))} ({took})" if run.get("ended") else ""))
+            lost = run.get("kernel_lost")
+            grid.add_row("", f"processes {run.get('processes', 0)}   files {run.get('files', 0)}   "
+                         f"records {run.get('records', 0)}   events {run.get('events', 0)}   "
+                         f"kernel lost {'unknown' if lost is None else lost}   "
+                         f"serial gaps {run.get('serial_gaps', 0)}   malformed {run.get('malformed', 0)}")
+    grid.add_row("godo", f"{report['version']} ({report['hotpath']})")
+    return grid
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _local(value: datetime) -> datetime:
+    if value.tzinfo is None:  # pymongo hands back naive UTC
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone()
+
+
+def _stamp(value: datetime | None) -> str:
+    return _local(value).strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
 def _time(value: datetime | None) -> str:
-    return value.strftime("%H:%M:%S.%f")[:-3] if value else ""
+    return _local(value).strftime("%H:%M:%S.%f")[:-3] if value else ""
