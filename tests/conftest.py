@@ -5,6 +5,9 @@ from __future__ import annotations
 import fcntl
 import importlib
 import os
+import signal
+import socket
+import time
 import types
 from contextlib import contextmanager
 from pathlib import Path
@@ -112,6 +115,43 @@ def _quiet_snapshot(timeout: float = 120.0) -> dict:
             pytest.fail(f"the kernel's audit stream stayed in use (daemon pid {state['pid']}, "
                         f"godo rules loaded: {ours}) for {timeout:.0f}s")
         time.sleep(0.2)
+
+
+@pytest.fixture
+def standin_daemon(live_audit):
+    """Another process registered as the audit daemon, as auditd would be; its pid.
+    Gone afterwards, and the kernel's memory of it with it."""
+    from godo import audit as A
+    ready_r, ready_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, A.NETLINK_AUDIT)
+            sock.bind((0, 0))
+            with A.AuditControl() as control:
+                control.set_status(pid=os.getpid(), sock=sock)
+            os.write(ready_w, b"1")
+            time.sleep(60)
+        finally:
+            os._exit(0)
+    try:
+        assert os.read(ready_r, 1) == b"1"
+        yield pid
+    finally:
+        os.close(ready_r)
+        os.close(ready_w)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        with A.AuditControl() as control:
+            if control.status().pid == pid:
+                # The kernel forgets a dead daemon only when it next fails to send to
+                # it; a registration of our own, then none, settles it.
+                probe = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, A.NETLINK_AUDIT)
+                probe.bind((0, 0))
+                control.set_status(pid=os.getpid(), sock=probe)
+                control.set_status(pid=0, sock=probe)
+                probe.close()
+            control.set_status(enabled=live_audit["enabled"])
 
 
 def _force_restore(before: dict) -> None:

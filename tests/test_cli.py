@@ -1,0 +1,699 @@
+"""The command line after a real recording, against the real store.
+
+Every command runs through `main(argv)` and once as a real `python -m godo`
+subprocess, on what one module-wide recording left in FerretDB: a command
+recorded with `godo record -- CMD`, then a real container (tests/containers.py)
+recorded by `godo record` running as a daemon from a config file until SIGTERM.
+Every error a user can meet is checked to be one line and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import pty
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import types
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import orjson
+import pytest
+from pymongo import MongoClient
+
+import containers
+from conftest import DATA, exclusive_audit
+from godo import audit as A
+from godo import rules as R
+from godo import syscalls as S
+from godo.cli import PROGRESS_MIN_BYTES, glob_regex, main
+from godo.config import parse_time
+
+GODO = [sys.executable, "-m", "godo"]
+NOBODY = 65534
+# A netlink protocol no kernel registers (NETLINK_UNUSED): opening it fails the way
+# NETLINK_AUDIT does on a kernel built without CONFIG_AUDIT (EPROTONOSUPPORT).
+NO_SUCH_NETLINK = 1
+
+
+# -- the module's recording ----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    """A data dir of the module's own, an empty config (so no /etc/godo/godo.toml
+    of the machine's is read), no GODO_MONGO_URI, wide rich output."""
+    base = tmp_path_factory.mktemp("cli")
+    empty = base / "empty.toml"
+    empty.write_text("")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GODO_DATA_DIR", str(base / "data"))
+        mp.setenv("GODO_CONFIG", str(empty))
+        mp.delenv("GODO_MONGO_URI", raising=False)
+        mp.setenv("COLUMNS", "200")
+        yield base
+
+
+@pytest.fixture(scope="module")
+def uri(ferret_uri):
+    """A database of the module's own in the session's FerretDB."""
+    name = f"test_cli_{uuid.uuid4().hex[:10]}"
+    base, _, options = ferret_uri.partition("?")
+    yield f"{base.rstrip('/')}/{name}" + (f"?{options}" if options else "")
+    client = MongoClient(ferret_uri, serverSelectionTimeoutMS=5000)
+    with client:
+        client.drop_database(name)
+
+
+def _db(uri):
+    client = MongoClient(uri, serverSelectionTimeoutMS=5000)
+    return client, client.get_default_database()
+
+
+def _wait_until_recording(proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    """Until `proc` is the audit daemon with godo's rules in."""
+    deadline = time.monotonic() + timeout
+    with A.AuditControl() as control:
+        while True:
+            ours = any(A.GODO_KEY in r.keys for r, _ in control.list_rules())
+            if ours and control.status().pid == proc.pid:
+                return
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                _out, err = proc.communicate()
+                pytest.fail(f"godo record did not start recording: {err}")
+            time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def recorded(env, uri):
+    short = Path(tempfile.mkdtemp(prefix="godo-"))
+    target = short / "x"
+    script = f"echo hi > {target}; cat {target}; exit 7"
+    config = env / "daemon.toml"
+    config.write_text(f'[record]\nscope = "containers"\n\n[store]\nuri = "{uri}"\n'
+                      "batch_size = 200\nflush_interval = 0.2\n")
+    box = containers.build(env / "box")
+    before = datetime.now(timezone.utc)
+    with exclusive_audit():
+        command_rc = main(["record", "--mongo", uri, "--", "sh", "-c", script])
+        daemon = subprocess.Popen(GODO + ["record", "--config", str(config)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            _wait_until_recording(daemon)
+            boxed = subprocess.run(box.argv, capture_output=True, timeout=60)
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            _out, daemon_err = daemon.communicate(timeout=90)
+    after = datetime.now(timezone.utc)
+    client, db = _db(uri)
+    with client:
+        command_run = db.runs.find_one({"command": ["sh", "-c", script]})
+        daemon_run = db.runs.find_one({"scope": "containers"})
+        procs = {p["exe"].rsplit("/", 1)[-1]: p for p in db.processes.find({"run": command_run["_id"]})}
+    yield types.SimpleNamespace(
+        uri=uri, target=target, script=script, command_rc=command_rc, box=box, boxed=boxed,
+        daemon_rc=daemon.returncode, daemon_err=daemon_err, command_run=command_run["_id"],
+        daemon_run=daemon_run["_id"] if daemon_run else None, shell=procs.get("dash"),
+        cat=procs.get("cat"), before=before, after=after)
+    shutil.rmtree(short)
+
+
+def _one_line_error(err: str) -> str:
+    assert "Traceback" not in err, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("godo"), err
+    return lines[0]
+
+
+def _run(*args, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(GODO + [str(a) for a in args], capture_output=True, text=True,
+                          timeout=120, **kwargs)
+
+
+def _json_lines(text: str) -> list[dict]:
+    return [orjson.loads(line) for line in text.splitlines()]
+
+
+def _iso(stamp: datetime) -> str:
+    return stamp.isoformat()
+
+
+# -- record ------------------------------------------------------------------------------
+
+def test_record_a_command_exits_with_its_status(recorded):
+    assert recorded.command_rc == 7
+    assert recorded.shell["argv"] == ["sh", "-c", recorded.script]
+    assert recorded.cat["parent"] == recorded.shell["_id"]
+
+
+def test_record_as_a_daemon_from_a_config_file_until_sigterm(recorded):
+    assert recorded.boxed.returncode == 0, recorded.boxed.stderr
+    assert recorded.daemon_rc == 0, recorded.daemon_err
+    first = recorded.daemon_err.splitlines()[0]
+    # The config's [store] uri and [record] scope were used.
+    assert first == f"godo: recording containers (unicast) into {recorded.uri} until SIGTERM"
+    assert "kernel lost 0" in recorded.daemon_err
+    client, db = _db(recorded.uri)
+    with client:
+        run = db.runs.find_one({"_id": recorded.daemon_run})
+        assert run["status"] == "finished" and run["mode"] == "unicast"
+        assert db.containers.find_one({"id": recorded.box.id}) is not None
+        exes = {p["exe"] for p in db.processes.find({"container": recorded.box.id})}
+        assert "/bin/busybox" in exes
+
+
+# -- tree ----------------------------------------------------------------------------------
+
+def test_tree_by_run_container_pid_and_time(recorded, capsys):
+    uri, target = recorded.uri, recorded.target
+    assert main(["tree", "--mongo", uri, "--run", recorded.command_run]) == 0
+    out = capsys.readouterr().out
+    assert f"run {recorded.command_run}" in out
+    assert f"cat {target}" in out and "exit 7" in out and "exit 0" in out
+
+    # No selection: the latest run, the daemon's, grouped by container.
+    assert main(["tree", "--mongo", uri]) == 0
+    out = capsys.readouterr().out
+    assert f"run {recorded.daemon_run}" in out
+    assert f"container {recorded.box.id[:12]}" in out and "/init.sh" in out
+
+    assert main(["tree", "--mongo", uri, "--container", recorded.box.id[:8]]) == 0
+    out = capsys.readouterr().out
+    assert f"container {recorded.box.id[:12]}" in out and f"cat {target}" not in out
+
+    assert main(["tree", "--mongo", uri, "--run", recorded.command_run[-8:],
+                 "--pid", str(recorded.cat["pid"])]) == 0
+    out = capsys.readouterr().out
+    assert f"cat {target}" in out and "sh -c" not in out
+
+    # A window around the whole recording holds both runs; one after it, nothing.
+    assert main(["tree", "--mongo", uri, "--since", _iso(recorded.before),
+                 "--until", _iso(recorded.after)]) == 0
+    out = capsys.readouterr().out
+    assert f"cat {target}" in out and f"container {recorded.box.id[:12]}" in out
+    assert main(["tree", "--mongo", uri, "--since", _iso(recorded.after + timedelta(seconds=1))]) == 1
+    assert "godo: no processes recorded" in capsys.readouterr().err
+    assert main(["tree", "--mongo", uri, "--until", _iso(recorded.before - timedelta(seconds=1))]) == 1
+    capsys.readouterr()
+
+
+def test_tree_json_is_the_documents(recorded, capsys):
+    assert main(["tree", "--mongo", recorded.uri, "--run", recorded.command_run, "--json"]) == 0
+    docs = _json_lines(capsys.readouterr().out)
+    assert {d["_id"] for d in docs} == {recorded.shell["_id"], recorded.cat["_id"]}
+    assert all(d["start"].endswith("Z") for d in docs)
+
+
+def test_tree_subprocess(recorded):
+    result = _run("tree", "--mongo", recorded.uri, "--run", recorded.command_run)
+    assert result.returncode == 0, result.stderr
+    assert f"cat {recorded.target}" in result.stdout and result.stderr == ""
+
+
+# -- files ----------------------------------------------------------------------------------
+
+def test_files_written_by_path_pid_and_container(recorded, capsys):
+    uri, target = recorded.uri, recorded.target
+    assert main(["files", "--mongo", uri, "--run", recorded.command_run, "--written",
+                 "--path", f"{target.parent}/*"]) == 0
+    out = capsys.readouterr().out
+    assert str(target) in out and "w (truncated)" in out
+
+    assert main(["files", "--mongo", uri, "--run", recorded.command_run, "--pid",
+                 str(recorded.cat["pid"]), "--json"]) == 0
+    rows = _json_lines(capsys.readouterr().out)
+    assert rows and {r["pid"] for r in rows} == {recorded.cat["pid"]}
+    assert any(r["path"] == str(target) and r["access"] == "r" for r in rows)
+
+    # A container's files match a glob by their path inside it, or on the host.
+    assert main(["files", "--mongo", uri, "--container", recorded.box.id[:12], "--written",
+                 "--path", "*/data/*", "--json"]) == 0
+    rows = _json_lines(capsys.readouterr().out)
+    assert rows and all(r["writes"] > 0 and r["container"] == recorded.box.id for r in rows)
+    assert any(r["path"].endswith("/data/id.txt") for r in rows)
+
+    assert main(["files", "--mongo", uri, "--run", recorded.command_run,
+                 "--path", "/no/such/*"]) == 1
+    assert "godo: no files recorded" in capsys.readouterr().err
+
+
+def test_files_in_a_time_window(recorded, capsys):
+    assert main(["files", "--mongo", recorded.uri, "--since", _iso(recorded.before),
+                 "--until", _iso(recorded.after), "--written", "--json"]) == 0
+    runs = {r["run"] for r in _json_lines(capsys.readouterr().out)}
+    assert runs == {recorded.command_run, recorded.daemon_run}
+    assert main(["files", "--mongo", recorded.uri, "--since", "1d",
+                 "--until", _iso(recorded.before - timedelta(seconds=1))]) == 1
+    capsys.readouterr()
+
+
+def test_files_subprocess(recorded):
+    result = _run("files", "--mongo", recorded.uri, "--run", recorded.command_run, "--written")
+    assert result.returncode == 0, result.stderr
+    assert str(recorded.target) in result.stdout
+
+
+# -- containers ----------------------------------------------------------------------------
+
+def test_containers_lists_what_godo_saw(recorded, capsys):
+    client, db = _db(recorded.uri)
+    with client:
+        processes = db.processes.count_documents({"container": recorded.box.id})
+        written = db.files.count_documents({"container": recorded.box.id, "writes": {"$gt": 0}})
+    assert processes > 0 and written > 0
+    assert main(["containers", "--mongo", recorded.uri]) == 0
+    out = capsys.readouterr().out
+    header = out.splitlines()[0].split()
+    assert header[:2] == ["CONTAINER", "ID"] and "PROCESSES" in header
+    row = next(line for line in out.splitlines() if line.startswith(recorded.box.id[:12]))
+    assert f" {processes} " in f" {row} " and f" {written} " in f" {row} "
+
+    assert main(["containers", "--mongo", recorded.uri, "--json"]) == 0
+    rows = _json_lines(capsys.readouterr().out)
+    assert len(rows) == 1
+    assert rows[0]["id"] == recorded.box.id
+    assert rows[0]["processes"] == processes and rows[0]["files_written"] == written
+    assert recorded.before <= datetime.fromisoformat(rows[0]["first_seen"]) <= recorded.after
+
+
+def test_containers_subprocess(recorded):
+    result = _run("containers", "--mongo", recorded.uri)
+    assert result.returncode == 0, result.stderr
+    assert recorded.box.id[:12] in result.stdout
+
+
+# -- export --------------------------------------------------------------------------------------
+
+def test_export_one_collection_and_all_of_them(recorded, capsys, tmp_path):
+    client, db = _db(recorded.uri)
+    with client:
+        counts = {name: db[name].count_documents({}) for name in ("processes", "files",
+                                                                  "containers", "runs")}
+        in_run = db.processes.count_documents({"run": recorded.command_run})
+    assert main(["export", "--mongo", recorded.uri, "--format", "jsonl", "--collection", "processes",
+                 "--run", recorded.command_run]) == 0
+    docs = _json_lines(capsys.readouterr().out)
+    assert len(docs) == in_run == 2
+    assert {d["_id"] for d in docs} == {recorded.shell["_id"], recorded.cat["_id"]}
+
+    out = tmp_path / "all.jsonl"
+    assert main(["export", "--mongo", recorded.uri, "-o", str(out)]) == 0
+    assert capsys.readouterr().err == ""  # no terminal: no bar, no summary
+    docs = _json_lines(out.read_text())
+    tally: dict[str, int] = {}
+    for doc in docs:
+        tally[doc["_collection"]] = tally.get(doc["_collection"], 0) + 1
+    assert tally == counts
+
+
+def test_export_subprocess_streams_to_a_pipe(recorded):
+    result = _run("export", "--mongo", recorded.uri, "--collection", "runs")
+    assert result.returncode == 0, result.stderr
+    assert {d["_id"] for d in _json_lines(result.stdout)} == {recorded.command_run,
+                                                               recorded.daemon_run}
+    # A reader that leaves early is no error.
+    piped = subprocess.run(" ".join(GODO + ["export", "--mongo", f"'{recorded.uri}'"]) + " | head -n 1",
+                           shell=True, capture_output=True, text=True, timeout=60)
+    assert piped.returncode == 0 and "Traceback" not in piped.stderr
+    assert len(piped.stdout.splitlines()) == 1
+
+
+def _on_a_terminal(argv: list[str], timeout: float = 120.0) -> tuple[int, str]:
+    """Run argv with its stderr on a pseudo-terminal; its return code and what it drew."""
+    master, slave = pty.openpty()
+    os.set_blocking(master, False)
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=slave, env={**os.environ, "COLUMNS": "160"})
+    os.close(slave)
+    chunks, deadline = [], time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:  # EIO: the other side is closed
+                    break
+                if not data:
+                    break
+                chunks.append(data)
+            elif proc.poll() is not None:
+                break
+        rc = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        os.close(master)
+    return rc, b"".join(chunks).decode(errors="replace")
+
+
+def test_export_shows_progress_on_a_terminal(recorded, tmp_path):
+    out = tmp_path / "all.jsonl"
+    rc, drawn = _on_a_terminal(GODO + ["export", "--mongo", recorded.uri, "-o", str(out)])
+    assert rc == 0, drawn
+    total = len(out.read_text().splitlines())
+    assert "processes" in drawn and "100%" in drawn
+    assert f"godo: exported {total} documents to {out}" in drawn
+
+
+# -- status ---------------------------------------------------------------------------------------
+
+def test_status_reports_kernel_rules_store_and_last_run(recorded, live_audit, capsys):
+    assert main(["status", "--mongo", recorded.uri]) == 0
+    out = capsys.readouterr().out
+    assert "enabled" in out and "lost" in out and "rate limit" in out
+    assert "0 godo" in out
+    assert f"last run  {recorded.daemon_run}" in out and "finished" in out
+
+    assert main(["status", "--mongo", recorded.uri, "--json"]) == 0
+    report = orjson.loads(capsys.readouterr().out)
+    assert report["audit"]["enabled"] == live_audit["enabled"]
+    assert report["audit"]["backlog_limit"] == live_audit["backlog_limit"]
+    assert report["rules"]["godo"] == []
+    assert report["store"]["last_run"]["_id"] == recorded.daemon_run
+    client, db = _db(recorded.uri)
+    with client:
+        assert report["store"]["counts"]["processes"] == db.processes.count_documents({})
+
+
+def test_status_during_a_recording_shows_godo_rules_and_others(recorded, live_audit):
+    arch = S.native_arch()
+    foreign = A.AuditRule(S.numbers(arch, ["pivot_root"]),
+                          [(A.FIELD_ARCH, A.OP_EQUAL, arch), (A.FIELD_FILTERKEY, A.OP_EQUAL, "godo-test-other")])
+    with A.AuditControl() as control:
+        control.add_rule(foreign)
+    try:
+        with subprocess.Popen(GODO + ["record", "--store", "null", "--", "sleep", "30"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as rec:
+            try:
+                _wait_until_recording(rec)
+                result = _run("status", "--mongo", recorded.uri, "--json")
+                text = _run("status", "--mongo", recorded.uri)
+            finally:
+                rec.send_signal(signal.SIGTERM)
+                rec.communicate(timeout=60)
+    finally:
+        with A.AuditControl() as control:
+            control.delete_rule(foreign.pack())
+    assert result.returncode == 0, result.stderr
+    report = orjson.loads(result.stdout)
+    assert report["audit"]["pid"] == rec.pid and report["audit"]["enabled"] == 1
+    assert len(report["rules"]["godo"]) == len(R.build_rules(arch))
+    assert any("key=godo-test-other" in rule for rule in report["rules"]["other"])
+    assert text.returncode == 0 and f"pid {rec.pid}" in text.stdout
+    assert f"{len(R.build_rules(arch))} godo, " in text.stdout
+
+
+# -- replay ------------------------------------------------------------------------------------
+
+def test_replay_jsonl_and_into_the_store(env, ferret_uri, store_db, capsys):
+    log = DATA / "container.log"
+    assert main(["replay", "--jsonl", str(log)]) == 0
+    events = _json_lines(capsys.readouterr().out)
+    assert events and all("kind" in e for e in events)
+    base, _, options = ferret_uri.partition("?")
+    uri = f"{base.rstrip('/')}/{store_db}" + (f"?{options}" if options else "")
+    assert main(["replay", "--mongo", uri, "--scope", "containers", str(log)]) == 0
+    assert "malformed 0" in capsys.readouterr().err
+    assert main(["containers", "--mongo", uri, "--json"]) == 0
+    assert len(_json_lines(capsys.readouterr().out)) == 1
+
+
+def test_replay_subprocess(env):
+    result = _run("replay", "--jsonl", DATA / "dirfd.log")
+    assert result.returncode == 0, result.stderr
+    assert all("kind" in e for e in _json_lines(result.stdout))
+
+
+def test_replay_shows_records_per_second_on_a_terminal(tmp_path):
+    # A log past the size that earns a bar: a real capture, repeated.
+    one = (DATA / "container.log").read_bytes()
+    big = tmp_path / "big.log"
+    big.write_bytes(one * (PROGRESS_MIN_BYTES // len(one) + 2))
+    rc, drawn = _on_a_terminal(GODO + ["replay", "--store", "null", str(big)])
+    assert rc == 0, drawn
+    assert "records/s" in drawn and "big.log" in drawn and "100%" in drawn
+
+
+# -- errors: each one line, a non-zero exit, never a traceback -------------------------------------
+
+def _as_nobody(argv: list[str]) -> tuple[int, str]:
+    """main(argv) in a forked child that dropped root; its code and stderr."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 99
+        try:
+            os.close(read_end)
+            os.environ.pop("GODO_CONFIG", None)
+            os.environ["GODO_DATA_DIR"] = "/nonexistent/godo"
+            os.setgroups([])
+            os.setresgid(NOBODY, NOBODY, NOBODY)
+            os.setresuid(NOBODY, NOBODY, NOBODY)
+            sys.stderr = io.TextIOWrapper(os.fdopen(write_end, "wb"), write_through=True)
+            sys.stdout = open(os.devnull, "w")
+            code = main(argv)
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end) as f:
+        err = f.read()
+    _pid, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), err
+
+
+def _nobody_subprocess(*args) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "GODO_CONFIG"}
+    env.update(HOME="/nonexistent", GODO_DATA_DIR="/nonexistent/godo")
+    return subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+                           "--"] + GODO + [str(a) for a in args],
+                          capture_output=True, text=True, timeout=60, cwd="/", env=env)
+
+
+NOT_ROOT = "godo: live recording needs root (CAP_AUDIT_CONTROL and CAP_AUDIT_READ)"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["record", "--store", "null", "--", "true"], NOT_ROOT),
+    (["record", "--store", "null"], NOT_ROOT),
+    (["status"], "godo: not allowed to read the audit status: run godo as root (CAP_AUDIT_CONTROL)"),
+])
+def test_not_root(argv, message):
+    rc, err = _as_nobody(argv)
+    assert rc == 1 and _one_line_error(err) == message
+
+
+def test_not_root_subprocess():
+    result = _nobody_subprocess("record", "--", "true")
+    assert result.returncode == 1 and _one_line_error(result.stderr) == NOT_ROOT
+
+
+NO_AUDIT = "godo: this kernel has no audit support (CONFIG_AUDIT is off)"
+
+
+@pytest.mark.parametrize("argv", [["status"], ["record", "--store", "null", "--", "true"],
+                                  ["record", "--store", "null", "--scope", "host"]])
+def test_no_audit_support(env, monkeypatch, capsys, argv):
+    # This kernel has audit: the message path is reached through the socket call
+    # that fails without it, pointed at a netlink protocol that does not exist.
+    monkeypatch.setattr(A, "NETLINK_AUDIT", NO_SUCH_NETLINK)
+    assert main(argv) == 1
+    assert _one_line_error(capsys.readouterr().err) == NO_AUDIT
+
+
+def test_no_audit_support_subprocess(env):
+    code = ("import sys; import godo.audit as a; a.NETLINK_AUDIT = %d; from godo.cli import main; "
+            "sys.exit(main(sys.argv[1:]))" % NO_SUCH_NETLINK)
+    result = subprocess.run([sys.executable, "-c", code, "record", "--store", "null", "--", "true"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and _one_line_error(result.stderr) == NO_AUDIT
+
+
+def test_audit_owned_by_another_daemon(env, standin_daemon, capsys):
+    assert main(["record", "--store", "null"]) == 1
+    line = _one_line_error(capsys.readouterr().err)
+    assert line.startswith("godo: the audit stream is owned by another daemon (")
+    assert f"pid {standin_daemon})" in line and line.endswith("use --multicast to record beside it")
+
+    result = _run("record", "--store", "null", "--", "true")
+    assert result.returncode == 1 and _one_line_error(result.stderr) == line
+
+    # The read-only mode records beside it.
+    assert main(["record", "--store", "null", "--multicast", "--", "sh", "-c", "echo x >/dev/null"]) == 0
+    assert "(command" in capsys.readouterr().err
+    assert main(["status", "--json", "--mongo", "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=200"]) == 1
+    captured = capsys.readouterr()
+    assert orjson.loads(captured.out)["audit"]["pid"] == standin_daemon
+    assert "cannot reach the database" in _one_line_error(captured.err)
+
+
+@pytest.fixture
+def closed_port():
+    """A loopback port bound by nobody's listener: connections are refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("argv", [
+    ["tree"], ["files"], ["containers"], ["export"], ["status"],
+    ["record", "--", "true"], ["replay", str(DATA / "dirfd.log")],
+])
+def test_database_unreachable(env, closed_port, capsys, argv):
+    uri = f"mongodb://127.0.0.1:{closed_port}/godo?serverSelectionTimeoutMS=300"
+    assert main([argv[0], "--mongo", uri] + argv[1:]) == 1
+    line = _one_line_error(capsys.readouterr().err)
+    assert line.startswith(f"godo: cannot reach the database at {uri}: ")
+
+
+def test_database_unreachable_subprocess(env, closed_port):
+    uri = f"mongodb://127.0.0.1:{closed_port}/?serverSelectionTimeoutMS=300"
+    result = _run("tree", "--mongo", uri)
+    assert result.returncode == 1
+    assert _one_line_error(result.stderr).startswith(f"godo: cannot reach the database at {uri}: ")
+
+
+def _config_file(directory: Path, text: str, mode: int = 0o644) -> Path:
+    path = directory / "godo.toml"
+    path.write_text(text)
+    path.chmod(mode)
+    return path
+
+
+@pytest.mark.parametrize("text, mode, message", [
+    ("[record]\nscope = 'host'\n", 0o666, "is writable by everyone (mode 0666): refusing it"),
+    ("[record]\nscope = 'host'\n", 0o664, "is writable by its group (mode 0664)"),
+    ("[record\n", 0o644, "invalid TOML: Expected ']' at the end of a table declaration (at line 1"),
+    ("[recorder]\n", 0o644, "unknown section [recorder]"),
+    ("[record]\nscop = 'host'\n", 0o644, "unknown key record.scop"),
+    ("[store]\nbatch_size = 'big'\n", 0o644, "store.batch_size must be an integer, not 'big'"),
+    ("[store]\nbatch_size = 0\n", 0o644, "store.batch_size must be a number above 0"),
+    ("[record]\nscope = 'pods'\n", 0o644, "record.scope must be containers or host or pid"),
+    ("[record]\nscope = 'pid'\n", 0o644, 'record.scope = "pid" needs record.pid'),
+    ("[rules]\nexclude_pids = [1, 'x']\n", 0o644, "rules.exclude_pids must be a list of pids"),
+    ("record = 3\n", 0o644, "`record` must be a [record] table"),
+])
+@pytest.mark.parametrize("command", ["tree", "record"])
+def test_bad_config(env, tmp_path, capsys, text, mode, message, command):
+    path = _config_file(tmp_path, text, mode)
+    assert main([command, "--config", str(path)]) == 2
+    line = _one_line_error(capsys.readouterr().err)
+    assert line.startswith(f"godo: config {path}") and message in line
+
+
+def test_config_that_cannot_be_trusted_or_read(env, tmp_path, capsys):
+    owned = _config_file(tmp_path, "")
+    os.chown(owned, NOBODY, NOBODY)
+    assert main(["tree", "--config", str(owned)]) == 2
+    assert f"is owned by uid {NOBODY}" in _one_line_error(capsys.readouterr().err)
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    in_shared = _config_file(shared, "")
+    assert main(["tree", "--config", str(in_shared)]) == 2
+    assert "which others can write to" in _one_line_error(capsys.readouterr().err)
+
+    assert main(["tree", "--config", str(tmp_path / "missing.toml")]) == 2
+    assert _one_line_error(capsys.readouterr().err) == (
+        f"godo: cannot read config {tmp_path / 'missing.toml'}: No such file or directory")
+    assert main(["tree", "--config", str(tmp_path)]) == 2
+    assert "it is a directory" in _one_line_error(capsys.readouterr().err)
+
+
+def test_bad_config_subprocess(env, tmp_path):
+    path = _config_file(tmp_path, "[store]\nuri = 'mongodb://x'\n", 0o646)
+    result = _run("status", "--config", path)
+    assert result.returncode == 2
+    assert _one_line_error(result.stderr) == (
+        f"godo: config {path} is writable by everyone (mode 0646): refusing it; chmod go-w {path}")
+
+
+def test_config_sets_the_store_and_flags_override_it(recorded, tmp_path, closed_port, capsys,
+                                                     monkeypatch):
+    dead = f"mongodb://127.0.0.1:{closed_port}/godo?serverSelectionTimeoutMS=300"
+    path = _config_file(tmp_path, f'[store]\nuri = "{dead}"\n')
+    assert main(["tree", "--config", str(path)]) == 1
+    assert dead in _one_line_error(capsys.readouterr().err)
+    monkeypatch.setenv("GODO_CONFIG", str(path))  # the same file, found through the environment
+    assert main(["tree", "--mongo", recorded.uri, "--run", recorded.command_run]) == 0
+    assert f"cat {recorded.target}" in capsys.readouterr().out
+
+
+def test_unreadable_log(env, tmp_path, capsys):
+    assert main(["replay", str(tmp_path / "missing.log")]) == 1
+    assert _one_line_error(capsys.readouterr().err) == (
+        f"godo: cannot read {tmp_path / 'missing.log'}: No such file or directory")
+    assert main(["replay", "--jsonl", str(tmp_path)]) == 1
+    assert _one_line_error(capsys.readouterr().err) == f"godo: cannot read {tmp_path}: Is a directory"
+    cut = tmp_path / "cut.log.gz"
+    cut.write_bytes(gzip.compress((DATA / "dirfd.log").read_bytes())[:200])
+    assert main(["replay", "--jsonl", str(cut)]) == 1
+    captured = capsys.readouterr()
+    assert _one_line_error(captured.err).startswith(f"godo: cannot read {cut}: ")
+
+
+def test_unreadable_log_subprocess(tmp_path):
+    private = Path(tempfile.mkdtemp(prefix="godo-log-"))
+    try:
+        private.chmod(0o755)
+        log = private / "audit.log"
+        shutil.copy(DATA / "dirfd.log", log)
+        log.chmod(0o600)
+        result = _nobody_subprocess("replay", "--jsonl", log)
+    finally:
+        shutil.rmtree(private)
+    assert result.returncode == 1
+    assert _one_line_error(result.stderr) == f"godo: cannot read {log}: Permission denied"
+
+
+def test_usage_errors_are_one_line(capsys):
+    assert main(["tree", "--since", "last tuesday"]) == 2
+    line = _one_line_error(capsys.readouterr().err)
+    assert line.startswith("godo tree: argument --since: cannot read 'last tuesday' as a time")
+    assert main(["export", "--format", "csv"]) == 2
+    assert "invalid choice: 'csv'" in _one_line_error(capsys.readouterr().err)
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("godo ")
+
+
+# -- units: times and globs -----------------------------------------------------------------------
+
+def test_parse_time():
+    now = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+    assert parse_time("10m", now) == now - timedelta(minutes=10)
+    assert parse_time("2h", now) == now - timedelta(hours=2)
+    assert parse_time("1d", now) == now - timedelta(days=1)
+    assert parse_time("90s", now) == now - timedelta(seconds=90)
+    assert parse_time("now", now) == now
+    assert parse_time("2024-05-01T10:00:00Z") == datetime(2024, 5, 1, 10, tzinfo=timezone.utc)
+    assert parse_time("2024-05-01 12:00+02:00") == datetime(2024, 5, 1, 10, tzinfo=timezone.utc)
+    local = parse_time("2024-05-01T10:00")
+    assert local == datetime(2024, 5, 1, 10).astimezone().astimezone(timezone.utc)
+    assert parse_time("today", now) <= now
+    with pytest.raises(ValueError, match="cannot read"):
+        parse_time("10 parsecs", now)
+
+
+@pytest.mark.parametrize("glob, matches, misses", [
+    ("/tmp/*", ["/tmp/a", "/tmp/a/b"], ["/tmpx", "/var/tmp/a"]),
+    ("*.txt", ["/data/a.txt", "a.txt"], ["/data/a.txt.bak"]),
+    ("/data/?.txt", ["/data/a.txt"], ["/data/ab.txt"]),
+    ("/d/[ab].log", ["/d/a.log", "/d/b.log"], ["/d/c.log"]),
+    ("/d/[!ab].log", ["/d/c.log"], ["/d/a.log"]),
+    ("/odd (1)+[x]$.^", ["/odd (1)+x$.^"], ["/odd 1+x$.^"]),
+])
+def test_glob_regex(glob, matches, misses):
+    import re
+    pattern = re.compile(glob_regex(glob))
+    assert all(pattern.search(m) for m in matches)
+    assert not any(pattern.search(m) for m in misses)
