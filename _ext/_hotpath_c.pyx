@@ -1182,8 +1182,11 @@ cdef class Pipeline:
                     n += 1
                     seq += 1
         parts = self._parts
-        if n:
-            qsort(parts, n, sizeof(ArgPart), _cmp_parts)
+        # The kernel writes arguments in order: sort only when they are not.
+        for i in range(1, n):
+            if _cmp_parts(&parts[i - 1], &parts[i]) > 0:
+                qsort(parts, n, sizeof(ArgPart), _cmp_parts)
+                break
         argv = []
         # Sorted by (index, piece, seq): whole arguments before pieces, and the
         # last of equal keys is the one that counts.

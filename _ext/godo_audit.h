@@ -119,8 +119,17 @@ static inline Py_ssize_t godo_fromhex(const char *s, Py_ssize_t n, char *dst)
 {
     const unsigned char *p = (const unsigned char *)s, *e = p + n;
     char *out = dst;
-    for (Py_ssize_t i = 0; i < n; i++)
-        if (p[i] >= 0x80) return -1;
+    /* What the kernel writes: nothing but pairs. */
+    while (e - p >= 2) {
+        unsigned hi = godo_hexdigit[p[0]], lo = godo_hexdigit[p[1]];
+        if ((hi | lo) & 0x10) break;
+        *out++ = (char)(hi << 4 | lo);
+        p += 2;
+    }
+    if (p == e) return out - dst;
+    /* The rest, byte by byte; what was read so far was ASCII hex. */
+    for (const unsigned char *q = p; q < e; q++)
+        if (*q >= 0x80) return -1;
     while (p < e) {
         if (godo_is_space(*p)) {
             while (p < e && godo_is_space(*p)) p++;

@@ -21,11 +21,11 @@ _KV = re.compile(rb"([^\s=]+)=(\S*)")
 # Numbers are read strictly and must fit 64 bits, so both twins hold them in C
 # integers and agree on every input (int() would take "+1", "1_0", or 5000 digits).
 _STAMP = re.compile(rb"([0-9]{1,15})\.([0-9]{1,15}):([0-9]{1,15})")
-_DEC = re.compile(rb"-?[0-9]{1,19}")
-_HEX = re.compile(rb"[0-9a-fA-F]{1,16}")
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
 _OCT = re.compile(rb"[0-7]{1,21}")
 _ARG_KEY = re.compile(rb"a([0-9]{1,9})(?:\[([0-9]{1,9})\])?")
 _INT64 = 1 << 63
+_KEPT = frozenset({R.SYSCALL, R.PATH, R.CWD, R.EXECVE})  # records whose text an event holds
 
 
 class Activity:
@@ -88,9 +88,11 @@ def _str(raw: bytes | None) -> str | None:
 
 
 def _dec(raw: bytes | None, name: str) -> int:
+    """-?[0-9]{1,19} within int64 (bytes.isdigit is ASCII only)."""
     if raw is None:
         raise ValueError(f"no {name}")
-    if _DEC.fullmatch(raw):
+    digits = raw[1:] if raw[:1] == b"-" else raw
+    if 0 < len(digits) <= 19 and digits.isdigit():
         value = int(raw)
         if -_INT64 <= value < _INT64:
             return value
@@ -98,9 +100,10 @@ def _dec(raw: bytes | None, name: str) -> int:
 
 
 def _hex(raw: bytes | None, name: str) -> int:
+    """[0-9a-fA-F]{1,16}."""
     if raw is None:
         raise ValueError(f"no {name}")
-    if not _HEX.fullmatch(raw):
+    if not 0 < len(raw) <= 16 or raw.translate(None, _HEX_DIGITS):
         raise ValueError(f"{name} is not hex")
     return int(raw, 16)
 
@@ -338,7 +341,7 @@ class Pipeline:
         event = self._events.get(serial)
         if event is None:
             event = self._start(serial, ts, now, out)
-        if rtype in (R.SYSCALL, R.PATH, R.CWD, R.EXECVE):
+        if rtype in _KEPT:
             self._keep(event, body, out)
         if rtype == R.SYSCALL:
             event.syscall = dict(_KV.findall(body))

@@ -775,7 +775,8 @@ def _mutated_real(draw) -> bytes:
 
 
 _INPUTS = st.one_of(st.binary(max_size=400), _records_text(), _mutated_real())
-_DIFF = settings(max_examples=300, deadline=None,
+# GODO_FUZZ_EXAMPLES raises it for a long run (a nightly job, or after changing a parser).
+_DIFF = settings(max_examples=int(os.environ.get("GODO_FUZZ_EXAMPLES", 300)), deadline=None,
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 
