@@ -137,27 +137,35 @@ def _add(branch: Tree, node) -> None:
 
 
 def render_files(files: list[dict], procs: dict[str, dict]) -> Table:
-    table = Table(show_header=True, header_style="bold", expand=False)
-    for column in ("pid", "process", "path", "access", "writes", "bytes", "opened", "closed"):
-        table.add_column(column, overflow="fold")
+    """lsof's layout: plain columns, the path last, the only one that wraps."""
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    for column in ("PID", "COMMAND", "ACCESS", "WRITES", "BYTES", "OPENED", "HELD", "PATH"):
+        table.add_column(column, overflow="fold", no_wrap=column != "PATH",
+                         justify="right" if column in ("PID", "WRITES", "BYTES", "HELD") else "left")
     for doc in files:
         proc = procs.get(doc.get("process"), {})
-        access = doc.get("access") or ("?" if doc.get("inherited") else "")
-        flags = []
-        if doc.get("created"):
-            flags.append("created")
-        if doc.get("truncated"):
-            flags.append("truncated")
-        if doc.get("inherited"):
-            flags.append("inherited")
         path = doc.get("path") or "?"
         if doc.get("host_path") and doc.get("host_path") != path:
-            path += f"\n(host: {doc['host_path']})"
+            path += f" (host {doc['host_path']})"
+        held = duration(doc.get("opened"), doc.get("closed")) if doc.get("closed") else "open"
         table.add_row(
-            str(doc.get("pid")), escape(proc.get("comm") or doc.get("comm") or "?"), escape(path),
-            access + (f" ({', '.join(flags)})" if flags else ""), str(doc.get("writes", 0)),
-            str(doc.get("bytes", 0)), _time(doc.get("opened")), _time(doc.get("closed")))
+            str(doc.get("pid")), escape(proc.get("comm") or doc.get("comm") or "?"), access_label(doc),
+            str(doc.get("writes", 0)), str(doc.get("bytes", 0)), _time(doc.get("opened")), held,
+            escape(path))
     return table
+
+
+def access_label(doc: dict) -> str:
+    """`r`, `w`, `rw`, with `+creat`/`+trunc` as the open asked; `inherited` for a
+    descriptor opened before godo looked, whose mode it never saw."""
+    if doc.get("inherited") and not doc.get("access"):
+        return "inherited"
+    label = doc.get("access") or "?"
+    if doc.get("created"):
+        label += "+creat"
+    if doc.get("truncated"):
+        label += "+trunc"
+    return label
 
 
 def render_containers(rows: list[dict]) -> Table:

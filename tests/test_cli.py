@@ -227,7 +227,7 @@ def test_files_written_by_path_pid_and_container(recorded, capsys):
     assert main(["files", "--mongo", uri, "--run", recorded.command_run, "--written",
                  "--path", f"{target.parent}/*"]) == 0
     out = capsys.readouterr().out
-    assert str(target) in out and "w (truncated)" in out
+    assert str(target) in out and "w+trunc" in out
 
     assert main(["files", "--mongo", uri, "--run", recorded.command_run, "--pid",
                  str(recorded.cat["pid"]), "--json"]) == 0
