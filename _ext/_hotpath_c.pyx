@@ -1232,7 +1232,7 @@ cdef class Pipeline:
             if i == n or data[i] == 0:
                 parts.append(PyUnicode_DecodeUTF8(data + start, i - start, "backslashreplace"))
                 start = i + 1
-        if ev.proctitle_len <= sizeof(cache.raw):
+        if ev.proctitle_len <= <Py_ssize_t>sizeof(cache.raw):
             memcpy(cache.raw, ev.proctitle, ev.proctitle_len)
             cache.len = ev.proctitle_len
             cache.parts = tuple(parts)

@@ -1,4 +1,6 @@
-# The compiled hot path's classes and per-event state; bodies in _hotpath_c.pyx.
+# The compiled hot path's classes and per-event state; bodies in _ext/_hotpath_c.pyx.
+# It sits in _ext/godo/ because setup.py builds the module as godo._hotpath_c and
+# Cython looks a module's .pxd up by its package path under the include dirs.
 
 cimport cython
 from libc.stdint cimport int64_t, uint64_t
