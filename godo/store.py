@@ -13,6 +13,13 @@ and sends one unordered bulk write per collection. A batch leaves the backlog on
 once the database has acknowledged it; until then the writer retries with backoff,
 so a database that is down loses nothing.
 
+Documents are encoded to BSON as they are queued (a document BSON cannot hold is
+refused there, counted with its reason) and sent as `RawBSONDocument`s, so the
+same bytes go to memory, to the spill journal (`godo.journal`) and to the
+database. Past `max_queued` mutations in memory, or once one has waited
+`spill_after` seconds, batches go to the journal instead, and come back from it
+in order; see `MongoStore` for the policy when the journal is full and at close.
+
 On MongoDB the bulk write is `ReplaceOne(upsert=True)` per document. FerretDB 1.x
 over SQLite needs another shape for the same result (measured on v1.24.2):
   - an `update` command whose statements match more than ~100 existing documents
@@ -27,8 +34,11 @@ already exist are replaced, in `update` commands of at most 40 statements.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import re
+import sys
 import threading
 import time
 import urllib.parse
@@ -39,11 +49,13 @@ from pathlib import Path
 import bson
 import pymongo
 from bson.errors import InvalidDocument
+from bson.raw_bson import RawBSONDocument
 from pymongo import IndexModel, ReplaceOne, monitoring
 from pymongo.errors import (BulkWriteError, ConfigurationError, ConnectionFailure,
                             OperationFailure, PyMongoError)
 
 from .errors import StoreError
+from .journal import Journal, JournalError, JournalFull, key_of
 from .paths import hostname
 
 Mutation = tuple[str, dict]
@@ -129,6 +141,10 @@ def _client(uri: str, timeout: float, listeners=()) -> pymongo.MongoClient:
     for name in ("serverSelectionTimeoutMS", "connectTimeoutMS"):
         if name.lower() not in lowered:
             options[name] = max(1, int(timeout * 1000))
+    if "sockettimeoutms" not in lowered:
+        # A server that takes a command and never answers must not hold a thread
+        # forever; slow FerretDB commands take seconds, not this long.
+        options["socketTimeoutMS"] = max(30_000, int(timeout * 6000))
     try:
         return pymongo.MongoClient(uri, **options)
     except ValueError as exc:
@@ -139,55 +155,145 @@ def _client(uri: str, timeout: float, listeners=()) -> pymongo.MongoClient:
 # -- the backlog -------------------------------------------------------------------------
 
 class _Backlog:
-    """Mutations accepted and not yet acknowledged by the database, oldest first.
+    """Mutations accepted and not yet acknowledged by the database, oldest first,
+    in memory and, past its bound, in the spill journal.
 
     The writer reads a chunk from the head with `peek` and drops it with `ack` only
     once the database has acknowledged it, so a failed write is simply read again.
-    This is where the spill journal goes: a backlog that, past `limit`, appends the
-    batches to a local file instead of memory and reads them back in order in
-    `peek`, behind the same calls. Until it exists, a backlog past its limit keeps
-    growing in memory and counts the batches it took there: nothing is dropped.
+    An entry is `(collection, _id, key, BSON bytes)`.
+
+    Memory holds batches read back from the journal (`loaded`, oldest) followed by
+    batches that are only in memory (`native`). `spill` moves the native ones to
+    the end of the journal, and while the journal holds anything unread every new
+    batch goes there too, so the order of the whole is the order of arrival. With
+    no journal, a backlog past its limit keeps growing in memory and counts the
+    batches it took there: nothing is dropped.
     """
 
-    def __init__(self, limit: int):
+    def __init__(self, limit: int, journal: Journal | None = None):
         self.limit = limit
+        self.journal = journal
         self.over_limit = 0
         self.peak = 0
-        self._batches: deque = deque()  # [mutations, offset, arrived]
-        self._len = 0
+        self.spilled = 0        # mutations written to the journal
+        self.spills = 0         # times memory went to the journal
+        self.loaded = 0         # mutations read back from the journal
+        self._batches: deque = deque()  # [entries, offset, arrived, journal position or None]
+        self._memory = 0        # unacknowledged mutations in memory
+        self._native = 0        # of those, the ones that are in memory only
 
     def __len__(self) -> int:
-        return self._len
+        return self._memory + (self.journal.unread_mutations if self.journal is not None else 0)
 
-    def append(self, mutations: list, arrived: float) -> None:
-        self._batches.append([mutations, 0, arrived])
-        self._len += len(mutations)
-        self.peak = max(self.peak, self._len)
-        if self._len > self.limit:
-            self.over_limit += 1
+    @property
+    def in_memory(self) -> int:
+        return self._memory
+
+    @property
+    def memory_only(self) -> int:
+        """Mutations that exist nowhere but in this process's memory."""
+        return self._native
+
+    @property
+    def spilling(self) -> bool:
+        return self.journal is not None and self.journal.has_unread
+
+    def append(self, entries: list, arrived: float, *, spill: bool = False) -> None:
+        """Queue a batch: in memory, or at the end of the journal when it holds
+        unread batches, when memory would pass its limit, or when `spill` says so.
+        Raises JournalFull (nothing queued) when the journal has no room for it."""
+        journal = self.journal
+        n = len(entries)
+        if journal is not None and (spill or journal.has_unread or self._memory + n > self.limit):
+            self.spill()
+            journal.append(entries)
+            self.spilled += n
+        else:
+            self._batches.append([entries, 0, arrived, None])
+            self._memory += n
+            self._native += n
+            if self._memory > self.limit:
+                self.over_limit += 1
+        self.peak = max(self.peak, len(self))
+
+    def spill(self) -> int:
+        """Move every batch that is only in memory to the end of the journal, in one
+        append (all or nothing). Returns how many mutations moved."""
+        if not self._native or self.journal is None:
+            return 0
+        native = [b for b in self._batches if b[3] is None]
+        entries = [e for b in native for e in b[0][b[1]:]]
+        self.journal.append(entries)
+        # Native batches are the tail of memory: what is left is loaded from the journal.
+        for _ in native:
+            self._batches.pop()
+        self._memory -= len(entries)
+        self._native = 0
+        self.spilled += len(entries)
+        self.spills += 1
+        return len(entries)
 
     def oldest(self) -> float:
-        return self._batches[0][2]
+        if self._batches:
+            return self._batches[0][2]
+        return 0.0  # unread journal batches have waited long enough
+
+    def oldest_native(self) -> float | None:
+        for batch in self._batches:
+            if batch[3] is None:
+                return batch[2]
+        return None
+
+    def _load(self) -> bool:
+        """Read the next journal record into memory; False when there is none."""
+        if self.journal is None:
+            return False
+        record = self.journal.read()
+        if record is None:
+            return False
+        entries, position = record
+        self._batches.append([entries, 0, 0.0, position])
+        self._memory += len(entries)
+        self.loaded += len(entries)
+        return True
 
     def peek(self, n: int) -> list:
+        """The first `n` (or fewer) mutations. A chunk never mixes batches from the
+        journal with batches only in memory: the journal's segments are deleted as
+        its last batch is acknowledged, before any later batch is written, so a
+        replay after a crash never puts back a version older than one the
+        database has."""
         chunk: list = []
-        for mutations, offset, _arrived in self._batches:
-            chunk.extend(mutations[offset:offset + n - len(chunk)])
+        while self._memory < n and self.spilling and self._load():
+            pass
+        journaled = None
+        for entries, offset, _arrived, position in self._batches:
+            if journaled is not None and journaled != (position is not None):
+                break
+            journaled = position is not None
+            chunk.extend(entries[offset:offset + n - len(chunk)])
             if len(chunk) >= n:
                 break
         return chunk
 
     def ack(self, n: int) -> None:
-        self._len -= n
         batches = self._batches
         while n:
+            if not batches and not self._load():
+                raise RuntimeError("acknowledged more mutations than the backlog holds")
             head = batches[0]
             left = len(head[0]) - head[1]
-            if n < left:
-                head[1] += n
+            taken = min(n, left)
+            self._memory -= taken
+            if head[3] is None:
+                self._native -= taken
+            n -= taken
+            if taken < left:
+                head[1] += taken
                 return
             batches.popleft()
-            n -= left
+            if head[3] is not None:
+                self.journal.release(head[3])
 
 
 # -- round trips ---------------------------------------------------------------------------
@@ -282,15 +388,29 @@ class _Retry(Exception):
 class MongoStore(_Store):
     """Writes mutations to MongoDB (or FerretDB) on a writer thread; see the module.
 
-    `start()` connects, checks the server and creates the indexes; `write()` queues;
-    `flush()` waits for the database to acknowledge what was queued; `close()`
-    flushes and stops, and raises StoreError if the database stopped taking writes
-    for `stall_timeout` seconds with mutations still unwritten.
+    `start()` connects, checks the server, creates the indexes and opens the spill
+    journal (`journal_dir`; None: memory only), whose batches left by an earlier run
+    are written first; `write()` queues; `flush()` waits for the database to
+    acknowledge what was queued; `close()` flushes and stops.
+
+    Spilling: a batch goes to the journal instead of memory when `max_queued`
+    mutations are in memory, or when one has waited `spill_after` seconds (the
+    database is slow or down: a SIGKILL then loses at most that much). A journal at
+    `journal_max_bytes` makes `write()` wait for room: backpressure on the live
+    loop, whose cost is the kernel's `lost` counter, never a silent drop; after
+    `interrupt()` (godo is stopping) a batch that finds no room is counted as dropped.
+
+    `close()` waits while the database makes progress. When it makes none for
+    `spill_after`, what is only in memory goes to the journal, for the next start,
+    and close returns; without a journal it waits `stall_timeout`, then counts what
+    remains as dropped and raises StoreError.
     """
 
     def __init__(self, uri: str, database: str = DEFAULT_DATABASE, *, host: str | None = None,
                  batch_size: int = 1000, flush_interval: float = 1.0, timeout: float = 5.0,
-                 max_queued: int = 200_000, stall_timeout: float = 30.0):
+                 max_queued: int = 100_000, stall_timeout: float = 30.0,
+                 journal_dir: str | os.PathLike | None = None, journal_max_bytes: int = 1 << 30,
+                 spill_after: float = 2.0, fsync_interval: float | None = 1.0):
         super().__init__(host)
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -300,21 +420,36 @@ class MongoStore(_Store):
         self.flush_interval = flush_interval
         self.timeout = timeout
         self.stall_timeout = stall_timeout
+        self.journal_dir = Path(journal_dir) if journal_dir is not None else None
+        self.journal_max_bytes = journal_max_bytes
+        self.spill_after = spill_after
+        self.fsync_interval = fsync_interval
+        self.max_queued = max_queued
         self._round_trips = _RoundTrips()
         self._client: pymongo.MongoClient | None = None
         self._db = None
         self._insert_first = False
         self._max_update_statements: int | None = None
         self._thread: threading.Thread | None = None
+        self._spiller: threading.Thread | None = None
         self._cond = threading.Condition()
         self._backlog = _Backlog(max_queued)
-        self._closing = self._abandon = self._closed = False
+        self._journal_lock: int | None = None
+        self._closing = self._abandon = self._closed = self._interrupted = False
         self._flushing = 0
         # Counters below change under self._cond.
-        self._submitted = self._done = 0
+        self._submitted = 0     # mutations handed to write()
+        self._accepted = 0      # mutations queued: write()'s, and those found in the journal
+        self._done = 0          # queued mutations the database acknowledged
+        self._recovered = 0     # found in the journal at start
+        self._dropped = 0       # given up: neither written nor journaled
         self._written: dict[str, int] = {}
         self._bulk_calls = self._errors = self._rejected = self._coalesced = 0
+        self._backpressure_waits = 0
+        self._backpressure_seconds = 0.0
+        self._journal_errors = 0
         self._last_error: str | None = None
+        self._last_progress = time.monotonic()
 
     def __repr__(self) -> str:
         return f"MongoStore({redact(self.uri)!r}, {self.database_name!r})"
@@ -322,6 +457,10 @@ class MongoStore(_Store):
     @property
     def db(self):
         return self._db
+
+    @property
+    def journal(self) -> Journal | None:
+        return self._backlog.journal
 
     # -- start --------------------------------------------------------------------------
 
@@ -343,9 +482,50 @@ class MongoStore(_Store):
             if client is not None:
                 client.close()
             raise _connect_error(exc, self.uri) from None
+        if self.journal_dir is not None:
+            try:
+                self._open_journal()
+            except BaseException:
+                client.close()
+                raise
         self._client = client
+        self._last_progress = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="godo-store-writer", daemon=True)
         self._thread.start()
+        if self.journal is not None:
+            self._spiller = threading.Thread(target=self._watch, name="godo-store-spill", daemon=True)
+            self._spiller.start()
+
+    def _open_journal(self) -> None:
+        """The journal directory for this database: the first that no other godo
+        holds, preferring one an earlier run left batches in."""
+        chosen = None
+        for path in _journal_candidates(self.journal_dir):
+            lock = _try_lock(path)
+            if lock is None:
+                continue
+            if any(name.endswith(".seg") for name in os.listdir(path)):
+                if chosen is not None:
+                    os.close(chosen[1])
+                chosen = (path, lock)
+                break
+            if chosen is None:
+                chosen = (path, lock)
+            else:
+                os.close(lock)
+        if chosen is None:
+            raise StoreError(f"every journal directory beside {self.journal_dir} is in use "
+                             "by another godo")
+        path, lock = chosen
+        try:
+            journal = Journal(path, max_bytes=self.journal_max_bytes,
+                              fsync_interval=self.fsync_interval)
+        except (JournalError, OSError) as exc:
+            os.close(lock)
+            raise StoreError(f"cannot use the spill journal: {exc}") from None
+        self._journal_lock = lock
+        self._backlog.journal = journal
+        self._recovered = self._accepted = journal.found_mutations
 
     def _plan_for(self, build_info: dict) -> None:
         ferretdb = build_info.get("ferretdbVersion")
@@ -358,45 +538,132 @@ class MongoStore(_Store):
     # -- the tracker's side ------------------------------------------------------------------
 
     def write(self, mutations: list[Mutation]) -> None:
-        """Queue a batch of mutations; never waits for the database. The store owns
-        the documents from here: the caller must not change them afterwards."""
+        """Queue a batch of mutations; never waits for the database (only, with the
+        journal full, for room in it). Documents are encoded here: a document BSON
+        cannot hold is refused and counted, and changing one afterwards changes
+        nothing stored."""
         if not mutations:
             return
-        mutations = self._checked(mutations)
+        entries, refused = self._encode(self._checked(mutations))
         with self._cond:
             if self._closing:
                 raise RuntimeError("write to a closed store")
-            was_empty = not self._backlog
-            over = self._backlog.over_limit
-            self._backlog.append(mutations, time.monotonic())
             self._submitted += len(mutations)
-            if self._backlog.over_limit and not over:
-                self._last_error = (f"the database is behind: {len(self._backlog)} mutations "
+            if refused:
+                self._rejected += len(refused)
+                self._last_error = refused[-1]
+            if not entries:
+                return
+            backlog = self._backlog
+            was_empty = not backlog
+            over = backlog.over_limit
+            if self._queue(entries):
+                self._accepted += len(entries)
+            if backlog.over_limit and not over:
+                self._last_error = (f"the database is behind: {backlog.in_memory} mutations "
                                     "queued in memory")
-            if was_empty or len(self._backlog) >= self.batch_size:
+            if was_empty or len(backlog) >= self.batch_size:
                 self._cond.notify_all()
 
+    def _encode(self, mutations: list) -> tuple[list, list[str]]:
+        entries, refused = [], []
+        encode = bson.encode
+        for name, doc in mutations:
+            _id = doc["_id"]
+            try:
+                raw = encode(doc)
+            except (InvalidDocument, TypeError, OverflowError, ValueError) as exc:
+                refused.append(f"{name} {_id!r}: {exc}")
+                continue
+            if len(raw) > _MAX_DOCUMENT:
+                refused.append(f"{name} {_id!r}: {len(raw)} bytes is over the 16 MiB document limit")
+                continue
+            entries.append((name, _id, _key(_id), raw))
+        return entries, refused
+
+    def _queue(self, entries: list) -> bool:
+        """Into the backlog (under the lock). With the journal full, or failing, wait
+        for room; after `interrupt()` give the batch up, counted as dropped."""
+        backlog = self._backlog
+        spill = self._stale(time.monotonic())
+        waited_since = None
+        try:
+            while True:
+                try:
+                    backlog.append(entries, time.monotonic(), spill=spill)
+                    return True
+                except (JournalFull, OSError) as exc:
+                    if isinstance(exc, OSError):
+                        self._journal_errors += 1
+                    if self._interrupted or self._abandon:
+                        self._dropped += len(entries)
+                        self._last_error = f"{len(entries)} writes dropped: {exc}"
+                        return False
+                    if waited_since is None:
+                        waited_since = time.monotonic()
+                        self._backpressure_waits += 1
+                        self._last_error = f"{exc}: waiting for the database to take writes"
+                    self._cond.notify_all()
+                    self._cond.wait(0.2)
+        finally:
+            if waited_since is not None:
+                self._backpressure_seconds += time.monotonic() - waited_since
+
+    def _stale(self, now: float) -> bool:
+        """Whether a mutation has waited in memory only for `spill_after` seconds."""
+        oldest = self._backlog.oldest_native()
+        return oldest is not None and now - oldest >= self.spill_after
+
+    def interrupt(self) -> None:
+        """Stop making writes wait for room in a full journal (godo is stopping)."""
+        with self._cond:
+            self._interrupted = True
+            self._cond.notify_all()
+
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait until the database has acknowledged every mutation written so far;
-        False if `timeout` seconds passed first."""
+        """Wait until the database has acknowledged every mutation queued so far
+        (the journal's from earlier runs included); False if `timeout` seconds
+        passed first."""
+        return self._wait_acknowledged(timeout, None)
+
+    def settle(self, idle: float = 5.0) -> bool:
+        """Like `flush`, but gives up (False) once the database has answered no
+        command for `idle` seconds, however long it keeps making progress."""
+        return self._wait_acknowledged(None, idle)
+
+    def _wait_acknowledged(self, timeout: float | None, idle: float | None) -> bool:
         if self._thread is None:
             raise RuntimeError("the store is not started")
         with self._cond:
-            target = self._submitted
+            target = self._accepted
             self._flushing += 1
             self._cond.notify_all()
+            progress = lambda: (self._done, self._round_trips.succeeded_count)  # noqa: E731
+            now = time.monotonic()
+            deadline = None if timeout is None else now + timeout
+            last, since = progress(), now
             try:
-                return self._cond.wait_for(lambda: self._done >= target, timeout)
+                while self._done < target and not self._abandon:
+                    now = time.monotonic()
+                    if deadline is not None and now >= deadline:
+                        return False
+                    self._cond.wait(0.1 if deadline is None else min(0.1, deadline - now))
+                    if progress() != last:
+                        last, since = progress(), time.monotonic()
+                    elif idle is not None and time.monotonic() - since > idle:
+                        return False
+                return self._done >= target
             finally:
                 self._flushing -= 1
 
     def close(self) -> None:
-        """Flush and stop. Raises StoreError when mutations remain unwritten because
-        the database made no progress for `stall_timeout` seconds."""
+        """Flush and stop; see the class. Raises StoreError when mutations were
+        neither written nor journaled."""
         if self._closed or self._thread is None:
             self._closed = True
             return
         self._closed = True
+        journal = self.journal
         with self._cond:
             self._closing = True
             self._cond.notify_all()
@@ -404,32 +671,76 @@ class MongoStore(_Store):
             # take minutes on a slow server.
             progress = lambda: (self._done, self._round_trips.succeeded_count)  # noqa: E731
             last, last_progress = progress(), time.monotonic()
-            while self._done < self._submitted:
-                self._cond.wait(0.2)
+            while self._done < self._accepted:
+                self._cond.wait(0.1)
+                now = time.monotonic()
                 if progress() != last:
-                    last, last_progress = progress(), time.monotonic()
-                elif time.monotonic() - last_progress > self.stall_timeout:
-                    self._abandon = True
-                    self._cond.notify_all()
+                    last, last_progress = progress(), now
+                    continue
+                if journal is not None and now - last_progress > self.spill_after:
+                    try:
+                        self._backlog.spill()
+                    except (JournalFull, OSError) as exc:
+                        self._journal_errors += 1
+                        self._last_error = f"the spill journal has no room for the rest: {exc}"
+                    else:
+                        break
+                if now - last_progress > self.stall_timeout:
                     break
-            unwritten = self._submitted - self._done
+            self._abandon = True
+            self._cond.notify_all()
+            unsaved = self._backlog.memory_only
+            self._dropped += unsaved
             last_error = self._last_error
         self._thread.join(self.timeout + 5.0)
+        if self._spiller is not None:
+            self._spiller.join(5.0)
         self._client.close()
-        if unwritten:
-            raise StoreError(f"{unwritten} document writes were not saved: the database at "
+        with self._cond:
+            if journal is not None:
+                try:
+                    journal.close()
+                finally:
+                    if self._journal_lock is not None:
+                        os.close(self._journal_lock)
+                        self._journal_lock = None
+        if unsaved:
+            raise StoreError(f"{unsaved} document writes were not saved: the database at "
                              f"{redact(self.uri)} stopped taking them ({last_error})")
+
+    @property
+    def journaled(self) -> int:
+        """Mutations waiting in the journal (after close: left for the next start)."""
+        journal = self.journal
+        if journal is None:
+            return 0
+        with self._cond:
+            return journal.unread_mutations + self._backlog.in_memory - self._backlog.memory_only
 
     def stats(self) -> dict:
         trips = self._round_trips
         with self._cond:
+            backlog = self._backlog
+            journal = backlog.journal
+            pending = len(backlog)
             return {
                 "store": "mongo", "submitted": self._submitted,
                 "written": sum(self._written.values()), "collections": dict(self._written),
-                "queued": self._submitted - self._done, "bulk_calls": self._bulk_calls,
+                "queued": self._accepted - self._done, "pending": pending,
+                "in_memory": backlog.in_memory, "memory_only": backlog.memory_only,
+                "bulk_calls": self._bulk_calls,
                 "round_trips": trips.count, "errors": self._errors, "rejected": self._rejected,
                 "coalesced": self._coalesced, "last_error": self._last_error,
-                "backlog_peak": self._backlog.peak, "over_limit": self._backlog.over_limit,
+                "backlog_peak": backlog.peak, "over_limit": backlog.over_limit,
+                "recovered": self._recovered, "spilled": backlog.spilled, "spills": backlog.spills,
+                "replayed": backlog.loaded, "dropped": self._dropped,
+                # Queued and neither acknowledged, nor waiting, nor given up as dropped:
+                # 0 unless the backlog lost something. Counted two ways on purpose.
+                "unaccounted": self._accepted - self._done - pending,
+                "backpressure_waits": self._backpressure_waits,
+                "backpressure_seconds": round(self._backpressure_seconds, 3),
+                "journal_errors": self._journal_errors,
+                "journal": journal.stats() if journal is not None else None,
             }
 
     # -- the writer thread ---------------------------------------------------------------------
@@ -445,7 +756,7 @@ class MongoStore(_Store):
         while True:
             with self._cond:
                 while not self._due():
-                    if self._closing and not self._backlog:
+                    if self._abandon or (self._closing and not self._backlog):
                         return
                     wait = None
                     if self._backlog:
@@ -453,26 +764,33 @@ class MongoStore(_Store):
                     self._cond.wait(wait)
                 if self._abandon:
                     return
-                chunk = self._backlog.peek(self.batch_size)
-            try:
-                written, rejected = self._write_chunk(chunk)
-            except _Retry as exc:
-                reason = str(exc)
-            except Exception as exc:  # noqa: BLE001 - a bug must not stop the writer
-                reason = f"{type(exc).__name__}: {_reason(exc, self.uri)}"
-            else:
-                backoff = 0.0
-                with self._cond:
-                    self._backlog.ack(len(chunk))
-                    self._done += len(chunk)
-                    for name, n in written.items():
-                        self._written[name] = self._written.get(name, 0) + n
-                    self._coalesced += len(chunk) - sum(written.values()) - len(rejected)
-                    if rejected:
-                        self._rejected += len(rejected)
-                        self._last_error = rejected[-1]
-                    self._cond.notify_all()
-                continue
+                try:
+                    chunk = self._backlog.peek(self.batch_size)
+                except OSError as exc:
+                    chunk, reason = None, f"reading the spill journal failed: {exc}"
+            if chunk is not None:
+                try:
+                    written, rejected = self._write_chunk(chunk)
+                except _Retry as exc:
+                    reason = str(exc)
+                except Exception as exc:  # noqa: BLE001 - a bug must not stop the writer
+                    reason = f"{type(exc).__name__}: {_reason(exc, self.uri)}"
+                else:
+                    backoff = 0.0
+                    with self._cond:
+                        if self._abandon:
+                            return
+                        self._backlog.ack(len(chunk))
+                        self._done += len(chunk)
+                        self._last_progress = time.monotonic()
+                        for name, n in written.items():
+                            self._written[name] = self._written.get(name, 0) + n
+                        self._coalesced += len(chunk) - sum(written.values()) - len(rejected)
+                        if rejected:
+                            self._rejected += len(rejected)
+                            self._last_error = rejected[-1]
+                        self._cond.notify_all()
+                    continue
             backoff = min(_BACKOFF_MAX, max(_BACKOFF_MIN, backoff * 2))
             with self._cond:
                 self._errors += 1
@@ -484,13 +802,28 @@ class MongoStore(_Store):
                 if self._abandon:
                     return
 
+    def _watch(self) -> None:
+        """Spill what has waited `spill_after` in memory, even when no write comes to
+        do it and the writer is stuck in a call to a database that does not answer."""
+        with self._cond:
+            while not self._abandon:
+                self._cond.wait(max(0.05, self.spill_after / 4))
+                if self._abandon:
+                    return
+                if self._stale(time.monotonic()):
+                    try:
+                        self._backlog.spill()
+                    except (JournalFull, OSError) as exc:
+                        self._journal_errors += 1
+                        self._last_error = f"the spill journal failed: {exc}"
+
     def _write_chunk(self, chunk: list) -> tuple[dict[str, int], list[str]]:
         """Write one chunk; returns documents written per collection and the reasons
         for documents the database refused for good. Raises _Retry otherwise."""
         groups: dict[str, dict] = {}
-        for name, doc in chunk:
+        for name, _id, key, raw in chunk:
             # The last version of a document within the chunk is the one to write.
-            groups.setdefault(name, {})[_key(doc["_id"])] = doc
+            groups.setdefault(name, {})[key] = (_id, raw)
         written: dict[str, int] = {}
         rejected: list[str] = []
         for name, by_id in groups.items():
@@ -501,24 +834,9 @@ class MongoStore(_Store):
         return written, rejected
 
     def _write_collection(self, coll, docs: list) -> list[str]:
-        rejected: list[str] = []
-        while True:
-            try:
-                if self._insert_first:
-                    rejected += self._insert_then_replace(coll, docs)
-                else:
-                    rejected += self._replace(coll, docs)
-                return rejected
-            except InvalidDocument:
-                # Client-side: a document BSON cannot hold. Refuse those, keep the rest.
-                bad = [doc for doc in docs if _unencodable(doc)]
-                if not bad:
-                    raise
-                rejected += [f"{coll.name} {doc['_id']!r}: {_unencodable(doc)}" for doc in bad]
-                bad_ids = {id(doc) for doc in bad}
-                docs = [doc for doc in docs if id(doc) not in bad_ids]
-                if not docs:
-                    return rejected
+        if self._insert_first:
+            return self._insert_then_replace(coll, docs)
+        return self._replace(coll, docs)
 
     def _bulk(self, coll, docs: list, insert: bool) -> list[dict]:
         """One bulk call; returns the write errors for single documents."""
@@ -526,10 +844,10 @@ class MongoStore(_Store):
             self._bulk_calls += 1
         try:
             if insert:
-                coll.insert_many(docs, ordered=False)
+                coll.insert_many([RawBSONDocument(raw) for _id, raw in docs], ordered=False)
             else:
-                coll.bulk_write([ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs],
-                                ordered=False)
+                coll.bulk_write([ReplaceOne({"_id": _id}, RawBSONDocument(raw), upsert=True)
+                                 for _id, raw in docs], ordered=False)
         except BulkWriteError as exc:
             details = exc.details or {}
             if details.get("writeConcernErrors"):
@@ -561,26 +879,45 @@ class MongoStore(_Store):
         retry = [e for e in errors if e.get("code") in _RETRYABLE_CODES]
         if retry:
             raise _Retry(f"{coll.name}: {retry[0].get('errmsg')} (code {retry[0].get('code')})")
-        return [f"{coll.name} {docs[e['index']]['_id']!r}: {e.get('errmsg')} (code {e.get('code')})"
+        return [f"{coll.name} {docs[e['index']][0]!r}: {e.get('errmsg')} (code {e.get('code')})"
                 for e in errors]
 
 
-def _key(value):
-    """A dict key equal for equal `_id`s; compound ids are compared as BSON, as the
-    database compares them."""
-    try:
-        hash(value)
-        return value
-    except TypeError:
-        return bson.encode({"": value})
+def _journal_candidates(base: Path) -> list[Path]:
+    return [base] + [base.with_name(f"{base.name}.{i}") for i in range(2, 9)]
 
 
-def _unencodable(doc: dict) -> str | None:
+def _try_lock(path: Path) -> int | None:
+    """An flock on `path/lock` (the directory made 0700), or None if another holds it."""
     try:
-        size = len(bson.encode(doc))
-    except (InvalidDocument, TypeError, OverflowError) as exc:
-        return str(exc)
-    return f"{size} bytes is over the 16 MiB document limit" if size > 16 * 1024 * 1024 else None
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o700)
+        fd = os.open(path / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise StoreError(f"cannot use the spill journal {path}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def journal_dir_for(data_dir: str | os.PathLike, uri: str | None, database: str) -> Path:
+    """Where the spill journal for one database lives: a batch journaled for one
+    database is never replayed into another. The name holds no credentials."""
+    if uri is None:
+        target = f"embedded/{database}"
+    else:
+        netloc = urllib.parse.urlsplit(uri).netloc if "://" in uri else uri
+        target = f"{netloc.rpartition('@')[2]}/{database}"
+    digest = hashlib.sha256(target.encode()).hexdigest()[:16]
+    return Path(data_dir) / "journal" / digest
+
+
+_key = key_of
+_MAX_DOCUMENT = 16 * 1024 * 1024
 
 
 # -- opening a store, reading the database ----------------------------------------------------------
@@ -599,6 +936,7 @@ def open_store(uri: str | None, data_dir: str | os.PathLike, *, null: bool = Fal
             yield store
         return
     uri = resolve_uri(uri)
+    options.setdefault("journal_dir", journal_dir_for(data_dir, uri, database))
     with ExitStack() as stack:
         server_pids: tuple[int, ...] = ()
         if uri is None:
@@ -607,9 +945,18 @@ def open_store(uri: str | None, data_dir: str | os.PathLike, *, null: bool = Fal
             uri, server_pids = ferret.uri, (ferret.pid,)
         store = MongoStore(uri, database, host=host, **options)
         store.server_pids = server_pids
+        stack.callback(_say_what_is_left, store)
         # Entered last, so it is closed (flushed) before the server stops.
         stack.enter_context(store)
         yield store
+
+
+def _say_what_is_left(store: MongoStore) -> None:
+    left = store.journaled
+    if left and store.journal is not None:
+        print(f"godo: the database did not take {left} document writes before godo stopped; "
+              f"they are in the journal {store.journal.dir} and go in at the next start",
+              file=sys.stderr)
 
 
 @contextmanager
