@@ -34,7 +34,7 @@ def _fixtures(size: int) -> bytes:
     copies = []
     for copy in range(size // len(logs) + 1):
         shift = copy * 10_000_000  # past every serial of the fixtures: no two copies share one
-        copies.append(STAMP.sub(lambda m: b"msg=audit(%s:%d)" % (m[1], int(m[2]) + shift), logs))
+        copies.append(STAMP.sub(lambda m, shift=shift: b"msg=audit(%s:%d)" % (m[1], int(m[2]) + shift), logs))
     return b"".join(copies)
 
 

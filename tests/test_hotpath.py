@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from godo import _hotpath_py, _records, hotpath
@@ -123,7 +123,7 @@ def no_hang(_watchdog_file):
     a watchdog thread ends the run (exit status 1) after GODO_HANG_SECONDS, writing
     every thread's traceback to hang-traceback.txt in pytest's base temp directory
     (pytest's capture would swallow it on stderr)."""
-    faulthandler.dump_traceback_later(int(os.environ.get("GODO_HANG_SECONDS", 300)), exit=True,
+    faulthandler.dump_traceback_later(int(os.environ.get("GODO_HANG_SECONDS", "300")), exit=True,
                                       file=_watchdog_file)
     yield
     faulthandler.cancel_dump_traceback_later()
@@ -776,7 +776,7 @@ def _mutated_real(draw) -> bytes:
 
 _INPUTS = st.one_of(st.binary(max_size=400), _records_text(), _mutated_real())
 # GODO_FUZZ_EXAMPLES raises it for a long run (a nightly job, or after changing a parser).
-_DIFF = settings(max_examples=int(os.environ.get("GODO_FUZZ_EXAMPLES", 300)), deadline=None,
+_DIFF = settings(max_examples=int(os.environ.get("GODO_FUZZ_EXAMPLES", "300")), deadline=None,
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 
