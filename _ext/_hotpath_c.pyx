@@ -1238,9 +1238,6 @@ cdef class Pipeline:
             cache.parts = tuple(parts)
         return parts
 
-    cdef object _text_str(self, const char* s, Py_ssize_t n):
-        return _text_str(s, n, self._buf(1, n // 2 + 1))
-
     cdef object _cwd_str(self, Event* ev):
         if ev.cwd.len < 0:
             return None

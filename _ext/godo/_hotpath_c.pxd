@@ -174,7 +174,6 @@ cdef class Pipeline:
     cdef Activity _make(self, Event* ev, object kind, object name, object success, object exit)
     cdef int _argv(self, Event* ev, Activity act) except -1
     cdef object _proctitle(self, Event* ev)
-    cdef object _text_str(self, const char* s, Py_ssize_t n)
     cdef object _path(self, Event* ev, const char* name, Py_ssize_t n, bint join)
     cdef object _cwd_str(self, Event* ev)
     cdef int _set_path(self, Activity act, Event* ev, int64_t dirfd, PathItem* item) except -1
