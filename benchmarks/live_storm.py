@@ -278,22 +278,31 @@ def _summary_number(text: str, word: str) -> int | None:
 # -- report -------------------------------------------------------------------------
 
 def report(samples: dict[str, list[Sample]], iterations: int) -> bool:
+    """The per-run figures were printed as they came; this is the summary."""
     rates = {name: median([s.rate for s in runs]) for name, runs in samples.items() if runs}
     print(f"\nstorm: {iterations * 3:,} syscalls (open/write/close on /dev/null) per run, "
-          f"{max(len(r) for r in samples.values())} run(s) each; median syscalls/s\n")
-    print(f"{'consumer':<10} {'median/s':>10}  {'runs/s':<28} {'lost':<16} {'cpu s':<16} "
-          f"{'received':<24} backlog/wait  drain s")
+          f"{max(len(r) for r in samples.values())} run(s) each\n")
+    print(f"{'consumer':<10} {'median syscalls/s':>17} {'min':>9} {'max':>9} {'lost (sum)':>11} "
+          f"{'median cpu s':>13} {'median received':>16}  backlog/wait  max drain s")
+
+    def med(values):
+        values = [v for v in values if v is not None]
+        return median(values) if values else None
+
     for name, runs in samples.items():
         if not runs:
             continue
-        fmt = lambda vals: " ".join("-" if v is None else f"{v:.0f}" if isinstance(v, float) else str(v)
-                                    for v in vals)
-        cpu = " ".join("-" if s.consumer_cpu is None else f"{s.consumer_cpu:.2f}" for s in runs)
-        drain = " ".join("-" if s.drain_seconds is None else f"{s.drain_seconds:.2f}" for s in runs)
-        limits = {(s.backlog_limit, s.backlog_wait_time) for s in runs if s.backlog_limit is not None}
-        print(f"{name:<10} {rates[name]:>10,.0f}  {fmt([s.rate for s in runs]):<28} "
-              f"{fmt([s.lost for s in runs]):<16} {cpu:<16} {fmt([s.received for s in runs]):<24} "
-              f"{' '.join(f'{b}/{w}' for b, w in sorted(limits)) or '-':<13} {drain}")
+        lost = [s.lost for s in runs]
+        cpu, received = med([s.consumer_cpu for s in runs]), med([s.received for s in runs])
+        drains = [s.drain_seconds for s in runs]
+        limits = sorted({(s.backlog_limit, s.backlog_wait_time) for s in runs if s.backlog_limit is not None})
+        print(f"{name:<10} {rates[name]:>17,.0f} {min(s.rate for s in runs):>9,.0f} "
+              f"{max(s.rate for s in runs):>9,.0f} "
+              f"{'-' if None in lost else f'{sum(lost):,}':>11} "
+              f"{'-' if cpu is None else f'{cpu:.2f}':>13} "
+              f"{'-' if received is None else f'{received:,.0f}':>16}  "
+              f"{' '.join(f'{b}/{w}' for b, w in limits) or '-':<12}  "
+              f"{'-' if not runs[0].consumer_cpu else 'not drained' if None in drains else f'{max(drains):.2f}'}")
         for s in runs:
             for note in s.notes:
                 print(f"  note: {note}")
