@@ -53,6 +53,28 @@ class RunReport:
     errors: list[str] = field(default_factory=list)
     session: int | None = None
     drained: bool | None = None
+    received: int | None = None     # datagrams taken from the kernel (live runs)
+    overruns: int = 0               # ENOBUFS seen by the receiver
+
+    def loss(self) -> dict:
+        """godo's own losses, each counted two ways at a stage boundary, so a figure
+        above 0 means something was lost inside godo (the kernel's are `lost`):
+          records     datagrams received, less records parsed and refused as malformed
+          activities  activities cooked, less activities the tracker applied
+          mutations   document writes queued, less acknowledged and still waiting
+                      (in memory or in the spill journal), counted by the store
+          dropped     document writes the store gave up on, neither written nor
+                      journaled (the journal full when godo was told to stop)
+        A document the database refuses for good is `store.rejected`, with its reason."""
+        pipe, store = self.pipeline, self.store
+        records = 0
+        if self.received is not None:
+            records = max(0, self.received - pipe.get("records", 0) - pipe.get("malformed", 0))
+        activities = max(0, pipe.get("activities", 0) - self.tracker.get("activities", 0))
+        mutations = max(0, store.get("unaccounted", 0) or 0)
+        dropped = store.get("dropped", 0) or 0
+        return {"records": records, "activities": activities, "mutations": mutations,
+                "dropped": dropped, "total": records + activities + mutations + dropped}
 
     @property
     def lost(self) -> int | None:
@@ -61,6 +83,7 @@ class RunReport:
         return (self.lost_end - self.lost_start) & 0xFFFFFFFF
 
     def document(self) -> dict:
+        loss = self.loss()
         return {
             "_id": self.run_id, "host": self.host, "boot_id": boot_id(),
             "started": utc(self.started), "ended": utc(self.ended),
@@ -75,7 +98,8 @@ class RunReport:
             "serial_gaps": self.pipeline.get("serial_gaps", 0),
             "processes": self.tracker.get("processes", 0), "files": self.tracker.get("files", 0),
             "store": self.store, "errors": self.errors[:100], "audit_session": self.session,
-            "drained": self.drained,
+            "drained": self.drained, "received": self.received, "overruns": self.overruns,
+            "godo_lost": loss["total"], "loss": loss,
         }
 
 
@@ -91,6 +115,7 @@ class _Stop:
     def __init__(self):
         self.requested = 0
         self.child = None
+        self.on_stop = None
         self._old = {}
 
     def install(self):
@@ -104,6 +129,8 @@ class _Stop:
 
     def _handle(self, signum, _frame):
         self.requested = signum
+        if self.on_stop is not None:
+            self.on_stop()
         if self.child:
             # The command ends the run: pass the signal on (Ctrl-C from a terminal
             # reaches it twice, which programs treat as once).
@@ -270,6 +297,9 @@ class Recorder:
         self.report: RunReport | None = None
         self._raw = None
         self._stop = _Stop()
+        # A write waiting for room in a full spill journal gives up once godo is
+        # told to stop (counted as dropped), so that SIGTERM always ends the run.
+        self._stop.on_stop = getattr(store, "interrupt", None)
 
     def run(self, command: list[str] | None = None) -> RunReport:
         opts = self.options
@@ -311,6 +341,8 @@ class Recorder:
                 marker = session.send_drain_marker()
                 report.drained = wait_for_marker(session, marker, self._batch)
                 report.lost_end = session.lost()
+                report.received = session.receiver.datagrams
+                report.overruns = session.receiver.overruns
             if cmd is not None:
                 report.exit_status = cmd.status
             self._finish()
@@ -360,8 +392,7 @@ class Recorder:
         report.pipeline = self.pipeline.stats()
         report.tracker = dict(self.tracker.counts)
         report.errors = [f"{where}: {what}" for where, what in self.pipeline.errors]
-        report.store = self.store.stats() if hasattr(self.store, "stats") else {}
-        self.store.write([("runs", report.document())])
+        _final_document(self.store, report)
 
 
 def replay(path: str, store, *, scope: Scope = Scope("host"), on_activities=None,
@@ -374,14 +405,20 @@ def replay(path: str, store, *, scope: Scope = Scope("host"), on_activities=None
     name = os.path.basename(path)
     store.write([("runs", report.document())])
     last_ts = report.started
-    for chunk in source.chunks():
-        activities = tracker.process(pipeline.feed_log(chunk, name))
-        if activities:
-            last_ts = activities[-1].ts
-            if on_activities is not None:
-                on_activities(activities)
-        if progress is not None:
-            progress(len(chunk), pipeline.records)
+    read_error = None
+    try:
+        for chunk in source.chunks():
+            activities = tracker.process(pipeline.feed_log(chunk, name))
+            if activities:
+                last_ts = activities[-1].ts
+                if on_activities is not None:
+                    on_activities(activities)
+            if progress is not None:
+                progress(len(chunk), pipeline.records)
+    except GodoError as exc:
+        # A file cut short (a truncated gzip) or unreadable part way: what was read
+        # is kept and recorded, and the error is reported once the run is written.
+        read_error = exc
     activities = tracker.process(pipeline.flush())
     if activities and on_activities is not None:
         on_activities(activities)
@@ -390,6 +427,21 @@ def replay(path: str, store, *, scope: Scope = Scope("host"), on_activities=None
     report.pipeline = pipeline.stats()
     report.tracker = dict(tracker.counts)
     report.errors = [f"{where}: {what}" for where, what in pipeline.errors]
+    if read_error is not None:
+        report.errors.append(str(read_error))
+    _final_document(store, report)
+    if read_error is not None:
+        raise read_error
+    return report
+
+
+def _final_document(store, report: RunReport, settle: float = 5.0) -> None:
+    """Write the run's document; then, once the database has taken everything
+    before it (or has made no progress for `settle` seconds), write it again with
+    the store's figures as they stand, so the document says what was saved."""
     report.store = store.stats() if hasattr(store, "stats") else {}
     store.write([("runs", report.document())])
-    return report
+    if hasattr(store, "settle"):
+        store.settle(settle)
+        report.store = store.stats()
+        store.write([("runs", report.document())])

@@ -328,16 +328,35 @@ class LogSource:
         self.size = os.path.getsize(path)
 
     def chunks(self):
+        """The file in chunks of about CHUNK bytes. A file that fails part way (a
+        gzip cut short) yields everything read before the failure, then raises
+        GodoError."""
         opener = gzip.open if self.gzip else open
+        done = 0
         try:
             with opener(self.path, "rb") as f:
+                # read1: one step of the decompressor at a time, so that what came
+                # before a cut in the stream is handed out, not lost with the call.
+                read = f.read1 if self.gzip else f.read
+                pending = bytearray()
                 while True:
-                    chunk = f.read(self.CHUNK)
-                    if not chunk:
+                    try:
+                        piece = read(self.CHUNK)
+                    except (OSError, EOFError, gzip.BadGzipFile):
+                        if pending:
+                            done += len(pending)
+                            yield bytes(pending)
+                        raise
+                    if piece:
+                        pending += piece
+                    if pending and (len(pending) >= self.CHUNK or not piece):
+                        done += len(pending)
+                        yield bytes(pending)
+                        pending.clear()
+                    if not piece:
                         return
-                    yield chunk
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            raise GodoError(f"cannot read {self.path}: {exc}") from None
+            raise GodoError(f"cannot read {self.path} after {done} bytes: {exc}") from None
 
 
 def wait_for_marker(session: AuditSession, marker: bytes, on_batch, timeout: float = 5.0,

@@ -56,7 +56,7 @@ from pymongo.errors import (BulkWriteError, ConfigurationError, ConnectionFailur
 
 from .errors import StoreError
 from .journal import Journal, JournalError, JournalFull, key_of
-from .paths import hostname
+from .paths import hostname, private_dir
 
 Mutation = tuple[str, dict]
 
@@ -889,10 +889,9 @@ def _journal_candidates(base: Path) -> list[Path]:
 
 def _try_lock(path: Path) -> int | None:
     """An flock on `path/lock` (the directory made 0700), or None if another holds it."""
+    private_dir(path.parent)
+    private_dir(path)
     try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if path.stat().st_mode & 0o077:
-            path.chmod(0o700)
         fd = os.open(path / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError as exc:
         raise StoreError(f"cannot use the spill journal {path}: {exc.strerror}") from None
