@@ -222,6 +222,11 @@ def render_status(report: dict) -> Table:
                          f"records {run.get('records', 0)}   events {run.get('events', 0)}   "
                          f"kernel lost {'unknown' if lost is None else lost}   "
                          f"serial gaps {run.get('serial_gaps', 0)}   malformed {run.get('malformed', 0)}")
+            if "godo_lost" in run:
+                store = run.get("store") or {}
+                grid.add_row("", f"godo lost {run['godo_lost']}   journal: spilled "
+                             f"{store.get('spilled', 0)}   replayed {store.get('replayed', 0)}   "
+                             f"left {store.get('pending', 0)}")
     grid.add_row("godo", f"{report['version']} ({report['hotpath']})")
     return grid
 

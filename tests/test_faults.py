@@ -580,3 +580,21 @@ def test_a_config_file_others_can_write_is_refused(tmp_path):
             config.load(str(path))
     os.chmod(path, 0o600)
     assert config.load(str(path)).get("store", "uri") == "mongodb://127.0.0.1/"
+
+
+def test_status_shows_the_last_runs_losses():
+    from rich.console import Console
+
+    from godo.views import render_status
+    run = {"_id": "h:1", "status": "finished", "mode": "unicast", "scope": "command 1",
+           "kernel_lost": 0, "serial_gaps": 3, "godo_lost": 0,
+           "store": {"spilled": 120, "replayed": 120, "pending": 0}}
+    report = {"audit": {"enabled": 1, "owner": None, "backlog": 0, "backlog_limit": 65536,
+                        "backlog_wait_time": 0, "lost": 5, "rate_limit": 0, "failure": 1},
+              "rules": {"godo": [], "other": []}, "version": "x", "hotpath": "accelerated",
+              "store": {"where": "here", "database": "godo", "counts": {}, "last_run": run}}
+    console = Console(width=200, record=True)
+    console.print(render_status(report))
+    text = console.export_text()
+    assert "kernel lost 0" in text and "serial gaps 3" in text
+    assert "godo lost 0" in text and "spilled 120" in text
