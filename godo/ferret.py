@@ -92,8 +92,9 @@ class EmbeddedFerret:
 
     def __init__(self, data_dir: str | os.PathLike, *, binary: str | None = None,
                  port: int = 0, start_timeout: float = 30.0, stop_timeout: float = 10.0,
-                 log_level: str = "info"):
+                 log_level: str = "info", nice: int = 10):
         self.dir = Path(data_dir) / "ferretdb"
+        self.nice = nice
         self.binary = binary
         self.listen_port = port
         self.start_timeout = start_timeout
@@ -182,6 +183,11 @@ class EmbeddedFerret:
                 # would collide between two servers.
                 "--debug-addr=-",
                 "--telemetry=disable", f"--log-level={self.log_level}"]
+        nice = shutil.which("nice")
+        if nice and self.nice:
+            # Under a storm godo and the workload need the CPUs first; writes that
+            # wait meanwhile go to the spill journal and in once the storm is over.
+            args = [nice, "-n", str(self.nice), *args]
         with open(log, "ab") as out:
             try:
                 self._proc = subprocess.Popen(
