@@ -39,7 +39,7 @@ cdef Py_ssize_t RECORD_COST = R.RECORD_COST, MAX_ERRORS_KEPT = R.MAX_ERRORS_KEPT
 cdef int C_SPAWN_CLONE = S.SPAWN_CLONE, C_SPAWN_CLONE3 = S.SPAWN_CLONE3, C_SPAWN_FORK = S.SPAWN_FORK
 cdef int C_EXEC = S.EXEC, C_EXEC_AT = S.EXEC_AT, C_EXIT = S.EXIT, C_EXIT_GROUP = S.EXIT_GROUP
 cdef int C_OPEN = S.OPEN, C_OPEN_AT = S.OPEN_AT, C_OPEN_AT2 = S.OPEN_AT2, C_CREAT = S.CREAT
-cdef int C_WRITE = S.WRITE, C_CLOSE = S.CLOSE, C_CLOSE_RANGE = S.CLOSE_RANGE
+cdef int C_WRITE = S.WRITE, C_WRITE_A2 = S.WRITE_A2, C_CLOSE = S.CLOSE, C_CLOSE_RANGE = S.CLOSE_RANGE
 cdef int C_DUP = S.DUP, C_DUP2 = S.DUP2, C_DUP3 = S.DUP3, C_FCNTL = S.FCNTL
 cdef int C_PIVOT_ROOT = S.PIVOT_ROOT, C_CHDIR = S.CHDIR, C_FCHDIR = S.FCHDIR
 cdef int C_RENAME = S.RENAME, C_RENAME_AT = S.RENAME_AT, C_UNLINK = S.UNLINK, C_UNLINK_AT = S.UNLINK_AT
@@ -341,8 +341,8 @@ cdef int _cmp_serials(const void* a, const void* b) noexcept nogil:
 # The contract's field order, as the pure twin's Activity.__slots__ has it.
 _ACTIVITY_FIELDS = (
     "kind", "ts", "serial", "syscall", "success", "exit", "pid", "ppid", "uid", "auid",
-    "comm", "exe", "argv", "argc", "cwd", "path", "dirfd", "fd", "flags", "mode", "bytes",
-    "new_fd", "max_fd", "cloexec", "child", "thread", "code", "new_root", "put_old",
+    "comm", "exe", "argv", "argc", "cwd", "path", "dirfd", "fd", "flags", "mode", "created",
+    "bytes", "new_fd", "max_fd", "cloexec", "child", "thread", "code", "new_root", "put_old",
     "new_path", "new_dirfd", "target", "signal", "proctitle",
 )
 
@@ -371,7 +371,7 @@ cdef class Activity:
         values = (
             self.kind, self.ts, self.serial, self.syscall, self.success, self.exit, self.pid,
             self.ppid, self.uid, self.auid, self.comm, self.exe, self.argv, self.argc, self.cwd,
-            self.path, self.dirfd, self.fd, self.flags, self.mode, self.bytes, self.new_fd,
+            self.path, self.dirfd, self.fd, self.flags, self.mode, self.created, self.bytes, self.new_fd,
             self.max_fd, self.cloexec, self.child, self.thread, self.code, self.new_root,
             self.put_old, self.new_path, self.new_dirfd, self.target, self.signal, self.proctitle)
         return {name: value for name, value in zip(_ACTIVITY_FIELDS, values) if value is not None}
@@ -1040,12 +1040,16 @@ cdef class Pipeline:
             if success is True:
                 act.fd = exit
             dirfd = _int32(a0) if code == C_OPEN_AT or code == C_OPEN_AT2 else AT_FDCWD
-            self._set_path(act, ev, dirfd, self._file_item(ev))
-        elif code == C_WRITE:
+            item = self._file_item(ev)
+            self._set_path(act, ev, dirfd, item)
+            if (success is True and item != NULL and item.nametype.len == 6
+                    and memcmp(ev.arena + item.nametype.off, b"CREATE", 6) == 0):
+                act.created = True
+        elif code == C_WRITE or code == C_WRITE_A2:
             act = self._make(ev, "write", name, success, exit)
             if act is None:
                 return 1
-            act.fd, act.bytes = _int32(a0), exit
+            act.fd, act.bytes = _int32(a0 if code == C_WRITE else a2), exit
         elif code == C_CLOSE:
             act = self._make(ev, "close", name, success, exit)
             if act is None:
@@ -1090,8 +1094,11 @@ cdef class Pipeline:
                     elif second == NULL:
                         second = &ev.paths[i]
             if second != NULL:
-                act.new_root = self._path(ev, ev.arena + item.name.off, item.name.len, True)
-                act.put_old = self._path(ev, ev.arena + second.name.off, second.name.len, True)
+                # Relative names stay relative: the cwd they are relative to is the one
+                # before the call; this event's CWD record is written after it,
+                # relative to the new root. The tracker knows the one before.
+                act.new_root = self._path(ev, ev.arena + item.name.off, item.name.len, False)
+                act.put_old = self._path(ev, ev.arena + second.name.off, second.name.len, False)
         elif code == C_CHDIR:
             act = self._make(ev, "chdir", name, success, exit)
             if act is None:

@@ -33,8 +33,8 @@ class Activity:
 
     __slots__ = (
         "kind", "ts", "serial", "syscall", "success", "exit", "pid", "ppid", "uid", "auid",
-        "comm", "exe", "argv", "argc", "cwd", "path", "dirfd", "fd", "flags", "mode", "bytes",
-        "new_fd", "max_fd", "cloexec", "child", "thread", "code", "new_root", "put_old",
+        "comm", "exe", "argv", "argc", "cwd", "path", "dirfd", "fd", "flags", "mode", "created",
+        "bytes", "new_fd", "max_fd", "cloexec", "child", "thread", "code", "new_root", "put_old",
         "new_path", "new_dirfd", "target", "signal", "proctitle",
     )
 
@@ -52,7 +52,8 @@ class Activity:
         self.comm = comm
         self.exe = exe
         self.argv = self.argc = self.cwd = self.path = self.dirfd = self.fd = None
-        self.flags = self.mode = self.bytes = self.new_fd = self.max_fd = self.cloexec = None
+        self.flags = self.mode = self.created = self.bytes = self.new_fd = self.max_fd = None
+        self.cloexec = None
         self.child = self.thread = self.code = self.new_root = self.put_old = None
         self.new_path = self.new_dirfd = self.target = self.signal = self.proctitle = None
 
@@ -496,11 +497,14 @@ def _cook(event: _Event, tables) -> Activity | None:
         if success:
             act.fd = exit
         dirfd = _int32(a0) if code in (S.OPEN_AT, S.OPEN_AT2) else R.AT_FDCWD
-        _set_path(act, event, dirfd, _file_item(event.paths), cwd)
+        name, nametype = _file_entry(event.paths)
+        _set_path(act, event, dirfd, name, cwd)
+        if success and nametype == b"CREATE":
+            act.created = True
         return act
-    if code == S.WRITE:
+    if code == S.WRITE or code == S.WRITE_A2:
         act = make("write")
-        act.fd, act.bytes = _int32(a0), exit
+        act.fd, act.bytes = _int32(a0 if code == S.WRITE else a2), exit
         return act
     if code == S.CLOSE:
         act = make("close")
@@ -532,7 +536,10 @@ def _cook(event: _Event, tables) -> Activity | None:
         act = make("pivot_root")
         names = [_str(n) for n, _t in event.paths if n is not None]
         if len(names) >= 2:
-            act.new_root, act.put_old = _join(cwd, names[0]), _join(cwd, names[1])
+            # Relative names stay relative: they are relative to the cwd before the
+            # call, and this event's CWD record is written after it, relative to the
+            # new root. The tracker knows the cwd before.
+            act.new_root, act.put_old = _normalise(names[0]), _normalise(names[1])
         return act
     if code == S.CHDIR:
         act = make("chdir")
@@ -583,12 +590,16 @@ def _set_path(act: Activity, event: _Event, dirfd: int, item: bytes | None, cwd:
         act.path = _join(cwd, name)
 
 
-def _file_item(paths) -> bytes | None:
-    """The name of the file an event is about: never a PARENT item."""
+def _file_entry(paths) -> tuple[bytes | None, bytes | None]:
+    """The name and nametype of the file an event is about: never a PARENT item."""
     for name, nametype in paths:
         if nametype != b"PARENT" and name is not None:
-            return name
-    return None
+            return name, nametype
+    return None, None
+
+
+def _file_item(paths) -> bytes | None:
+    return _file_entry(paths)[0]
 
 
 def _item_of(paths, nametype: bytes) -> bytes | None:

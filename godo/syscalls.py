@@ -15,7 +15,8 @@ ARCH_NAMES = {ARCH_X86_64: "x86_64", ARCH_AARCH64: "aarch64"}
 # Cook codes: what godo does with a call. Both cooks switch on these numbers.
 (SPAWN_CLONE, SPAWN_CLONE3, SPAWN_FORK, EXEC, EXEC_AT, EXIT, EXIT_GROUP,
  OPEN, OPEN_AT, OPEN_AT2, CREAT, WRITE, CLOSE, CLOSE_RANGE, DUP, DUP2, DUP3, FCNTL,
- PIVOT_ROOT, CHDIR, FCHDIR, RENAME, RENAME_AT, UNLINK, UNLINK_AT, KILL, TKILL, TGKILL) = range(1, 29)
+ PIVOT_ROOT, CHDIR, FCHDIR, RENAME, RENAME_AT, UNLINK, UNLINK_AT, KILL, TKILL, TGKILL,
+ WRITE_A2) = range(1, 30)
 
 # name -> (cook code, x86_64 number, aarch64 number); None where the arch lacks it.
 SYSCALLS: dict[str, tuple[int, int | None, int | None]] = {
@@ -36,6 +37,12 @@ SYSCALLS: dict[str, tuple[int, int | None, int | None]] = {
     "writev": (WRITE, 20, 66),
     "pwritev": (WRITE, 296, 70),
     "pwritev2": (WRITE, 328, 287),
+    # Writes that name their output fd elsewhere: sendfile(out, in, ...) in a0,
+    # splice and copy_file_range(in, off, out, ...) in a2. busybox cat copies
+    # with sendfile: without these, `cat a > b` wrote nothing to b.
+    "sendfile": (WRITE, 40, 71),
+    "splice": (WRITE_A2, 275, 76),
+    "copy_file_range": (WRITE_A2, 326, 285),
     "close": (CLOSE, 3, 57),
     "close_range": (CLOSE_RANGE, 436, 436),
     "dup": (DUP, 32, 23),
@@ -63,6 +70,7 @@ PROCESS_CALLS = ("clone", "clone3", "fork", "vfork", "execve", "execveat", "exit
                  "unlink", "rmdir", "unlinkat", "kill", "tkill", "tgkill")
 OPEN_CALLS = ("open", "openat", "openat2", "creat")
 FD_CALLS = ("write", "pwrite64", "writev", "pwritev", "pwritev2",
+            "sendfile", "splice", "copy_file_range",
             "close", "close_range", "dup", "dup2", "dup3")
 # fcntl is only worth a record for the commands that duplicate or mark close-on-exec.
 F_DUPFD, F_SETFD, F_DUPFD_CLOEXEC = 0, 2, 1030

@@ -454,6 +454,11 @@ class Tracker:
         open_file = proc.fds.get(fd)
         if open_file is None and fd >= 0:
             path = _proc_fd_path(proc.pid, fd) if self.live else None
+            if path is not None and any(f.path == path for f in proc.fds.values()):
+                # /proc answers for now, and records are read a little after they
+                # happen: an fd naming a file this process opened since (a shell's
+                # `> file` dup2'd over its stdout) was something else back then.
+                path = None
             open_file = OpenFile(self._file_id(proc, fd, ts), proc, fd, path, None, None, ts,
                                  inherited=True)
             open_file.refs = 1

@@ -25,15 +25,7 @@ LOGS = sorted(DATA.glob("*.log"))
 # golden test checks that godo still differs there and nowhere else, so a fix
 # fails it until its entry goes (as a strict xfail would, without hiding the
 # fixture's other lines).
-KNOWN_BUGS = {
-    ("container", 751767): {
-        "new_root": "pivot_root(\".\", \".oldroot\") run from the rootfs: the kernel prints "
-                    "the event's CWD record after the pivot, relative to the new root (cwd=\"/\"), "
-                    "so joining the relative names with it gives \"/\"; the process's cwd before "
-                    "the call (its exec's CWD record, 751762) is the rootfs",
-        "put_old": "the same: relative to the pre-pivot cwd, not the CWD record",
-    },
-}
+KNOWN_BUGS: dict = {}
 
 
 def _ids(paths):
@@ -265,9 +257,6 @@ def test_container_is_attributed_to_the_shim_id(twin):
         ("/data/sub/d.txt", 7, cid)]
 
 
-@pytest.mark.xfail(strict=True, reason="pivot_root's relative names are joined with the CWD "
-                   "record, which the kernel prints after the pivot (\"/\"): godo records the "
-                   "container's rootfs as \"/\" (see KNOWN_BUGS)")
 def test_container_rootfs_is_the_host_path_of_its_root(twin):
     activities, store, _shim, _cid, rootfs = _container(twin)
     (box,) = store.docs("containers")
@@ -286,11 +275,7 @@ def test_container_processes_are_the_ones_that_ran(twin):
     assert {"/data/c.txt", "/data/listing.txt"} <= paths
 
 
-@pytest.mark.xfail(strict=True, reason="the root moves for every process of the mount "
-                   "namespace that pivot_root runs in, but the tracker sets it on the caller "
-                   "only (here the pivot_root program, a child of the shell that then runs "
-                   "the workload), and to \"/\" (see KNOWN_BUGS)")
 def test_container_files_have_host_paths(twin):
     _activities, store, _shim, _cid, rootfs = _container(twin)
-    data = [d for d in store.docs("files") if d["path"].startswith("/data/")]
+    data = [d for d in store.docs("files") if (d["path"] or "").startswith("/data/")]
     assert data and all(d["host_path"] == rootfs + d["path"] for d in data)

@@ -228,7 +228,15 @@ def test_openat_for_writing_keeps_mode_and_fd(twin):
     got = one(twin, syscall(400, 257, AT_FDCWD, 0x7FCD141B20B1, O_WRONLY_CREAT_TRUNC, 0o644, exit=3),
               cwd(400), path(400, 0, '"/tmp/"', "PARENT"), path(400, 1, '"/tmp/xx"', "CREATE"),
               proctitle(400, "sh"))
-    assert got == activity("open", exit=3, path="/tmp/xx", fd=3, flags=O_WRONLY_CREAT_TRUNC, mode=0o644)
+    assert got == activity("open", exit=3, path="/tmp/xx", fd=3, flags=O_WRONLY_CREAT_TRUNC, mode=0o644,
+                           created=True)
+
+
+def test_open_of_an_existing_file_is_not_created(twin):
+    got = one(twin, syscall(401, 257, AT_FDCWD, 1, O_WRONLY_CREAT_TRUNC, 0o644, exit=3), cwd(401),
+              path(401, 0, '"/tmp/"', "PARENT"), path(401, 1, '"/tmp/xx"', "NORMAL"),
+              proctitle(401, "sh"))
+    assert "created" not in got
 
 
 def test_openat_for_reading_drops_mode(twin):
@@ -344,11 +352,24 @@ def test_dup_family_and_fcntl(twin):
 
 # -- paths and processes ------------------------------------------------------------
 
-def test_pivot_root_joins_both_names_with_the_cwd(twin):
-    got = one(twin, syscall(430, 155, 1, 2), cwd(430, '"/var/lib/rootfs"'),
-              path(430, 0, '"."'), path(430, 1, '".oldroot"'), proctitle(430, "init"))
-    assert got == activity("pivot_root", 430, "pivot_root", new_root="/var/lib/rootfs",
-                           put_old="/var/lib/rootfs/.oldroot")
+def test_pivot_root_keeps_relative_names_for_the_tracker(twin):
+    # The CWD record of a pivot_root event is written after the pivot, relative to
+    # the new root: relative names are only resolvable with the cwd from before.
+    got = one(twin, syscall(430, 155, 1, 2), cwd(430, '"/"'),
+              path(430, 0, '"."'), path(430, 1, '"./x/../.oldroot"'), proctitle(430, "init"))
+    assert got == activity("pivot_root", 430, "pivot_root", new_root=".", put_old=".oldroot")
+    got = one(twin, syscall(431, 155, 1, 2), cwd(431, '"/"'),
+              path(431, 0, '"/var/lib/rootfs"'), path(431, 1, '"/var/lib/rootfs/old"'),
+              proctitle(431, "init"))
+    assert (got["new_root"], got["put_old"]) == ("/var/lib/rootfs", "/var/lib/rootfs/old")
+
+
+def test_sendfile_splice_and_copy_file_range_are_writes(twin):
+    got = cook(twin, syscall(440, 40, 4, 3, 0, 0x1000000, exit=12), proctitle(440, "cat"),
+               syscall(441, 275, 3, 0, 5, 0, exit=7), proctitle(441, "tee"),
+               syscall(442, 326, 3, 0, 6, 0, exit=9), proctitle(442, "cp"))
+    assert [(a["syscall"], a["kind"], a["fd"], a["bytes"]) for a in got] == [
+        ("sendfile", "write", 4, 12), ("splice", "write", 5, 7), ("copy_file_range", "write", 6, 9)]
 
 
 def test_chdir_and_fchdir(twin):

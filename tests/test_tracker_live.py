@@ -86,8 +86,9 @@ def test_container_without_docker_as_the_daemon_sees_it(live_audit, godo_env, st
     procs = list(db.processes.find({"container": box.id}))
     assert doc["processes"] == len(procs)
     argvs = [p["argv"] for p in procs]
-    for expected in (["mv", "a.txt", "b.txt"], ["rm", "b.txt"], ["cat", "b.txt"]):
-        assert expected in argvs, f"{expected} ran in the container"
+    # busybox sh runs some applets (mv, rm) in a forked child without an exec: those
+    # keep the shell's argv, and show in what they did (fs_ops below).
+    assert ["cat", "b.txt"] in argvs and ["/bin/busybox", "sh", "/init.sh"] in argvs
     assert not db.processes.find_one({"exe": str(box.shim)}), "the shim itself is outside the scope"
     assert all(p["status"] == "exited" for p in procs), [p for p in procs if p["status"] != "exited"]
     ids = {p["_id"] for p in procs}
@@ -98,7 +99,8 @@ def test_container_without_docker_as_the_daemon_sees_it(live_audit, godo_env, st
     for inside in ("/data/a.txt", "/data/sub/d.txt", "/data/id.txt", "/data/listing.txt"):
         assert inside in files, f"{inside} written in the container"
         assert files[inside]["host_path"] == str(box.rootfs) + inside
-    opened = sorted(f["bytes"] for f in db.files.find({"container": box.id, "path": "/data/a.txt"}))
+    a_docs = list(db.files.find({"container": box.id, "path": "/data/a.txt"}))
+    opened = sorted(f["bytes"] for f in a_docs)
     assert opened == [len(b"more\n"), len(b"hello\n")], "opened twice (> then >>): one document each"
     ops = [op for p in procs for op in p["fs_ops"]]
     rename = next(op for op in ops if op["op"] == "rename")
@@ -109,7 +111,7 @@ def test_container_without_docker_as_the_daemon_sees_it(live_audit, godo_env, st
     capsys.readouterr()
     assert main(["tree", "--mongo", store_uri, "--container", box.id[:12]]) == 0
     tree = capsys.readouterr().out
-    assert f"container {box.id}" in tree and "mv a.txt b.txt" in tree and "rm b.txt" in tree
+    assert f"container {box.id[:12]}" in tree and "cat b.txt" in tree and "/init.sh" in tree
     assert main(["files", "--mongo", store_uri, "--container", box.id, "--written"]) == 0
     table = capsys.readouterr().out
     assert "/data/sub/d.txt" in table and str(box.rootfs) in table

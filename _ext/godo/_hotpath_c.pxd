@@ -62,7 +62,7 @@ ctypedef struct ArgPart:
 
 cdef class Activity:
     cdef public object kind, ts, serial, syscall, success, exit, pid, ppid, uid, auid
-    cdef public object comm, exe, argv, argc, cwd, path, dirfd, fd, flags, mode, bytes
+    cdef public object comm, exe, argv, argc, cwd, path, dirfd, fd, flags, mode, created, bytes
     cdef public object new_fd, max_fd, cloexec, child, thread, code, new_root, put_old
     cdef public object new_path, new_dirfd, target, signal, proctitle
 
