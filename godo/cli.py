@@ -415,7 +415,7 @@ def _selection(db, args, start: str, end: str) -> tuple[list[dict], str]:
     if args.container:
         container = _container_id(db, args.container)
         terms.append({"container": container})
-        title.append(f"container {container[:12]}")
+        title.append(f"container {container}")
     if args.since is not None:
         terms.append({"$or": [{end: None}, {end: {"$gte": args.since}}]})
         title.append(f"since {_local(args.since)}")

@@ -227,7 +227,7 @@ def test_files_written_by_path_pid_and_container(recorded, capsys):
     assert main(["files", "--mongo", uri, "--run", recorded.command_run, "--written",
                  "--path", f"{target.parent}/*"]) == 0
     out = capsys.readouterr().out
-    assert str(target) in out and "w+trunc" in out
+    assert str(target) in out and "w+" in out and "+trunc" in out
 
     assert main(["files", "--mongo", uri, "--run", recorded.command_run, "--pid",
                  str(recorded.cat["pid"]), "--json"]) == 0
@@ -384,14 +384,17 @@ def test_status_reports_kernel_rules_store_and_last_run(recorded, live_audit, ca
         assert report["store"]["counts"]["processes"] == db.processes.count_documents({})
 
 
-def test_status_during_a_recording_shows_godo_rules_and_others(recorded, live_audit):
+def test_status_during_a_recording_shows_godo_rules_and_others(recorded, live_audit, tmp_path):
     arch = S.native_arch()
     foreign = A.AuditRule(S.numbers(arch, ["pivot_root"]),
                           [(A.FIELD_ARCH, A.OP_EQUAL, arch), (A.FIELD_FILTERKEY, A.OP_EQUAL, "godo-test-other")])
+    # The config's rules apply, and a flag beats the config.
+    config = _config_file(tmp_path, "[rules]\nexclude_pids = [4242]\nbacklog = 131072\n")
     with A.AuditControl() as control:
         control.add_rule(foreign)
     try:
-        with subprocess.Popen(GODO + ["record", "--store", "null", "--", "sleep", "30"],
+        with subprocess.Popen(GODO + ["record", "--config", config, "--backlog", "139264", "--store",
+                                      "null", "--", "sleep", "30"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as rec:
             try:
                 _wait_until_recording(rec)
@@ -407,6 +410,8 @@ def test_status_during_a_recording_shows_godo_rules_and_others(recorded, live_au
     report = orjson.loads(result.stdout)
     assert report["audit"]["pid"] == rec.pid and report["audit"]["enabled"] == 1
     assert len(report["rules"]["godo"]) == len(R.build_rules(arch))
+    assert all("-F pid!=4242 " in rule for rule in report["rules"]["godo"])
+    assert report["audit"]["backlog_limit"] == max(139264, live_audit["backlog_limit"])
     assert any("key=godo-test-other" in rule for rule in report["rules"]["other"])
     assert text.returncode == 0 and f"pid {rec.pid}" in text.stdout
     assert f"{len(R.build_rules(arch))} godo, " in text.stdout
@@ -546,11 +551,19 @@ def closed_port():
 
 @pytest.mark.parametrize("argv", [
     ["tree"], ["files"], ["containers"], ["export"], ["status"],
-    ["record", "--", "true"], ["replay", str(DATA / "dirfd.log")],
+    ["replay", str(DATA / "dirfd.log")],
 ])
 def test_database_unreachable(env, closed_port, capsys, argv):
     uri = f"mongodb://127.0.0.1:{closed_port}/godo?serverSelectionTimeoutMS=300"
     assert main([argv[0], "--mongo", uri] + argv[1:]) == 1
+    line = _one_line_error(capsys.readouterr().err)
+    assert line.startswith(f"godo: cannot reach the database at {uri}: ")
+
+
+def test_database_unreachable_when_recording(env, live_audit, closed_port, capsys):
+    # Live: godo asks the kernel first (and would refuse beside another recording).
+    uri = f"mongodb://127.0.0.1:{closed_port}/godo?serverSelectionTimeoutMS=300"
+    assert main(["record", "--mongo", uri, "--", "true"]) == 1
     line = _one_line_error(capsys.readouterr().err)
     assert line.startswith(f"godo: cannot reach the database at {uri}: ")
 
@@ -629,6 +642,14 @@ def test_config_sets_the_store_and_flags_override_it(recorded, tmp_path, closed_
     assert f"cat {recorded.target}" in capsys.readouterr().out
 
 
+def test_config_sets_the_batch_sizes(recorded, tmp_path):
+    from godo.cli import _parser, _store
+    path = _config_file(tmp_path, "[store]\nbatch_size = 200\nflush_interval = 0.25\nmax_queued = 5000\n")
+    args = _parser().parse_args(["record", "--config", str(path), "--mongo", recorded.uri])
+    with _store(args) as store:
+        assert (store.batch_size, store.flush_interval, store._backlog.limit) == (200, 0.25, 5000)
+
+
 def test_unreadable_log(env, tmp_path, capsys):
     assert main(["replay", str(tmp_path / "missing.log")]) == 1
     assert _one_line_error(capsys.readouterr().err) == (
@@ -639,7 +660,8 @@ def test_unreadable_log(env, tmp_path, capsys):
     cut.write_bytes(gzip.compress((DATA / "dirfd.log").read_bytes())[:200])
     assert main(["replay", "--jsonl", str(cut)]) == 1
     captured = capsys.readouterr()
-    assert _one_line_error(captured.err).startswith(f"godo: cannot read {cut}: ")
+    assert _one_line_error(captured.err).startswith(f"godo: cannot read {cut}")
+    assert "Compressed file ended" in captured.err
 
 
 def test_unreadable_log_subprocess(tmp_path):
