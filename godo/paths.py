@@ -20,6 +20,19 @@ def data_dir() -> Path:
     return private_dir(path)
 
 
+def run_dir() -> Path:
+    """Where a live run writes down what it changed in the kernel: one place per
+    host (GODO_RUN_DIR, else /run/godo), whatever data directory a run uses, so
+    the next start finds a dead run's state and never mistakes a live one's
+    rules for stale. /run is emptied at boot, as the kernel's rules are."""
+    configured = os.environ.get("GODO_RUN_DIR")
+    if configured:
+        return private_dir(Path(configured))
+    if os.geteuid() == 0:
+        return private_dir(Path("/run/godo"))
+    return data_dir()
+
+
 def private_dir(path: Path) -> Path:
     try:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)

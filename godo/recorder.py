@@ -23,7 +23,7 @@ from . import rules as rules_mod
 from . import syscalls
 from .errors import GodoError
 from .hotpath import MODE, Pipeline
-from .paths import boot_id, hostname
+from .paths import boot_id, hostname, run_dir
 from .rawlog import frames_to_lines
 from .source import AuditSession, LogSource, wait_for_marker
 from .tracker import Scope, Tracker, proc_fds, utc
@@ -321,7 +321,7 @@ class Recorder:
                 self.tracker.seed_from_proc()
             if opts.raw_log:
                 self._raw = open(opts.raw_log, "ab")
-            with AuditSession(self.data_dir / "audit-session.json", multicast=opts.multicast,
+            with AuditSession(run_dir() / "audit-session.json", multicast=opts.multicast,
                               backlog_limit=opts.backlog_limit,
                               backlog_wait_time=opts.backlog_wait_time) as session:
                 report.lost_start = session.found.lost

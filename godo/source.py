@@ -297,10 +297,11 @@ def recover_stale(control: A.AuditControl, state_path: Path) -> int:
                 # a dead one, and releasing it needs its own socket, so only note it.
                 pass
             _restore_settings(control, state.found)
-    # Rules with our key that no state file knows about are stale all the same.
-    removed += control.delete_rules_with_key()
-    if state is not None:
         state_path.unlink(missing_ok=True)
+    else:
+        # No run wrote down any state, so no godo is live: rules with godo's key
+        # are stale all the same (a run whose state file was lost with its disk).
+        removed += control.delete_rules_with_key()
     return removed
 
 
