@@ -4,6 +4,13 @@ The twin of `_ext/_hotpath_c.pyx` with the same names, signatures and results;
 `godo.hotpath` picks the compiled one unless GODO_NO_EXTENSIONS is set. Both are
 fed bytes in batches (audit.log text, or netlink frames packed by a Receiver) and
 hand back a list of `Activity` per batch.
+
+Log text is read by a fast path (`Pipeline._read_lines`) that costs a handful of
+Python calls per record: each line split once, the stamp checked once per event,
+a SYSCALL record's fields taken by one regex in the kernel's order, the task's
+fields converted once per process. Whatever it does not recognise takes the
+general way (`_log_line`, `_record`), which is the contract: the fast path only
+ever reads what the general way would read the same.
 """
 
 from __future__ import annotations
@@ -26,7 +33,6 @@ _OCT = re.compile(rb"[0-7]{1,21}")
 _ARG_KEY = re.compile(rb"a([0-9]{1,9})(?:\[([0-9]{1,9})\])?")
 _INT64 = 1 << 63
 _KEPT = frozenset({R.SYSCALL, R.PATH, R.CWD, R.EXECVE})  # records whose text an event holds
-
 
 class Activity:
     """One cooked audit event: what a process did, in the cooked-event contract."""
@@ -140,11 +146,16 @@ def _split_header(data: bytes):
     if stamp is None:
         raise MalformedRecord("bad audit( stamp")
     sec, ms, serial = int(stamp[1]), int(stamp[2]), int(stamp[3])
-    body = data[close + 2:]
-    enriched = body.find(b"\x1d")
+    return sec + ms / 1000, serial, _body(data[close + 2:])
+
+
+def _body(rest: bytes) -> bytes:
+    """The fields of a record from the text after its `):`: an ENRICHED log's
+    interpreted part (after 0x1d) and padding dropped."""
+    enriched = rest.find(b"\x1d")
     if enriched >= 0:
-        body = body[:enriched]
-    return sec + ms / 1000, serial, body.strip(b" \n\0")
+        rest = rest[:enriched]
+    return rest.strip(b" \n\0")
 
 
 def _split_log_line(line: bytes):
@@ -185,13 +196,110 @@ def parse_record(data: bytes, rtype: int | None = None) -> dict:
     return {"type": rtype, "ts": ts, "serial": serial, "fields": fields}
 
 
+# -- the fast path's reading of the kernel's layout ----------------------------
+
+# A log line's first word, `type=NAME`, and its number.
+_TYPE_WORDS = {b"type=" + name: number for name, number in R.TYPE_NUMBERS.items()}
+# Its second word, `msg=audit(SEC.MS:SERIAL):`, exactly what _split_header takes.
+_MSG_STAMP = re.compile(rb"msg=audit\(([0-9]{1,15}\.[0-9]{1,15}):([0-9]{1,15})\):")
+
+_HEX = rb"([0-9a-fA-F]{1,16})"  # what _hex takes
+_DEC = rb"(-?[0-9]{1,18})"  # what _dec takes, less 19 digits (which may not fit 64 bits)
+_COOKED_KEYS = rb"(?:arch|syscall|success|exit|a[0-3]|ppid|pid|auid|uid|comm|exe)="
+# A SYSCALL record in the order the kernel writes it (audit_log_exit), each value
+# the cook reads already what _hex and _dec accept, single spaces between fields.
+# The rest, from ppid= on (audit_log_task_info), is the same text for every call
+# of a process: it is read once per process (_task). A record that does not
+# match is read the general way, so the fast path never has to be complete.
+_SYSCALL_FAST = re.compile(
+    rb"arch=" + _HEX + rb" syscall=" + _DEC + rb"(?: success=(\S*) exit=" + _DEC + rb")?"
+    rb" a0=" + _HEX + rb" a1=" + _HEX + rb" a2=" + _HEX + rb" a3=" + _HEX + rb" items=\S* (.*)",
+    re.DOTALL)
+# The task's part. Every key is spelt out, and none of the keys the cook reads
+# comes again after exe=, so the general way (every key=value, the last one of a
+# key wins) reads these values too.
+_TASK_FAST = re.compile(
+    rb"ppid=" + _DEC + rb" pid=" + _DEC + rb" auid=" + _DEC + rb" uid=" + _DEC +
+    rb" gid=\S* euid=\S* suid=\S* fsuid=\S* egid=\S* sgid=\S* fsgid=\S* tty=\S* ses=\S*"
+    rb" comm=(\S*) exe=(\S*)(?: (?!" + _COOKED_KEYS + rb")[^\s=]+=\S*)*")
+# A PATH record, `item=N name=NAME ... nametype=TYPE ...`: the same name= and
+# nametype= that _field finds (the first of each that starts a field).
+_PATH_FAST = re.compile(rb"item=[^ ]* name=([^ ]*)(?: [^ ]*)*? nametype=([^ ]*)")
+_FAST_TYPES = frozenset({R.SYSCALL, R.PROCTITLE, R.PATH, R.CWD})  # what _read_lines reads itself
+# The keys of event.syscall's values, for a SYSCALL record read the general way;
+# the last value, the fast path's task text, is None there.
+_SYSCALL_KEYS = (b"arch", b"syscall", b"success", b"exit", b"a0", b"a1", b"a2", b"a3", None)
+
+# Caches of values many events repeat, keyed by their text as the kernel wrote it
+# and emptied when full, so any input keeps them small.
+_CACHE_SIZE = 1024
+_TASKS: dict[bytes, tuple] = {}  # task text -> (pid, ppid, uid, auid, comm, exe)
+_CWDS: dict[bytes, str | None] = {}  # CWD record -> cwd
+# arch= and syscall= as the kernel spells them -> (name, cook code); others go by number.
+_CALLS_BY_TEXT = {b"%x" % arch: {b"%d" % number: entry for number, entry in S.table(arch).items()}
+                  for arch in S.ARCH_NAMES}
+
+
+def _read_syscall(body: bytes):
+    """A SYSCALL record -> (values, task) for event.syscall and event.task.
+
+    values are the raw arch, syscall, success, exit, a0..a3 (None when absent)
+    and the task text. Read by _SYSCALL_FAST, task is the tuple (pid, ppid, uid,
+    auid, comm, exe) and the values are known good; read the general way, task
+    is the record's key=value dict, and the cook checks both as it reads them."""
+    fast = _SYSCALL_FAST.match(body)
+    if fast is not None:
+        values = fast.groups()
+        task = _TASKS.get(values[8])
+        if task is None:
+            task = _task(values[8])
+        if task is not None:
+            return values, task
+    fields = dict(_KV.findall(body))
+    return tuple(map(fields.get, _SYSCALL_KEYS)), fields
+
+
+def _task(text: bytes) -> tuple | None:
+    found = _TASK_FAST.fullmatch(text)
+    if found is None:
+        return None
+    ppid, pid, auid, uid, comm, exe = found.groups()
+    task = (int(pid), int(ppid), int(uid), int(auid), _str(_text(comm)), _str(_text(exe)))
+    if len(_TASKS) >= _CACHE_SIZE:
+        _TASKS.clear()
+    _TASKS[text] = task
+    return task
+
+
+def _checked_task(fields: dict) -> tuple:
+    """The task of a SYSCALL record read the general way, checked in contract order."""
+    return (_dec(fields.get(b"pid"), "pid"), _dec(fields.get(b"ppid"), "ppid"),
+            _dec(fields.get(b"uid"), "uid"), _dec(fields.get(b"auid"), "auid"),
+            _str(_text(fields.get(b"comm"))), _str(_text(fields.get(b"exe"))))
+
+
+def _cwd(body: bytes | None) -> str | None:
+    """The cwd of a CWD record (`cwd=...`)."""
+    cwd = _CWDS.get(body)
+    if cwd is None and body is not None:
+        cwd = _str(_text(body[4:])) if body.startswith(b"cwd=") else None
+        if len(_CWDS) >= _CACHE_SIZE:
+            _CWDS.clear()
+        _CWDS[body] = cwd
+    return cwd
+
+
 # -- events -------------------------------------------------------------------
 
 class _Event:
-    """The records of one serial, gathered until the event is complete."""
+    """The records of one serial, gathered until the event is complete.
 
-    __slots__ = ("serial", "ts", "born", "size", "syscall", "cwd", "paths", "execve", "proctitle",
-                 "openat2_flags")
+    Records are kept much as they came and read by the cook, which reads only
+    what the event's activity needs: syscall and task as `_read_syscall` gives
+    them, cwd the CWD record, proctitle the PROCTITLE record's text after `):`."""
+
+    __slots__ = ("serial", "ts", "born", "size", "syscall", "task", "cwd", "paths", "execve",
+                 "proctitle", "openat2_flags")
 
     def __init__(self, serial: int, ts: float, born: float):
         self.serial = serial
@@ -199,6 +307,7 @@ class _Event:
         self.born = born
         self.size = 0
         self.syscall = None
+        self.task = None
         self.cwd = None
         self.paths = []
         self.execve = []
@@ -247,8 +356,11 @@ class Pipeline:
             data = self._pending + data
         lines = data.split(b"\n")
         tail = lines.pop()
-        for line in lines:
-            self._log_line(line, out)
+        if lines and self._overlong:
+            self._lineno += 1
+            self._log_line(lines.pop(0), self._lineno, out)
+        if lines:
+            self._read_lines(lines, b"\x1d" in data, out)
         # A line that cannot fit is dropped as it comes, so no input grows the buffer.
         if self._overlong or len(tail) > R.MAX_LINE:
             self._overlong, self._pending = True, b""
@@ -256,8 +368,89 @@ class Pipeline:
             self._pending = tail
         return out
 
-    def _log_line(self, line: bytes, out: list) -> None:
-        self._lineno += 1
+    def _read_lines(self, lines: list, enriched: bool, out: list) -> None:
+        """Parse and assemble whole log lines: the fast path of `_log_line`.
+
+        Kept inline here: a line that is a SYSCALL, PROCTITLE, PATH or CWD record
+        with the stamp as the kernel writes it (some 99% of a log). Any other line
+        goes to `_log_line`, any other record type to `_assemble`."""
+        events = self._events
+        types = _TYPE_WORDS
+        stamp_of = _MSG_STAMP.fullmatch
+        max_bytes, record_cost = self.max_bytes, R.RECORD_COST
+        syscall, proctitle, path = R.SYSCALL, R.PROCTITLE, R.PATH
+        fast_types = _FAST_TYPES
+        # Refusing a line too long is left to the general way; most chunks hold none.
+        long_lines = max(map(len, lines)) > R.MAX_LINE
+        last_stamp = last_time = ts = serial = None
+        first = lineno = self._lineno
+        slow = 0  # lines read by _log_line, which counts their records itself
+        try:
+            for line in lines:
+                lineno += 1
+                # parse: `type=NAME msg=audit(SEC.MS:SERIAL): fields`, split once
+                try:
+                    name, stamp, rest = line.split(b" ", 2)
+                    rtype = types[name]
+                except (ValueError, KeyError):  # not three words, or not a type name
+                    rtype = None
+                if rtype is None or long_lines and len(line) > R.MAX_LINE:
+                    slow += 1
+                    self._log_line(line, lineno, out)
+                    continue
+                if stamp != last_stamp:  # the records of an event share theirs
+                    found = stamp_of(stamp)
+                    if found is None:
+                        slow += 1
+                        self._log_line(line, lineno, out)
+                        continue
+                    last_stamp = stamp
+                    time, serial = found.groups()
+                    serial = int(serial)
+                    if time != last_time:  # and many events a millisecond
+                        last_time = time
+                        sec, _, ms = time.partition(b".")
+                        ts = int(sec) + int(ms) / 1000
+                if rtype not in fast_types:
+                    try:
+                        self._assemble(rtype, ts, serial, _body(rest), 0.0, out)
+                    except MalformedRecord as exc:
+                        self._bad(f"{self._source or 'log'}:{lineno}", exc)
+                    continue
+                # assemble, as _assemble does for these four types
+                event = events.get(serial)
+                if event is None:
+                    event = self._start(serial, ts, 0.0, out)
+                if rtype == proctitle:
+                    # The event's last record in a log (which has no EOE): it completes
+                    # the event. Its text is read only by the cook of a failed exec.
+                    event.proctitle = rest
+                    del events[serial]
+                    self._bytes -= event.size
+                    self._complete(event, out)
+                    continue
+                body = _body(rest) if enriched else rest.strip(b" \n\0")
+                cost = len(body) + record_cost
+                if self._bytes + cost > max_bytes:  # (the event's own size is part of _bytes)
+                    try:
+                        self._keep(event, body, out)  # refuses the record, or evicts others
+                    except MalformedRecord as exc:
+                        self._bad(f"{self._source or 'log'}:{lineno}", exc)
+                        continue
+                else:
+                    event.size += cost
+                    self._bytes += cost
+                if rtype == syscall:
+                    event.syscall, event.task = _read_syscall(body)
+                elif rtype == path:
+                    event.paths.append(_path_item(body))
+                else:
+                    event.cwd = body
+        finally:
+            self._lineno = lineno
+            self.records += lineno - first - slow
+
+    def _log_line(self, line: bytes, lineno: int, out: list) -> None:
         try:
             if self._overlong:
                 self._overlong = False
@@ -269,7 +462,7 @@ class Pipeline:
             rtype, rest = _split_log_line(line)
             self._record(rtype, rest, 0.0, out)
         except MalformedRecord as exc:
-            self._bad(f"{self._source or 'log'}:{self._lineno}", exc)
+            self._bad(f"{self._source or 'log'}:{lineno}", exc)
 
     def feed_frames(self, data: bytes, now: float = 0.0) -> list:
         """Netlink datagrams packed by a Receiver: per datagram a native u32 size,
@@ -305,7 +498,8 @@ class Pipeline:
         out: list = []
         if self._pending or self._overlong:
             line, self._pending = self._pending, b""
-            self._log_line(line, out)
+            self._lineno += 1
+            self._log_line(line, self._lineno, out)
         for serial in sorted(self._events):
             self._finish(serial, out)
         return out
@@ -335,6 +529,10 @@ class Pipeline:
     def _record(self, rtype: int, data: bytes, now: float, out: list) -> None:
         ts, serial, body = _split_header(data)
         self.records += 1
+        self._assemble(rtype, ts, serial, body, now, out)
+
+    def _assemble(self, rtype: int, ts: float, serial: int, body: bytes, now: float,
+                  out: list) -> None:
         if not R.is_multi_record(rtype):
             if rtype == R.EOE and serial in self._events:
                 self._finish(serial, out)
@@ -345,11 +543,11 @@ class Pipeline:
         if rtype in _KEPT:
             self._keep(event, body, out)
         if rtype == R.SYSCALL:
-            event.syscall = dict(_KV.findall(body))
+            event.syscall, event.task = _read_syscall(body)
         elif rtype == R.PATH:
             event.paths.append(_path_item(body))
         elif rtype == R.CWD:
-            event.cwd = _text(body[4:]) if body.startswith(b"cwd=") else None
+            event.cwd = body
         elif rtype == R.EXECVE:
             event.execve.append(body)
         elif rtype == R.OPENAT2:
@@ -361,7 +559,7 @@ class Pipeline:
         elif rtype == R.PROCTITLE:
             # PROCTITLE is the last record the kernel writes for a syscall event
             # (only EOE follows), and logs carry no EOE: it completes the event.
-            event.proctitle = body[10:] if body.startswith(b"proctitle=") else None
+            event.proctitle = body
             self._finish(serial, out)
 
     def _keep(self, event: _Event, body: bytes, out: list) -> None:
@@ -426,136 +624,158 @@ def _field(body: bytes, key: bytes) -> bytes | None:
 
 
 def _path_item(body: bytes):
+    """A PATH record -> (name, nametype), raw."""
+    fast = _PATH_FAST.match(body)
+    if fast is not None:
+        name, nametype = fast.groups()
+        return _text(name), nametype
     return _text(_field(body, b"name=")), _field(body, b"nametype=")
 
 
 # -- cooking ------------------------------------------------------------------
 
-def _cook(event: _Event, tables) -> Activity | None:
-    f = event.syscall
-    table = tables.get(_hex(f.get(b"arch"), "arch"))
+# The kind of activity each call makes; fcntl and close_range may make another.
+_KINDS = {S.SPAWN_CLONE: "spawn", S.SPAWN_CLONE3: "spawn", S.SPAWN_FORK: "spawn",
+          S.EXEC: "exec", S.EXEC_AT: "exec", S.EXIT: "exit", S.EXIT_GROUP: "exit",
+          S.OPEN: "open", S.OPEN_AT: "open", S.OPEN_AT2: "open", S.CREAT: "open",
+          S.WRITE: "write", S.WRITE_A2: "write", S.CLOSE: "close", S.CLOSE_RANGE: "close",
+          S.DUP: "dup", S.DUP2: "dup", S.DUP3: "dup", S.FCNTL: "dup", S.PIVOT_ROOT: "pivot_root",
+          S.CHDIR: "chdir", S.FCHDIR: "chdir", S.RENAME: "rename", S.RENAME_AT: "rename",
+          S.UNLINK: "unlink", S.UNLINK_AT: "unlink", S.KILL: "kill", S.TKILL: "kill",
+          S.TGKILL: "kill"}
+# A failed call is only worth an activity when it tried to open or run a file.
+_COOKED_WHEN_FAILED = frozenset({S.OPEN, S.OPEN_AT, S.OPEN_AT2, S.CREAT, S.EXEC, S.EXEC_AT})
+
+
+def _checked_call(values: tuple, tables) -> tuple[str, int] | None:
+    """(name, cook code) of a SYSCALL record read the general way, every value the
+    cook reads checked first, in the order the contract reports them."""
+    arch, number, _success, exit, a0, a1, a2, a3, _task = values
+    table = tables.get(_hex(arch, "arch"))
     if not table:
         return None
-    entry = table.get(_dec(f.get(b"syscall"), "syscall"))
+    entry = table.get(_dec(number, "syscall"))
+    if entry is None:
+        return None
+    if exit is not None:
+        _dec(exit, "exit")
+    _hex(a0, "a0"), _hex(a1, "a1"), _hex(a2, "a2"), _hex(a3, "a3")
+    return entry
+
+
+def _cook(event: _Event, tables) -> Activity | None:
+    arch, number, success_raw, exit_raw, a0, a1, a2, a3, _task_text = event.syscall
+    task = event.task
+    if type(task) is dict:
+        entry = _checked_call(event.syscall, tables)
+    else:
+        calls = _CALLS_BY_TEXT.get(arch)
+        entry = calls.get(number) if calls is not None else None
+        if entry is None:  # spelt otherwise (C000003E, 059), or not a call godo cooks
+            table = tables.get(int(arch, 16))
+            entry = table.get(int(number)) if table else None
     if entry is None:
         return None
     name, code = entry
-    success_raw = f.get(b"success")
     success = None if success_raw is None else success_raw == b"yes"
-    exit_raw = f.get(b"exit")
-    exit = None if exit_raw is None else _dec(exit_raw, "exit")
-    a0, a1 = _hex(f.get(b"a0"), "a0"), _hex(f.get(b"a1"), "a1")
-    a2, a3 = _hex(f.get(b"a2"), "a2"), _hex(f.get(b"a3"), "a3")
-    cwd = _str(event.cwd)
+    exit = None if exit_raw is None else int(exit_raw)
 
-    def make(kind: str) -> Activity:
-        return Activity(kind, event.ts, event.serial, name, success, exit,
-                        _dec(f.get(b"pid"), "pid"), _dec(f.get(b"ppid"), "ppid"),
-                        _dec(f.get(b"uid"), "uid"), _dec(f.get(b"auid"), "auid"),
-                        _str(_text(f.get(b"comm"))), _str(_text(f.get(b"exe"))))
-
-    if code in (S.EXIT, S.EXIT_GROUP):
-        act = make("exit")
-        act.success = act.exit = None
-        act.code = a0 & 0xFF
-        return act
-    if not success and code not in (S.OPEN, S.OPEN_AT, S.OPEN_AT2, S.CREAT, S.EXEC, S.EXEC_AT):
+    # Which activity, if any, is decided before it is built: building it reads
+    # (and, for a record read the general way, checks) the task's fields.
+    kind = _KINDS[code]
+    if kind == "exit":
+        success = exit = None  # an exit does not return
+    elif not success and code not in _COOKED_WHEN_FAILED:
         return None
-
-    if code in (S.SPAWN_CLONE, S.SPAWN_CLONE3, S.SPAWN_FORK):
+    elif kind == "spawn":
         if exit is None or exit <= 0:
             return None
-        act = make("spawn")
+    elif code == S.FCNTL:
+        cmd = _int32(a1)
+        if cmd == S.F_SETFD:
+            kind = "cloexec"
+        elif cmd != S.F_DUPFD and cmd != S.F_DUPFD_CLOEXEC:
+            return None
+    elif code == S.CLOSE_RANGE and int(a2, 16) & R.CLOSE_RANGE_CLOEXEC:
+        kind = "cloexec"
+    if type(task) is dict:
+        task = _checked_task(task)
+    act = Activity(kind, event.ts, event.serial, name, success, exit, *task)
+
+    # What each call adds to its activity, the commonest first.
+    if kind == "write":
+        act.fd, act.bytes = _int32(a0 if code == S.WRITE else a2), exit
+    elif kind == "open":
+        if code == S.OPEN:
+            flags, mode = int(a1, 16), int(a2, 16)
+        elif code == S.OPEN_AT:
+            flags, mode = int(a2, 16), int(a3, 16)
+        elif code == S.OPEN_AT2:
+            flags, mode = event.openat2_flags, None
+        else:
+            flags, mode = R.O_CREAT | R.O_WRONLY | R.O_TRUNC, int(a1, 16)
+        if flags is None or not (flags & R.O_CREAT or flags & R.O_TMPFILE == R.O_TMPFILE):
+            mode = None  # the kernel reads mode only with O_CREAT or O_TMPFILE
+        act.flags, act.mode = flags, mode
+        if success:
+            act.fd = exit
+        dirfd = _int32(a0) if code == S.OPEN_AT or code == S.OPEN_AT2 else R.AT_FDCWD
+        item, nametype = _file_entry(event.paths)
+        _set_path(act, dirfd, item, _cwd(event.cwd))
+        if success and nametype == b"CREATE":
+            act.created = True
+    elif code == S.CLOSE:
+        act.fd = _int32(a0)
+    elif code == S.CLOSE_RANGE:
+        act.fd, act.max_fd = int(a0, 16) & 0xFFFFFFFF, int(a1, 16) & 0xFFFFFFFF
+        if kind == "cloexec":
+            act.cloexec = True
+    elif code == S.FCNTL:
+        act.fd = _int32(a0)
+        if kind == "dup":
+            act.new_fd, act.cloexec = exit, _int32(a1) == S.F_DUPFD_CLOEXEC
+        else:
+            act.cloexec = bool(int(a2, 16) & 1)
+    elif kind == "dup":
+        act.fd, act.new_fd = _int32(a0), exit
+        act.cloexec = bool(code == S.DUP3 and int(a2, 16) & R.O_CLOEXEC)
+    elif kind == "spawn":
         act.child = exit
         if code == S.SPAWN_CLONE:
-            act.thread = bool(a0 & R.CLONE_THREAD)
+            act.thread = bool(int(a0, 16) & R.CLONE_THREAD)
         elif code == S.SPAWN_FORK:
             act.thread = False
-        return act
-    if code in (S.EXEC, S.EXEC_AT):
-        act = make("exec")
+    elif kind == "exec":
         act.argv, act.argc = _argv(event.execve)
-        if not act.argv and event.proctitle:
-            act.proctitle = _proctitle(event.proctitle)
-        act.cwd = cwd
+        if not act.argv and event.proctitle is not None:
+            title = _body(event.proctitle)
+            if title.startswith(b"proctitle=") and len(title) > 10:
+                act.proctitle = _proctitle(title[10:])
+        act.cwd = cwd = _cwd(event.cwd)
         item = _file_item(event.paths)
         if item is not None and code == S.EXEC:
             act.path = _join(cwd, _str(item))
-        return act
-    if code in (S.OPEN, S.OPEN_AT, S.OPEN_AT2, S.CREAT):
-        act = make("open")
-        if code == S.OPEN:
-            act.flags, act.mode = a1, a2
-        elif code == S.OPEN_AT:
-            act.flags, act.mode = a2, a3
-        elif code == S.OPEN_AT2:
-            act.flags = event.openat2_flags
-        else:
-            act.flags, act.mode = R.O_CREAT | R.O_WRONLY | R.O_TRUNC, a1
-        if act.flags is None or not (act.flags & R.O_CREAT or act.flags & R.O_TMPFILE == R.O_TMPFILE):
-            act.mode = None  # the kernel reads mode only with O_CREAT or O_TMPFILE
-        if success:
-            act.fd = exit
-        dirfd = _int32(a0) if code in (S.OPEN_AT, S.OPEN_AT2) else R.AT_FDCWD
-        name, nametype = _file_entry(event.paths)
-        _set_path(act, event, dirfd, name, cwd)
-        if success and nametype == b"CREATE":
-            act.created = True
-        return act
-    if code == S.WRITE or code == S.WRITE_A2:
-        act = make("write")
-        act.fd, act.bytes = _int32(a0 if code == S.WRITE else a2), exit
-        return act
-    if code == S.CLOSE:
-        act = make("close")
-        act.fd = _int32(a0)
-        return act
-    if code == S.CLOSE_RANGE:
-        act = make("close")
-        act.fd, act.max_fd = a0 & 0xFFFFFFFF, a1 & 0xFFFFFFFF
-        if a2 & R.CLOSE_RANGE_CLOEXEC:
-            act.kind, act.cloexec = "cloexec", True
-        return act
-    if code in (S.DUP, S.DUP2, S.DUP3):
-        act = make("dup")
-        act.fd, act.new_fd = _int32(a0), exit
-        act.cloexec = bool(code == S.DUP3 and a2 & R.O_CLOEXEC)
-        return act
-    if code == S.FCNTL:
-        cmd = _int32(a1)
-        if cmd in (S.F_DUPFD, S.F_DUPFD_CLOEXEC):
-            act = make("dup")
-            act.fd, act.new_fd, act.cloexec = _int32(a0), exit, cmd == S.F_DUPFD_CLOEXEC
-            return act
-        if cmd == S.F_SETFD:
-            act = make("cloexec")
-            act.fd, act.cloexec = _int32(a0), bool(a2 & 1)
-            return act
-        return None
-    if code == S.PIVOT_ROOT:
-        act = make("pivot_root")
+    elif kind == "exit":
+        act.code = int(a0, 16) & 0xFF
+    elif kind == "pivot_root":
         names = [_str(n) for n, _t in event.paths if n is not None]
         if len(names) >= 2:
             # Relative names stay relative: they are relative to the cwd before the
             # call, and this event's CWD record is written after it, relative to the
             # new root. The tracker knows the cwd before.
             act.new_root, act.put_old = _normalise(names[0]), _normalise(names[1])
-        return act
-    if code == S.CHDIR:
-        act = make("chdir")
+    elif code == S.CHDIR:
+        cwd = _cwd(event.cwd)
         item = _file_item(event.paths)
         act.path = _join(cwd, _str(item)) if item is not None else cwd
-        return act
-    if code == S.FCHDIR:
-        act = make("chdir")
+    elif code == S.FCHDIR:
         act.fd = _int32(a0)
-        return act
-    if code in (S.RENAME, S.RENAME_AT):
-        act = make("rename")
+    elif kind == "rename":
+        cwd = _cwd(event.cwd)
         old = _item_of(event.paths, b"DELETE")
         new = _item_of(event.paths, b"CREATE")
         old_dirfd = _int32(a0) if code == S.RENAME_AT else R.AT_FDCWD
-        _set_path(act, event, old_dirfd, old, cwd)
+        _set_path(act, old_dirfd, old, cwd)
         if new is not None:
             new_name = _str(new)
             new_dirfd = _int32(a2) if code == S.RENAME_AT else R.AT_FDCWD
@@ -563,23 +783,23 @@ def _cook(event: _Event, tables) -> Activity | None:
                 act.new_path, act.new_dirfd = _normalise(new_name), new_dirfd
             else:
                 act.new_path = _join(cwd, new_name)
-        return act
-    if code in (S.UNLINK, S.UNLINK_AT):
-        act = make("unlink")
+    elif kind == "unlink":
         dirfd = _int32(a0) if code == S.UNLINK_AT else R.AT_FDCWD
-        _set_path(act, event, dirfd, _item_of(event.paths, b"DELETE"), cwd)
-        return act
-    if code in (S.KILL, S.TKILL, S.TGKILL):
-        act = make("kill")
-        if code == S.TGKILL:
-            act.target, act.signal = _int32(a0), _int32(a2)
-        else:
-            act.target, act.signal = _int32(a0), _int32(a1)
-        return act
-    return None
+        _set_path(act, dirfd, _item_of(event.paths, b"DELETE"), _cwd(event.cwd))
+    elif kind == "kill":
+        act.target = _int32(a0)
+        act.signal = _int32(a2 if code == S.TGKILL else a1)
+    return act
 
 
-def _set_path(act: Activity, event: _Event, dirfd: int, item: bytes | None, cwd: str | None):
+def _int32(raw: bytes) -> int:
+    """An int syscall argument from its register, as the kernel prints it (hex):
+    the low 32 bits, signed."""
+    value = int(raw, 16) & 0xFFFFFFFF
+    return value - 0x100000000 if value & 0x80000000 else value
+
+
+def _set_path(act: Activity, dirfd: int, item: bytes | None, cwd: str | None):
     if item is None:
         return
     name = _str(item)

@@ -490,6 +490,153 @@ def test_enriched_lines_cook_as_raw_ones(twin):
     assert cook(twin, *raw)[0]["path"] == "/etc/hosts"
 
 
+# -- records the pure twin's fast path leaves to the general way ----------------------
+# The pure twin reads a record in the kernel's layout by a fast path and any other
+# by the general one; these cases are each read one way and must cook alike.
+
+def _without(line: str, *fields: str) -> str:
+    for field in fields:
+        assert f" {field}" in line, field
+        line = line.replace(f" {field}", "", 1)
+    return line
+
+
+def test_syscall_fields_in_another_order(twin):
+    line = syscall(570, 257, AT_FDCWD, 1, O_WRONLY_CREAT_TRUNC, 0o644, exit=3)
+    head, fields = line.split("): ", 1)
+    words = fields.split(" ")
+    want = activity("open", 570, exit=3, path="/work/main/f", fd=3, flags=O_WRONLY_CREAT_TRUNC, mode=0o644)
+    for order in ([words[1], words[0], *words[2:]],  # syscall= before arch=
+                  [*words[:9], words[10], words[9], *words[11:]],  # pid= before ppid=
+                  words[::-1]):
+        got = one(twin, head + "): " + " ".join(order), cwd(570), path(570, 0, '"f"'), proctitle(570, "sh"))
+        assert got == want
+
+
+def test_syscall_without_some_fields(twin):
+    no_exe = activity("close", 571, "close", fd=5)
+    del no_exe["exe"]
+    no_exit = activity("close", 572, "close", fd=5)
+    del no_exit["exit"]
+    assert cook(twin, _without(syscall(571, 3, 5), 'exe="/usr/bin/dash"'), proctitle(571, "sh"),
+                _without(syscall(572, 3, 5), "exit=0"), proctitle(572, "sh")) == [no_exe, no_exit]
+    pipeline = twin.Pipeline()
+    out = pipeline.feed_log(log(_without(syscall(573, 3, 5), "ppid=6719"), proctitle(573, "sh"),
+                                _without(syscall(574, 3, 5), "items=0", "gid=0", "tty=(none)"),
+                                proctitle(574, "sh")))
+    assert [a.serial for a in out] == [574]
+    assert pipeline.errors == [("event 573", "cannot cook: no ppid")]
+
+
+def test_syscall_with_fields_the_kernel_did_not_write_there(twin):
+    lsm = syscall(575, 3, 5).replace(' key="godo"', ' subj=unconfined key="godo"')
+    between = syscall(576, 3, 5).replace(" gid=0", " gid=0 cgroup=/x")
+    # A key the cook reads, again: the last one counts, wherever it is.
+    again = syscall(577, 3, 5).replace(' key="godo"', ' key="godo" pid=99')
+    twice = syscall(578, 3, 5).replace(" euid=0", " uid=7")
+    got = cook(twin, lsm, proctitle(575, "sh"), between, proctitle(576, "sh"),
+               again, proctitle(577, "sh"), twice, proctitle(578, "sh"))
+    assert [(a["serial"], a["fd"], a["pid"], a["uid"]) for a in got] == [
+        (575, 5, 6721, 0), (576, 5, 6721, 0), (577, 5, 99, 0), (578, 5, 6721, 7)]
+
+
+def test_enriched_part_of_a_syscall_record_is_not_read(twin):
+    line = syscall(579, 3, 5) + '\x1dARCH=x86_64 SYSCALL=close pid=1 uid=2 exe="/bin/other"'
+    assert one(twin, line, proctitle(579, "sh")) == activity("close", 579, "close", fd=5)
+
+
+def test_values_spelt_otherwise_and_numbers_of_19_digits(twin):
+    big = 10 ** 18  # 19 digits: within 64 bits
+    upper = syscall(580, 3, 0xFFFFFFFF).replace("arch=c000003e", "arch=C000003E").replace(
+        "syscall=3 ", "syscall=003 ").replace("a0=ffffffff", "a0=FFFFFFFF")
+    got = cook(twin, upper, proctitle(580, "sh"), syscall(581, 1, 3, exit=big, pid=big), proctitle(581, "sh"),
+               syscall(582, 3, 5).replace(" exit=0 ", " exit=-0 "), proctitle(582, "sh"))
+    assert [(a["syscall"], a["fd"], a["pid"], a.get("bytes")) for a in got] == [
+        ("close", -1, 6721, None), ("write", 3, big, big), ("close", 5, 6721, None)]
+
+
+def test_fields_apart_by_other_whitespace_or_padded(twin):
+    tabs = syscall(583, 3, 5).replace(" pid=", "\tpid=").replace(" a1=", "  a1=")
+    padded = syscall(584, 3, 5).removesuffix(' key="godo"') + " \0"  # exe= last, then padding
+    got = cook(twin, tabs, proctitle(583, "sh"), padded, proctitle(584, "sh"))
+    assert got == [activity("close", 583, "close", fd=5), activity("close", 584, "close", fd=5)]
+
+
+def test_path_fields_in_another_order(twin):
+    def opened(serial, body):
+        return one(twin, syscall(serial, 257, AT_FDCWD, 1, O_WRONLY_CREAT_TRUNC, 0o644, exit=3),
+                   cwd(serial), record("PATH", serial, body), proctitle(serial, "sh"))
+
+    assert opened(585, 'nametype=CREATE item=0 name="/tmp/a" inode=1')["created"] is True
+    assert "created" not in opened(586, 'item=0 name="/tmp/a"')
+    # xname= is not name=; a name= that does not start a field neither
+    assert opened(587, 'item=0 xname="/x" dev=a,name="/y" name="/tmp/b" nametype=CREATE')["path"] == "/tmp/b"
+    assert opened(588, 'item=0  name="/tmp/c" nametype=CREATE')["created"] is True
+
+
+def test_records_of_one_event_with_stamps_spelt_otherwise(twin):
+    got = one(twin, syscall(590, 3, 5, ts="17.5"), record("CWD", "0590", 'cwd="/"', ts="17.500"),
+              proctitle(590, "sh"))
+    assert (got["serial"], got["ts"]) == (590, 17.005)  # ms is read as a number, as the kernel writes it
+
+
+def test_a_record_without_fields_after_its_stamp(twin):
+    got = one(twin, syscall(591, 257, AT_FDCWD, 1, 0, exit=3), "type=CWD msg=audit(1795768960.226:591):",
+              path(591, 0, '"f"'), proctitle(591, "sh"))
+    assert got["path"] == "f"  # no cwd to join with
+
+
+def test_failed_exec_reads_its_proctitle_without_the_enriched_part(twin):
+    got = one(twin, syscall(592, 59, success="no", exit=-2, items=1), cwd(592),
+              path(592, 0, '"/nope/sh"', "UNKNOWN"), proctitle(592, "sh", "-c", "x") + "\x1dPROCTITLE=x")
+    assert got["proctitle"] == ["sh", "-c", "x"]
+
+
+def test_processes_with_the_same_fields_but_one(twin):
+    got = cook(twin, *[line for pid, serial in ((10, 593), (11, 594), (10, 595))
+                       for line in (syscall(serial, 3, 5, pid=pid), proctitle(serial, "sh"))])
+    assert [a["pid"] for a in got] == [10, 11, 10]
+
+
+def test_pure_twin_caches_stay_small():
+    size = _hotpath_py._CACHE_SIZE
+    pipeline = _hotpath_py.Pipeline()
+    for n in range(2 * size + 5):
+        serial = n + 1
+        got = pipeline.feed_log(log(syscall(serial, 257, AT_FDCWD, 1, 0, exit=3, pid=n),
+                                    cwd(serial, f'"/d{n}"'), path(serial, 0, '"f"'), proctitle(serial, "sh")))
+        assert [(a.pid, a.path) for a in got] == [(n, f"/d{n}/f")]
+        assert len(_hotpath_py._TASKS) <= size and len(_hotpath_py._CWDS) <= size
+
+
+def test_fast_records_over_the_byte_budget_are_refused_where_they_are(twin):
+    lines = [syscall(596, 3, 4), syscall(597, 80, 1), cwd(597, '"/' + "d" * 400 + '"')]
+    cost = [len(line.split("): ", 1)[1]) + _records.RECORD_COST for line in lines]
+    pipeline = twin.Pipeline(max_bytes=cost[1] + cost[2] + 10)
+    out = pipeline.feed_log(log(*lines, path(597, 0, '"' + "p" * 400 + '"')), "a.log")
+    assert [a.serial for a in out] == [596] and pipeline.evicted == 1
+    assert pipeline.errors == [("a.log:4", "event too large")]
+    (chdir,) = pipeline.flush()
+    assert chdir.path == "/" + "d" * 400
+
+
+def test_a_line_too_long_between_others_in_one_chunk(twin):
+    big = syscall(598, 3, 6).replace(' key="godo"', " x=" + "y" * _records.MAX_LINE)
+    pipeline = twin.Pipeline()
+    out = pipeline.feed_log(log(syscall(599, 3, 5), proctitle(599, "sh"), big, proctitle(598, "sh")))
+    assert [a.serial for a in out] == [599]
+    assert pipeline.errors == [("log:3", "line too long")]
+
+
+def test_calls_not_cooked_are_not_checked_the_general_way_either(twin):
+    # Read the general way (tabs), and no activity: the bad pid is never read.
+    lines = [syscall(600, 3, 5, arch="40000028"), syscall(601, 44, 4),
+             syscall(602, 3, 5, success="no", exit=-9)]
+    got = cook(twin, *[line.replace(" pid=6721", "\tpid=x") + "\n" + proctitle(serial, "sh")
+                       for serial, line in zip((600, 601, 602), lines)])
+    assert got == []
+
+
 # -- assembling -------------------------------------------------------------------
 
 def test_interleaved_serials_assemble_apart(twin):
