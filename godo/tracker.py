@@ -40,8 +40,25 @@ class Scope:
         return self.kind if self.root_pid is None else f"{self.kind} {self.root_pid}"
 
 
+# Audit stamps have a millisecond's resolution, and a file's opening, writes and
+# closing mostly share one: datetimes (immutable) are made once per stamp and
+# shared, from a small cache emptied when full.
+_UTC_CACHE: dict[float, datetime] = {}
+_UTC_CACHE_SIZE = 4096
+
+
 def utc(ts: float | None) -> datetime | None:
-    return None if ts is None else datetime.fromtimestamp(ts, timezone.utc)
+    if ts is None:
+        return None
+    made = _UTC_CACHE.get(ts)
+    if made is None:
+        if len(_UTC_CACHE) >= _UTC_CACHE_SIZE:
+            _UTC_CACHE.clear()
+        made = _UTC_CACHE[ts] = datetime.fromtimestamp(ts, timezone.utc)
+    return made
+
+
+_ACCESS = {0: "r", _O_WRONLY: "w", _O_RDWR: "rw"}
 
 
 class OpenFile:
@@ -77,16 +94,19 @@ class OpenFile:
         flags = self.flags
         access = None
         if flags is not None:
-            access = {0: "r", _O_WRONLY: "w", _O_RDWR: "rw"}.get(flags & _O_ACCMODE, "?")
+            access = _ACCESS.get(flags & _O_ACCMODE, "?")
+        # utc(), its cache looked up here first: a file's stamps are mostly cached.
+        cached = _UTC_CACHE.get
+        opened, closed, first, last = self.opened, self.closed, self.first_write, self.last_write
         return {
             "_id": self.id, "host": host, "run": run, "process": proc.id, "pid": proc.pid,
             "comm": proc.comm, "exe": proc.exe, "container": proc.container,
             "fd": self.fd, "path": self.path, "host_path": self.host_path,
             "flags": flags, "mode": self.mode, "access": access,
-            "opened": utc(self.opened), "closed": utc(self.closed),
+            "opened": cached(opened) or utc(opened), "closed": cached(closed) or utc(closed),
             "status": "closed" if self.closed is not None else "open",
             "writes": self.writes, "bytes": self.bytes,
-            "first_write": utc(self.first_write), "last_write": utc(self.last_write),
+            "first_write": cached(first) or utc(first), "last_write": cached(last) or utc(last),
             "created": self.created, "truncated": self.truncated, "inherited": self.inherited,
             "writers": sorted(self.writers) if self.writers else [],
         }
@@ -131,10 +151,11 @@ class Process:
             "start": utc(self.start), "exit_time": utc(self.exit_time),
             "exit_code": self.exit_code, "signal": self.signal, "status": self.status,
             "comm": self.comm, "exe": self.exe, "argv": self.argv, "cwd": self.cwd,
-            "uid": self.uid, "auid": self.auid, "execs": self.execs,
-            "children": self.children, "children_count": self.children_count,
+            # Copies: the store encodes the document later, and these lists grow.
+            "uid": self.uid, "auid": self.auid, "execs": list(self.execs),
+            "children": list(self.children), "children_count": self.children_count,
             "container": self.container, "rootfs": self.root, "threads": self.threads,
-            "seeded": self.seeded, "fs_ops": self.fs_ops or [],
+            "seeded": self.seeded, "fs_ops": list(self.fs_ops) if self.fs_ops else [],
             "files_written": self.files_written,
         }
 
