@@ -30,6 +30,11 @@ from .tracker import Scope, Tracker, proc_fds, utc
 
 _UNSET_LOGINUID = 4294967295
 _TICK = 0.5
+# Pressure on the live stream (see _Gauge): full batches in a row (16 of 64 slots
+# is 1024 records that were waiting), the kernel's backlog, looked at every _PROBE s.
+_FULL_BATCHES = 16
+_BACKLOG_PRESSURE = 1024
+_PROBE = 0.1
 
 
 @dataclass
@@ -285,6 +290,35 @@ class RecordOptions:
     checkpoint_interval: float = 30.0
 
 
+class _Gauge:
+    """Whether the live stream is under pressure, from what the live loop sees: the
+    receiver handing over full batches (every slot filled: more was waiting)
+    `full_batches` times in a row, or the kernel holding `backlog` records for godo
+    (its socket buffer is full). Then it calls `signal(now)`: the store holds its
+    work back (MongoStore.pressure). A process starting makes a burst of a few
+    full batches; a storm makes them without end."""
+
+    def __init__(self, signal, slots: int, full_batches: int = _FULL_BATCHES,
+                 backlog: int = _BACKLOG_PRESSURE):
+        self.signal = signal
+        self.slots = slots
+        self.full_batches = full_batches
+        self.backlog = backlog
+        self.full = 0
+
+    def received(self, datagrams: int, now: float) -> None:
+        if datagrams < self.slots:
+            self.full = 0
+            return
+        self.full += 1
+        if self.full >= self.full_batches and self.signal is not None:
+            self.signal(now)
+
+    def queued(self, backlog: int, now: float) -> None:
+        if backlog >= self.backlog and self.signal is not None:
+            self.signal(now)
+
+
 class Recorder:
     """One live run: the kernel's stream through the pipeline into the store."""
 
@@ -358,12 +392,21 @@ class Recorder:
 
     def _loop(self, session: AuditSession, cmd: _Command | None) -> None:
         receiver = session.receiver
-        next_tick = time.monotonic() + _TICK
+        gauge = _Gauge(getattr(self.store, "pressure", None), session.receive_slots)
+        # In multicast mode the kernel's backlog is the audit daemon's, not godo's.
+        probe = gauge.signal is not None and not self.options.multicast
+        now = time.monotonic()
+        next_tick, next_probe = now + _TICK, now + _PROBE
         while True:
+            before = receiver.datagrams
             batch = receiver.receive(100)
             if batch:
                 self._batch(batch)
             now = time.monotonic()
+            gauge.received(receiver.datagrams - before, now)
+            if probe and now >= next_probe:
+                next_probe = now + _PROBE
+                gauge.queued(session.status().backlog, now)
             if now >= next_tick:
                 next_tick = now + _TICK
                 wall = time.time()
