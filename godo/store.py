@@ -5,17 +5,23 @@ A mutation is `(collection, document)`. Every document carries `_id` and `host`
 whole document by `_id`, inserting it when absent, so a batch written twice leaves
 the database as written once.
 
-The tracker thread hands `write()` a batch and returns at once: the batch joins a
-backlog in memory, never a database call. The writer thread takes up to
-`batch_size` mutations from the head of the backlog when that many are waiting or
-the oldest has waited `flush_interval`, keeps the last version of each document,
-and sends one unordered bulk write per collection. A batch leaves the backlog only
-once the database has acknowledged it; until then the writer retries with backoff,
-so a database that is down loses nothing.
+The live thread (the tracker) hands `write()` a batch and returns at once: the
+batch joins an inbox as it is, with no encoding and no database call. The writer
+thread encodes the inbox into the backlog, takes up to `batch_size` mutations from
+the head of the backlog when that many are waiting or the oldest has waited
+`flush_interval`, keeps the last version of each document, and sends one
+unordered bulk write per collection. A batch leaves the backlog only once the
+database has acknowledged it; until then the writer retries with backoff, so a
+database that is down loses nothing.
 
-Documents are encoded to BSON as they are queued (a document BSON cannot hold is
-refused there, counted with its reason) and sent as `RawBSONDocument`s, so the
-same bytes go to memory, to the spill journal (`godo.journal`) and to the
+The live stream comes first: while the recorder says the kernel's stream is dense
+(`pressure()`), the writer neither encodes nor sends, so that the live thread has
+the interpreter and the CPUs to itself, and it catches up once the stream calms
+down; see `MongoStore`.
+
+Documents are encoded to BSON once, on the writer thread (a document BSON cannot
+hold is refused there, counted with its reason), and sent as `RawBSONDocument`s,
+so the same bytes go to memory, to the spill journal (`godo.journal`) and to the
 database. Past `max_queued` mutations in memory, or once one has waited
 `spill_after` seconds, batches go to the journal instead, and come back from it
 in order; see `MongoStore` for the policy when the journal is full and at close.
@@ -340,6 +346,9 @@ class _Store:
     def start(self) -> None:
         pass
 
+    def pressure(self, now: float) -> None:
+        """The live stream is dense (see MongoStore.pressure); nothing to hold here."""
+
     def _checked(self, mutations) -> list:
         mutations = list(mutations)
         host = self.host
@@ -393,9 +402,22 @@ class MongoStore(_Store):
     are written first; `write()` queues; `flush()` waits for the database to
     acknowledge what was queued; `close()` flushes and stops.
 
-    Spilling: a batch goes to the journal instead of memory when `max_queued`
+    The live stream first: `write()` only appends the batch to an inbox. The writer
+    thread encodes the inbox to BSON into the backlog and sends the backlog to the
+    database. `pressure()` (the recorder: the kernel's stream is dense) holds both
+    back until it has not been called for `hold_calm` seconds, so that the live
+    thread has the interpreter (the GIL) and the CPUs to itself while a storm lasts;
+    then the backlog goes to the database in order, the journal's part first. While
+    held, the inbox waits in memory; past `max_queued` mutations the writer encodes
+    its oldest into the journal all the same (memory stays bounded; at twice that,
+    the writer being stuck, write() does it itself), and with more than
+    `journal_hold_bytes` in the journal it sends again (the database has to catch
+    up some time, or the journal fills).
+
+    Spilling: an encoded batch goes to the journal instead of memory when `max_queued`
     mutations are in memory, or when one has waited `spill_after` seconds (the
-    database is slow or down: a SIGKILL then loses at most that much). A journal at
+    database is slow or down: a SIGKILL then loses at most that much; while held,
+    what waits in the inbox is not encoded for this). A journal at
     `journal_max_bytes` makes `write()` wait for room: backpressure on the live
     loop, whose cost is the kernel's `lost` counter, never a silent drop; after
     `interrupt()` (godo is stopping) a batch that finds no room is counted as dropped.
@@ -410,7 +432,8 @@ class MongoStore(_Store):
                  batch_size: int = 1000, flush_interval: float = 1.0, timeout: float = 5.0,
                  max_queued: int = 100_000, stall_timeout: float = 30.0,
                  journal_dir: str | os.PathLike | None = None, journal_max_bytes: int = 1 << 30,
-                 spill_after: float = 2.0, fsync_interval: float | None = 1.0):
+                 spill_after: float = 2.0, fsync_interval: float | None = 1.0,
+                 hold_calm: float = 0.5, journal_hold_bytes: int | None = None):
         super().__init__(host)
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -425,6 +448,9 @@ class MongoStore(_Store):
         self.spill_after = spill_after
         self.fsync_interval = fsync_interval
         self.max_queued = max_queued
+        self.hold_calm = hold_calm
+        self.journal_hold_bytes = (journal_max_bytes // 2 if journal_hold_bytes is None
+                                   else journal_hold_bytes)
         self._round_trips = _RoundTrips()
         self._client: pymongo.MongoClient | None = None
         self._db = None
@@ -433,6 +459,9 @@ class MongoStore(_Store):
         self._thread: threading.Thread | None = None
         self._spiller: threading.Thread | None = None
         self._cond = threading.Condition()
+        # Batches handed to write(), not yet encoded: [mutations, arrived], oldest first.
+        self._inbox: deque = deque()
+        self._inbox_count = 0
         self._backlog = _Backlog(max_queued)
         self._journal_lock: int | None = None
         self._closing = self._abandon = self._closed = self._interrupted = False
@@ -440,7 +469,7 @@ class MongoStore(_Store):
         # Counters below change under self._cond.
         self._submitted = 0     # mutations handed to write()
         self._accepted = 0      # mutations queued: write()'s, and those found in the journal
-        self._done = 0          # queued mutations the database acknowledged
+        self._done = 0          # queued mutations acknowledged, or refused for good
         self._recovered = 0     # found in the journal at start
         self._dropped = 0       # given up: neither written nor journaled
         self._written: dict[str, int] = {}
@@ -450,6 +479,18 @@ class MongoStore(_Store):
         self._journal_errors = 0
         self._last_error: str | None = None
         self._last_progress = time.monotonic()
+        self._retry_at = 0.0            # no write to the database before (backoff)
+        self._move_retry_at = 0.0       # no move into a full journal before
+        self._no_room = False           # the last move found the journal full
+        self._room_error = ""
+        # Holding back for the live stream: set by the live thread alone, read by
+        # the others (plain floats: no lock on the live thread's way).
+        self._hold_until = 0.0
+        self._hold_began = 0.0
+        self._holds = 0
+        self._held_seconds = 0.0        # of holds that are over
+        self._forced = 0                # mutations encoded into the journal while held
+
 
     def __repr__(self) -> str:
         return f"MongoStore({redact(self.uri)!r}, {self.database_name!r})"
@@ -535,35 +576,78 @@ class MongoStore(_Store):
             # room for a second writer and for readers on the same database.
             self._max_update_statements = 40
 
-    # -- the tracker's side ------------------------------------------------------------------
+    # -- the live thread's side ----------------------------------------------------------------
 
     def write(self, mutations: list[Mutation]) -> None:
-        """Queue a batch of mutations; never waits for the database (only, with the
-        journal full, for room in it). Documents are encoded here: a document BSON
-        cannot hold is refused and counted, and changing one afterwards changes
-        nothing stored."""
+        """Queue a batch of mutations. It joins the inbox as it is, to be encoded on
+        the writer thread; write() never waits for the database. Only with twice
+        `max_queued` mutations waiting to be encoded (the writer is stuck) does it
+        encode the oldest itself, into the journal, and then, with the journal full,
+        it waits for room. A document BSON cannot hold is refused when it is
+        encoded, and counted. The caller must not change a document once it has
+        handed it over."""
         if not mutations:
             return
-        entries, refused = self._encode(self._checked(mutations))
+        mutations = self._checked(mutations)
+        n = len(mutations)
         with self._cond:
             if self._closing:
                 raise RuntimeError("write to a closed store")
-            self._submitted += len(mutations)
-            if refused:
-                self._rejected += len(refused)
-                self._last_error = refused[-1]
-            if not entries:
+            self._submitted += n
+            before = self._inbox_count
+            if self._over_bound() and not self._make_room(n):
                 return
-            backlog = self._backlog
-            was_empty = not backlog
-            over = backlog.over_limit
-            if self._queue(entries):
-                self._accepted += len(entries)
-            if backlog.over_limit and not over:
-                self._last_error = (f"the database is behind: {backlog.in_memory} mutations "
-                                    "queued in memory")
-            if was_empty or len(backlog) >= self.batch_size:
+            self._inbox.append((mutations, time.monotonic()))
+            self._inbox_count = after = self._inbox_count + n
+            self._accepted += n
+            # Wake the writer only when it has something new to decide: a first
+            # batch (its flush deadline), a batch's worth, the bound.
+            if not before or before < self.batch_size <= after or before < self.max_queued <= after:
                 self._cond.notify_all()
+
+    def _over_bound(self) -> bool:
+        """The inbox is at twice its bound (the writer is stuck), or at its bound
+        with the journal full: write() makes room itself before it queues more."""
+        count = self._inbox_count
+        return count >= 2 * self.max_queued or (self._no_room and count >= self.max_queued)
+
+    def _make_room(self, n: int) -> bool:
+        """Encode the inbox's oldest batches into the journal here (under the lock),
+        down to the bound, waiting while the journal has no room; after `interrupt()`
+        give the batch up, counted as dropped. Whether the batch may be queued."""
+        waited_since = None
+        try:
+            while self._over_bound():
+                now = time.monotonic()
+                if self._move(now, spill=True, limit=self._inbox_count - self.max_queued + 1):
+                    continue
+                if self._interrupted or self._abandon:
+                    self._dropped += n
+                    self._last_error = f"{n} writes dropped: {self._room_error}"
+                    return False
+                if waited_since is None:
+                    waited_since = now
+                    self._backpressure_waits += 1
+                self._cond.notify_all()
+                self._cond.wait(0.2)
+            return True
+        finally:
+            if waited_since is not None:
+                self._backpressure_seconds += time.monotonic() - waited_since
+
+    def pressure(self, now: float) -> None:
+        """The live stream is dense: hold encoding and database writes back until
+        `hold_calm` seconds after the last call (`now` is time.monotonic()). Called
+        from the live thread as often as it likes: it takes no lock."""
+        if now >= self._hold_until:
+            if self._holds:
+                self._held_seconds += self._hold_until - self._hold_began
+            self._holds += 1
+            self._hold_began = now
+        self._hold_until = now + self.hold_calm
+
+    def _held(self, now: float) -> bool:
+        return now < self._hold_until and not self._closing and not self._flushing
 
     def _encode(self, mutations: list) -> tuple[list, list[str]]:
         entries, refused = [], []
@@ -581,33 +665,50 @@ class MongoStore(_Store):
             entries.append((name, _id, _key(_id), raw))
         return entries, refused
 
-    def _queue(self, entries: list) -> bool:
-        """Into the backlog (under the lock). With the journal full, or failing, wait
-        for room; after `interrupt()` give the batch up, counted as dropped."""
+    def _move(self, now: float, *, spill: bool = False, limit: int | None = None) -> bool:
+        """Encode whole batches from the head of the inbox, about `limit` mutations
+        (all without a limit), into the backlog as one batch (under the lock); into
+        the journal when `spill`, or when what waits in memory has waited
+        `spill_after`. False, with the batches left in the inbox, when the journal
+        has no room (or failed)."""
+        inbox = self._inbox
+        taken: list = []
+        count = 0
+        while inbox and (limit is None or count < limit):
+            batch = inbox.popleft()
+            taken.append(batch)
+            count += len(batch[0])
+        if not taken:
+            return True
+        entries, refused = self._encode([m for batch, _arrived in taken for m in batch])
         backlog = self._backlog
-        spill = self._stale(time.monotonic())
-        waited_since = None
-        try:
-            while True:
-                try:
-                    backlog.append(entries, time.monotonic(), spill=spill)
-                    return True
-                except (JournalFull, OSError) as exc:
-                    if isinstance(exc, OSError):
-                        self._journal_errors += 1
-                    if self._interrupted or self._abandon:
-                        self._dropped += len(entries)
-                        self._last_error = f"{len(entries)} writes dropped: {exc}"
-                        return False
-                    if waited_since is None:
-                        waited_since = time.monotonic()
-                        self._backpressure_waits += 1
-                        self._last_error = f"{exc}: waiting for the database to take writes"
-                    self._cond.notify_all()
-                    self._cond.wait(0.2)
-        finally:
-            if waited_since is not None:
-                self._backpressure_seconds += time.monotonic() - waited_since
+        over = backlog.over_limit
+        if entries:
+            try:
+                backlog.append(entries, taken[0][1], spill=spill or self._stale(now))
+            except (JournalFull, OSError) as exc:
+                inbox.extendleft(reversed(taken))
+                if isinstance(exc, OSError):
+                    self._journal_errors += 1
+                self._room_error = str(exc)
+                if not self._no_room:
+                    self._no_room = True
+                    self._last_error = f"{exc}: waiting for the database to take writes"
+                return False
+        self._no_room = False
+        self._inbox_count -= count
+        if self._held(now):
+            self._forced += count
+        if refused:
+            # Refused for good: done with, as a refusal by the database would be.
+            self._rejected += len(refused)
+            self._done += len(refused)
+            self._last_error = refused[-1]
+        if backlog.over_limit and not over:
+            self._last_error = (f"the database is behind: {backlog.in_memory} mutations "
+                                "queued in memory")
+        self._cond.notify_all()
+        return True
 
     def _stale(self, now: float) -> bool:
         """Whether a mutation has waited in memory only for `spill_after` seconds."""
@@ -679,6 +780,8 @@ class MongoStore(_Store):
                     continue
                 if journal is not None and now - last_progress > self.spill_after:
                     try:
+                        if not self._move(now, spill=True):
+                            raise JournalFull(self._room_error)
                         self._backlog.spill()
                     except (JournalFull, OSError) as exc:
                         self._journal_errors += 1
@@ -689,7 +792,7 @@ class MongoStore(_Store):
                     break
             self._abandon = True
             self._cond.notify_all()
-            unsaved = self._backlog.memory_only
+            unsaved = self._backlog.memory_only + self._inbox_count
             self._dropped += unsaved
             last_error = self._last_error
         self._thread.join(self.timeout + 5.0)
@@ -719,15 +822,20 @@ class MongoStore(_Store):
 
     def stats(self) -> dict:
         trips = self._round_trips
+        now = time.monotonic()
         with self._cond:
             backlog = self._backlog
             journal = backlog.journal
-            pending = len(backlog)
+            inbox = self._inbox_count
+            pending = len(backlog) + inbox
+            held = self._held_seconds
+            if self._holds:
+                held += min(now, self._hold_until) - self._hold_began
             return {
                 "store": "mongo", "submitted": self._submitted,
                 "written": sum(self._written.values()), "collections": dict(self._written),
-                "queued": self._accepted - self._done, "pending": pending,
-                "in_memory": backlog.in_memory, "memory_only": backlog.memory_only,
+                "queued": self._accepted - self._done, "pending": pending, "inbox": inbox,
+                "in_memory": backlog.in_memory + inbox, "memory_only": backlog.memory_only + inbox,
                 "bulk_calls": self._bulk_calls,
                 "round_trips": trips.count, "errors": self._errors, "rejected": self._rejected,
                 "coalesced": self._coalesced, "last_error": self._last_error,
@@ -739,31 +847,69 @@ class MongoStore(_Store):
                 "unaccounted": self._accepted - self._done - pending,
                 "backpressure_waits": self._backpressure_waits,
                 "backpressure_seconds": round(self._backpressure_seconds, 3),
+                "held": {"times": self._holds, "seconds": round(held, 3), "forced": self._forced},
                 "journal_errors": self._journal_errors,
                 "journal": journal.stats() if journal is not None else None,
             }
 
     # -- the writer thread ---------------------------------------------------------------------
 
-    def _due(self) -> bool:
-        backlog = self._backlog
-        return bool(backlog) and (
-            self._closing or self._flushing > 0 or len(backlog) >= self.batch_size
-            or time.monotonic() - backlog.oldest() >= self.flush_interval)
+    def _next(self) -> str | None:
+        """What the writer does next, once it is due (waits under the lock until
+        then): "move" inbox batches into the backlog, "send" the backlog's head to
+        the database, or None: stop."""
+        while True:
+            if self._abandon:
+                return None
+            now = time.monotonic()
+            held = self._held(now)
+            waits = []
+            inbox, backlog = self._inbox, self._backlog
+            if inbox:
+                if held and self._inbox_count < self.max_queued:
+                    pass        # waits in memory until the stream calms down
+                elif (held or self._closing or self._flushing or self._no_room
+                      or self._inbox_count >= min(self.batch_size, self.max_queued)
+                      or now - inbox[0][1] >= self.flush_interval):
+                    if now >= self._move_retry_at:
+                        return "move"
+                    waits.append(self._move_retry_at - now)
+                else:
+                    waits.append(inbox[0][1] + self.flush_interval - now)
+            if backlog and (not held or self._journal_heavy()):
+                if now < self._retry_at:
+                    waits.append(self._retry_at - now)
+                elif (self._closing or self._flushing or len(backlog) >= self.batch_size
+                      or now - backlog.oldest() >= self.flush_interval):
+                    return "send"
+                else:
+                    waits.append(backlog.oldest() + self.flush_interval - now)
+            elif self._closing and not inbox and not backlog:
+                return None
+            if held:
+                waits.append(self._hold_until - now)
+            self._cond.wait(max(0.0, min(waits)) if waits else None)
+
+    def _journal_heavy(self) -> bool:
+        """Past this much in the journal the database gets writes even while held."""
+        journal = self._backlog.journal
+        return journal is not None and journal.size >= self.journal_hold_bytes
 
     def _run(self) -> None:
+        _name_thread("godo-store-writer")
         backoff = 0.0
         while True:
             with self._cond:
-                while not self._due():
-                    if self._abandon or (self._closing and not self._backlog):
-                        return
-                    wait = None
-                    if self._backlog:
-                        wait = max(0.0, self.flush_interval - (time.monotonic() - self._backlog.oldest()))
-                    self._cond.wait(wait)
-                if self._abandon:
+                action = self._next()
+                if action is None:
                     return
+                if action == "move":
+                    now = time.monotonic()
+                    held = self._held(now)
+                    # A slice at a time, the lock let go in between: write() gets in.
+                    if not self._move(now, spill=held, limit=256 if held else self.batch_size):
+                        self._move_retry_at = now + 0.2
+                    continue
                 try:
                     chunk = self._backlog.peek(self.batch_size)
                 except OSError as exc:
@@ -783,6 +929,7 @@ class MongoStore(_Store):
                         self._backlog.ack(len(chunk))
                         self._done += len(chunk)
                         self._last_progress = time.monotonic()
+                        self._move_retry_at = 0.0       # the journal may have room again
                         for name, n in written.items():
                             self._written[name] = self._written.get(name, 0) + n
                         self._coalesced += len(chunk) - sum(written.values()) - len(rejected)
@@ -795,22 +942,24 @@ class MongoStore(_Store):
             with self._cond:
                 self._errors += 1
                 self._last_error = reason
-                # New writes wake the condition; only close() may cut the backoff short.
-                deadline = time.monotonic() + backoff
-                while not self._abandon and time.monotonic() < deadline:
-                    self._cond.wait(deadline - time.monotonic())
-                if self._abandon:
-                    return
+                # Only moves go on meanwhile; new writes do not cut the backoff short.
+                self._retry_at = time.monotonic() + backoff
 
     def _watch(self) -> None:
-        """Spill what has waited `spill_after` in memory, even when no write comes to
-        do it and the writer is stuck in a call to a database that does not answer."""
+        """Journal what has waited `spill_after` in memory, even when no write comes
+        to do it and the writer is stuck in a call to a database that does not
+        answer: encoded batches, and the inbox unless the live stream holds it back."""
+        _name_thread("godo-store-spill")
         with self._cond:
             while not self._abandon:
                 self._cond.wait(max(0.05, self.spill_after / 4))
                 if self._abandon:
                     return
-                if self._stale(time.monotonic()):
+                now = time.monotonic()
+                if (self._inbox and not self._held(now) and now >= self._move_retry_at
+                        and now - self._inbox[0][1] >= self.spill_after):
+                    self._move(now, spill=True)
+                if self._stale(now):
                     try:
                         self._backlog.spill()
                     except (JournalFull, OSError) as exc:
@@ -881,6 +1030,16 @@ class MongoStore(_Store):
             raise _Retry(f"{coll.name}: {retry[0].get('errmsg')} (code {retry[0].get('code')})")
         return [f"{coll.name} {docs[e['index']][0]!r}: {e.get('errmsg')} (code {e.get('code')})"
                 for e in errors]
+
+
+def _name_thread(name: str) -> None:
+    """Give the calling thread its name in the OS too (`top -H`, /proc/PID/task/TID/comm),
+    so that where godo's CPU goes can be seen thread by thread."""
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(15, name.encode()[:15], 0, 0, 0)  # PR_SET_NAME
+    except (OSError, AttributeError):
+        pass
 
 
 def _journal_candidates(base: Path) -> list[Path]:

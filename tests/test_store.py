@@ -20,6 +20,7 @@ import pytest
 
 from godo.errors import StoreError
 from godo.ferret import EmbeddedFerret, connect_or_start, find_binary, read_endpoint
+from godo.recorder import _Gauge
 from godo.store import MongoStore, NullStore, _Backlog, database, open_store, redact
 
 store = pytest.mark.store
@@ -225,6 +226,106 @@ def test_close_gives_up_with_one_line_when_the_database_is_gone(tmp_path, store_
         s.close()
     message = str(caught.value)
     assert message.startswith("7 document writes were not saved") and "\n" not in message
+
+
+# -- the live stream first ---------------------------------------------------------------------
+
+class _Storm:
+    """The recorder during a storm: the receiver's batches full, again and again,
+    read by the recorder's own gauge, which keeps telling the store."""
+
+    def __init__(self, store):
+        self.store = store
+        self.gauge = _Gauge(store.pressure, slots=64)
+        self.calms = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self.calms.is_set():
+            self.gauge.received(64, time.monotonic())
+            time.sleep(0.01)
+
+    def __enter__(self):
+        self.thread.start()
+        while not self.store.stats()["held"]["times"]:   # 16 full batches in a row
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc):
+        self.calms.set()
+        self.thread.join()
+        self.calmed_at = time.monotonic()
+
+
+def test_full_batches_in_a_row_are_pressure_a_burst_is_not():
+    seen = []
+    gauge = _Gauge(seen.append, slots=64, full_batches=16, backlog=1024)
+    for t in range(5):          # a process starting: a few full batches
+        gauge.received(64, t)
+    gauge.received(3, 5)
+    assert seen == []
+    for t in range(10, 30):     # a storm: full batches without end
+        gauge.received(64, t)
+    assert seen == list(range(25, 30))
+    gauge.queued(1023, 40)
+    gauge.queued(65536, 41)     # the kernel holds records for godo: its buffer is full
+    assert seen[-1] == 41
+
+
+@store
+def test_a_storm_holds_the_database_back_until_the_stream_calms(ferret_uri, store_db):
+    with _open(ferret_uri, store_db, flush_interval=0.05, hold_calm=2.0) as s:
+        with _Storm(s) as storm:
+            s.write(_docs(3000))
+            time.sleep(0.5)     # ten flush intervals, three batches' worth waiting
+            held = s.stats()
+            assert s.db.processes.count_documents({}) == 0
+        assert held["inbox"] == 3000 and held["bulk_calls"] == 0
+        assert held["held"]["times"] == 1
+        # Still held while the calm has lasted less than hold_calm.
+        time.sleep(max(0.0, storm.calmed_at + 1.5 - time.monotonic()))
+        assert s.stats()["bulk_calls"] == 0
+        deadline = time.monotonic() + 60
+        while s.stats()["written"] < 3000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stats = s.stats()
+        assert s.db.processes.count_documents({}) == 3000
+    assert stats["held"]["times"] == 1 and stats["held"]["seconds"] >= 2.0
+    assert stats["unaccounted"] == 0
+
+
+@store
+def test_flush_and_close_do_not_wait_for_the_calm(ferret_uri, store_db):
+    with _open(ferret_uri, store_db, hold_calm=3600) as s:
+        s.pressure(time.monotonic())
+        s.write(_docs(50))
+        assert s.flush(60)
+        assert s.db.processes.count_documents({}) == 50
+        s.pressure(time.monotonic())
+        s.write(_docs(20, collection="containers"))
+    with pymongo.MongoClient(ferret_uri) as client:
+        assert client[store_db].containers.count_documents({}) == 20
+
+
+@store
+def test_held_past_its_bound_the_inbox_goes_to_the_journal_in_order(ferret_uri, store_db, tmp_path):
+    with _open(ferret_uri, store_db, max_queued=500, hold_calm=3600,
+               journal_dir=tmp_path / "journal") as s:
+        s.pressure(time.monotonic())
+        for gen in (1, 2):
+            for start in range(0, 2000, 100):
+                s.write(_docs(2000, gen=gen)[start:start + 100])
+        deadline = time.monotonic() + 30
+        while s.stats()["inbox"] >= 500 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stats = s.stats()
+        # Memory bounded, nothing sent: the oldest went to the journal, encoded.
+        assert stats["inbox"] < 500 and stats["bulk_calls"] == 0
+        assert stats["held"]["forced"] == stats["journal"]["appended_mutations"] >= 4000 - 500
+        assert s.flush(120)
+        # The journal's part first, then memory: the last version of each wins.
+        assert s.db.processes.count_documents({"gen": 2}) == 2000
+        assert s.stats()["unaccounted"] == 0
 
 
 # -- connecting -------------------------------------------------------------------------------
