@@ -201,6 +201,7 @@ def test_ferretdb_killed_mid_recording_every_document_arrives_once(live_audit, s
         assert trues == 3 * FILES
     assert run["status"] == "finished" and run["kernel_lost"] == 0
     assert run["godo_lost"] == 0, run["loss"]
+    assert run["priority_boost"] == 4, "the live thread ran at godo's own priority"
     assert run["store"]["spilled"] > 0 and run["store"]["replayed"] >= run["store"]["spilled"]
     assert run["store"]["pending"] == 0
     assert not list(journal.glob("*.seg")), "the journal is empty once replayed"
