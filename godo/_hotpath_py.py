@@ -333,14 +333,12 @@ class Pipeline:
         self._events: dict[int, _Event] = {}
         self._first_serial = -1
         self._last_serial = -1
-        self._distinct = 0
         self._bytes = 0
         self._pending = b""
         self._overlong = False
         self._lineno = 0
         self._source = ""
         self._frames = 0
-        self._tables = _CALLS
 
     # -- feeding ------------------------------------------------------------
 
@@ -414,7 +412,11 @@ class Pipeline:
                 # assemble, as _assemble does for these four types
                 event = events.get(serial)
                 if event is None:
-                    event = self._start(serial, ts, 0.0, out)
+                    if events or not 0 <= self._last_serial < serial:
+                        event = self._start(serial, ts, 0.0, out)
+                    else:  # nothing in flight to complete, and the newest serial: _start's all
+                        self._last_serial = serial
+                        event = events[serial] = _Event(serial, ts, 0.0)
                 if rtype == proctitle:
                     # The event's last record in a log (which has no EOE): it completes
                     # the event. Its text is read only by the cook of a failed exec.
@@ -506,7 +508,8 @@ class Pipeline:
     def serial_gaps(self) -> int:
         if self._first_serial < 0:
             return 0
-        return max(0, self._last_serial - self._first_serial + 1 - self._distinct)
+        distinct = self.events + len(self._events)  # every serial started is done or in flight
+        return max(0, self._last_serial - self._first_serial + 1 - distinct)
 
     def stats(self) -> dict:
         return {"records": self.records, "events": self.events, "activities": self.activities,
@@ -587,7 +590,6 @@ class Pipeline:
             self._last_serial = serial
             if self._first_serial < 0:
                 self._first_serial = serial
-        self._distinct += 1
         event = events[serial] = _Event(serial, ts, now)
         return event
 
@@ -596,7 +598,7 @@ class Pipeline:
         if event.syscall is None:
             return
         try:
-            activity = _cook(event, self._tables)
+            activity = _cook(event)
         except ValueError as exc:
             self._bad(f"event {event.serial}", MalformedRecord(f"cannot cook: {exc}"))
             return
@@ -665,11 +667,11 @@ _INT32 = _Int32({b"%x" % n: n for n in range(4096)})
 _INT32[b"%x" % (R.AT_FDCWD & 0xFFFFFFFF)] = R.AT_FDCWD
 
 
-def _checked_call(values: tuple, tables) -> tuple[str, int, str] | None:
+def _checked_call(values: tuple) -> tuple[str, int, str] | None:
     """(name, cook code, kind) of a SYSCALL record read the general way, every value the
     cook reads checked first, in the order the contract reports them."""
     arch, number, _success, exit, a0, a1, a2, a3, _task_text = values
-    table = tables.get(_hex(arch, "arch"))
+    table = _CALLS.get(_hex(arch, "arch"))
     if not table:
         return None
     entry = table.get(_dec(number, "syscall"))
@@ -681,18 +683,18 @@ def _checked_call(values: tuple, tables) -> tuple[str, int, str] | None:
     return entry
 
 
-def _cook(event: _Event, tables) -> Activity | None:
+def _cook(event: _Event) -> Activity | None:
     values, task = event.syscall, event.task
     if task is None:  # read the general way
         values = tuple(map(values.get, _SYSCALL_KEYS))
     arch, number, success_raw, exit_raw, a0, a1, a2, a3, _task_text = values
     if task is None:
-        entry = _checked_call(values, tables)
+        entry = _checked_call(values)
     else:
         calls = _CALLS_BY_TEXT.get(arch)
         entry = calls.get(number) if calls is not None else None
         if entry is None:  # spelt otherwise (C000003E, 059), or not a call godo cooks
-            table = tables.get(int(arch, 16))
+            table = _CALLS.get(int(arch, 16))
             entry = table.get(int(number)) if table else None
     if entry is None:
         return None
