@@ -160,6 +160,8 @@ def _record_and_kill_the_database(env: dict, server: _Server, uri: str, db: str,
         _wait(lambda: (work / "b.done").exists(), 30, "phase b to run")
     except BaseException:
         godo.kill()
+        # Both gates: a workload left waiting at the first would loop forever.
+        (work / "go1").touch()
         (work / "go2").touch()
         godo.communicate(timeout=60)
         raise
