@@ -410,6 +410,17 @@ class Pipeline:
                         sec, _, ms = time.partition(b".")
                         ts = int(sec) + int(ms) / 1000
                 # assemble, as _assemble does for these four types
+                if rtype == proctitle:
+                    # The event's last record in a log (which has no EOE): it completes
+                    # the event. Its text is read only by the cook of a failed exec.
+                    event = events.pop(serial, None)
+                    if event is None:  # a PROCTITLE alone: an event of its own
+                        event = self._start(serial, ts, 0.0, out)
+                        del events[serial]
+                    event.proctitle = rest
+                    self._bytes -= event.size
+                    self._complete(event, out)
+                    continue
                 event = events.get(serial)
                 if event is None:
                     if events or not 0 <= self._last_serial < serial:
@@ -417,14 +428,6 @@ class Pipeline:
                     else:  # nothing in flight to complete, and the newest serial: _start's all
                         self._last_serial = serial
                         event = events[serial] = _Event(serial, ts, 0.0)
-                if rtype == proctitle:
-                    # The event's last record in a log (which has no EOE): it completes
-                    # the event. Its text is read only by the cook of a failed exec.
-                    event.proctitle = rest
-                    del events[serial]
-                    self._bytes -= event.size
-                    self._complete(event, out)
-                    continue
                 body = _body(rest) if enriched else rest.strip(b" \n\0")
                 cost = len(body) + record_cost
                 if self._bytes + cost > max_bytes:  # (the event's own size is part of _bytes)
