@@ -144,23 +144,30 @@ def render_files(files: list[dict], procs: dict[str, dict]) -> Table:
                          justify="right" if column in ("PID", "WRITES", "BYTES", "HELD") else "left")
     for doc in files:
         proc = procs.get(doc.get("process"), {})
-        path = doc.get("path") or "?"
-        if doc.get("host_path") and doc.get("host_path") != path:
-            path += f" (host {doc['host_path']})"
+        path = escape(doc.get("path") or "?")
+        if doc.get("host_path") and doc.get("host_path") != doc.get("path"):
+            # A container's file: as the container sees it, then as the host does.
+            path += f"\n[dim]↳ {escape(doc['host_path'])}[/]"
         held = duration(doc.get("opened"), doc.get("closed")) if doc.get("closed") else "open"
         table.add_row(
             str(doc.get("pid")), escape(proc.get("comm") or doc.get("comm") or "?"), access_label(doc),
             str(doc.get("writes", 0)), str(doc.get("bytes", 0)), _time(doc.get("opened")), held,
-            escape(path))
+            path)
     return table
 
 
+O_APPEND = 0o2000  # the same bit on x86_64 and aarch64
+
+
 def access_label(doc: dict) -> str:
-    """`r`, `w`, `rw`, with `+creat`/`+trunc` as the open asked; `inherited` for a
-    descriptor opened before godo looked, whose mode it never saw."""
+    """`r`, `w`, `rw`, with `+append` as the open asked and `+creat`/`+trunc` as it
+    happened; `inherited` for a descriptor opened before godo looked, whose mode it
+    never saw."""
     if doc.get("inherited") and not doc.get("access"):
         return "inherited"
     label = doc.get("access") or "?"
+    if (doc.get("flags") or 0) & O_APPEND:
+        label += "+append"
     if doc.get("created"):
         label += "+creat"
     if doc.get("truncated"):
@@ -171,14 +178,18 @@ def access_label(doc: dict) -> str:
 def render_containers(rows: list[dict]) -> Table:
     """`docker ps -a` for what godo saw."""
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    for column in ("CONTAINER ID", "ROOTFS", "FIRST SEEN", "LAST SEEN", "PROCESSES",
-                   "FILES WRITTEN", "HOST"):
-        table.add_column(column, overflow="fold", justify="right" if column in
-                         ("PROCESSES", "FILES WRITTEN") else "left")
+    # The host column only when the database holds more than one host's containers.
+    hosts = {host for row in rows for host in row.get("hosts") or ()}
+    columns = ["CONTAINER ID", "ROOTFS", "FIRST SEEN", "LAST SEEN", "PROCESSES", "FILES WRITTEN"]
+    for column in columns + (["HOST"] if len(hosts) > 1 else []):
+        # Only the rootfs wraps: an id or a date cut in two is no longer one.
+        table.add_column(column, overflow="fold", no_wrap=column != "ROOTFS",
+                         justify="right" if column in ("PROCESSES", "FILES WRITTEN") else "left")
     for row in rows:
         table.add_row(row["id"][:12], escape(row.get("rootfs") or "-"), _stamp(row.get("first_seen")),
                       _stamp(row.get("last_seen")), str(row.get("processes", 0)),
-                      str(row.get("files_written", 0)), escape(", ".join(row.get("hosts") or ())))
+                      str(row.get("files_written", 0)),
+                      *([escape(", ".join(row.get("hosts") or ()))] if len(hosts) > 1 else []))
     return table
 
 

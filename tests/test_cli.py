@@ -247,6 +247,17 @@ def test_files_written_by_path_pid_and_container(recorded, capsys):
     assert "godo: no files recorded" in capsys.readouterr().err
 
 
+def test_access_label_says_how_the_file_was_opened():
+    from godo.views import access_label
+    # echo hello > f (a new file), then echo more >> f, on x86_64 and aarch64 alike.
+    assert access_label({"access": "w", "flags": 0o1101, "created": True,
+                         "truncated": True}) == "w+creat+trunc"
+    assert access_label({"access": "w", "flags": 0o2101, "created": False,
+                         "truncated": False}) == "w+append"
+    assert access_label({"access": "rw", "flags": 0o2}) == "rw"
+    assert access_label({"inherited": True, "access": None}) == "inherited"
+
+
 def test_files_in_a_time_window(recorded, capsys):
     assert main(["files", "--mongo", recorded.uri, "--since", _iso(recorded.before),
                  "--until", _iso(recorded.after), "--written", "--json"]) == 0
@@ -284,6 +295,24 @@ def test_containers_lists_what_godo_saw(recorded, capsys):
     assert rows[0]["id"] == recorded.box.id
     assert rows[0]["processes"] == processes and rows[0]["files_written"] == written
     assert recorded.before <= datetime.fromisoformat(rows[0]["first_seen"]) <= recorded.after
+
+
+def test_containers_show_the_host_only_when_there_are_several():
+    from io import StringIO
+
+    from rich.console import Console
+
+    from godo.views import render_containers
+
+    def rendered(rows):
+        out = StringIO()
+        Console(file=out, width=120).print(render_containers(rows))
+        return out.getvalue()
+
+    row = {"id": "ab" * 32, "rootfs": "/srv/r", "processes": 3, "files_written": 1}
+    assert "HOST" not in rendered([{**row, "hosts": ["vm"]}])
+    both = rendered([{**row, "hosts": ["vm"]}, {**row, "id": "cd" * 32, "hosts": ["db1"]}])
+    assert "HOST" in both.splitlines()[0] and "db1" in both
 
 
 def test_containers_subprocess(recorded):
