@@ -253,16 +253,40 @@ def cmd_record(args) -> int:
         raw_log=_pick(args.raw_log, cfg, "record", "raw_log", None),
         checkpoint_interval=cfg.get("record", "checkpoint_interval", 30.0))
     options.exclude_pids = local_server_pids(_uri(args)) | set(cfg.get("rules", "exclude_pids", ()))
+    if not command:
+        mode = "multicast, read-only" if options.multicast else "unicast"
+        started = f"godo: recording {scope.describe()} ({mode}) into {_where(args)} until SIGTERM"
+
+        def ready() -> None:
+            # Said once the rules are in, not before: whoever waits for this line
+            # (or systemd for READY=1) may start the workload and miss nothing.
+            print(started, file=sys.stderr, flush=True)
+            sd_notify("READY=1")
+
+        options.on_ready = ready
     with _store(args) as store:
-        if not command:
-            mode = "multicast, read-only" if options.multicast else "unicast"
-            print(f"godo: recording {scope.describe()} ({mode}) into {_where(args)} until SIGTERM",
-                  file=sys.stderr, flush=True)
         report = Recorder(store, _data_dir(args), options).run(command or None)
         store.flush()
         report.store = store.stats()
     _summary(report)
     return report.exit_status if report.exit_status is not None else 0
+
+
+def sd_notify(state: str) -> bool:
+    """Tell systemd (Type=notify) about godo's state, when it runs under it: a
+    datagram to $NOTIFY_SOCKET (`@` for the abstract namespace). Returns whether
+    it was sent; a missing or refused socket is no error for godo."""
+    import socket
+    where = os.environ.get("NOTIFY_SOCKET")
+    if not where or where[0] not in "/@":
+        return False
+    address = "\0" + where[1:] if where[0] == "@" else where
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.sendto(state.encode(), address)
+    except OSError:
+        return False
+    return True
 
 
 def _audit_preflight(multicast: bool) -> None:

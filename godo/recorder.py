@@ -18,6 +18,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 from urllib.parse import urlsplit
 
 from . import __version__
@@ -296,6 +297,9 @@ class RecordOptions:
     # priority_boost, whose default is also 4): when the CPUs are short, the kernel's
     # stream is read first. 0 leaves the priority alone.
     priority_boost: int = 4
+    # Called once every rule is in and the stream is godo's: from then on nothing
+    # in scope is missed. The CLI says "recording" and tells systemd it is ready.
+    on_ready: Callable[[], None] | None = None
 
 
 class _Boost:
@@ -428,6 +432,8 @@ class Recorder:
                 session.add_rules(rules)
                 if cmd is not None:
                     cmd.go()
+                if opts.on_ready is not None:
+                    opts.on_ready()
                 with _Boost(opts.priority_boost) as boost, _RareFullCollections():
                     report.priority_boost = boost.applied
                     self._loop(session, cmd)

@@ -79,18 +79,40 @@ def _db(uri):
 
 
 def _wait_until_recording(proc: subprocess.Popen, timeout: float = 30.0) -> None:
-    """Until `proc` is the audit daemon with godo's rules in."""
+    """Until `proc` is the audit daemon with all of godo's rules in (they go in one
+    at a time: one of them alone is not yet a recording)."""
     deadline = time.monotonic() + timeout
+    every = len(R.build_rules(S.native_arch()))
     with A.AuditControl() as control:
         while True:
-            ours = any(A.GODO_KEY in r.keys for r, _ in control.list_rules())
-            if ours and control.status().pid == proc.pid:
+            ours = sum(A.GODO_KEY in r.keys for r, _ in control.list_rules())
+            if ours == every and control.status().pid == proc.pid:
                 return
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
                 _out, err = proc.communicate()
                 pytest.fail(f"godo record did not start recording: {err}")
             time.sleep(0.05)
+
+
+def _start_daemon(config: Path, notify: socket.socket) -> tuple[subprocess.Popen, str, list[str]]:
+    """`godo record --config CONFIG` under a stand-in for systemd's notify socket:
+    waits for READY=1, then for the line that says it is recording. Returns the
+    process, that line, and godo's rules as the kernel held them at READY=1."""
+    env = {**os.environ, "NOTIFY_SOCKET": notify.getsockname()}
+    daemon = subprocess.Popen(GODO + ["record", "--config", str(config)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    notify.settimeout(30)
+    try:
+        state = notify.recv(256)
+    except TimeoutError:
+        daemon.kill()
+        pytest.fail(f"godo record never said READY=1: {daemon.communicate()[1]}")
+    with A.AuditControl() as control:
+        rules = [R.describe(r, S.native_arch()) for r, _ in control.list_rules()
+                 if A.GODO_KEY in r.keys]
+    assert state == b"READY=1"
+    return daemon, daemon.stderr.readline(), rules
 
 
 @pytest.fixture(scope="module")
@@ -105,14 +127,15 @@ def recorded(env, uri):
     before = datetime.now(timezone.utc)
     with exclusive_audit():
         command_rc = main(["record", "--mongo", uri, "--", "sh", "-c", script])
-        daemon = subprocess.Popen(GODO + ["record", "--config", str(config)],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+            notify.bind(str(env / "notify"))
+            daemon, started, ready_rules = _start_daemon(config, notify)
         try:
-            _wait_until_recording(daemon)
             boxed = subprocess.run(box.argv, capture_output=True, timeout=60)
         finally:
             daemon.send_signal(signal.SIGTERM)
             _out, daemon_err = daemon.communicate(timeout=90)
+            daemon_err = started + daemon_err
     after = datetime.now(timezone.utc)
     client, db = _db(uri)
     with client:
@@ -121,7 +144,8 @@ def recorded(env, uri):
         procs = {p["exe"].rsplit("/", 1)[-1]: p for p in db.processes.find({"run": command_run["_id"]})}
     yield types.SimpleNamespace(
         uri=uri, target=target, script=script, command_rc=command_rc, box=box, boxed=boxed,
-        daemon_rc=daemon.returncode, daemon_err=daemon_err, command_run=command_run["_id"],
+        daemon_rc=daemon.returncode, daemon_err=daemon_err, ready_rules=ready_rules,
+        command_run=command_run["_id"],
         daemon_run=daemon_run["_id"] if daemon_run else None, shell=procs.get("dash"),
         cat=procs.get("cat"), before=before, after=after)
     shutil.rmtree(short)
@@ -167,7 +191,10 @@ def test_record_as_a_daemon_from_a_config_file_until_sigterm(recorded):
     with client:
         run = db.runs.find_one({"_id": recorded.daemon_run})
         assert run["status"] == "finished" and run["mode"] == "unicast"
-        assert db.containers.find_one({"id": recorded.box.id}) is not None
+        # READY=1 (and the line) came with every one of the run's rules in.
+        assert sorted(recorded.ready_rules) == sorted(run["rules"])
+        assert db.containers.find_one({"id": recorded.box.id}) is not None, (
+            f"the daemon saw no container; it said:\n{recorded.daemon_err}\nrun: {run}")
         exes = {p["exe"] for p in db.processes.find({"container": recorded.box.id})}
         assert "/bin/busybox" in exes
 
@@ -748,3 +775,18 @@ def test_glob_regex(glob, matches, misses):
     pattern = re.compile(glob_regex(glob))
     assert all(pattern.search(m) for m in matches)
     assert not any(pattern.search(m) for m in misses)
+
+
+def test_sd_notify_reaches_a_path_or_an_abstract_socket(tmp_path, monkeypatch):
+    from godo.cli import sd_notify
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    assert sd_notify("READY=1") is False  # not under systemd: nothing to tell
+    abstract = f"@godo-test-{uuid.uuid4().hex}"
+    for where in (str(tmp_path / "notify"), abstract):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.bind("\0" + where[1:] if where.startswith("@") else where)
+            monkeypatch.setenv("NOTIFY_SOCKET", where)
+            assert sd_notify("READY=1") is True
+            assert sock.recv(64) == b"READY=1"
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "nobody-listens"))
+    assert sd_notify("READY=1") is False
