@@ -244,6 +244,15 @@ class Tracker:
             spawn = self._pending.get(act.pid)
             if spawn is not None and (spawn[0] == act.ppid or (proc is None and spawn[0] not in self.procs)):
                 return self._materialise(act, proc, spawn)
+        if proc is not None and act.ppid != proc.ppid and proc.ppid in self.procs:
+            # Another parent, while the one we know is alive: no reparenting (that
+            # needs the parent gone), so the pid was reused and the old holder's
+            # exit never reached us (it ended before the rules were in, or its
+            # record was lost). A vfork child's records come before its parent's
+            # vfork record, so this is the only place that can tell.
+            self.counts["pid_reuse"] += 1
+            self._end(proc, act.ts, "gone")
+            proc = None
         if proc is None:
             proc = self._new_process(act.pid, act.ppid, self.procs.get(act.ppid), act.ts)
             proc.comm, proc.exe, proc.uid, proc.auid = act.comm, act.exe, act.uid, act.auid
@@ -391,9 +400,7 @@ class Tracker:
         self._count_container_process(proc, ts)
 
     def _exit(self, act) -> None:
-        proc = self.procs.get(act.pid)
-        if proc is None:
-            proc = self._get(act)
+        proc = self._get(act)  # (a reused pid's first record may be its exit)
         if act.syscall == "exit" and proc.threads > 0:
             proc.threads -= 1        # a thread ended, not the process
             return

@@ -123,6 +123,58 @@ def test_pid_reuse_never_links_to_the_old_process(tracked):
     assert old["_id"] != new["_id"]
 
 
+def test_pid_reused_by_a_vfork_child_is_a_new_process(tracked):
+    tracker, store = tracked
+    tracker.process([
+        spawn(100, 200, 1.0),
+        execve(200, 1.1, ["old"], "/bin/old", ppid=100),
+        spawn(100, 300, 5.0),
+        execve(300, 5.1, ["shell"], "/bin/sh", ppid=100),
+        # 200's exit record was lost; the pid comes back as 300's vfork child,
+        # whose records come before 300's vfork record.
+        execve(200, 9.1, ["new"], "/bin/new", ppid=300),
+        exit_(200, 9.2, ppid=300),
+        spawn(300, 200, 9.0, syscall="vfork", ppid=100),
+    ])
+    docs = sorted((d for d in store.docs("processes") if d["pid"] == 200), key=lambda d: d["start"])
+    assert [d["argv"] for d in docs] == [["old"], ["new"]]
+    old, new = docs
+    assert old["status"] == "gone" and new["status"] == "exited"
+    assert new["parent"] == tracker.procs[300].id and old["parent"] == tracker.procs[100].id
+    assert tracker.procs[300].children == [new["_id"]]
+
+
+def test_pid_reused_by_a_child_that_only_exits(tracked):
+    tracker, store = tracked
+    tracker.process([
+        spawn(100, 200, 1.0),
+        execve(200, 1.1, ["old"], "/bin/old", ppid=100),
+        spawn(100, 300, 5.0),
+        # 200's exit was lost; 300 forks a child that gets pid 200 and exits at once.
+        spawn(300, 200, 9.0, syscall="fork", ppid=100),
+        exit_(200, 9.1, code=4, ppid=300),
+    ])
+    old, new = sorted((d for d in store.docs("processes") if d["pid"] == 200),
+                      key=lambda d: d["start"])
+    assert old["argv"] == ["old"] and old["status"] == "gone" and old.get("exit_code") is None
+    assert new["status"] == "exited" and new["exit_code"] == 4
+    assert new["parent"] == tracker.procs[300].id
+
+
+def test_an_orphan_reparented_stays_one_process(tracked):
+    tracker, store = tracked
+    tracker.process([
+        spawn(100, 200, 1.0),
+        execve(200, 1.1, ["daemon"], "/bin/daemon", ppid=100),
+        exit_(100, 2.0, ppid=1),
+        # 100 is gone: 200 now reports init (or a subreaper) as its parent.
+        write(200, 3.0, 1, 5, ppid=1),
+        exit_(200, 4.0, ppid=1),
+    ])
+    docs = [d for d in store.docs("processes") if d["pid"] == 200]
+    assert len(docs) == 1 and docs[0]["argv"] == ["daemon"] and docs[0]["status"] == "exited"
+
+
 def test_dup2_redirection_writes_land_on_the_opened_file(tracked):
     tracker, store = tracked
     tracker.process([
@@ -209,18 +261,18 @@ def test_clone3_child_that_shows_up_is_a_process(tracked):
 def test_killed_process_is_marked_when_found_gone():
     store = ListStore()
     me = os.getpid()
-    tracker = Tracker(store, host="h", boot_id="b", scope=Scope("command", me), run="r", live=True)
-    tracker.adopt_command(me, 1.0, ["pytest"])
+    tracker = Tracker(store, host="h", boot_id="b", scope=Scope("pid", me),
+                      run="r", live=True)
     victim = subprocess.Popen(["sleep", "60"])
-    tracker.process([spawn(me, victim.pid, 1.0),
+    tracker.process([spawn(me, victim.pid, 1.0, ppid=os.getppid()),
                      execve(victim.pid, 1.1, ["sleep", "60"], "/usr/bin/sleep", ppid=me),
                      act("kill", me, 2.0, syscall="kill", target=victim.pid, signal=9)])
     assert tracker.sweep(2.5) == 0, "still alive: nothing to close"
     victim.kill()
     victim.wait()  # a process killed by a signal leaves no exit record
     assert tracker.sweep(3.0) == 1
-    (doc,) = store.docs("processes")
-    assert doc["pid"] == victim.pid and doc["status"] == "killed" and doc["signal"] == 9
+    (doc,) = [d for d in store.docs("processes") if d["pid"] == victim.pid]
+    assert doc["status"] == "killed" and doc["signal"] == 9
 
 
 def test_container_attribution_rootfs_and_host_paths():
