@@ -6,7 +6,10 @@ whole document by `_id`, inserting it when absent, so a batch written twice leav
 the database as written once.
 
 The live thread (the tracker) hands `write()` a batch and returns at once: the
-batch joins an inbox as it is, with no encoding and no database call. The writer
+batch joins an inbox as it is, with no encoding and no database call (only when
+the writer lags by more than `max(4 * batch_size, 10,000)` mutations and the
+stream is calm does `write()` encode the inbox itself, so that what waits is
+compact). The writer
 thread encodes the inbox into the backlog, takes up to `batch_size` mutations from
 the head of the backlog when that many are waiting or the oldest has waited
 `flush_interval`, keeps the last version of each document, and sends one
@@ -448,6 +451,8 @@ class MongoStore(_Store):
         self.spill_after = spill_after
         self.fsync_interval = fsync_interval
         self.max_queued = max_queued
+        # Unencoded mutations past which write() encodes them itself, unless held.
+        self._inbox_help = max(4 * batch_size, 10_000)
         self.hold_calm = hold_calm
         self.journal_hold_bytes = (journal_max_bytes // 2 if journal_hold_bytes is None
                                    else journal_hold_bytes)
@@ -597,9 +602,17 @@ class MongoStore(_Store):
             before = self._inbox_count
             if self._over_bound() and not self._make_room(n):
                 return
-            self._inbox.append((mutations, time.monotonic()))
+            now = time.monotonic()
+            self._inbox.append((mutations, now))
             self._inbox_count = after = self._inbox_count + n
             self._accepted += n
+            if after >= self._inbox_help and not self._held(now):
+                # The writer is stuck in a slow database call and the stream is calm:
+                # encode here, so that what waits is compact BSON (in memory up to
+                # max_queued, then in the journal), not live documents, several
+                # times its size. A replay into a slow database waits this way too.
+                if self._move(now):
+                    return
             # Wake the writer only when it has something new to decide: a first
             # batch (its flush deadline), a batch's worth, the bound.
             if not before or before < self.batch_size <= after or before < self.max_queued <= after:

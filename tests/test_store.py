@@ -195,6 +195,35 @@ def test_write_never_waits_for_a_stalled_database(tmp_path, store_db):
 
 
 @store
+def test_what_waits_for_a_stalled_database_waits_encoded_unless_the_stream_is_dense(
+        tmp_path, store_db):
+    """Past max(4 * batch_size, 10,000) unencoded mutations write() encodes them
+    itself (compact BSON, then the journal) when the stream is calm; while the
+    recorder says it is dense, they wait as they are and the live thread pays
+    nothing."""
+    with EmbeddedFerret(tmp_path) as ferret, _open(ferret.uri, store_db, batch_size=100,
+                                                   hold_calm=60.0) as s:
+        s.write(_docs(10))
+        assert s.flush(30)
+        os.kill(ferret.pid, signal.SIGSTOP)
+        try:
+            calm, dense = _docs(12_000, "files"), _docs(12_000, "containers")
+            for start in range(0, 12_000, 500):
+                s.write(calm[start:start + 500])
+            waiting = s.stats()["inbox"]
+            assert waiting < 10_000
+            s.pressure(time.monotonic())  # dense: held for hold_calm
+            for start in range(0, 12_000, 500):
+                s.write(dense[start:start + 500])
+            assert s.stats()["inbox"] == waiting + 12_000
+        finally:
+            os.kill(ferret.pid, signal.SIGCONT)
+        assert s.flush(300)
+        assert s.db.files.count_documents({}) == s.db.containers.count_documents({}) == 12_000
+        assert s.stats()["unaccounted"] == 0
+
+
+@store
 def test_a_database_that_goes_away_loses_nothing(tmp_path, store_db):
     port = _free_port()
     first = EmbeddedFerret(tmp_path, port=port).start()
