@@ -705,18 +705,23 @@ class Tracker:
 
         for info in seen:
             place(info)
+        roots = _MountRoots(proc_root)
         for info in order:
             parent = self.procs.get(info["ppid"])
             proc = Process(self._proc_id(info["pid"], info["start"]), info["pid"], info["ppid"],
-                           parent.id if parent else None, info["start"])
+                           None, info["start"])
             proc.comm, proc.exe, proc.argv, proc.cwd = info["comm"], info["exe"], info["argv"], info["cwd"]
             proc.uid, proc.seeded, proc.proc_start = info["uid"], True, info["ticks"]
             if parent is not None:
-                proc.container = parent.shim_id or parent.container
+                self._link(parent, proc)  # its parent, the parent's children, the container
                 proc.root = parent.root
             proc.shim_id = _shim_container_id(proc.exe, proc.argv)
             if proc.container is None and not proc.shim_id:
                 proc.container = info["cgroup_container"]
+            if proc.root is None and proc.container is not None and proc_root == "/proc":
+                # Its pivot_root came before godo: the host path of its root is
+                # in the mount tables (for a mount namespace not godo's).
+                proc.root = roots.of(proc.pid)
             self.procs[proc.pid] = proc
             proc.in_scope = self._in_scope(proc, parent)
             if proc.in_scope:
@@ -853,6 +858,79 @@ def _read_proc(root: str, pid: int, boot: float) -> dict | None:
     return {"pid": pid, "ppid": ppid, "comm": comm, "argv": argv, "exe": exe, "cwd": cwd,
             "uid": uid, "ticks": ticks, "start": boot + ticks / _CLK_TCK,
             "cgroup_container": _cgroup_container_id(pid) if root == "/proc" else None}
+
+
+class _MountRoots:
+    """The host path of a process's root directory when it lives in a mount
+    namespace of its own (a container that pivoted before godo started): its `/`
+    mount is a directory of some filesystem (major:minor, root within it), and
+    godo's own mount table says where that filesystem's directory is on the host.
+    None for godo's namespace, or when no mount of godo's shows that directory
+    (a filesystem mounted only in the container)."""
+
+    def __init__(self, proc_root: str = "/proc"):
+        self.proc_root = proc_root
+        self.own_ns = _readlink(f"{proc_root}/self/ns/mnt")
+        self._host: list[tuple[str, str, str]] | None = None  # (device, root, mount point)
+        self._by_ns: dict[str, str | None] = {}
+
+    def of(self, pid: int) -> str | None:
+        ns = _readlink(f"{self.proc_root}/{pid}/ns/mnt")
+        if ns is None or ns == self.own_ns:
+            return None
+        if ns not in self._by_ns:
+            self._by_ns[ns] = self._resolve(pid)
+        return self._by_ns[ns]
+
+    def _resolve(self, pid: int) -> str | None:
+        mounts = _mountinfo(f"{self.proc_root}/{pid}/mountinfo")
+        own = [m for m in mounts if m[2] == "/"]
+        if not own:
+            return None
+        device, root, _point = own[-1]  # the last mount on / is the one in view
+        if self._host is None:
+            self._host = _mountinfo(f"{self.proc_root}/self/mountinfo")
+        best = None
+        for host_device, host_root, point in self._host:
+            if host_device != device:
+                continue
+            prefix = host_root.rstrip("/") + "/"
+            if root == host_root or root.startswith(prefix):
+                # The mount of the most of that filesystem: a bind mount of part of
+                # it elsewhere shows the same directory under an alias.
+                if best is None or len(host_root) < len(best[0]):
+                    best = (host_root, point)
+        if best is None:
+            return None
+        host_root, point = best
+        rest = root[len(host_root):].lstrip("/")
+        return _join(point, rest) if rest else point
+
+
+def _readlink(path: str) -> str | None:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return None
+
+
+def _mountinfo(path: str) -> list[tuple[str, str, str]]:
+    """(major:minor, root, mount point) of each line of a mountinfo file, with
+    the kernel's octal escapes (space, tab, newline, backslash) undone."""
+    try:
+        text = Path(path).read_text(errors="surrogateescape")
+    except OSError:
+        return []
+    out = []
+    for line in text.splitlines():
+        fields = line.split(" ")
+        if len(fields) > 4:
+            out.append((fields[2], _unescape(fields[3]), _unescape(fields[4])))
+    return out
+
+
+def _unescape(text: str) -> str:
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text) if "\\" in text else text
 
 
 def _alive(proc: Process) -> bool:

@@ -78,8 +78,9 @@ class Container:
         return self.rootfs / "data"
 
 
-def build(base: Path, container_id: str | None = None) -> Container:
-    """Lay out a container under `base` (which must exist and be empty or absent)."""
+def build(base: Path, container_id: str | None = None, init_script: str = INIT_SCRIPT) -> Container:
+    """Lay out a container under `base` (which must exist and be empty or absent),
+    whose `/init.sh` is `init_script`."""
     base = Path(base)
     cid = container_id or secrets.token_hex(32)
     if len(cid) != 64 or any(c not in "0123456789abcdef" for c in cid):
@@ -94,7 +95,7 @@ def build(base: Path, container_id: str | None = None) -> Container:
         link = rootfs / "bin" / applet
         if applet != "busybox" and not link.exists():
             link.symlink_to("busybox")
-    (rootfs / "init.sh").write_text(INIT_SCRIPT)
+    (rootfs / "init.sh").write_text(init_script)
     shim = base / SHIM_NAME
     shutil.copy2(os.path.realpath(SHELL), shim)
     shim.chmod(0o755)

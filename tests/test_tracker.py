@@ -313,3 +313,41 @@ def test_memory_is_released_for_many_short_processes(tracked):
     assert set(tracker.procs) == {100}
     assert len(store.batches) == 1, "one store call per batch, not per document"
     assert len(store.docs("processes")) == 2000 and len(store.docs("files")) == 2000
+
+
+HOST_MOUNTS = """\
+22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw
+30 22 8:1 / /var/lib rw,relatime shared:2 - ext4 /dev/sdb1 rw
+31 22 8:2 /data /mnt/d rw,relatime shared:3 - xfs /dev/sdc rw
+40 30 0:55 / /var/lib/docker/overlay2/abc/merged rw,relatime - overlay overlay rw,lowerdir=x
+41 22 254:0 /srv/box /srv/alias rw - ext4 /dev/vda rw
+42 22 8:3 / /mnt/with\\040space rw - ext4 /dev/sdd rw
+"""
+
+
+@pytest.mark.parametrize("root_line, host_path", [
+    ("254:0 /srv/box/rootfs", "/srv/box/rootfs"),             # bind-mounted (not the alias)
+    ("0:55 /", "/var/lib/docker/overlay2/abc/merged"),         # Docker's overlay
+    ("8:1 /containers/c1", "/var/lib/containers/c1"),          # on another filesystem
+    ("8:2 /data/c2", "/mnt/d/c2"),                             # under a bind mount
+    ("8:3 /a\\040b", "/mnt/with space/a b"),                  # escaped names
+    ("0:99 /", None),                                          # mounted only inside
+])
+def test_a_container_started_before_godo_has_its_rootfs_from_the_mount_tables(
+        tmp_path, root_line, host_path):
+    from godo.tracker import _MountRoots
+    (tmp_path / "self" / "ns").mkdir(parents=True)
+    (tmp_path / "self" / "ns" / "mnt").symlink_to("mnt:[4026531841]")
+    (tmp_path / "self" / "mountinfo").write_text(HOST_MOUNTS)
+    (tmp_path / "7" / "ns").mkdir(parents=True)
+    (tmp_path / "7" / "ns" / "mnt").symlink_to("mnt:[4026532001]")
+    device, root = root_line.split(" ")
+    (tmp_path / "7" / "mountinfo").write_text(
+        f"63 42 {device} {root} / rw,relatime - ext4 /dev/x rw\n"
+        "64 63 0:5 / /proc rw - proc proc rw\n")
+    (tmp_path / "8" / "ns").mkdir(parents=True)
+    (tmp_path / "8" / "ns" / "mnt").symlink_to("mnt:[4026531841]")
+    roots = _MountRoots(str(tmp_path))
+    assert roots.of(7) == host_path
+    assert roots.of(8) is None, "godo's own mount namespace: no rootfs"
+    assert roots.of(9) is None, "gone: nothing to say"

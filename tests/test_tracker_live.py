@@ -53,24 +53,25 @@ def _record(store_uri, argv) -> dict:
     return run
 
 
-def _wait_for_rules(godo: subprocess.Popen, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    with A.AuditControl() as control:
-        while not any("godo" in r.keys for r, _ in control.list_rules()):
-            if godo.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"godo did not start: {godo.stderr.read()}")
-            time.sleep(0.05)
+def _start_daemon(store_uri: str) -> subprocess.Popen:
+    """`godo record` as a daemon (default scope: containers), once it says it is
+    recording: its line comes only when every rule is in."""
+    godo = subprocess.Popen([sys.executable, "-m", "godo", "record", "--mongo", store_uri],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = godo.stderr.readline()  # "" when godo ended first
+    if not line.startswith("godo: recording"):
+        godo.kill()
+        raise AssertionError(f"godo did not start: {line}{godo.communicate()[1]}")
+    return godo
 
 
 def test_container_without_docker_as_the_daemon_sees_it(live_audit, godo_env, store_uri, db,
                                                         tmp_path, capsys):
     box = containers.build(tmp_path / "box")
     # The daemon, in its default scope: containers (descendants of a runtime shim).
-    godo = subprocess.Popen([sys.executable, "-m", "godo", "record", "--mongo", store_uri],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    godo = _start_daemon(store_uri)
     with godo:
         try:
-            _wait_for_rules(godo)
             ran = subprocess.run(box.argv, capture_output=True, timeout=60)
             assert ran.returncode == 0, ran.stderr
         finally:
@@ -115,6 +116,59 @@ def test_container_without_docker_as_the_daemon_sees_it(live_audit, godo_env, st
     assert main(["files", "--mongo", store_uri, "--container", box.id, "--written"]) == 0
     table = capsys.readouterr().out
     assert "/data/sub/d.txt" in table and str(box.rootfs) in table
+
+
+# Started before godo: it says it is ready, then waits for /data/go, then writes.
+WAITING_INIT = """\
+export PATH=/bin
+echo ready > /data/ready
+while [ ! -e /data/go ]; do sleep 0.1; done
+echo late > /data/late.txt
+"""
+
+
+def test_a_container_started_before_godo_keeps_its_ancestry_and_id(live_audit, godo_env,
+                                                                  store_uri, db, tmp_path):
+    box = containers.build(tmp_path / "box", init_script=WAITING_INIT)
+    started = subprocess.Popen(box.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while not (box.data / "ready").exists():
+            assert started.poll() is None and time.monotonic() < deadline, started.communicate()
+            time.sleep(0.05)
+        godo = _start_daemon(store_uri)
+        with godo:
+            try:
+                (box.data / "go").touch()
+                _out, err = started.communicate(timeout=60)
+                assert started.returncode == 0, err
+            finally:
+                godo.send_signal(signal.SIGTERM)
+                _out, err = godo.communicate(timeout=60)
+        assert godo.returncode == 0, err
+    finally:
+        if started.poll() is None:
+            started.kill()
+            started.communicate()
+    assert (box.data / "late.txt").read_bytes() == b"late\n"
+
+    # Learnt from /proc at start: unshare (the shim's child) and the container's
+    # init, each with the container id and its parent.
+    procs = {p["_id"]: p for p in db.processes.find({"container": box.id})}
+    by_argv = {tuple(p["argv"]): p for p in procs.values()}
+    unshare = next(p for p in procs.values() if p["argv"][:1] == ["unshare"])
+    init = by_argv[("/bin/busybox", "sh", "/init.sh")]
+    assert init["parent"] == unshare["_id"] and init["_id"] in unshare["children"]
+    assert init["status"] == "exited" and unshare["status"] == "exited"
+    # What the container did after godo started is its own, in the container.
+    (late,) = list(db.files.find({"path": "/data/late.txt"}))
+    assert late["container"] == box.id and late["process"] == init["_id"]
+    assert late["writes"] == 1 and late["bytes"] == len(b"late\n")
+    # Its pivot_root came before godo: the rootfs is read from the mount tables.
+    assert late["host_path"] == str(box.data / "late.txt")
+    (doc,) = list(db.containers.find({"id": box.id}))
+    assert doc["rootfs"] == str(box.rootfs)
+    assert doc["processes"] == len(procs) and doc["files_written"] >= 1
 
 
 def test_pid_reuse_never_links_a_process_to_the_wrong_parent(live_audit, godo_env, store_uri, db):
