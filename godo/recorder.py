@@ -29,7 +29,7 @@ from .hotpath import MODE, Pipeline
 from .paths import boot_id, hostname, run_dir
 from .rawlog import frames_to_lines
 from .source import AuditSession, LogSource, wait_for_marker
-from .tracker import Scope, Tracker, proc_fds, utc
+from .tracker import Scope, Tracker, boot_ticks, proc_fds, utc
 
 _UNSET_LOGINUID = 4294967295
 _TICK = 0.5
@@ -429,9 +429,14 @@ class Recorder:
                 report.session = cmd.session if cmd else None
                 report.rules = [rules_mod.describe(r, arch) for r in rules]
                 self.store.write([("runs", report.document())])
+                rules_begin = boot_ticks()
                 session.add_rules(rules)
                 if cmd is not None:
                     cmd.go()
+                else:
+                    # What started while /proc was read and the rules went in is in
+                    # neither: look again for it.
+                    self.tracker.seed_from_proc(started_before=rules_begin)
                 if opts.on_ready is not None:
                     opts.on_ready()
                 with _Boost(opts.priority_boost) as boost, _RareFullCollections():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -681,14 +682,21 @@ class Tracker:
 
     # -- /proc -------------------------------------------------------------------------
 
-    def seed_from_proc(self, proc_root: str = "/proc") -> int:
+    def seed_from_proc(self, proc_root: str = "/proc", *, started_before: int | None = None) -> int:
         """Learn the processes that were running before we started, parents
-        first, so they keep their ancestry and container."""
+        first, so they keep their ancestry and container.
+
+        With `started_before` (clock ticks since boot, as `boot_ticks()` gives),
+        only processes not known yet that started before then: the second look,
+        once the rules are in, at what started while the first one was taken.
+        Anything later has its spawn in the audit stream."""
         seen = []
         for entry in os.listdir(proc_root):
             if entry.isdigit():
+                if started_before is not None and int(entry) in self.procs:
+                    continue
                 info = _read_proc(proc_root, int(entry), self._boot_epoch())
-                if info is not None:
+                if info is not None and (started_before is None or info["ticks"] < started_before):
                     seen.append(info)
         by_pid = {info["pid"]: info for info in seen}
         order: list[dict] = []
@@ -812,6 +820,12 @@ def _proc_fd_path(pid: int | str, fd: int) -> str | None:
         return os.readlink(f"/proc/{pid}/fd/{fd}")
     except OSError:
         return None
+
+
+def boot_ticks() -> int:
+    """Now, in the clock ticks since boot that /proc/PID/stat gives start times in,
+    less one: a process that started in this tick may have started after now."""
+    return int(time.clock_gettime(time.CLOCK_BOOTTIME) * _CLK_TCK) - 1
 
 
 def _boot_time() -> float:

@@ -351,3 +351,30 @@ def test_a_container_started_before_godo_has_its_rootfs_from_the_mount_tables(
     assert roots.of(7) == host_path
     assert roots.of(8) is None, "godo's own mount namespace: no rootfs"
     assert roots.of(9) is None, "gone: nothing to say"
+
+
+def _fake_process(proc, pid: int, ppid: int, ticks: int, argv: list[str]) -> None:
+    base = proc / str(pid)
+    base.mkdir(parents=True)
+    comm = argv[0].rsplit("/", 1)[-1]
+    # stat: after "(comm) " come state, ppid, 17 fields, then the start time in ticks
+    (base / "stat").write_text(f"{pid} ({comm}) S {ppid} " + "0 " * 17 + f"{ticks} 0 0\n")
+    (base / "cmdline").write_bytes(b"\0".join(a.encode() for a in argv) + b"\0")
+    (base / "status").write_text("Name:\t%s\nUid:\t0\t0\t0\t0\n" % comm)
+
+
+def test_a_second_look_at_proc_adds_only_what_started_in_between(tmp_path):
+    store = ListStore()
+    tracker = Tracker(store, host="h", boot_id="b", scope=Scope("host"), run="r")
+    _fake_process(tmp_path, 1, 0, 10, ["/sbin/init"])
+    _fake_process(tmp_path, 10, 1, 500, ["/usr/sbin/sshd"])
+    assert tracker.seed_from_proc(str(tmp_path)) == 2
+    # While the first look was taken and the rules went in, sshd forked 11;
+    # 12 started after the rules were in: its spawn is in the stream.
+    _fake_process(tmp_path, 11, 10, 700, ["sshd: session"])
+    _fake_process(tmp_path, 12, 10, 900, ["sshd: late"])
+    assert tracker.seed_from_proc(str(tmp_path), started_before=800) == 1
+    assert set(tracker.procs) == {1, 10, 11}
+    session, sshd = tracker.procs[11], tracker.procs[10]
+    assert session.parent == sshd.id and sshd.children == [session.id]
+    assert session.argv == ["sshd: session"] and session.seeded
