@@ -10,7 +10,9 @@ import argparse
 import fnmatch
 import os
 import re
+import signal
 import sys
+import threading
 import time
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -141,6 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    # SIGTERM unwinds like Ctrl-C, so that what godo started (the embedded FerretDB,
+    # in a session of its own) is stopped and what it holds is flushed. `record`
+    # puts its own handler in while it records.
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
     try:
         return {"record": cmd_record, "replay": cmd_replay, "tree": cmd_tree,
                 "files": cmd_files, "containers": cmd_containers, "export": cmd_export,
@@ -151,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("godo: interrupted", file=sys.stderr)
         return 130
+    except _Terminated:
+        print("godo: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except BrokenPipeError:
         # `godo export | head`: the reader left; that is not an error.
         try:
@@ -158,6 +168,18 @@ def main(argv: list[str] | None = None) -> int:
         except OSError:
             pass
         return 0
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised where the main thread is (a BaseException, as
+    KeyboardInterrupt is, so that no `except Exception` swallows it)."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise _Terminated
 
 
 # -- settings: flags, then environment, then the config file ------------------------------

@@ -494,6 +494,55 @@ def test_replay_subprocess(env):
     assert all("kind" in e for e in _json_lines(result.stdout))
 
 
+def _servers_under(data: Path) -> list[int]:
+    """pids of FerretDB servers whose state lives under `data`."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"ferretdb" in cmdline and str(data).encode() in cmdline:
+                pids.append(int(entry))
+    return pids
+
+
+def test_sigterm_stops_the_embedded_database_it_started(tmp_path, ferret_uri):
+    """`godo replay` into its embedded FerretDB, killed with SIGTERM while it reads:
+    it says so in one line, exits 143, and the server it started (in a session of
+    its own, which the signal does not reach) is gone with it."""
+    data = tmp_path / "data"
+    fifo = tmp_path / "audit.log"
+    os.mkfifo(fifo)
+    env = {**os.environ, "GODO_DATA_DIR": str(data)}
+    env.pop("GODO_MONGO_URI", None)
+    godo = subprocess.Popen(GODO + ["replay", "--config", str(tmp_path / "none.toml"), str(fifo)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    (tmp_path / "none.toml").write_text("")
+    try:
+        with open(fifo, "wb") as writer:  # godo reads on; the log never ends
+            writer.write((DATA / "container.log").read_bytes()[:4096])
+            writer.flush()
+            deadline = time.monotonic() + 60
+            while not _servers_under(data):
+                assert godo.poll() is None and time.monotonic() < deadline, godo.communicate()
+                time.sleep(0.1)
+            time.sleep(0.5)
+            godo.send_signal(signal.SIGTERM)
+            _out, err = godo.communicate(timeout=60)
+    finally:
+        if godo.poll() is None:
+            godo.kill()
+            godo.communicate()
+    left = _servers_under(data)
+    for pid in left:  # not to leave one behind when the test fails
+        os.kill(pid, signal.SIGKILL)
+    assert godo.returncode == 128 + signal.SIGTERM
+    assert _one_line_error(err) == "godo: terminated"
+    assert left == [], "the embedded FerretDB outlived godo"
+
+
 def test_replay_shows_records_per_second_on_a_terminal(tmp_path):
     # A log past the size that earns a bar: a real capture, repeated.
     one = (DATA / "container.log").read_bytes()
