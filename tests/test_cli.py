@@ -121,7 +121,9 @@ def recorded(env, uri):
     target = short / "x"
     script = f"echo hi > {target}; cat {target}; exit 7"
     config = env / "daemon.toml"
-    config.write_text(f'[record]\nscope = "containers"\n\n[store]\nuri = "{uri}"\n'
+    raw_log = env / "daemon.raw.log"  # what the daemon received, for a failure to show
+    config.write_text(f'[record]\nscope = "containers"\nraw_log = "{raw_log}"\n\n'
+                      f'[store]\nuri = "{uri}"\n'
                       "batch_size = 200\nflush_interval = 0.2\n")
     box = containers.build(env / "box")
     before = datetime.now(timezone.utc)
@@ -144,11 +146,32 @@ def recorded(env, uri):
         procs = {p["exe"].rsplit("/", 1)[-1]: p for p in db.processes.find({"run": command_run["_id"]})}
     yield types.SimpleNamespace(
         uri=uri, target=target, script=script, command_rc=command_rc, box=box, boxed=boxed,
-        daemon_rc=daemon.returncode, daemon_err=daemon_err, ready_rules=ready_rules,
+        daemon_rc=daemon.returncode, daemon_err=daemon_err, ready_rules=ready_rules, raw_log=raw_log,
         command_run=command_run["_id"],
         daemon_run=daemon_run["_id"] if daemon_run else None, shell=procs.get("dash"),
         cat=procs.get("cat"), before=before, after=after)
     shutil.rmtree(short)
+
+
+def _diagnose(raw_log: Path, box) -> str:
+    """What the daemon's raw log says about the container: the shim's activities
+    and its children's, and what a replay of the log attributes."""
+    from godo._hotpath_py import Pipeline
+    from godo.tracker import Scope as _Scope
+    from godo.tracker import Tracker
+    pipeline = Pipeline()
+    acts = pipeline.feed_log(raw_log.read_bytes()) + pipeline.flush()
+    shim = {a.pid for a in acts if (a.exe or "").endswith("/" + box.shim.name)}
+    lines = [f"{a.serial} {a.kind} pid={a.pid} ppid={a.ppid} exe={a.exe} argv={a.argv}"
+             for a in acts if a.pid in shim or a.ppid in shim][:40]
+
+    class _Docs:
+        def write(self, mutations):
+            pass
+    tracker = Tracker(_Docs(), host="h", boot_id="b", scope=_Scope("containers"), run="r")
+    tracker.process(acts)
+    return (f"replayed: {tracker.counts['processes']} processes in scope; the shim and its "
+            "children:\n" + "\n".join(lines))
 
 
 def _one_line_error(err: str) -> str:
@@ -194,7 +217,8 @@ def test_record_as_a_daemon_from_a_config_file_until_sigterm(recorded):
         # READY=1 (and the line) came with every one of the run's rules in.
         assert sorted(recorded.ready_rules) == sorted(run["rules"])
         assert db.containers.find_one({"id": recorded.box.id}) is not None, (
-            f"the daemon saw no container; it said:\n{recorded.daemon_err}\nrun: {run}")
+            f"the daemon saw no container; it said:\n{recorded.daemon_err}\nrun: {run}\n"
+            f"{_diagnose(recorded.raw_log, recorded.box)}")
         exes = {p["exe"] for p in db.processes.find({"container": recorded.box.id})}
         assert "/bin/busybox" in exes
 
