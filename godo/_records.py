@@ -78,7 +78,8 @@ HEX_FIELDS = frozenset({"arch", "a0", "a1", "a2", "a3"})
 # 0o40000 on aarch64: an aarch64 log's tmpfile opens lose their mode.
 AT_FDCWD = -100
 CLONE_THREAD = 0x10000
-O_WRONLY, O_CREAT, O_TRUNC, O_CLOEXEC, O_TMPFILE = 0o1, 0o100, 0o1000, 0o2000000, 0o20200000
+O_ACCMODE, O_WRONLY, O_RDWR = 0o3, 0o1, 0o2
+O_CREAT, O_TRUNC, O_APPEND, O_CLOEXEC, O_TMPFILE = 0o100, 0o1000, 0o2000, 0o2000000, 0o20200000
 CLOSE_RANGE_CLOEXEC = 4
 NLMSGHDR_SIZE = 16
 MAX_DATAGRAM = 10240  # receive buffer per datagram; the kernel's MAX_AUDIT_MESSAGE_LENGTH is 8970

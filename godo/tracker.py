@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from . import _records as R
+
 _SHIM_NAMES = ("containerd-shim", "runc", "conmon", "crun")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_O_ACCMODE, _O_WRONLY, _O_RDWR = 0o3, 0o1, 0o2
-_O_CREAT, _O_TRUNC, _O_CLOEXEC = 0o100, 0o1000, 0o2000000
 _MAX_CHILDREN = 10_000
 _MAX_EXECS = 64
 _MAX_FS_OPS = 256
@@ -59,7 +59,7 @@ def utc(ts: float | None) -> datetime | None:
     return made
 
 
-_ACCESS = {0: "r", _O_WRONLY: "w", _O_RDWR: "rw"}
+_ACCESS = {0: "r", R.O_WRONLY: "w", R.O_RDWR: "rw"}
 
 
 class OpenFile:
@@ -84,7 +84,7 @@ class OpenFile:
         self.first_write = None
         self.last_write = None
         self.created = created
-        self.truncated = bool(flags is not None and flags & _O_TRUNC and flags & _O_ACCMODE)
+        self.truncated = bool(flags is not None and flags & R.O_TRUNC and flags & R.O_ACCMODE)
         self.refs = 0
         self.inherited = inherited
         self.dirty = True
@@ -95,7 +95,7 @@ class OpenFile:
         flags = self.flags
         access = None
         if flags is not None:
-            access = _ACCESS.get(flags & _O_ACCMODE, "?")
+            access = _ACCESS.get(flags & R.O_ACCMODE, "?")
         # utc(), its cache looked up here first: a file's stamps are mostly cached.
         cached = _UTC_CACHE.get
         opened, closed, first, last = self.opened, self.closed, self.first_write, self.last_write
@@ -472,7 +472,7 @@ class Tracker:
             open_file.host_path = _join(proc.root, path.lstrip("/"))
         open_file.refs = 1
         proc.fds[fd] = open_file
-        if act.flags is not None and act.flags & _O_CLOEXEC:
+        if act.flags is not None and act.flags & R.O_CLOEXEC:
             proc.cloexec.add(fd)
         else:
             proc.cloexec.discard(fd)

@@ -10,6 +10,8 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from . import _records as R
+
 ARGV_SHOWN = 8
 ARG_CHARS = 60
 
@@ -156,9 +158,6 @@ def render_files(files: list[dict], procs: dict[str, dict]) -> Table:
     return table
 
 
-O_APPEND = 0o2000  # the same bit on x86_64 and aarch64
-
-
 def access_label(doc: dict) -> str:
     """`r`, `w`, `rw`, with `+append` as the open asked and `+creat`/`+trunc` as it
     happened; `inherited` for a descriptor opened before godo looked, whose mode it
@@ -166,7 +165,7 @@ def access_label(doc: dict) -> str:
     if doc.get("inherited") and not doc.get("access"):
         return "inherited"
     label = doc.get("access") or "?"
-    if (doc.get("flags") or 0) & O_APPEND:
+    if (doc.get("flags") or 0) & R.O_APPEND:
         label += "+append"
     if doc.get("created"):
         label += "+creat"
@@ -179,9 +178,9 @@ def render_containers(rows: list[dict]) -> Table:
     """`docker ps -a` for what godo saw."""
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     # The host column only when the database holds more than one host's containers.
-    hosts = {host for row in rows for host in row.get("hosts") or ()}
+    several = len({host for row in rows for host in row.get("hosts") or ()}) > 1
     columns = ["CONTAINER ID", "ROOTFS", "FIRST SEEN", "LAST SEEN", "PROCESSES", "FILES WRITTEN"]
-    for column in columns + (["HOST"] if len(hosts) > 1 else []):
+    for column in columns + (["HOST"] if several else []):
         # Only the rootfs wraps: an id or a date cut in two is no longer one.
         table.add_column(column, overflow="fold", no_wrap=column != "ROOTFS",
                          justify="right" if column in ("PROCESSES", "FILES WRITTEN") else "left")
@@ -189,7 +188,7 @@ def render_containers(rows: list[dict]) -> Table:
         table.add_row(row["id"][:12], escape(row.get("rootfs") or "-"), _stamp(row.get("first_seen")),
                       _stamp(row.get("last_seen")), str(row.get("processes", 0)),
                       str(row.get("files_written", 0)),
-                      *([escape(", ".join(row.get("hosts") or ()))] if len(hosts) > 1 else []))
+                      *([escape(", ".join(row.get("hosts") or ()))] if several else []))
     return table
 
 
