@@ -605,11 +605,20 @@ def _as_nobody(argv: list[str]) -> tuple[int, str]:
     return os.waitstatus_to_exitcode(status), err
 
 
+# A real `python -m godo` run as nobody, with godo's modules loaded while it is
+# still root: the checkout may sit where nobody cannot read (a `mktemp -d` is 0700).
+_AS_NOBODY = (
+    "import os, sys\n"
+    "import godo.cli, godo.recorder, godo.source, godo.store, godo.views\n"
+    f"os.setgroups([]); os.setresgid({NOBODY}, {NOBODY}, {NOBODY}); "
+    f"os.setresuid({NOBODY}, {NOBODY}, {NOBODY})\n"
+    "sys.exit(godo.cli.main(sys.argv[1:]))\n")
+
+
 def _nobody_subprocess(*args) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "GODO_CONFIG"}
     env.update(HOME="/nonexistent", GODO_DATA_DIR="/nonexistent/godo")
-    return subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
-                           "--"] + GODO + [str(a) for a in args],
+    return subprocess.run([sys.executable, "-c", _AS_NOBODY] + [str(a) for a in args],
                           capture_output=True, text=True, timeout=60, cwd="/", env=env)
 
 
