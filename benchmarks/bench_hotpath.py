@@ -66,7 +66,7 @@ def test_replay(benchmark, name, twin):
     if name not in CHUNKS:
         pytest.skip("no corpus recorded at benchmarks/data/corpus.log (benchmarks/record_corpus.py)")
     try:
-        module = importlib.import_module({"compiled": "godo._hotpath_c", "pure": "godo._hotpath_py"}[twin])
+        module = importlib.import_module({"compiled": "godo.hotpath._hotpath_c", "pure": "godo.hotpath._pipeline_py"}[twin])
     except ImportError as exc:
         pytest.fail(f"the compiled twin is not built: {exc}")
     chunks = CHUNKS[name]

@@ -41,10 +41,10 @@ from pathlib import Path
 from _common import (build, cpu_seconds, die_with_parent, godo_command, live_lock, machine_load,
                      median, verdict, wait_until)
 
-from godo import audit as A
-from godo import rules as R
-from godo import syscalls as S
-from godo.source import Settings
+from godo.source import audit as A
+from godo.source import rules as R
+from godo.source.rules import native_arch
+from godo.source.session import Settings
 
 BACKLOG = 65536
 TARGET = 0.9
@@ -78,7 +78,7 @@ class Kernel:
         now = self.control.status()
         self.found = Settings.of(now)
         self.found_lost = now.lost
-        self.arch = S.native_arch()
+        self.arch = native_arch()
         self._ours: list[bytes] = []
         self.recovered = False
 

@@ -6,8 +6,8 @@ side with libauparse and a naive parser, in one run.
 Contenders, all over the same file, page cache warm, best of --runs, each run in
 a fresh process so none inherits another's heap:
   libauparse     c/auparse_walk.c: every event, record and field (name + raw value)
-  godo compiled  godo._hotpath_c.Pipeline: feed_log() over 1 MiB chunks, flush()
-  godo pure      godo._hotpath_py.Pipeline, the same calls
+  godo compiled  godo.hotpath._hotpath_c.Pipeline: feed_log() over 1 MiB chunks, flush()
+  godo pure      godo.hotpath._pipeline_py.Pipeline, the same calls
   naive split    naive_parser.py: each line split into a key=value dict
 
 Targets: compiled >= 3x libauparse records/s; pure >= 1x naive.
@@ -31,7 +31,7 @@ from pathlib import Path
 
 from _common import DATA_DIR, HERE, best, build, machine_load, verdict
 
-from godo._records import type_number
+from godo.hotpath.contract import type_number
 
 CHUNK = 1 << 20
 COMPILED_TARGET = 3.0
@@ -133,7 +133,7 @@ def worker(kind: str, path: str) -> int:
     if kind == "naive":
         result = measure_naive(path)
     else:
-        result = measure_pipeline({"compiled": "godo._hotpath_c", "pure": "godo._hotpath_py"}[kind], path)
+        result = measure_pipeline({"compiled": "godo.hotpath._hotpath_c", "pure": "godo.hotpath._pipeline_py"}[kind], path)
     print(json.dumps(result))
     return 0
 
@@ -158,7 +158,7 @@ def run_auparse(binary: Path, path: Path) -> dict:
 
 def compiled_available() -> str | None:
     """None if the compiled twin imports, else why not."""
-    done = subprocess.run([sys.executable, "-c", "import godo._hotpath_c"], capture_output=True,
+    done = subprocess.run([sys.executable, "-c", "import godo.hotpath._hotpath_c"], capture_output=True,
                           text=True, cwd=HERE.parent)
     return None if done.returncode == 0 else (done.stderr.strip().splitlines() or ["?"])[-1]
 

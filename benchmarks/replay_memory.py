@@ -151,7 +151,7 @@ def main() -> int:
 
 def _run_document(env: dict) -> dict:
     """The replay's run document, read back from the same store."""
-    code = ("import sys, orjson; from godo.store import database; from godo.paths import data_dir\n"
+    code = ("import sys, orjson; from godo.store.opening import database; from godo.paths import data_dir\n"
             "with database(None, data_dir()) as db:\n"
             "    run = db.runs.find_one({'mode': 'replay'}, sort=[('started', -1)])\n"
             "    sys.stdout.buffer.write(orjson.dumps(run, default=str))\n")

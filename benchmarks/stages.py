@@ -24,9 +24,9 @@ from pathlib import Path
 
 from _common import LIVE_LOCK, build, godo_command
 
-from godo import rawlog
+from godo.source import rawlog
 from godo.paths import boot_id
-from godo.store import NullStore
+from godo.store.base import NullStore
 from godo.tracker import Scope, Tracker
 
 _SIZE = struct.Struct("=I")
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{sum(1 for line in log.splitlines() if line.startswith(b'type=')):,} records "
           f"in {len(batches):,} batches of up to {SLOTS}")
     tracked = None  # the activities the tracker is timed on: the compiled twin's, else the pure one's
-    for name, module in (("compiled", "godo._hotpath_c"), ("pure", "godo._hotpath_py")):
+    for name, module in (("compiled", "godo.hotpath._hotpath_c"), ("pure", "godo.hotpath._pipeline_py")):
         try:
             seconds, records, activities = time_pipeline(module, batches)
         except ImportError as exc:

@@ -126,7 +126,7 @@ class Sampler(threading.Thread):
 
     def __init__(self, data_dir: Path, interval: float = 0.05, ferret: bool = True):
         super().__init__(name="storm-sampler", daemon=True)
-        from godo.audit import AuditControl
+        from godo.source.audit import AuditControl
         self.control = AuditControl()
         self.data_dir = str(data_dir)
         self.interval = interval
@@ -280,7 +280,7 @@ def run_storm(godo: list[str], storm: Path, iterations: int, workdir: Path,
         sample["records"] = int(words[words.index("records") + 1])
         return sample
 
-    from godo.store import database
+    from godo.store.opening import database
     with database(None, data, timeout=30.0) as db:
         run = db.runs.find_one({"mode": "unicast"}, sort=[("started", -1)])
         storm_proc = db.processes.find_one({"run": run["_id"], "exe": str(storm)})
@@ -386,7 +386,7 @@ def summarise(samples: list[dict], iterations: int) -> None:
 def journal_throughput(n: int, batch: int = 100) -> None:
     import bson
 
-    from godo.journal import Journal
+    from godo.store.journal import Journal
     now = datetime.now(timezone.utc)
     docs = []
     for i in range(n):

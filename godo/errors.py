@@ -15,6 +15,8 @@ class GodoError(Exception):
 class AuditError(GodoError):
     """The kernel's audit subsystem refused or is unavailable."""
 
+    errno: int | None = None  # the kernel's answer, when it gave one
+
 
 class AuditBusyError(AuditError):
     """Another audit daemon owns the unicast stream."""

@@ -40,6 +40,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from godo.store.base import NullStore
+
 # Imported as tests.capture by `python -m`, as capture by pytest (which puts tests/
 # on sys.path: the directory is no package).
 try:
@@ -119,7 +121,7 @@ def _ancestor_holds(fd: int) -> bool:
 
 def godo_rules() -> list[str]:
     """Rules carrying godo's key now in the kernel (there must be none after a run)."""
-    from godo import audit as A
+    from godo.source import audit as A
     with A.AuditControl() as control:
         return [repr(rule) for rule, _raw in control.list_rules() if A.GODO_KEY in rule.keys]
 
@@ -155,13 +157,15 @@ def replay_jsonl(log: Path, *, pure: bool = True) -> bytes:
     return result.stdout
 
 
-class DocStore:
+class DocStore(NullStore):
     """A store that keeps the last version of every document, for assertions."""
 
     def __init__(self):
+        super().__init__("golden")
         self.latest: dict[tuple[str, str], dict] = {}
 
-    def write(self, mutations):
+    def write(self, mutations, *, dense: bool = False):
+        super().write(mutations, dense=dense)
         for collection, doc in mutations:
             self.latest[(collection, doc["_id"])] = doc
 
@@ -170,19 +174,23 @@ class DocStore:
 
 
 def replay_in_process(pipeline_class, log: Path, store=None) -> list[dict]:
-    """`godo replay --jsonl LOG` in this process with one twin's Pipeline: its
-    activities through a tracker of every process (which resolves dirfd paths
-    through fd tables), as the JSON objects the command prints."""
+    """`godo replay --jsonl LOG` in this process with one twin's Pipeline: the
+    activities it prints, as JSON objects, through a tracker of every process
+    whose documents go to `store`."""
     import orjson
-    from godo.source import LogSource
+    from godo.source.logfile import LogSource
     from godo.tracker import Scope, Tracker
     tracker = Tracker(DocStore() if store is None else store, host="golden", boot_id="golden-boot",
                       scope=Scope("host"), run="golden")
     pipeline = pipeline_class()
     out = []
     for chunk in LogSource(str(log)).chunks():
-        out += tracker.process(pipeline.feed_log(chunk, log.name))
-    out += tracker.process(pipeline.flush())
+        batch = pipeline.feed_log(chunk, log.name)
+        tracker.process(batch)
+        out += batch
+    batch = pipeline.flush()
+    tracker.process(batch)
+    out += batch
     tracker.finish(out[-1].ts if out else 0.0)
     if pipeline.malformed:
         raise AssertionError(f"{log.name}: malformed records: {pipeline.errors}")
@@ -213,8 +221,9 @@ def filter_events(log: bytes, syscalls: set[int]) -> bytes:
 
 
 def syscall_numbers(names: str) -> set[int]:
-    from godo import syscalls as S
-    table = {name: nr for nr, (name, _code) in S.table(S.native_arch()).items()}
+    from godo.hotpath import contract as S
+    from godo.source.rules import native_arch
+    table = {name: nr for nr, (name, _code) in S.table(native_arch()).items()}
     unknown = [n for n in names.split(",") if n not in table]
     if unknown:
         raise SystemExit(f"capture: syscalls godo does not cook: {', '.join(unknown)}")

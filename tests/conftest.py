@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from godo import hotpath
+from godo import twins
 
 DATA = Path(__file__).parent / "data"
 LIVE_LOCK = "/run/lock/godo-live.lock"
@@ -23,12 +23,12 @@ LIVE_LOCK = "/run/lock/godo-live.lock"
 # -- the two twins --------------------------------------------------------------
 
 def _twin(name: str) -> types.SimpleNamespace:
-    suffix = {"compiled": "c", "pure": "py"}[name]
-    if name == "compiled" and hotpath.NO_EXTENSIONS:
+    side = {"compiled": 0, "pure": 1}[name]
+    if name == "compiled" and twins.NO_EXTENSIONS:
         pytest.skip("GODO_NO_EXTENSIONS is set: only the pure-Python twin is under test")
     # A compiled twin that was meant to load and did not is a failure, not a skip.
-    core = importlib.import_module(f"godo._hotpath_{suffix}")
-    receive = importlib.import_module(f"godo._receive_{suffix}")
+    core = importlib.import_module(twins.TWINS["hotpath"][side])
+    receive = importlib.import_module(twins.TWINS["receive"][side])
     return types.SimpleNamespace(
         name=name, Pipeline=core.Pipeline, Activity=core.Activity,
         parse_record=core.parse_record, Receiver=receive.Receiver)
@@ -46,7 +46,7 @@ def live_unavailable() -> str | None:
     """Why live tests cannot run here, or None when they can."""
     if os.geteuid() != 0:
         return "live tests need root (CAP_AUDIT_CONTROL)"
-    from godo import audit
+    from godo.source import audit
     try:
         with audit.AuditControl() as control:
             status = control.status()
@@ -59,7 +59,7 @@ def live_unavailable() -> str | None:
 
 def audit_snapshot() -> dict:
     """Everything a live test must leave as it found it."""
-    from godo import audit
+    from godo.source import audit
     with audit.AuditControl() as control:
         status = control.status()
         rules = sorted(raw.hex() for _rule, raw in control.list_rules())
@@ -105,7 +105,7 @@ def _quiet_snapshot(timeout: float = 120.0) -> dict:
     deadline = time.monotonic() + timeout
     while True:
         state = audit_snapshot()
-        from godo import audit
+        from godo.source import audit
         busy = state["pid"] and os.path.exists(f"/proc/{state['pid']}")
         with audit.AuditControl() as control:
             ours = any(audit.GODO_KEY in rule.keys for rule, _raw in control.list_rules())
@@ -121,7 +121,7 @@ def _quiet_snapshot(timeout: float = 120.0) -> dict:
 def standin_daemon(live_audit):
     """Another process registered as the audit daemon, as auditd would be; its pid.
     Gone afterwards, and the kernel's memory of it with it."""
-    from godo import audit as A
+    from godo.source import audit as A
     ready_r, ready_w = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -155,7 +155,7 @@ def standin_daemon(live_audit):
 
 
 def _force_restore(before: dict) -> None:
-    from godo import audit
+    from godo.source import audit
     with audit.AuditControl() as control:
         control.delete_rules_with_key()
         control.set_status(enabled=before["enabled"], backlog_limit=before["backlog_limit"],
@@ -175,7 +175,7 @@ def ferret_uri(tmp_path_factory):
     """The URI of one embedded FerretDB for the whole session. Missing binary: a
     skip, or a failure when GODO_REQUIRE_STORE is set."""
     from godo.errors import StoreError
-    from godo.ferret import EmbeddedFerret, find_binary
+    from godo.store.ferret import EmbeddedFerret, find_binary
     try:
         find_binary()
     except StoreError as exc:

@@ -9,11 +9,12 @@ import sys
 
 import pytest
 
-from godo import audit as A
-from godo import rules as R
-from godo import syscalls as S
+from godo.source import audit as A
+from godo.source import rules as R
+from godo.hotpath import contract as S
+from godo.source.rules import native_arch
 from godo.errors import AuditBusyError, GodoError
-from godo.source import AuditSession, SessionState, Settings, recover_stale
+from godo.source.session import AuditSession, SessionState, Settings, recover_stale
 
 ARCH = S.ARCH_X86_64
 
@@ -35,7 +36,7 @@ def test_rules_cover_every_cooked_syscall_once():
 
 def test_rules_go_in_and_come_out_exactly(live_audit, tmp_path):
     with AuditSession(tmp_path / "state.json") as session:
-        rules = R.build_rules(S.native_arch(), exclude_pids={os.getpid()})
+        rules = R.build_rules(native_arch(), exclude_pids={os.getpid()})
         session.add_rules(rules)
         with A.AuditControl() as control:
             ours = [rule for rule, _raw in control.list_rules() if "godo" in rule.keys]
@@ -51,7 +52,7 @@ def test_rules_go_in_and_come_out_exactly(live_audit, tmp_path):
 def test_an_exception_inside_a_session_still_restores_everything(live_audit, tmp_path):
     with pytest.raises(RuntimeError):
         with AuditSession(tmp_path / "state.json") as session:
-            session.add_rules(R.build_rules(S.native_arch()))
+            session.add_rules(R.build_rules(native_arch()))
             raise RuntimeError("boom")
 
 
@@ -60,8 +61,9 @@ def test_a_sigkilled_run_is_cleaned_up_by_the_next_start(live_audit, tmp_path):
     child = subprocess.Popen([sys.executable, "-c", f"""
 import os, sys, time
 from pathlib import Path
-from godo.source import AuditSession
-from godo import rules, syscalls
+from godo.source.session import AuditSession
+from godo.source import rules
+from godo.source import rules as syscalls
 s = AuditSession(Path({str(state)!r}), backlog_limit=live_backlog)
 s.start()
 s.add_rules(rules.build_rules(syscalls.native_arch()))

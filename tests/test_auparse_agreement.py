@@ -17,7 +17,6 @@ import subprocess
 import sys
 
 import orjson
-import pytest
 
 import capture
 

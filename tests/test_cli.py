@@ -32,10 +32,13 @@ from pymongo import MongoClient
 
 import containers
 from conftest import DATA, exclusive_audit
-from godo import audit as A
-from godo import rules as R
-from godo import syscalls as S
-from godo.cli import PROGRESS_MIN_BYTES, glob_regex, main
+from godo.source import audit as A
+from godo.source import rules as R
+from godo.hotpath import contract as S
+from godo.source.rules import native_arch
+from godo.cli import main
+from godo.cli.record import PROGRESS_MIN_BYTES
+from godo.store.queries import glob_regex
 from godo.config import parse_time
 
 GODO = [sys.executable, "-m", "godo"]
@@ -82,7 +85,7 @@ def _wait_until_recording(proc: subprocess.Popen, timeout: float = 30.0) -> None
     """Until `proc` is the audit daemon with all of godo's rules in (they go in one
     at a time: one of them alone is not yet a recording)."""
     deadline = time.monotonic() + timeout
-    every = len(R.build_rules(S.native_arch()))
+    every = len(R.build_rules(native_arch()))
     with A.AuditControl() as control:
         while True:
             ours = sum(A.GODO_KEY in r.keys for r, _ in control.list_rules())
@@ -109,7 +112,7 @@ def _start_daemon(config: Path, notify: socket.socket) -> tuple[subprocess.Popen
         daemon.kill()
         pytest.fail(f"godo record never said READY=1: {daemon.communicate()[1]}")
     with A.AuditControl() as control:
-        rules = [R.describe(r, S.native_arch()) for r, _ in control.list_rules()
+        rules = [R.describe(r, native_arch()) for r, _ in control.list_rules()
                  if A.GODO_KEY in r.keys]
     assert state == b"READY=1"
     return daemon, daemon.stderr.readline(), rules
@@ -156,7 +159,7 @@ def recorded(env, uri):
 def _diagnose(raw_log: Path, box) -> str:
     """What the daemon's raw log says about the container: the shim's activities
     and its children's, and what a replay of the log attributes."""
-    from godo._hotpath_py import Pipeline
+    from godo.hotpath._pipeline_py import Pipeline
     from godo.tracker import Scope as _Scope
     from godo.tracker import Tracker
     pipeline = Pipeline()
@@ -299,7 +302,7 @@ def test_files_written_by_path_pid_and_container(recorded, capsys):
 
 
 def test_access_label_says_how_the_file_was_opened():
-    from godo.views import access_label
+    from godo.cli.views import access_label
     # echo hello > f (a new file), then echo more >> f, on x86_64 and aarch64 alike.
     assert access_label({"access": "w", "flags": 0o1101, "created": True,
                          "truncated": True}) == "w+creat+trunc"
@@ -353,7 +356,7 @@ def test_containers_show_the_host_only_when_there_are_several():
 
     from rich.console import Console
 
-    from godo.views import render_containers
+    from godo.cli.views import render_containers
 
     def rendered(rows):
         out = StringIO()
@@ -465,7 +468,7 @@ def test_status_reports_kernel_rules_store_and_last_run(recorded, live_audit, ca
 
 
 def test_status_during_a_recording_shows_godo_rules_and_others(recorded, live_audit, tmp_path):
-    arch = S.native_arch()
+    arch = native_arch()
     foreign = A.AuditRule(S.numbers(arch, ["pivot_root"]),
                           [(A.FIELD_ARCH, A.OP_EQUAL, arch), (A.FIELD_FILTERKEY, A.OP_EQUAL, "godo-test-other")])
     # The config's rules apply, and a flag beats the config.
@@ -609,7 +612,8 @@ def _as_nobody(argv: list[str]) -> tuple[int, str]:
 # still root: the checkout may sit where nobody cannot read (a `mktemp -d` is 0700).
 _AS_NOBODY = (
     "import os, sys\n"
-    "import godo.cli, godo.recorder, godo.source, godo.store, godo.views\n"
+    "import godo.cli.record, godo.cli.query, godo.cli.export, godo.cli.status, godo.cli.views\n"
+    "import godo.run.live, godo.run.replay, godo.store.opening, godo.store.local\n"
     f"os.setgroups([]); os.setresgid({NOBODY}, {NOBODY}, {NOBODY}); "
     f"os.setresuid({NOBODY}, {NOBODY}, {NOBODY})\n"
     "sys.exit(godo.cli.main(sys.argv[1:]))\n")
@@ -654,7 +658,7 @@ def test_no_audit_support(env, monkeypatch, capsys, argv):
 
 
 def test_no_audit_support_subprocess(env):
-    code = ("import sys; import godo.audit as a; a.NETLINK_AUDIT = %d; from godo.cli import main; "
+    code = ("import sys; import godo.source.audit as a; a.NETLINK_AUDIT = %d; from godo.cli import main; "
             "sys.exit(main(sys.argv[1:]))" % NO_SUCH_NETLINK)
     result = subprocess.run([sys.executable, "-c", code, "record", "--store", "null", "--", "true"],
                             capture_output=True, text=True, timeout=60)
@@ -781,10 +785,10 @@ def test_config_sets_the_store_and_flags_override_it(recorded, tmp_path, closed_
 
 
 def test_config_sets_the_batch_sizes(recorded, tmp_path):
-    from godo.cli import _parser, _store
+    from godo.cli import parser, settings
     path = _config_file(tmp_path, "[store]\nbatch_size = 200\nflush_interval = 0.25\nmax_queued = 5000\n")
-    args = _parser().parse_args(["record", "--config", str(path), "--mongo", recorded.uri])
-    with _store(args) as store:
+    args = parser.build().parse_args(["record", "--config", str(path), "--mongo", recorded.uri])
+    with settings.store(args) as store:
         assert (store.batch_size, store.flush_interval, store._backlog.limit) == (200, 0.25, 5000)
 
 
@@ -860,7 +864,7 @@ def test_glob_regex(glob, matches, misses):
 
 
 def test_sd_notify_reaches_a_path_or_an_abstract_socket(tmp_path, monkeypatch):
-    from godo.cli import sd_notify
+    from godo.cli.record import sd_notify
     monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
     assert sd_notify("READY=1") is False  # not under systemd: nothing to tell
     abstract = f"@godo-test-{uuid.uuid4().hex}"

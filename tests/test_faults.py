@@ -26,13 +26,17 @@ import bson
 import pymongo
 import pytest
 
-from godo import audit as A
-from godo import syscalls as S
+from godo.source import audit as A
+from godo.hotpath import contract as S
+from godo.source.rules import native_arch
 from godo.errors import GodoError, StoreError
-from godo.ferret import EmbeddedFerret
-from godo.journal import read_all
-from godo.recorder import replay
-from godo.store import MongoStore, NullStore, database, journal_dir_for, open_store
+from godo.store.ferret import EmbeddedFerret
+from support.journal import read_all
+from godo.run.replay import replay
+from godo.store.base import NullStore
+from godo.store.journal_dir import journal_dir_for
+from godo.store.opening import database, open_store
+from godo.store.writer import MongoStore
 
 store = pytest.mark.store
 GODO = [sys.executable, "-m", "godo"]
@@ -212,7 +216,7 @@ def test_ferretdb_killed_mid_recording_every_document_arrives_once(live_audit, s
 # -- godo SIGKILLed in the middle of a recording ------------------------------------------
 
 def _foreign_rule() -> A.AuditRule:
-    arch = S.native_arch()
+    arch = native_arch()
     # Another tool's rule: it must survive godo, its crash and its recovery.
     return A.AuditRule(S.numbers(arch, ["chdir"]), [
         (A.FIELD_ARCH, A.OP_EQUAL, arch), (A.FIELD_SESSIONID, A.OP_EQUAL, 4_000_000_000),
@@ -502,7 +506,7 @@ def test_no_input_grows_godo_without_bound(tmp_path):
         for _ in range(3):
             f.write(chunk)
     code = ("import resource, sys\n"
-            "from godo.recorder import replay\nfrom godo.store import NullStore\n"
+            "from godo.run.replay import replay\nfrom godo.store.base import NullStore\n"
             "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
             "r = replay(sys.argv[1], NullStore(host='h'))\n"
             "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
@@ -594,7 +598,7 @@ def test_a_config_file_others_can_write_is_refused(tmp_path):
 def test_status_shows_the_last_runs_losses():
     from rich.console import Console
 
-    from godo.views import render_status
+    from godo.cli.views import render_status
     run = {"_id": "h:1", "status": "finished", "mode": "unicast", "scope": "command 1",
            "kernel_lost": 0, "serial_gaps": 3, "godo_lost": 0,
            "store": {"spilled": 120, "replayed": 120, "pending": 0}}

@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from capture import DocStore, replay_in_process
-from godo.rawlog import lines_to_frames
+from support.frames import lines_to_frames
 
 DATA = Path(__file__).parent / "data"
 LOGS = sorted(DATA.glob("*.log"))
@@ -164,15 +164,21 @@ def test_weird_file_names_decode_to_their_bytes(twin):
 
 
 def test_dirfd_relative_opens_resolve_to_absolute_paths(twin):
-    activities = replay_in_process(twin.Pipeline, DATA / "dirfd.log")
+    store = DocStore()
+    activities = replay_in_process(twin.Pipeline, DATA / "dirfd.log", store)
     (exec_,) = _execs(activities)
     target = exec_["cwd"] + "/target"
+    # The cooked activities keep the names as the records give them, beside the fd
+    # they are relative to: only the tracker knows where that fd points.
     relative = [a for a in activities if a["kind"] == "open" and a.get("dirfd") is not None]
-    assert [(a["path"], a["success"]) for a in relative] == [
-        (f"{target}/plain.txt", True), (f"{target}/sub/nested.txt", True),
-        (f"{target}/sub", True), (f"{target}/sub/deeper.txt", True),
-        (f"{target}/missing/file", False)]
-    assert {a["dirfd"] for a in relative} == {3, 4}
+    assert [(a["path"], a["dirfd"], a["success"]) for a in relative] == [
+        ("plain.txt", 3, True), ("sub/nested.txt", 3, True), ("sub", 3, True),
+        ("deeper.txt", 4, True), ("missing/file", 3, False)]
+    # The tracker files them under fd 3's and fd 4's paths (two levels of fd table).
+    opened = {(d["fd"], d["path"]) for d in store.docs("files") if d["pid"] == exec_["pid"]}
+    assert {(3, target), (4, f"{target}/sub")} <= opened, "the directories the names are under"
+    assert {path for _fd, path in opened} >= {f"{target}/plain.txt", f"{target}/sub/nested.txt",
+                                               f"{target}/sub/deeper.txt"}
     # The records name them relative to the dirfd while the cwd is "/": a path
     # joined with the CWD record would be wrong, so these came from the fd table.
     serials = {str(a["serial"]).encode() for a in relative}

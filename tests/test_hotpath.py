@@ -23,9 +23,12 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from godo import _hotpath_py, _records, hotpath
+from godo import hotpath, twins
+from godo.hotpath import _cook_py, _parse_py
+from godo.hotpath import _pipeline_py as _hotpath_py
+from godo.hotpath import contract as _records
 from godo.errors import MalformedRecord
-from godo.rawlog import lines_to_frames
+from support.frames import lines_to_frames
 
 DATA = Path(__file__).parent / "data"
 REAL_LOGS = sorted(DATA.glob("*.log"))
@@ -106,7 +109,7 @@ def common(serial=400, syscall_name="openat", *, success=True, exit=0, pid=6721,
 def activity(kind, serial=400, syscall_name="openat", *, success=True, exit=0, **fields) -> dict:
     base = common(serial, syscall_name, success=success, exit=exit)
     out = {"kind": kind, **base}
-    order = _hotpath_py.Activity.__slots__
+    order = _records.ACTIVITY_FIELDS
     out.update(fields)
     return {name: out[name] for name in order if name in out}
 
@@ -134,8 +137,8 @@ def no_hang(_watchdog_file):
 def test_compiled_twin_loaded():
     if os.environ.get("GODO_NO_EXTENSIONS"):
         pytest.skip("GODO_NO_EXTENSIONS is set: the pure-Python twin is the one meant to run")
-    assert hotpath.ACCELERATED, f"the compiled hot path did not load: {hotpath.IMPORT_ERROR}"
-    assert hotpath.Pipeline.__module__ == "godo._hotpath_c"
+    assert twins.accelerated(), f"the compiled twins did not load: {twins.IMPORT_ERRORS}"
+    assert hotpath.Pipeline.__module__ == "godo.hotpath._hotpath_c"
 
 
 # -- spawn, exec, exit ------------------------------------------------------------
@@ -599,14 +602,14 @@ def test_processes_with_the_same_fields_but_one(twin):
 
 
 def test_pure_twin_caches_stay_small():
-    size = _hotpath_py._CACHE_SIZE
+    size = _parse_py.CACHE_SIZE
     pipeline = _hotpath_py.Pipeline()
     for n in range(2 * size + 5):
         serial = n + 1
         got = pipeline.feed_log(log(syscall(serial, 257, AT_FDCWD, 1, 0, exit=3, pid=n),
                                     cwd(serial, f'"/d{n}"'), path(serial, 0, '"f"'), proctitle(serial, "sh")))
         assert [(a.pid, a.path) for a in got] == [(n, f"/d{n}/f")]
-        assert max(map(len, (_hotpath_py._TASKS, _hotpath_py._CWDS, _hotpath_py._PATHS))) <= size
+        assert max(map(len, (_parse_py._TASKS, _cook_py._CWDS, _cook_py._PATHS))) <= size
 
 
 def test_fast_records_over_the_byte_budget_are_refused_where_they_are(twin):
@@ -864,9 +867,9 @@ def test_activity_is_built_and_changed_like_the_contract_says(twin):
 # -- the two twins agree on anything ----------------------------------------------------
 
 def _both():
-    if hotpath.NO_EXTENSIONS:
+    if twins.NO_EXTENSIONS:
         pytest.skip("GODO_NO_EXTENSIONS is set: there is no compiled twin to compare")
-    from godo import _hotpath_c
+    from godo.hotpath import _hotpath_c
     return _hotpath_c, _hotpath_py
 
 
@@ -1014,7 +1017,7 @@ def test_twins_agree_on_parse_record(line, rtype):
 @example("./..")
 def test_compiled_normalise_is_posix_normpath(path):
     compiled, pure = _both()
-    assert compiled._normalise(path) == pure._normalise(path)
+    assert compiled._normalise(path) == _parse_py.normalise(path)
     if path.startswith("/") and ("/." in path or "//" in path or path.endswith("/")):
         assert compiled._normalise(path) == "/" + posixpath.normpath(path).lstrip("/")
 

@@ -11,7 +11,8 @@ from datetime import datetime, timezone
 import bson
 import pytest
 
-from godo.journal import MAGIC, Journal, JournalFull, decode_payload, encode_record, read_all
+from godo.store.journal import MAGIC, Journal, JournalFull, decode_payload, encode_record
+from support.journal import read_all
 
 
 def _entries(n: int, start: int = 0, collection: str = "files", pad: int = 0) -> list:
@@ -208,7 +209,7 @@ def test_a_record_survives_sigkill_mid_stream(tmp_path):
     # a record it was cut in the middle of is dropped, nothing raises.
     code = (
         "import sys, bson\n"
-        "from godo.journal import Journal\n"
+        "from godo.store.journal import Journal\n"
         "j = Journal(sys.argv[1], fsync_interval=None)\n"
         "i = 0\n"
         "while True:\n"

@@ -15,7 +15,7 @@ import orjson
 import pytest
 from pymongo import MongoClient
 
-from godo import audit as A
+from godo.source import audit as A
 from godo.cli import main
 from godo.errors import GodoError
 from godo.tracker import Tracker
@@ -120,7 +120,7 @@ def test_sigterm_stops_the_command_and_leaves_nothing_behind(live_audit, godo_en
 
 
 def test_a_failure_inside_the_run_restores_the_audit_state(live_audit, godo_env, monkeypatch, capsys):
-    def broken(self, activities):
+    def broken(self, activities, *, dense=False):
         raise GodoError("the tracker broke")
 
     monkeypatch.setattr(Tracker, "process", broken)

@@ -19,9 +19,13 @@ import pymongo
 import pytest
 
 from godo.errors import StoreError
-from godo.ferret import EmbeddedFerret, connect_or_start, find_binary, read_endpoint
-from godo.recorder import _Gauge
-from godo.store import MongoStore, NullStore, _Backlog, database, open_store, redact
+from godo.store.ferret import EmbeddedFerret, connect_or_start, find_binary, read_endpoint
+from godo.run.live import _Gauge
+from godo.store.backlog import Backlog as _Backlog
+from godo.store.base import NullStore
+from godo.store.client import redact
+from godo.store.opening import database, open_store
+from godo.store.writer import MongoStore
 
 store = pytest.mark.store
 
@@ -212,7 +216,7 @@ def test_what_waits_for_a_stalled_database_waits_encoded_unless_the_stream_is_de
                 s.write(calm[start:start + 500])
             waiting = s.stats()["inbox"]
             assert waiting < 10_000
-            s.pressure(time.monotonic())  # dense: held for hold_calm
+            s.write([], dense=True)  # dense: held for hold_calm
             for start in range(0, 12_000, 500):
                 s.write(dense[start:start + 500])
             assert s.stats()["inbox"] == waiting + 12_000
@@ -261,17 +265,18 @@ def test_close_gives_up_with_one_line_when_the_database_is_gone(tmp_path, store_
 
 class _Storm:
     """The recorder during a storm: the receiver's batches full, again and again,
-    read by the recorder's own gauge, which keeps telling the store."""
+    read by the recorder's own gauge, each batch handed on as dense as it says."""
 
     def __init__(self, store):
         self.store = store
-        self.gauge = _Gauge(store.pressure, slots=64)
+        self.gauge = _Gauge(slots=64)
         self.calms = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self):
         while not self.calms.is_set():
-            self.gauge.received(64, time.monotonic())
+            self.gauge.received(64)
+            self.store.write([], dense=self.gauge.dense)
             time.sleep(0.01)
 
     def __enter__(self):
@@ -287,18 +292,26 @@ class _Storm:
 
 
 def test_full_batches_in_a_row_are_pressure_a_burst_is_not():
-    seen = []
-    gauge = _Gauge(seen.append, slots=64, full_batches=16, backlog=1024)
-    for t in range(5):          # a process starting: a few full batches
-        gauge.received(64, t)
-    gauge.received(3, 5)
-    assert seen == []
-    for t in range(10, 30):     # a storm: full batches without end
-        gauge.received(64, t)
-    assert seen == list(range(25, 30))
-    gauge.queued(1023, 40)
-    gauge.queued(65536, 41)     # the kernel holds records for godo: its buffer is full
-    assert seen[-1] == 41
+    gauge = _Gauge(slots=64, full_batches=16, backlog=1024)
+    dense = []
+    for _ in range(5):          # a process starting: a few full batches
+        gauge.received(64)
+        dense.append(gauge.dense)
+    gauge.received(3)
+    dense.append(gauge.dense)
+    assert not any(dense)
+    dense = []
+    for _ in range(20):         # a storm: full batches without end
+        gauge.received(64)
+        dense.append(gauge.dense)
+    assert dense == [False] * 15 + [True] * 5
+    gauge.received(3)
+    gauge.queued(1023)
+    assert not gauge.dense
+    gauge.queued(65536)         # the kernel holds records for godo: its buffer is full
+    assert gauge.dense
+    gauge.queued(0)
+    assert not gauge.dense
 
 
 @store
@@ -326,12 +339,10 @@ def test_a_storm_holds_the_database_back_until_the_stream_calms(ferret_uri, stor
 @store
 def test_flush_and_close_do_not_wait_for_the_calm(ferret_uri, store_db):
     with _open(ferret_uri, store_db, hold_calm=3600) as s:
-        s.pressure(time.monotonic())
-        s.write(_docs(50))
+        s.write(_docs(50), dense=True)
         assert s.flush(60)
         assert s.db.processes.count_documents({}) == 50
-        s.pressure(time.monotonic())
-        s.write(_docs(20, collection="containers"))
+        s.write(_docs(20, collection="containers"), dense=True)
     with pymongo.MongoClient(ferret_uri) as client:
         assert client[store_db].containers.count_documents({}) == 20
 
@@ -340,7 +351,7 @@ def test_flush_and_close_do_not_wait_for_the_calm(ferret_uri, store_db):
 def test_held_past_its_bound_the_inbox_goes_to_the_journal_in_order(ferret_uri, store_db, tmp_path):
     with _open(ferret_uri, store_db, max_queued=500, hold_calm=3600,
                journal_dir=tmp_path / "journal") as s:
-        s.pressure(time.monotonic())
+        s.write([], dense=True)
         for gen in (1, 2):
             for start in range(0, 2000, 100):
                 s.write(_docs(2000, gen=gen)[start:start + 100])
@@ -410,7 +421,7 @@ def test_a_second_command_reuses_the_running_ferretdb(tmp_path):
 @store
 def test_a_server_whose_godo_died_is_reused_not_doubled(tmp_path):
     # A godo that starts FerretDB and is then SIGKILLed, leaving its server running.
-    code = ("import sys, time; from godo.ferret import EmbeddedFerret; "
+    code = ("import sys, time; from godo.store.ferret import EmbeddedFerret; "
             "f = EmbeddedFerret(sys.argv[1]).start(); print(f.pid, flush=True); time.sleep(600)")
     godo = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
     orphan = int(godo.stdout.readline())

@@ -4,19 +4,16 @@ without Docker, pid reuse, dup2 redirection, threads, a process killed by a sign
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import orjson
 import pytest
 from pymongo import MongoClient
 
 import containers
-from godo import audit as A
 from godo.cli import main
 
 PROGRAMS = Path(__file__).parent / "programs"

@@ -12,7 +12,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from godo import _hotpath_c, _hotpath_py
+from godo.hotpath import _hotpath_c
+from godo.hotpath import _pipeline_py as _hotpath_py
 
 EXAMPLES = int(os.environ.get("GODO_FUZZ_EXAMPLES", "20000"))
 DATA = Path(__file__).resolve().parent.parent / "data"

@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from godo.errors import GodoError
-from godo.journal import Journal
-from godo.recorder import replay
-from godo.store import NullStore
+from godo.store.journal import Journal
+from godo.run.replay import replay
+from godo.store.base import NullStore
 
 from fuzz_hotpath import LINES, mutated_line
 

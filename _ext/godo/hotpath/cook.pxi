@@ -1,0 +1,527 @@
+# Cook, compiled: complete Events -> Activities.
+#
+# The twin of godo/hotpath/_cook_py.py: which kind of activity a call makes comes
+# from the contract's call -> kind rules (KINDS, COOKED_WHEN_FAILED,
+# DECIDED_BY_ARGUMENTS, loaded into tables below); what each call adds is read
+# here from the event's records. Python objects are made only for the activity.
+
+cdef enum:
+    TEXT_CACHE = 128
+
+# The contract's messages for a SYSCALL field that is absent or not a number.
+_FIELD_NAMES = C.SYSCALL_CALL_FIELDS + C.SYSCALL_TASK_FIELDS
+cdef tuple _MISSING = tuple(f"no {name}" for name in _FIELD_NAMES)
+cdef tuple _NOT_NUMBER = tuple(f"{name} is not a number" for name in _FIELD_NAMES)
+cdef tuple _NOT_HEX = tuple(f"{name} is not hex" for name in _FIELD_NAMES)
+
+# The call -> kind rules, indexed by cook code.
+cdef list _KIND_OF = [C.KINDS.get(code) for code in range(C.COOK_CODES)]
+cdef unsigned char _WHEN_FAILED[COOK_CODES]
+cdef unsigned char _BY_ARGUMENTS[COOK_CODES]
+for _code in range(C.COOK_CODES):
+    _WHEN_FAILED[_code] = _code in C.COOKED_WHEN_FAILED
+    _BY_ARGUMENTS[_code] = _code in C.DECIDED_BY_ARGUMENTS
+# The kinds the cook tells apart: the very objects _KIND_OF holds, so `is` tells them.
+cdef str K_SPAWN = C.KINDS[C.SPAWN_CLONE], K_EXEC = C.KINDS[C.EXEC], K_EXIT = C.KINDS[C.EXIT]
+cdef str K_OPEN = C.KINDS[C.OPEN], K_WRITE = C.KINDS[C.WRITE], K_DUP = C.KINDS[C.DUP]
+cdef str K_PIVOT_ROOT = C.KINDS[C.PIVOT_ROOT], K_RENAME = C.KINDS[C.RENAME]
+cdef str K_UNLINK = C.KINDS[C.UNLINK], K_KILL = C.KINDS[C.KILL], K_CLOEXEC = C.CLOEXEC_KIND
+
+
+cdef inline int64_t _int32(uint64_t value) noexcept:
+    """An int syscall argument from its register: the low 32 bits, signed."""
+    return <int32_t><uint32_t>(value & 0xFFFFFFFFu)
+
+
+cdef int _arg_key(const char* k, Py_ssize_t n, int64_t* index, int64_t* piece) noexcept:
+    """`aN` or `aN[i]` (each number 1-9 digits) -> 0, else -1."""
+    cdef const char* end = k + n
+    cdef const char* q = k + 1
+    while q < end and c'0' <= q[0] <= c'9':
+        q += 1
+    if godo_digits(k + 1, q - k - 1, 9, index) < 0:
+        return -1
+    if q == end:
+        piece[0] = -1
+        return 0
+    if q[0] != c'[' or (end - 1)[0] != c']':
+        return -1
+    return godo_digits(q + 1, end - q - 2, 9, piece)
+
+
+cdef int _cmp_parts(const void* a, const void* b) noexcept nogil:
+    cdef const ArgPart* x = <const ArgPart*>a
+    cdef const ArgPart* y = <const ArgPart*>b
+    if x.index != y.index:
+        return -1 if x.index < y.index else 1
+    if x.piece != y.piece:
+        return -1 if x.piece < y.piece else 1
+    return -1 if x.seq < y.seq else (1 if x.seq > y.seq else 0)
+
+
+cdef class _ArchTable:
+    """One architecture's syscall numbers -> (cook code, name), from C.table()."""
+
+    def __cinit__(self, uint64_t arch):
+        cdef dict table = C.table(arch)
+        self.arch = arch
+        self.size = max(table) + 1 if table else 0
+        self.names = [None] * self.size
+        self.codes = <int*>PyMem_Malloc(max(self.size, 1) * sizeof(int))
+        if self.codes == NULL:
+            raise MemoryError()
+        memset(self.codes, 0, max(self.size, 1) * sizeof(int))
+        for number, (name, code) in table.items():
+            if not 0 < code < COOK_CODES:
+                raise ValueError(f"cook code {code} of {name} is out of range")
+            self.codes[number] = code
+            self.names[number] = name
+
+    def __dealloc__(self):
+        PyMem_Free(self.codes)
+
+
+cdef class _TextCache:
+    """The last raw value of a field and its str: comm and exe repeat record
+    after record, so most activities share the str instead of decoding again."""
+
+    def __cinit__(self):
+        self.len = -1
+
+    cdef object get(self, const char* s, Py_ssize_t n, char* scratch):
+        if n == self.len and memcmp(s, self.raw, n) == 0:
+            return self.value
+        value = _text_str(s, n, scratch)
+        if n <= TEXT_CACHE:
+            memcpy(self.raw, s, n)
+            self.len = n
+            self.value = value
+        return value
+
+
+cdef class _TitleCache:
+    def __cinit__(self):
+        self.len = -1
+
+
+@cython.final
+cdef class Cook:
+
+    def __cinit__(self):
+        self.tables = [_ArchTable(arch) for arch in C.ARCH_NAMES]
+        self.comm = _TextCache()
+        self.exe = _TextCache()
+        self.pid, self.ppid, self.uid, self.auid = _LastInt(), _LastInt(), _LastInt(), _LastInt()
+        self.ts = _LastFloat()
+        self.title = _TitleCache()
+
+    def __dealloc__(self):
+        cdef int i
+        PyMem_Free(self.parts)
+        for i in range(4):
+            PyMem_Free(self.bufs[i])
+
+    cdef char* _buf(self, int slot, Py_ssize_t need) except NULL:
+        """Scratch buffer `slot`, with room for `need` bytes; earlier contents of the
+        same slot may move, other slots stay put."""
+        cdef Py_ssize_t cap
+        cdef char* mem
+        if need > self.buf_caps[slot] or self.bufs[slot] == NULL:
+            cap = max(need, 2 * self.buf_caps[slot], 256)
+            mem = <char*>PyMem_Realloc(self.bufs[slot], cap)
+            if mem == NULL:
+                raise MemoryError()
+            self.bufs[slot] = mem
+            self.buf_caps[slot] = cap
+        return self.bufs[slot]
+
+    cdef inline int _dec_field(self, Event* ev, int f, int64_t* out) except -1:
+        cdef Slice s = ev.sys[f]
+        if s.len < 0:
+            self.why = _MISSING[f]
+            return 1
+        if godo_dec(ev.arena + ev.sys_off + s.off, s.len, out) < 0:
+            self.why = _NOT_NUMBER[f]
+            return 1
+        return 0
+
+    cdef inline int _hex_field(self, Event* ev, int f, uint64_t* out) except -1:
+        cdef Slice s = ev.sys[f]
+        if s.len < 0:
+            self.why = _MISSING[f]
+            return 1
+        if godo_hex(ev.arena + ev.sys_off + s.off, s.len, out) < 0:
+            self.why = _NOT_HEX[f]
+            return 1
+        return 0
+
+    cdef _ArchTable _table(self, uint64_t arch):
+        cdef _ArchTable table = self.last_table
+        if table is not None and table.arch == arch:
+            return table
+        for t in self.tables:
+            if (<_ArchTable>t).arch == arch:
+                self.last_table = t
+                return t
+        return None
+
+    cdef object _make(self, Event* ev, object kind, object name, object success, object exit):
+        """The activity with the SYSCALL record's fields, or None when one is bad."""
+        cdef int64_t pid, ppid, uid, auid
+        cdef Activity act
+        cdef Slice s
+        if (self._dec_field(ev, F_PID, &pid) or self._dec_field(ev, F_PPID, &ppid)
+                or self._dec_field(ev, F_UID, &uid) or self._dec_field(ev, F_AUID, &auid)):
+            return None
+        act = Activity.__new__(Activity)
+        act.kind = kind
+        act.ts = self.ts.get(ev.ts)
+        act.serial = ev.serial
+        act.syscall = name
+        act.success = success
+        act.exit = exit
+        act.pid = self.pid.get(pid)
+        act.ppid = self.ppid.get(ppid)
+        act.uid = self.uid.get(uid)
+        act.auid = self.auid.get(auid)
+        s = ev.sys[F_COMM]
+        if s.len >= 0:
+            act.comm = self.comm.get(ev.arena + ev.sys_off + s.off, s.len, self._buf(0, s.len // 2 + 1))
+        s = ev.sys[F_EXE]
+        if s.len >= 0:
+            act.exe = self.exe.get(ev.arena + ev.sys_off + s.off, s.len, self._buf(0, s.len // 2 + 1))
+        return act
+
+    cdef int cook(self, Event* ev, list out) except -1:
+        """The event's activity into `out`, if it has one: 0, or 1 when the event
+        cannot be cooked (self.why)."""
+        cdef uint64_t arch, a0, a1, a2, a3, flags
+        cdef int64_t nr, exitv = 0, cmd, dirfd
+        cdef bint has_exit
+        cdef int code
+        cdef _ArchTable table
+        cdef Activity act
+        cdef Slice s
+        cdef PathItem* item
+        cdef PathItem* second
+        cdef Py_ssize_t i
+        cdef str kind
+        if self._hex_field(ev, F_ARCH, &arch):
+            return 1
+        table = self._table(arch)
+        if table is None or table.size == 0:
+            return 0
+        if self._dec_field(ev, F_SYSCALL, &nr):
+            return 1
+        if nr < 0 or nr >= table.size or table.codes[nr] == 0:
+            return 0
+        code = table.codes[nr]
+        name = table.names[nr]
+        kind = _KIND_OF[code]
+        s = ev.sys[F_SUCCESS]
+        success = None if s.len < 0 else (s.len == 3 and memcmp(ev.arena + ev.sys_off + s.off, b"yes", 3) == 0)
+        has_exit = ev.sys[F_EXIT].len >= 0
+        exit = None
+        if has_exit:
+            if self._dec_field(ev, F_EXIT, &exitv):
+                return 1
+            exit = exitv
+        if (self._hex_field(ev, F_A0, &a0) or self._hex_field(ev, F_A1, &a1)
+                or self._hex_field(ev, F_A2, &a2) or self._hex_field(ev, F_A3, &a3)):
+            return 1
+
+        # Which activity, if any, is decided before it is built: building it reads
+        # (and checks) the task's fields.
+        if success is not True and not _WHEN_FAILED[code]:
+            return 0
+        if kind is K_EXIT:
+            success = exit = None  # an exit does not return
+        elif _BY_ARGUMENTS[code]:
+            if kind is K_SPAWN:
+                if not has_exit or exitv <= 0:
+                    return 0
+            elif code == C_FCNTL:
+                cmd = _int32(a1)
+                if cmd == F_SETFD:
+                    kind = K_CLOEXEC
+                elif cmd != F_DUPFD and cmd != F_DUPFD_CLOEXEC:
+                    return 0
+            elif a2 & CLOSE_RANGE_CLOEXEC:
+                kind = K_CLOEXEC
+        act = self._make(ev, kind, name, success, exit)
+        if act is None:
+            return 1
+
+        # What each call adds to its activity, the commonest first.
+        if kind is K_WRITE:
+            act.fd, act.bytes = _int32(a0 if code == C_WRITE else a2), exit
+        elif kind is K_OPEN:
+            if code == C_OPEN:
+                flags = a1
+                act.flags, act.mode = a1, a2
+            elif code == C_OPEN_AT:
+                flags = a2
+                act.flags, act.mode = a2, a3
+            elif code == C_OPEN_AT2:
+                flags = <uint64_t>ev.oflag
+                if ev.has_oflag:
+                    act.flags = ev.oflag
+            else:
+                flags = O_CREAT | O_WRONLY | O_TRUNC
+                act.flags, act.mode = flags, a1
+            # The kernel reads mode only with O_CREAT or O_TMPFILE.
+            if act.flags is None or not (flags & O_CREAT or flags & O_TMPFILE == O_TMPFILE):
+                act.mode = None
+            if success is True:
+                act.fd = exit
+            dirfd = _int32(a0) if code == C_OPEN_AT or code == C_OPEN_AT2 else AT_FDCWD
+            item = self._file_item(ev)
+            self._set_path(act, ev, dirfd, item)
+            if (success is True and item != NULL and item.nametype.len == 6
+                    and memcmp(ev.arena + item.nametype.off, b"CREATE", 6) == 0):
+                act.created = True
+        elif code == C_CLOSE:
+            act.fd = _int32(a0)
+        elif code == C_CLOSE_RANGE:
+            act.fd, act.max_fd = a0 & 0xFFFFFFFFu, a1 & 0xFFFFFFFFu
+            if kind is K_CLOEXEC:
+                act.cloexec = True
+        elif code == C_FCNTL:
+            act.fd = _int32(a0)
+            if kind is K_DUP:
+                act.new_fd, act.cloexec = exit, _int32(a1) == F_DUPFD_CLOEXEC
+            else:
+                act.cloexec = (a2 & FD_CLOEXEC) != 0
+        elif kind is K_DUP:
+            act.fd, act.new_fd = _int32(a0), exit
+            act.cloexec = code == C_DUP3 and (a2 & O_CLOEXEC) != 0
+        elif kind is K_SPAWN:
+            act.child = exit
+            if code == C_SPAWN_CLONE:
+                act.thread = (a0 & CLONE_THREAD) != 0
+            elif code == C_SPAWN_FORK:
+                act.thread = False
+        elif kind is K_EXEC:
+            if self._argv(ev, act):
+                return 1
+            if not act.argv and ev.proctitle.len > 0:
+                act.proctitle = self._proctitle(ev)
+            act.cwd = self._cwd_str(ev)
+            item = self._file_item(ev)
+            if item != NULL and code == C_EXEC:
+                act.path = self._path(ev, ev.arena + item.name.off, item.name.len, True)
+        elif kind is K_EXIT:
+            act.code = a0 & EXIT_CODE_MASK
+        elif kind is K_PIVOT_ROOT:
+            item = second = NULL
+            for i in range(ev.npaths):  # PARENT items count here: the kernel's order is the call's
+                if not godo_is_none(ev.arena + ev.paths[i].name.off, ev.paths[i].name.len):
+                    if item == NULL:
+                        item = &ev.paths[i]
+                    elif second == NULL:
+                        second = &ev.paths[i]
+            if second != NULL:
+                # Relative names stay relative: the cwd they are relative to is the one
+                # before the call; this event's CWD record is written after it,
+                # relative to the new root. The tracker knows the one before.
+                act.new_root = self._path(ev, ev.arena + item.name.off, item.name.len, False)
+                act.put_old = self._path(ev, ev.arena + second.name.off, second.name.len, False)
+        elif code == C_CHDIR:
+            item = self._file_item(ev)
+            if item != NULL:
+                act.path = self._path(ev, ev.arena + item.name.off, item.name.len, True)
+            else:
+                act.path = self._cwd_str(ev)
+        elif code == C_FCHDIR:
+            act.fd = _int32(a0)
+        elif kind is K_RENAME:
+            self._set_path(act, ev, _int32(a0) if code == C_RENAME_AT else AT_FDCWD,
+                           self._item_of(ev, b"DELETE", 6))
+            item = self._item_of(ev, b"CREATE", 6)
+            if item != NULL:
+                # The new name follows the old one's rules into other fields.
+                old = act.path, act.dirfd
+                self._set_path(act, ev, _int32(a2) if code == C_RENAME_AT else AT_FDCWD, item)
+                act.new_path, act.new_dirfd = act.path, act.dirfd
+                act.path, act.dirfd = old
+        elif kind is K_UNLINK:
+            self._set_path(act, ev, _int32(a0) if code == C_UNLINK_AT else AT_FDCWD,
+                           self._item_of(ev, b"DELETE", 6))
+        elif kind is K_KILL:
+            act.target = _int32(a0)
+            act.signal = _int32(a2) if code == C_TGKILL else _int32(a1)
+        out.append(act)
+        return 0
+
+    cdef int _argv(self, Event* ev, object activity) except -1:
+        """EXECVE records -> act.argv: split `aN[i]` pieces joined, several records
+        merged; act.argc only when the kernel's count disagrees. 0, or 1 (self.why)."""
+        cdef Activity act = <Activity>activity
+        cdef Py_ssize_t n = 0, i, j, k, seq = 0, joined
+        cdef int64_t argc = 0, index, piece
+        cdef bint has_argc = False
+        cdef const char* pos
+        cdef const char* end
+        cdef const char* key
+        cdef const char* val
+        cdef const char* text
+        cdef Py_ssize_t keylen, vallen, textlen
+        cdef ArgPart* parts
+        cdef char* buf
+        cdef list argv
+        if ev.nexecve == 0:
+            return 0
+        for i in range(ev.nexecve):
+            pos = ev.arena + ev.execve[i].off
+            end = pos + ev.execve[i].len
+            while godo_next_kv(&pos, end, &key, &keylen, &val, &vallen):
+                if keylen == 4 and memcmp(key, b"argc", 4) == 0:
+                    if godo_dec(val, vallen, &argc) < 0:
+                        self.why = "argc is not a number"
+                        return 1
+                    has_argc = True
+                elif key[0] == c'a' and not (keylen >= 4 and memcmp(key + keylen - 4, b"_len", 4) == 0):
+                    if _arg_key(key, keylen, &index, &piece) < 0:
+                        self.why = "bad EXECVE argument key"
+                        return 1
+                    if n == self.parts_cap:
+                        self.parts_cap = max(64, 2 * self.parts_cap)
+                        parts = <ArgPart*>PyMem_Realloc(self.parts, self.parts_cap * sizeof(ArgPart))
+                        if parts == NULL:
+                            self.parts_cap = 0
+                            raise MemoryError()
+                        self.parts = parts
+                    self.parts[n].index = index
+                    self.parts[n].piece = piece
+                    self.parts[n].seq = seq
+                    self.parts[n].val = val
+                    self.parts[n].len = vallen
+                    n += 1
+                    seq += 1
+        parts = self.parts
+        # The kernel writes arguments in order: sort only when they are not.
+        for i in range(1, n):
+            if _cmp_parts(&parts[i - 1], &parts[i]) > 0:
+                qsort(parts, n, sizeof(ArgPart), _cmp_parts)
+                break
+        argv = []
+        # Sorted by (index, piece, seq): whole arguments before pieces, and the
+        # last of equal keys is the one that counts.
+        buf = self._buf(2, ev.used + 1)
+        i = 0
+        while i < n:
+            j = i
+            while j < n and parts[j].index == parts[i].index:
+                j += 1
+            if parts[j - 1].piece >= 0:
+                joined = 0
+                for k in range(i, j):
+                    if parts[k].piece < 0 or (k + 1 < j and parts[k + 1].piece == parts[k].piece):
+                        continue
+                    if godo_text(parts[k].val, parts[k].len, buf + joined, &text, &textlen):
+                        memmove(buf + joined, text, textlen)
+                        joined += textlen
+                argv.append(PyUnicode_DecodeUTF8(buf, joined, "backslashreplace"))
+            else:
+                text = parts[j - 1].val
+                textlen = parts[j - 1].len
+                if not godo_is_none(text, textlen):
+                    argv.append(_text_str(text, textlen, self._buf(1, textlen // 2 + 1)))
+            i = j
+        act.argv = argv
+        if has_argc and argc != len(argv):
+            act.argc = argc
+        return 0
+
+    cdef object _proctitle(self, Event* ev):
+        cdef const char* raw = ev.arena + ev.proctitle.off
+        cdef Py_ssize_t rawlen = ev.proctitle.len
+        cdef const char* data = NULL
+        cdef Py_ssize_t n = 0, i, start = 0
+        cdef list parts = []
+        cdef _TitleCache cache = self.title
+        if rawlen == cache.len and memcmp(raw, cache.raw, cache.len) == 0:
+            return list(cache.parts)  # each activity owns its list
+        if not godo_text(raw, rawlen, self._buf(1, rawlen // 2 + 1), &data, &n):
+            n = 0
+        while n > 0 and data[n - 1] == 0:
+            n -= 1
+        for i in range(n + 1):
+            if i == n or data[i] == 0:
+                parts.append(PyUnicode_DecodeUTF8(data + start, i - start, "backslashreplace"))
+                start = i + 1
+        if rawlen <= <Py_ssize_t>sizeof(cache.raw):
+            memcpy(cache.raw, raw, rawlen)
+            cache.len = rawlen
+            cache.parts = tuple(parts)
+        return parts
+
+    cdef object _cwd_str(self, Event* ev):
+        if ev.cwd.len < 0:
+            return None
+        return _text_str(ev.arena + ev.cwd.off, ev.cwd.len, self._buf(0, ev.cwd.len // 2 + 1))
+
+    cdef object _path(self, Event* ev, const char* raw, Py_ssize_t n, bint join):
+        """join(cwd, name) when `join`, else normalise(name), from a raw name
+        that is not None."""
+        cdef const char* name = raw
+        cdef const char* cwd
+        cdef Py_ssize_t nn = 0, nc
+        cdef char* joined
+        cdef char* normal
+        godo_text(raw, n, self._buf(1, n // 2 + 1), &name, &nn)
+        if join and not (nn > 0 and name[0] == c'/') and ev.cwd.len >= 0 and godo_text(
+                ev.arena + ev.cwd.off, ev.cwd.len, self._buf(0, ev.cwd.len // 2 + 1), &cwd, &nc):
+            joined = self._buf(2, nc + 1 + nn)
+            memcpy(joined, cwd, nc)
+            joined[nc] = c'/'
+            memcpy(joined + nc + 1, name, nn)
+            name = joined
+            nn += nc + 1
+        if godo_needs_normpath(name, nn):
+            normal = self._buf(3, nn + 1)
+            nn = godo_normpath(name, nn, normal)
+            name = normal
+        return PyUnicode_DecodeUTF8(name, nn, "backslashreplace")
+
+    cdef int _set_path(self, object activity, Event* ev, int64_t dirfd, PathItem* item) except -1:
+        cdef Activity act = <Activity>activity
+        cdef const char* raw
+        cdef const char* name = NULL
+        cdef Py_ssize_t nn = 0
+        if item == NULL:
+            return 0
+        raw = ev.arena + item.name.off
+        godo_text(raw, item.name.len, self._buf(1, item.name.len // 2 + 1), &name, &nn)
+        if dirfd != AT_FDCWD and not (nn > 0 and name[0] == c'/'):
+            # Relative to a directory fd: only the tracker's fd table knows where it points.
+            act.path = self._path(ev, raw, item.name.len, False)
+            act.dirfd = dirfd
+        else:
+            act.path = self._path(ev, raw, item.name.len, True)
+            act.dirfd = None
+        return 0
+
+    cdef PathItem* _file_item(self, Event* ev) noexcept:
+        """The file an event is about: never a PARENT item."""
+        cdef Py_ssize_t i
+        cdef PathItem* item
+        for i in range(ev.npaths):
+            item = &ev.paths[i]
+            if item.name.len < 0 or godo_is_none(ev.arena + item.name.off, item.name.len):
+                continue
+            if item.nametype.len == 6 and memcmp(ev.arena + item.nametype.off, b"PARENT", 6) == 0:
+                continue
+            return item
+        return NULL
+
+    cdef PathItem* _item_of(self, Event* ev, const char* kind, Py_ssize_t n) noexcept:
+        cdef Py_ssize_t i
+        cdef PathItem* item
+        for i in range(ev.npaths):
+            item = &ev.paths[i]
+            if item.name.len < 0 or godo_is_none(ev.arena + item.name.off, item.name.len):
+                continue
+            if item.nametype.len == n and memcmp(ev.arena + item.nametype.off, kind, n) == 0:
+                return item
+        return NULL

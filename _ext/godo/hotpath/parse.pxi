@@ -1,0 +1,332 @@
+# Parser, compiled: record text -> a Record, read in place.
+#
+# The twin of godo/hotpath/_parse_py.py. A Record points into the caller's
+# buffer; its slices are offsets into its body. read_record fills one from the
+# text after a record's type and says why it is malformed, or NULL.
+
+# -- record type names ---------------------------------------------------------
+
+# An open-addressed table of the contract's type names, so a line's `type=NAME`
+# is found without making a bytes object.
+cdef enum:
+    TYPE_SLOTS = 512
+    TYPE_NAME_MAX = 31
+    MULTI_TABLE = 65536
+
+ctypedef struct TypeName:
+    int number  # 0: empty slot (record types are positive)
+    Py_ssize_t len
+    char name[TYPE_NAME_MAX + 1]
+
+cdef TypeName _types[TYPE_SLOTS]
+cdef unsigned char _multi[MULTI_TABLE]
+
+
+cdef inline uint32_t _hash(const char* s, Py_ssize_t n) noexcept nogil:
+    cdef uint32_t h = 2166136261u
+    cdef Py_ssize_t i
+    for i in range(n):
+        h = (h ^ <unsigned char>s[i]) * 16777619u
+    return h
+
+
+cdef int _init_types() except -1:
+    cdef bytes raw
+    cdef uint32_t h
+    for number, name in C.TYPE_NAMES.items():
+        raw = name.encode()
+        if len(raw) > TYPE_NAME_MAX or number <= 0:
+            raise ValueError(f"record type {name!r} does not fit the compiled table")
+        h = _hash(raw, len(raw)) % TYPE_SLOTS
+        while _types[h].number:
+            h = (h + 1) % TYPE_SLOTS
+        _types[h].number = number
+        _types[h].len = len(raw)
+        memcpy(_types[h].name, <const char*>raw, len(raw))
+    for number in range(MULTI_TABLE):
+        _multi[number] = bool(C.is_multi_record(number))
+    return 0
+
+
+_init_types()
+
+
+cdef int _type_number(const char* s, Py_ssize_t n) noexcept:
+    """C.type_number(): a known name, or UNKNOWN[digits]; -1 for neither."""
+    cdef uint32_t h
+    cdef int64_t number
+    if 0 < n <= TYPE_NAME_MAX:
+        h = _hash(s, n) % TYPE_SLOTS
+        while _types[h].number:
+            if _types[h].len == n and memcmp(_types[h].name, s, n) == 0:
+                return _types[h].number
+            h = (h + 1) % TYPE_SLOTS
+    if n > 9 and memcmp(s, b"UNKNOWN[", 8) == 0 and s[n - 1] == c']':
+        if godo_digits(s + 8, n - 9, 9, &number) == 0:
+            return <int>number
+    return -1
+
+
+cdef inline bint _is_multi(int rtype) except -1:
+    if 0 <= rtype < MULTI_TABLE:
+        return _multi[rtype]
+    return bool(C.is_multi_record(rtype))
+
+
+# -- the stamp and the line -----------------------------------------------------
+
+ctypedef struct Header:
+    int64_t sec
+    int64_t ms
+    int64_t serial
+    const char* body
+    Py_ssize_t nbody
+
+
+cdef inline bint _digits_then(const char** pos, const char* end, char sep, int64_t* out) noexcept:
+    """[0-9]{1,15} then `sep` at *pos: the value, and *pos past `sep`."""
+    cdef const char* q = pos[0]
+    cdef uint64_t value = 0
+    cdef unsigned digit
+    while q < end:
+        digit = <unsigned char>q[0] - c'0'
+        if digit > 9:
+            break
+        value = value * 10 + digit
+        q += 1
+    if q == pos[0] or q - pos[0] > 15 or q >= end or q[0] != sep:
+        return False
+    out[0] = <int64_t>value
+    pos[0] = q + 1
+    return True
+
+
+cdef const char* _split_header(const char* p, Py_ssize_t n, Header* h) noexcept:
+    """`audit(SEC.MS:SERIAL): body` -> h; NULL, or why it is malformed."""
+    cdef const char* end = p + n
+    cdef const char* q
+    cdef const char* body
+    cdef const char* cut
+    if n < 6 or memcmp(p, b"audit(", 6) != 0:
+        return "no audit( stamp"
+    q = p + 6
+    # One pass over the stamp. It holds no ')', so when it reads, its "):" is the
+    # first one; when it does not, the first "):" only decides which error.
+    if not (_digits_then(&q, end, c'.', &h.sec) and _digits_then(&q, end, c':', &h.ms)
+            and _digits_then(&q, end, c')', &h.serial) and q < end and q[0] == c':'):
+        q = p + 6
+        while q < end:
+            q = <const char*>memchr(q, c')', end - q)
+            if q == NULL or q + 1 >= end:
+                break
+            if q[1] == c':':
+                return "bad audit( stamp"
+            q += 1
+        return "unterminated audit( stamp"
+    body = q + 1
+    cut = <const char*>memchr(body, 0x1d, end - body)  # ENRICHED fields follow 0x1d
+    if cut != NULL:
+        end = cut
+    while body < end and (body[0] == c' ' or body[0] == c'\n' or body[0] == 0):
+        body += 1
+    while end > body and ((end - 1)[0] == c' ' or (end - 1)[0] == c'\n' or (end - 1)[0] == 0):
+        end -= 1
+    h.body = body
+    h.nbody = end - body
+    return NULL
+
+
+cdef inline double _ts(const Header* h) noexcept:
+    # Both parts are below 2**53, where Python's `sec + ms / 1000` rounds exactly
+    # as these doubles do.
+    return <double>h.sec + <double>h.ms / 1000.0
+
+
+cdef const char* _split_log_line(const char* p, Py_ssize_t n, int* rtype,
+                                 const char** rest, Py_ssize_t* nrest) noexcept:
+    """`type=NAME msg=audit(...)` -> the type number and the rest from audit(."""
+    cdef const char* space
+    cdef const char* r
+    if n < 5 or memcmp(p, b"type=", 5) != 0:
+        return "line does not start with type="
+    space = <const char*>memchr(p + 5, c' ', n - 5)
+    if space == NULL:
+        return "no msg= after type="
+    rtype[0] = _type_number(p + 5, space - p - 5)
+    if rtype[0] < 0:
+        return "unknown record type"
+    r = space + 1
+    if p + n - r < 4 or memcmp(r, b"msg=", 4) != 0:
+        return "no msg= after type="
+    rest[0] = r + 4
+    nrest[0] = p + n - r - 4
+    return NULL
+
+
+cdef const char* read_line(const char* p, Py_ssize_t n, Record* r) noexcept:
+    """One audit.log line, without its newline (not empty): why it is malformed, or NULL."""
+    cdef const char* why
+    cdef const char* rest
+    cdef Py_ssize_t nrest
+    cdef int rtype
+    if n > MAX_LINE:
+        return "line too long"
+    why = _split_log_line(p, n, &rtype, &rest, &nrest)
+    if why != NULL:
+        return why
+    return read_record(rtype, rest, nrest, r)
+
+
+# -- the fields of a record --------------------------------------------------------
+
+cdef inline int _sys_field(const char* k, Py_ssize_t n) noexcept:
+    """Which SYSCALL field a key is, or -1 for the ones the cook never reads."""
+    if n == 2:
+        if k[0] == c'a' and c'0' <= k[1] <= c'3':
+            return F_A0 + (k[1] - c'0')
+    elif n == 3:
+        if memcmp(k, b"pid", 3) == 0:
+            return F_PID
+        if memcmp(k, b"uid", 3) == 0:
+            return F_UID
+        if memcmp(k, b"exe", 3) == 0:
+            return F_EXE
+    elif n == 4:
+        if memcmp(k, b"arch", 4) == 0:
+            return F_ARCH
+        if memcmp(k, b"exit", 4) == 0:
+            return F_EXIT
+        if memcmp(k, b"ppid", 4) == 0:
+            return F_PPID
+        if memcmp(k, b"auid", 4) == 0:
+            return F_AUID
+        if memcmp(k, b"comm", 4) == 0:
+            return F_COMM
+    elif n == 7:
+        if memcmp(k, b"syscall", 7) == 0:
+            return F_SYSCALL
+        if memcmp(k, b"success", 7) == 0:
+            return F_SUCCESS
+    return -1
+
+
+cdef inline void _slice(Slice* s, const char* base, const char* value, Py_ssize_t n) noexcept:
+    if value == NULL:
+        s.len = -1
+    else:
+        s.off = value - base
+        s.len = n
+
+
+cdef const char* read_record(int rtype, const char* data, Py_ssize_t n, Record* r) noexcept:
+    """One record from the text after its type (`audit(...): body`): why it is
+    malformed, or NULL with `r` filled."""
+    cdef Header h
+    cdef const char* why = _split_header(data, n, &h)
+    cdef const char* pos
+    cdef const char* end
+    cdef const char* key
+    cdef const char* val
+    cdef Py_ssize_t keylen, vallen
+    cdef int f
+    if why != NULL:
+        return why
+    r.type = rtype
+    r.serial = h.serial
+    r.ts = _ts(&h)
+    r.body = h.body
+    r.nbody = h.nbody
+    if rtype == T_SYSCALL:
+        for f in range(NSYS):
+            r.sys[f].len = -1
+        pos = h.body
+        end = pos + h.nbody
+        while godo_next_kv(&pos, end, &key, &keylen, &val, &vallen):
+            f = _sys_field(key, keylen)
+            if f >= 0:  # a key written twice keeps its last value, as in a dict
+                r.sys[f].off = val - h.body
+                r.sys[f].len = vallen
+    elif rtype == T_PATH:
+        val = godo_field(h.body, h.nbody, b"name=", 5, &vallen)
+        _slice(&r.value, h.body, val, vallen)
+        val = godo_field(h.body, h.nbody, b"nametype=", 9, &vallen)
+        _slice(&r.nametype, h.body, val, vallen)
+    elif rtype == T_CWD:
+        r.value.len = -1
+        if h.nbody >= 4 and memcmp(h.body, b"cwd=", 4) == 0:
+            _slice(&r.value, h.body, h.body + 4, h.nbody - 4)
+    elif rtype == T_PROCTITLE:
+        r.value.len = -1
+        if h.nbody >= 10 and memcmp(h.body, b"proctitle=", 10) == 0:
+            _slice(&r.value, h.body, h.body + 10, h.nbody - 10)
+    elif rtype == T_OPENAT2:
+        # The kernel writes oflag=0%llo.
+        val = godo_field(h.body, h.nbody, b"oflag=", 6, &vallen)
+        r.has_oflag = False
+        if val != NULL and vallen > 0:
+            if godo_oct(val, vallen, &r.oflag) < 0:
+                return "oflag is not octal"
+            r.has_oflag = True
+    return NULL
+
+
+# -- one record, for tests and fixtures ----------------------------------------
+
+def parse_record(data, rtype=None):
+    """One record as godo reads it, for tests and fixtures: with `rtype`, `data` is a
+    netlink body; without, an audit.log line. Raises MalformedRecord."""
+    cdef bytes raw
+    cdef const char* why
+    cdef const char* rest
+    cdef const char* pos
+    cdef const char* end
+    cdef const char* key
+    cdef const char* val
+    cdef Py_ssize_t nrest, keylen, vallen
+    cdef int number
+    cdef int64_t dec
+    cdef uint64_t hexa
+    cdef Header h
+    cdef bytearray scratch
+    if rtype is None:
+        raw = bytes(data).rstrip(b"\n")
+        why = _split_log_line(raw, len(raw), &number, &rest, &nrest)
+        if why != NULL:
+            raise MalformedRecord(why.decode("ascii"))
+        rtype = number
+    else:
+        raw = bytes(data)
+        rest = raw
+        nrest = len(raw)
+    why = _split_header(rest, nrest, &h)
+    if why != NULL:
+        raise MalformedRecord(why.decode("ascii"))
+    scratch = bytearray(h.nbody // 2 + 1)
+    fields = {}
+    pos = h.body
+    end = h.body + h.nbody
+    while godo_next_kv(&pos, end, &key, &keylen, &val, &vallen):
+        name = PyUnicode_DecodeASCII(key, keylen, "backslashreplace")
+        if name in C.TEXT_FIELDS or (rtype == C.EXECVE and name[:1] == "a" and name != "argc"
+                                     and not name.endswith("_len")):
+            fields[name] = _text_str(val, vallen, scratch)
+        elif name in C.DECIMAL_FIELDS:
+            if godo_dec(val, vallen, &dec) < 0:
+                raise MalformedRecord(f"{name} is not a number")
+            fields[name] = dec
+        elif name in C.HEX_FIELDS:
+            if godo_hex(val, vallen, &hexa) < 0:
+                raise MalformedRecord(f"{name} is not hex")
+            fields[name] = hexa
+        else:
+            fields[name] = PyUnicode_DecodeUTF8(val, vallen, "backslashreplace")
+    return {"type": rtype, "ts": _ts(&h), "serial": h.serial, "fields": fields}
+
+
+cdef object _text_str(const char* s, Py_ssize_t n, char* scratch):
+    """to_str(text(raw)); scratch has room for n // 2 bytes."""
+    cdef const char* out
+    cdef Py_ssize_t outn
+    if not godo_text(s, n, scratch, &out, &outn):
+        return None
+    return PyUnicode_DecodeUTF8(out, outn, "backslashreplace")

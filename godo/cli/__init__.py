@@ -1,0 +1,89 @@
+"""godo's command line: a testable `main(argv) -> int` behind a thin entry point.
+
+Errors a user can meet become one line on stderr and a non-zero exit, never a
+traceback: 1 for a failure, 2 for a usage or configuration error.
+
+- `parser`: the commands and flags; `settings`: flags, environment, config file.
+- `record`: `record` and `replay`; `query`: `tree`, `files`, `containers`;
+  `export`; `status`; `views`: how documents are shown.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+
+from .. import __version__
+from ..errors import GodoError
+from ..twins import mode
+from . import parser as parser_mod
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = parser_mod.build()
+    try:
+        args = parser.parse_args(argv)
+    except parser_mod.UsageError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else 0
+    if args.version:
+        print(f"godo {__version__} ({mode()})")
+        return 0
+    if not args.command:
+        parser.print_help()
+        return 2
+    # SIGTERM unwinds like Ctrl-C, so that what godo started (the embedded FerretDB,
+    # in a session of its own) is stopped and what it holds is flushed. `record`
+    # puts its own handler in while it records.
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
+    try:
+        return _command(args.command)(args)
+    except GodoError as exc:
+        print(f"godo: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("godo: interrupted", file=sys.stderr)
+        return 130
+    except _Terminated:
+        print("godo: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    except BrokenPipeError:
+        # `godo export | head`: the reader left; that is not an error.
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised where the main thread is (a BaseException, as
+    KeyboardInterrupt is, so that no `except Exception` swallows it)."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise _Terminated
+
+
+def _command(name: str):
+    """The function that runs a command; its module is imported only when it runs."""
+    if name in ("record", "replay"):
+        from . import record
+        return {"record": record.cmd_record, "replay": record.cmd_replay}[name]
+    if name in ("tree", "files", "containers"):
+        from . import query
+        return {"tree": query.cmd_tree, "files": query.cmd_files,
+                "containers": query.cmd_containers}[name]
+    if name == "export":
+        from .export import cmd_export
+        return cmd_export
+    from .status import cmd_status
+    return cmd_status

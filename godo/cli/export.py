@@ -1,0 +1,72 @@
+"""`godo export`: documents as JSON lines, streamed."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager, nullcontext
+
+import orjson
+from rich.console import Console
+
+from ..errors import GodoError
+from ..store.queries import run_id
+from ..store.schema import COLLECTIONS
+from .settings import JSON_OPTIONS, database, encode_other, on_terminal
+
+_EXPORT_CHUNK = 1000
+
+
+def cmd_export(args) -> int:
+    names = [args.collection] if args.collection else list(COLLECTIONS)
+    tagged = args.collection is None
+    try:
+        out = open(args.output, "wb") if args.output else nullcontext(sys.stdout.buffer)
+    except OSError as exc:
+        raise GodoError(f"cannot write {args.output}: {exc.strerror}") from None
+    with out as sink, database(args) as db:
+        run = run_id(db, args.run) if args.run else None
+        queries = {name: ({} if run is None else {"_id" if name == "runs" else "run": run})
+                   for name in names}
+        show = on_terminal() and (args.output is not None or not sys.stdout.isatty())
+        totals = {name: db[name].count_documents(queries[name]) for name in names} if show else {}
+        written = 0
+        with _export_progress(show, totals) as advance:
+            for name in names:
+                lines = []
+                for doc in db[name].find(queries[name], batch_size=_EXPORT_CHUNK):
+                    if tagged:
+                        doc = {"_collection": name, **doc}
+                    lines.append(orjson.dumps(doc, default=encode_other, option=JSON_OPTIONS))
+                    if len(lines) >= _EXPORT_CHUNK:
+                        written += _flush_lines(sink, lines, advance, name)
+                written += _flush_lines(sink, lines, advance, name)
+        sink.flush()
+    if show:
+        target = args.output or "stdout"
+        print(f"godo: exported {written} documents to {target}", file=sys.stderr)
+    return 0
+
+
+def _flush_lines(sink, lines: list[bytes], advance, name: str) -> int:
+    if not lines:
+        return 0
+    sink.write(b"\n".join(lines) + b"\n")
+    count = len(lines)
+    lines.clear()
+    if advance is not None:
+        advance(name, count)
+    return count
+
+
+@contextmanager
+def _export_progress(show: bool, totals: dict[str, int]):
+    if not show:
+        yield None
+        return
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn,
+                               TextColumn, TimeElapsedColumn)
+    with Progress(TextColumn("[bold]{task.description:<10}"), BarColumn(), TaskProgressColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=Console(stderr=True), transient=False) as bar:
+        tasks = {name: bar.add_task(name, total=total) for name, total in totals.items()}
+        yield lambda name, count: bar.update(tasks[name], advance=count)

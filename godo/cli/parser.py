@@ -1,0 +1,102 @@
+"""godo's command line as argparse sees it: every command, flag and help text."""
+
+from __future__ import annotations
+
+import argparse
+
+from .. import config as config_mod
+from ..store.schema import COLLECTIONS
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error as one line and a return value, not an exit."""
+
+    def error(self, message):
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _time_arg(text: str):
+    try:
+        return config_mod.parse_time(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def build() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="godo", description="Record which processes ran, from which parent, with which "
+        "arguments, and which files they opened and wrote, from the kernel's audit stream.")
+    parser.add_argument("--version", action="store_true", help="print the version and hot-path mode")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    common = _Parser(add_help=False)
+    common.add_argument("--config", metavar="PATH",
+                        help=f"config file (default: $GODO_CONFIG, else {config_mod.DEFAULT_PATH} if present)")
+    common.add_argument("--mongo", metavar="URI", help="MongoDB URI (default: $GODO_MONGO_URI, "
+                        "else [store] uri in the config, else godo's embedded FerretDB)")
+    null_store = _Parser(add_help=False)
+    null_store.add_argument("--store", choices=("mongo", "null"), default="mongo",
+                            help="`null` runs the whole pipeline without a database")
+    window = _Parser(add_help=False)
+    window.add_argument("--since", type=_time_arg, metavar="T",
+                        help="active at or after T: ISO time, or an age like 10m, 2h, 1d")
+    window.add_argument("--until", type=_time_arg, metavar="T", help="active at or before T")
+    as_json = _Parser(add_help=False)
+    as_json.add_argument("--json", action="store_true", help="documents as JSON lines")
+
+    rec = sub.add_parser("record", parents=[common, null_store], help="record live from the kernel's audit stream",
+                         description="Record a command's process tree and files (`godo record -- CMD`), "
+                         "or, with no command, run as a daemon until SIGTERM.")
+    rec.add_argument("--scope", choices=config_mod.SCOPES,
+                     help="what to record when no command is given (default: containers)")
+    rec.add_argument("--pid", type=int, help="with --scope pid: the root of the subtree")
+    rec.add_argument("--multicast", action=argparse.BooleanOptionalAction,
+                     help="read-only mode beside another audit daemon")
+    rec.add_argument("--backlog", type=int, help="kernel audit backlog limit (default 65536)")
+    rec.add_argument("--backlog-wait", type=int,
+                     help="kernel backlog_wait_time (default 0: never slow the monitored workload)")
+    rec.add_argument("--raw-log", metavar="FILE", help="also append every record, RAW format")
+    rec.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
+
+    rep = sub.add_parser("replay", parents=[common, null_store],
+                         help="read an audit.log (RAW/ENRICHED, plain or gzip)")
+    rep.add_argument("--jsonl", action="store_true", help="print cooked events as JSON lines")
+    rep.add_argument("--scope", choices=("containers", "host"), default="host")
+    rep.add_argument("log", help="the audit.log to read")
+
+    tree = sub.add_parser("tree", parents=[common, window, as_json], help="the recorded process tree",
+                          description="Processes as a tree, grouped by container. With no "
+                          "selection, the latest run.")
+    tree.add_argument("--run", help="a run id, or its start or end")
+    tree.add_argument("--container", help="a container id (or a prefix of it)")
+    tree.add_argument("--pid", type=int, help="the subtree of this pid")
+
+    files = sub.add_parser("files", parents=[common, window, as_json],
+                           help="files each process opened and wrote",
+                           description="Open file descriptions, like lsof after the fact. With no "
+                           "selection, the latest run.")
+    files.add_argument("--run", help="a run id, or its start or end")
+    files.add_argument("--container", help="a container id (or a prefix of it)")
+    files.add_argument("--pid", type=int, help="only this pid")
+    files.add_argument("--written", action="store_true", help="only files written to")
+    files.add_argument("--path", metavar="GLOB", help="only paths matching GLOB (`*` spans `/`); "
+                       "a container's files match by their path inside or on the host")
+
+    sub.add_parser("containers", parents=[common, as_json], help="the containers godo saw",
+                   description="Like `docker ps -a`, for what godo recorded.")
+
+    export = sub.add_parser("export", parents=[common], help="documents as JSON lines, streamed",
+                            description="Every document of a collection (default: all four, "
+                            "each line tagged with `_collection`), one JSON object a line.")
+    export.add_argument("--format", choices=("jsonl",), default="jsonl")
+    export.add_argument("--collection", choices=COLLECTIONS)
+    export.add_argument("--run", help="only the documents of this run")
+    export.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+
+    sub.add_parser("status", parents=[common, as_json],
+                   help="the kernel's audit state, rules, the store and the last run")
+    return parser

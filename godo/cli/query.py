@@ -1,0 +1,78 @@
+"""`godo tree`, `godo files` and `godo containers`: what was recorded, as tables
+and trees, or as JSON lines."""
+
+from __future__ import annotations
+
+import fnmatch
+import sys
+
+from rich.console import Console
+
+from ..store.queries import container_summaries, glob_regex, query, selection
+from .settings import database, write_jsonl
+
+
+def cmd_tree(args) -> int:
+    from .views import render_tree, subtree
+    with database(args) as db:
+        terms, title = _selection(db, args, "start", "exit_time")
+        docs = list(db.processes.find(query(terms)))
+        if args.pid is not None:
+            docs = subtree(docs, args.pid)
+            title += f", pid {args.pid}"
+    if args.json:
+        write_jsonl(docs)
+        return 0
+    if not docs:
+        print(f"godo: no processes recorded ({title})", file=sys.stderr)
+        return 1
+    Console(highlight=False).print(render_tree(docs, title))
+    return 0
+
+
+def cmd_files(args) -> int:
+    from .views import render_files
+    with database(args) as db:
+        terms, title = _selection(db, args, "opened", "closed")
+        if args.pid is not None:
+            terms.append({"pid": args.pid})
+        if args.written:
+            terms.append({"writes": {"$gt": 0}})
+        if args.path:
+            pattern = glob_regex(args.path)
+            terms.append({"$or": [{"path": {"$regex": pattern}}, {"host_path": {"$regex": pattern}}]})
+        files = list(db.files.find(query(terms)).sort([("opened", 1)]))
+        if args.path:
+            # The database's regex dialect has its corners (a newline before `$`):
+            # the glob decides.
+            files = [f for f in files if any(
+                fnmatch.fnmatchcase(f.get(k) or "", args.path) for k in ("path", "host_path"))]
+        ids = sorted({f["process"] for f in files})
+        procs = {p["_id"]: p for p in db.processes.find({"_id": {"$in": ids}})} if ids else {}
+    if args.json:
+        write_jsonl(files)
+        return 0
+    if not files:
+        print(f"godo: no files recorded ({title})", file=sys.stderr)
+        return 1
+    Console(highlight=False).print(render_files(files, procs))
+    return 0
+
+
+def cmd_containers(args) -> int:
+    from .views import render_containers
+    with database(args) as db:
+        docs = container_summaries(db)
+    if args.json:
+        write_jsonl(docs)
+        return 0
+    if not docs:
+        print("godo: no containers recorded", file=sys.stderr)
+        return 1
+    Console(highlight=False).print(render_containers(docs))
+    return 0
+
+
+def _selection(db, args, start: str, end: str):
+    return selection(db, run=args.run, container=args.container, since=args.since,
+                     until=args.until, start=start, end=end)

@@ -1,0 +1,170 @@
+"""`godo record` and `godo replay`: runs, and what they say when they end."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from contextlib import contextmanager
+
+import orjson
+from rich.console import Console
+
+from ..errors import ConfigError, GodoError
+from ..tracker import Scope
+from .settings import config, data_dir, mongo_uri, on_terminal, pick, store, where
+
+# Below this size a replay is over before a progress bar would tell anything.
+PROGRESS_MIN_BYTES = 8 << 20
+
+
+NOT_ROOT = "live recording needs root (CAP_AUDIT_CONTROL and CAP_AUDIT_READ)"
+
+
+def cmd_record(args) -> int:
+    from ..run.live import Recorder, RecordOptions
+    from ..store.local import server_pids
+    if os.geteuid() != 0:
+        raise GodoError(NOT_ROOT)
+    cfg = config(args)
+    command = list(args.cmd)
+    if command and command[0] == "--":
+        command = command[1:]
+    scope_kind = pick(args.scope, cfg, "record", "scope", "containers")
+    pid = args.pid if args.pid is not None else cfg.get("record", "pid")
+    if scope_kind == "pid" and pid is None and not command:
+        raise ConfigError("--scope pid needs --pid N")
+    scope = Scope(scope_kind, pid if scope_kind == "pid" else None)
+    multicast = pick(args.multicast, cfg, "record", "multicast", False)
+    _audit_preflight(multicast)
+    options = RecordOptions(
+        scope=scope, multicast=multicast,
+        backlog_limit=pick(args.backlog, cfg, "rules", "backlog", 65536),
+        backlog_wait_time=pick(args.backlog_wait, cfg, "rules", "backlog_wait", 0),
+        raw_log=pick(args.raw_log, cfg, "record", "raw_log", None),
+        checkpoint_interval=cfg.get("record", "checkpoint_interval", 30.0))
+    options.exclude_pids = server_pids(mongo_uri(args)) | set(cfg.get("rules", "exclude_pids", ()))
+    if not command:
+        mode = "multicast, read-only" if options.multicast else "unicast"
+        started = f"godo: recording {scope.describe()} ({mode}) into {where(args)} until SIGTERM"
+
+        def ready() -> None:
+            # Said once the rules are in, not before: whoever waits for this line
+            # (or systemd for READY=1) may start the workload and miss nothing.
+            print(started, file=sys.stderr, flush=True)
+            sd_notify("READY=1")
+
+        options.on_ready = ready
+    with store(args) as opened:
+        report = Recorder(opened, data_dir(args), options).run(command or None)
+        opened.flush()
+        report.store = opened.stats()
+    _summary(report)
+    return report.exit_status if report.exit_status is not None else 0
+
+
+def sd_notify(state: str) -> bool:
+    """Tell systemd (Type=notify) about godo's state, when it runs under it: a
+    datagram to $NOTIFY_SOCKET (`@` for the abstract namespace). Returns whether
+    it was sent; a missing or refused socket is no error for godo."""
+    import socket
+    target = os.environ.get("NOTIFY_SOCKET")
+    if not target or target[0] not in "/@":
+        return False
+    address = "\0" + target[1:] if target[0] == "@" else target
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.sendto(state.encode(), address)
+    except OSError:
+        return False
+    return True
+
+
+def _audit_preflight(multicast: bool) -> None:
+    """Ask the kernel for its audit status before opening the store: no audit
+    support, no right to it, or another daemon owning the stream is then said
+    before anything is started."""
+    from ..source.audit import AuditControl, busy_error
+    from ..source.session import pid_alive
+    with AuditControl() as control:
+        owner = control.status().pid
+    if not multicast and owner and owner != os.getpid() and pid_alive(owner):
+        raise busy_error(owner)
+
+
+def _summary(report) -> None:
+    console = Console(stderr=True, highlight=False)
+    pipe, track = report.pipeline, report.tracker
+    lost = report.lost
+    lost_text = "unknown" if lost is None else str(lost)
+    console.print(f"[bold]godo[/] run {report.run_id} ({report.scope}, {report.mode})")
+    console.print(f"  processes {track.get('processes', 0)}   files {track.get('files', 0)}   "
+                  f"events {pipe.get('events', 0)}   activities {pipe.get('activities', 0)}   "
+                  f"records {pipe.get('records', 0)}")
+    style = "red" if lost else "green"
+    console.print(f"  kernel lost [{style}]{lost_text}[/]   serial gaps {pipe.get('serial_gaps', 0)}   "
+                  f"malformed {pipe.get('malformed', 0)}   store {report.store.get('written', '-')} docs")
+    if report.exit_status is not None:
+        console.print(f"  command exit status {report.exit_status}")
+
+
+def cmd_replay(args) -> int:
+    from ..run.replay import replay
+    from ..source.logfile import LogSource
+    out = sys.stdout.buffer
+    source = LogSource(args.log)  # an unreadable log is said before a store is opened
+
+    def emit(activities):
+        out.write(b"".join(orjson.dumps(a.to_dict()) + b"\n" for a in activities))
+
+    if args.jsonl and args.mongo is None and args.store == "mongo" and "GODO_MONGO_URI" not in os.environ:
+        # --jsonl alone prints; it does not also fill a database.
+        args.store = "null"
+    show = on_terminal() and source.size >= PROGRESS_MIN_BYTES and not (args.jsonl and sys.stdout.isatty())
+    with store(args) as opened, _replay_progress(args.log, source, show) as progress:
+        report = replay(args.log, opened, scope=Scope(args.scope),
+                        on_activities=emit if args.jsonl else None, progress=progress)
+        opened.flush()
+    out.flush()
+    if report.pipeline.get("malformed"):
+        for line in report.errors[:10]:
+            print(f"godo: malformed record at {line}", file=sys.stderr)
+        print(f"godo: {report.pipeline['malformed']} malformed record(s) skipped", file=sys.stderr)
+    if not args.jsonl:
+        _summary(report)
+    return 0
+
+
+def _gzip_size(path: str) -> int | None:
+    """The uncompressed size a gzip file's trailer gives (mod 4 GiB, last member)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(-4, os.SEEK_END)
+            return int.from_bytes(f.read(4), "little") or None
+    except OSError:
+        return None
+
+
+@contextmanager
+def _replay_progress(path: str, source, show: bool):
+    """A progress callback for `replay` drawing a bar with records/s on stderr."""
+    if not show:
+        yield None
+        return
+    from rich.progress import (BarColumn, DownloadColumn, Progress, TaskProgressColumn,
+                               TextColumn, TimeRemainingColumn)
+    total = (_gzip_size(path) if source.gzip else None) or source.size
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
+               DownloadColumn(), TextColumn("{task.fields[records]:>12,} records  "
+                                            "{task.fields[rate]:>10,.0f} records/s"),
+               TimeRemainingColumn())
+    started = time.monotonic()
+    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
+        task = bar.add_task(os.path.basename(path), total=total, records=0, rate=0.0)
+
+        def advance(nbytes: int, records: int) -> None:
+            elapsed = max(time.monotonic() - started, 1e-6)
+            bar.update(task, advance=nbytes, records=records, rate=records / elapsed)
+
+        yield advance
+        bar.update(task, completed=bar.tasks[0].total)

@@ -1,0 +1,121 @@
+"""Settings of one command: flags, then the environment, then the config file;
+and the store or database they name."""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import orjson
+
+from .. import config as config_mod
+from ..errors import ConfigError
+from ..paths import data_dir as default_data_dir
+from ..paths import private_dir
+
+# Dates in UTC with a `Z`: pymongo hands back naive UTC datetimes.
+JSON_OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
+
+
+def config(args) -> config_mod.Config:
+    """The config file the command names (read once per command)."""
+    cfg = getattr(args, "cfg", None)
+    if cfg is None:
+        cfg = args.cfg = config_mod.load(args.config)
+    return cfg
+
+
+def mongo_uri(args) -> str | None:
+    """--mongo, else $GODO_MONGO_URI, else the config's; None: the embedded FerretDB."""
+    return (args.mongo or os.environ.get("GODO_MONGO_URI")
+            or config(args).get("store", "uri") or None)
+
+
+def data_dir(args) -> Path:
+    configured = config(args).get("store", "data_dir")
+    if configured and not os.environ.get("GODO_DATA_DIR"):
+        return private_dir(Path(configured))
+    return default_data_dir()
+
+
+def pick(flag, cfg: config_mod.Config, section: str, key: str, default):
+    """A flag given wins over the config file, which wins over the default."""
+    if flag is not None:
+        return flag
+    return cfg.get(section, key, default)
+
+
+def database_name(uri: str | None) -> str:
+    """The database a URI names (mongodb://host/NAME), else godo's default `godo`."""
+    from ..store.client import redact
+    from ..store.schema import DEFAULT_DATABASE
+    if not uri:
+        return DEFAULT_DATABASE
+    from pymongo.errors import InvalidURI
+    from pymongo.uri_parser import parse_uri
+    try:
+        name = parse_uri(uri, validate=False).get("database")
+    except (InvalidURI, ValueError) as exc:
+        raise ConfigError(f"invalid database URI {redact(uri)}: {str(exc).splitlines()[0]}") from None
+    # mongodb://user:pw@host/admin names the database to log in to, not one to fill.
+    return name if name and name not in ("admin", "local", "config") else DEFAULT_DATABASE
+
+
+def _null(args) -> bool:
+    return getattr(args, "store", "mongo") == "null"
+
+
+@contextmanager
+def store(args):
+    """The store a run writes into (`--store null`: none), open for the block."""
+    from ..store.opening import open_store
+    uri = None if _null(args) else mongo_uri(args)
+    cfg = config(args)
+    options = {} if _null(args) else {
+        key: cfg.get("store", key) for key in ("batch_size", "flush_interval", "max_queued")
+        if cfg.get("store", key) is not None}
+    with open_store(uri, data_dir(args), null=_null(args), database=database_name(uri),
+                    **options) as opened:
+        yield opened
+
+
+def where(args) -> str:
+    """The store, said the way a user would recognise it (no credentials)."""
+    from ..store.client import redact
+    if _null(args):
+        return "no database (--store null)"
+    uri = mongo_uri(args)
+    return redact(uri) if uri else f"the embedded FerretDB in {data_dir(args)}"
+
+
+@contextmanager
+def database(args):
+    """The database to query, open for the block."""
+    from ..store.opening import database as open_database
+    uri = mongo_uri(args)
+    with open_database(uri, data_dir(args), name=database_name(uri)) as db:
+        yield db
+
+
+def write_jsonl(docs: list[dict]) -> None:
+    """Documents as JSON lines on stdout."""
+    out = sys.stdout.buffer
+    out.write(b"".join(orjson.dumps(doc, default=encode_other, option=JSON_OPTIONS) + b"\n" for doc in docs))
+    out.flush()
+
+
+def encode_other(value):
+    """What orjson cannot write itself (bytes, ObjectId...), as a string."""
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "backslashreplace")
+    return str(value)
+
+
+def on_terminal() -> bool:
+    """Whether stderr is a terminal (progress bars go there, and only there)."""
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False

@@ -1,0 +1,259 @@
+"""How recorded documents are shown: process trees, file and container tables and
+the status page, with rich. Times are stored in UTC and shown in local time."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from ..hotpath import contract as C
+
+ARGV_SHOWN = 8
+ARG_CHARS = 60
+
+
+def abbreviate_argv(argv: list[str] | None) -> str:
+    if not argv:
+        return ""
+    shown = [a if len(a) <= ARG_CHARS else a[:ARG_CHARS - 1] + "…" for a in argv[:ARGV_SHOWN]]
+    text = " ".join(_quote(a) for a in shown)
+    if len(argv) > ARGV_SHOWN:
+        text += f" … (+{len(argv) - ARGV_SHOWN} args)"
+    return text
+
+
+def _quote(arg: str) -> str:
+    if arg and all(c.isalnum() or c in "-_./=:,+@%" for c in arg):
+        return arg
+    return "'" + arg.replace("'", "'\\''") + "'"
+
+
+def duration(start: datetime | None, end: datetime | None) -> str:
+    if start is None or end is None:
+        return ""
+    seconds = (end - start).total_seconds()
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 120:
+        return f"{seconds:.1f}s"
+    return f"{seconds / 60:.1f}m"
+
+
+def outcome(doc: dict) -> Text:
+    status = doc.get("status")
+    if status == "exited":
+        code = doc.get("exit_code")
+        return Text(f"exit {code}", style="green" if code == 0 else "red")
+    if status == "killed":
+        return Text(f"killed by signal {doc.get('signal')}", style="red")
+    if status == "gone":
+        return Text("gone", style="yellow")
+    return Text("running", style="cyan")
+
+
+def process_label(doc: dict) -> Text:
+    label = Text()
+    label.append(str(doc.get("pid")), style="bold")
+    label.append(" ")
+    label.append(doc.get("exe") or doc.get("comm") or "?", style="magenta")
+    argv = abbreviate_argv(doc.get("argv"))
+    if argv:
+        label.append("  " + argv)
+    label.append("  ")
+    label.append_text(outcome(doc))
+    took = duration(doc.get("start"), doc.get("exit_time"))
+    if took:
+        label.append(f"  {took}", style="dim")
+    return label
+
+
+def process_forest(docs: list[dict]) -> list[tuple[dict, list]]:
+    """Roots and their subtrees: [(doc, children forest)], by start time."""
+    by_id = {d["_id"]: d for d in docs}
+    children: dict[str, list[dict]] = {}
+    roots = []
+    for doc in docs:
+        parent = doc.get("parent")
+        if parent in by_id and parent != doc["_id"]:
+            children.setdefault(parent, []).append(doc)
+        else:
+            roots.append(doc)
+
+    def start_key(d):
+        return (d.get("start") or datetime.min, d.get("pid") or 0)
+
+    def build(doc, depth=0):
+        kids = sorted(children.get(doc["_id"], []), key=start_key)
+        return doc, [build(k, depth + 1) for k in kids] if depth < 200 else []
+
+    return [build(r) for r in sorted(roots, key=start_key)]
+
+
+def subtree(docs: list[dict], pid: int) -> list[dict]:
+    """The processes with this pid and everything below them."""
+    roots = [d["_id"] for d in docs if d.get("pid") == pid]
+    keep, frontier = set(roots), list(roots)
+    children: dict = {}
+    for d in docs:
+        children.setdefault(d.get("parent"), []).append(d["_id"])
+    while frontier:
+        for kid in children.get(frontier.pop(), []):
+            if kid not in keep:
+                keep.add(kid)
+                frontier.append(kid)
+    return [d for d in docs if d["_id"] in keep]
+
+
+def render_tree(docs: list[dict], title: str) -> Tree:
+    top = Tree(Text(title, style="bold"))
+    groups: dict[str | None, list[dict]] = {}
+    for doc in docs:
+        groups.setdefault(doc.get("container"), []).append(doc)
+    for container in sorted(groups, key=lambda c: (c is not None, c or "")):
+        branch = top if len(groups) == 1 and container is None else top.add(
+            _group_label(container, groups[container]))
+        for node in process_forest(groups[container]):
+            _add(branch, node)
+    return top
+
+
+def _group_label(container: str | None, docs: list[dict]) -> Text:
+    if container is None:
+        return Text("host", style="bold blue")
+    label = Text(f"container {container[:12]}", style="bold blue")
+    roots = sorted({d["rootfs"] for d in docs if d.get("rootfs")})
+    if roots:
+        label.append(f"  rootfs {roots[-1] if len(roots) == 1 else ', '.join(roots)}", style="blue")
+    return label
+
+
+def _add(branch: Tree, node) -> None:
+    doc, kids = node
+    sub = branch.add(process_label(doc))
+    for kid in kids:
+        _add(sub, kid)
+
+
+def render_files(files: list[dict], procs: dict[str, dict]) -> Table:
+    """lsof's layout: plain columns, the path last, the only one that wraps."""
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    for column in ("PID", "COMMAND", "ACCESS", "WRITES", "BYTES", "OPENED", "HELD", "PATH"):
+        table.add_column(column, overflow="fold", no_wrap=column != "PATH",
+                         justify="right" if column in ("PID", "WRITES", "BYTES", "HELD") else "left")
+    for doc in files:
+        proc = procs.get(doc.get("process"), {})
+        path = escape(doc.get("path") or "?")
+        if doc.get("host_path") and doc.get("host_path") != doc.get("path"):
+            # A container's file: as the container sees it, then as the host does.
+            path += f"\n[dim]↳ {escape(doc['host_path'])}[/]"
+        held = duration(doc.get("opened"), doc.get("closed")) if doc.get("closed") else "open"
+        table.add_row(
+            str(doc.get("pid")), escape(proc.get("comm") or doc.get("comm") or "?"), access_label(doc),
+            str(doc.get("writes", 0)), str(doc.get("bytes", 0)), _time(doc.get("opened")), held,
+            path)
+    return table
+
+
+def access_label(doc: dict) -> str:
+    """`r`, `w`, `rw`, with `+append` as the open asked and `+creat`/`+trunc` as it
+    happened; `inherited` for a descriptor opened before godo looked, whose mode it
+    never saw."""
+    if doc.get("inherited") and not doc.get("access"):
+        return "inherited"
+    label = doc.get("access") or "?"
+    if (doc.get("flags") or 0) & C.O_APPEND:
+        label += "+append"
+    if doc.get("created"):
+        label += "+creat"
+    if doc.get("truncated"):
+        label += "+trunc"
+    return label
+
+
+def render_containers(rows: list[dict]) -> Table:
+    """`docker ps -a` for what godo saw."""
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    # The host column only when the database holds more than one host's containers.
+    several = len({host for row in rows for host in row.get("hosts") or ()}) > 1
+    columns = ["CONTAINER ID", "ROOTFS", "FIRST SEEN", "LAST SEEN", "PROCESSES", "FILES WRITTEN"]
+    for column in columns + (["HOST"] if several else []):
+        # Only the rootfs wraps: an id or a date cut in two is no longer one.
+        table.add_column(column, overflow="fold", no_wrap=column != "ROOTFS",
+                         justify="right" if column in ("PROCESSES", "FILES WRITTEN") else "left")
+    for row in rows:
+        table.add_row(row["id"][:12], escape(row.get("rootfs") or "-"), _stamp(row.get("first_seen")),
+                      _stamp(row.get("last_seen")), str(row.get("processes", 0)),
+                      str(row.get("files_written", 0)),
+                      *([escape(", ".join(row.get("hosts") or ()))] if several else []))
+    return table
+
+
+def render_status(report: dict) -> Table:
+    """The kernel's audit state, the rules, the store and the last run, as a grid."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+    audit = report["audit"]
+    enabled = {0: "[yellow]0 (off)[/]", 1: "[green]1[/]", 2: "[green]2 (locked)[/]"}.get(
+        audit["enabled"], str(audit["enabled"]))
+    grid.add_row("audit", f"enabled {enabled}   owner {escape(audit['owner'] or 'none')}   "
+                 f"backlog {audit['backlog']}/{audit['backlog_limit']}   "
+                 f"wait {audit['backlog_wait_time']}   lost {audit['lost']}   "
+                 f"rate limit {audit['rate_limit']}   failure {audit['failure']}")
+    ours, others = report["rules"]["godo"], report["rules"]["other"]
+    grid.add_row("rules", f"{len(ours)} godo, {len(others)} other")
+    for who, rules in (("godo", ours), ("other", others)):
+        for rule in rules[:20]:
+            grid.add_row("", f"[dim]{who}[/]  {escape(_shorten(rule, 160))}")
+        if len(rules) > 20:
+            grid.add_row("", f"[dim]{who}[/]  … and {len(rules) - 20} more")
+    store = report["store"]
+    if "error" in store:
+        grid.add_row("store", f"{escape(store['where'])}   [red]{escape(store['error'])}[/]")
+    else:
+        counts = "   ".join(f"{name} {n}" for name, n in store["counts"].items())
+        grid.add_row("store", f"{escape(store['where'])}   database {escape(store['database'])}")
+        grid.add_row("", counts)
+        run = store.get("last_run")
+        if run is None:
+            grid.add_row("last run", "none")
+        else:
+            grid.add_row("last run", f"{escape(run['_id'])}   {run.get('status')}   "
+                         f"{run.get('mode')}   scope {escape(str(run.get('scope')))}")
+            took = duration(run.get("started"), run.get("ended"))
+            grid.add_row("", f"started {_stamp(run.get('started'))}" +
+                         (f"   ended {_stamp(run.get('ended'))} ({took})" if run.get("ended") else ""))
+            lost = run.get("kernel_lost")
+            grid.add_row("", f"processes {run.get('processes', 0)}   files {run.get('files', 0)}   "
+                         f"records {run.get('records', 0)}   events {run.get('events', 0)}   "
+                         f"kernel lost {'unknown' if lost is None else lost}   "
+                         f"serial gaps {run.get('serial_gaps', 0)}   malformed {run.get('malformed', 0)}")
+            if "godo_lost" in run:
+                store = run.get("store") or {}
+                grid.add_row("", f"godo lost {run['godo_lost']}   journal: spilled "
+                             f"{store.get('spilled', 0)}   replayed {store.get('replayed', 0)}   "
+                             f"left {store.get('pending', 0)}")
+    grid.add_row("godo", f"{report['version']} ({report['hotpath']})")
+    return grid
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _local(value: datetime) -> datetime:
+    if value.tzinfo is None:  # pymongo hands back naive UTC
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone()
+
+
+def _stamp(value: datetime | None) -> str:
+    return _local(value).strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+def _time(value: datetime | None) -> str:
+    return _local(value).strftime("%H:%M:%S.%f")[:-3] if value else ""

@@ -1,0 +1,280 @@
+"""Live recording: the kernel's stream through the pipeline and the tracker into
+the store, until the command ends or godo is told to stop.
+
+`godo record -- CMD` gives CMD an audit session of its own (it writes its
+loginuid, which makes the kernel hand out a new session id) and limits every
+rule to that session, so the kernel drops everything else before sending it.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from ..hotpath import Pipeline
+from ..paths import boot_id, run_dir
+from ..source import rules as rules_mod
+from ..source.rawlog import frames_to_lines
+from ..source.session import AuditSession, wait_for_marker
+from ..tracker import Scope, Tracker
+from ..tracker.procfs import boot_ticks
+from .command import Command
+from .report import RunReport, finish_run, new_run
+
+if TYPE_CHECKING:
+    from ..store.base import Store
+
+_TICK = 0.5
+# Pressure on the live stream (see _Gauge): full batches in a row (16 of 64 slots
+# is 1024 records that were waiting), the kernel's backlog, looked at every _PROBE s.
+_FULL_BATCHES = 16
+_BACKLOG_PRESSURE = 1024
+_PROBE = 0.1
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class _Stop:
+    """Signals become a flag the loop reads; the loop then winds down cleanly."""
+
+    def __init__(self):
+        self.requested = 0
+        self.child = None
+        self.on_stop = None
+        self._old = {}
+
+    def install(self):
+        for signum in _STOP_SIGNALS:
+            self._old[signum] = signal.signal(signum, self._handle)
+
+    def restore(self):
+        for signum, handler in self._old.items():
+            signal.signal(signum, handler)
+        self._old.clear()
+
+    def _handle(self, signum, _frame):
+        self.requested = signum
+        if self.on_stop is not None:
+            self.on_stop()
+        if self.child:
+            # The command ends the run: pass the signal on (Ctrl-C from a terminal
+            # reaches it twice, which programs treat as once).
+            try:
+                os.kill(self.child, signum)
+            except ProcessLookupError:
+                pass
+
+
+@dataclass
+class RecordOptions:
+    scope: Scope = field(default_factory=Scope)
+    multicast: bool = False
+    backlog_limit: int = 65536
+    backlog_wait_time: int = 0
+    raw_log: str | None = None
+    exclude_pids: set[int] = field(default_factory=set)
+    checkpoint_interval: float = 30.0
+    # The live thread runs this much nicer than godo was started (as auditd's
+    # priority_boost, whose default is also 4): when the CPUs are short, the kernel's
+    # stream is read first. 0 leaves the priority alone.
+    priority_boost: int = 4
+    # Called once every rule is in and the stream is godo's: from then on nothing
+    # in scope is missed. The CLI says "recording" and tells systemd it is ready.
+    on_ready: Callable[[], None] | None = None
+
+
+class _Boost:
+    """The calling thread's nice value lowered by `boost` for the `with` block, then
+    put back: Linux keeps a nice value per thread, so godo's other threads (the store
+    writer) and its children keep theirs."""
+
+    def __init__(self, boost: int):
+        self.boost = boost
+        self.tid = threading.get_native_id()
+        self.old: int | None = None
+        self.applied = 0
+
+    def __enter__(self):
+        if self.boost > 0:
+            try:
+                self.old = os.getpriority(os.PRIO_PROCESS, self.tid)
+                new = max(-20, self.old - self.boost)
+                os.setpriority(os.PRIO_PROCESS, self.tid, new)
+                self.applied = self.old - new
+            except OSError:
+                self.old = None  # not allowed (no CAP_SYS_NICE): run as started
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.old is not None:
+            try:
+                os.setpriority(os.PRIO_PROCESS, self.tid, self.old)
+            except OSError:
+                pass
+
+
+class _RareFullCollections:
+    """Python's full garbage collections made rare for the `with` block, then the
+    thresholds put back. While the store holds documents back, its inbox grows by a
+    dict a document, and every full collection, which the interpreter runs each
+    time the old generation grew by a quarter, walks all of them on the live thread
+    (measured on the storm: a quarter of the tracker's time). What godo allocates
+    makes few cycles, and the young generations are still collected as before."""
+
+    def __init__(self, threshold2: int = 1000):
+        self.threshold2 = threshold2
+        self.old = None
+
+    def __enter__(self):
+        self.old = gc.get_threshold()
+        gc.set_threshold(self.old[0], self.old[1], max(self.old[2], self.threshold2))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        gc.set_threshold(*self.old)
+
+
+class _Gauge:
+    """Whether the live stream is under pressure, from what the live loop sees: the
+    receiver handing over full batches (every slot filled: more was waiting)
+    `full_batches` times in a row, or the kernel holding `backlog` records for godo
+    (its socket buffer is full) when last asked. Each batch goes to the tracker,
+    and on to the store, `dense` while it is: the store then holds its own work
+    back. A process starting makes a burst of a few full batches; a storm makes
+    them without end."""
+
+    def __init__(self, slots: int, full_batches: int = _FULL_BATCHES,
+                 backlog: int = _BACKLOG_PRESSURE):
+        self.slots = slots
+        self.full_batches = full_batches
+        self.backlog = backlog
+        self.full = 0
+        self.queue_full = False
+
+    def received(self, datagrams: int) -> None:
+        self.full = self.full + 1 if datagrams >= self.slots else 0
+
+    def queued(self, backlog: int) -> None:
+        self.queue_full = backlog >= self.backlog
+
+    @property
+    def dense(self) -> bool:
+        return self.full >= self.full_batches or self.queue_full
+
+
+class Recorder:
+    """One live run: the kernel's stream through the pipeline into the store."""
+
+    def __init__(self, store: Store, data_dir: Path, options: RecordOptions):
+        self.store = store
+        self.data_dir = data_dir
+        self.options = options
+        self.pipeline = Pipeline()
+        self.tracker: Tracker | None = None
+        self.report: RunReport | None = None
+        self._raw = None
+        self._stop = _Stop()
+        # A write waiting for room in a full spill journal gives up once godo is
+        # told to stop (counted as dropped), so that SIGTERM always ends the run.
+        self._stop.on_stop = store.interrupt
+
+    def run(self, command: list[str] | None = None) -> RunReport:
+        opts = self.options
+        scope = opts.scope
+        cmd = None
+        self._stop.install()
+        try:
+            if command:
+                cmd = Command(command)
+                scope = Scope("command", cmd.pid)
+            report = self.report = new_run("multicast" if opts.multicast else "unicast", scope, command)
+            tracker = self.tracker = Tracker(self.store, host=report.host, boot_id=boot_id(),
+                                             scope=scope, run=report.run_id, live=True,
+                                             checkpoint_interval=opts.checkpoint_interval)
+            if cmd is not None:
+                tracker.adopt_command(cmd.pid, cmd.started, command, cmd.inherited)
+                self._stop.child = cmd.pid
+            else:
+                tracker.seed_from_proc()
+            if opts.raw_log:
+                self._raw = open(opts.raw_log, "ab")
+            with AuditSession(run_dir() / "audit-session.json", multicast=opts.multicast,
+                              backlog_limit=opts.backlog_limit,
+                              backlog_wait_time=opts.backlog_wait_time) as session:
+                report.lost_start = session.found.lost
+                arch = rules_mod.native_arch()
+                exclude = {os.getpid()} | set(opts.exclude_pids) | set(self.store.server_pids)
+                rules = rules_mod.build_rules(arch, exclude_pids=exclude,
+                                              session=cmd.session if cmd else None)
+                report.session = cmd.session if cmd else None
+                report.rules = [rules_mod.describe(r, arch) for r in rules]
+                tracker.record_run(report.document())
+                rules_begin = boot_ticks()
+                session.add_rules(rules)
+                if cmd is not None:
+                    cmd.go()
+                else:
+                    # What started while /proc was read and the rules went in is in
+                    # neither: look again for it.
+                    tracker.seed_from_proc(started_before=rules_begin)
+                if opts.on_ready is not None:
+                    opts.on_ready()
+                with _Boost(opts.priority_boost) as boost, _RareFullCollections():
+                    report.priority_boost = boost.applied
+                    self._loop(session, cmd)
+                    # Everything the kernel queued before this marker is ours: wait for it.
+                    session.remove_rules()
+                    marker = session.send_drain_marker()
+                    report.drained = wait_for_marker(session, marker, self._batch)
+                report.lost_end = session.lost()
+                report.received = session.receiver.datagrams
+                report.overruns = session.receiver.overruns
+            if cmd is not None:
+                report.exit_status = cmd.status
+            finish_run(report, self.pipeline, tracker, self.store)
+            return report
+        except BaseException:
+            if cmd is not None and cmd.status is None:
+                cmd.abandon()
+            raise
+        finally:
+            self._stop.restore()
+            if self._raw is not None:
+                self._raw.close()
+
+    def _loop(self, session: AuditSession, cmd: Command | None) -> None:
+        receiver = session.receiver
+        gauge = _Gauge(session.receive_slots)
+        # In multicast mode the kernel's backlog is the audit daemon's, not godo's.
+        probe = not self.options.multicast
+        now = time.monotonic()
+        next_tick, next_probe = now + _TICK, now + _PROBE
+        while True:
+            before = receiver.datagrams
+            batch = receiver.receive(100)
+            gauge.received(receiver.datagrams - before)
+            if batch or gauge.dense:
+                self._batch(batch, gauge.dense)
+            now = time.monotonic()
+            if probe and now >= next_probe:
+                next_probe = now + _PROBE
+                gauge.queued(session.status().backlog)
+            if now >= next_tick:
+                next_tick = now + _TICK
+                self.tracker.process(self.pipeline.expire(now))
+                self.tracker.tick(time.time())
+            if cmd is not None:
+                if cmd.wait():
+                    return
+            elif self._stop.requested:
+                return
+
+    def _batch(self, batch: bytes, dense: bool = False) -> None:
+        if self._raw is not None and batch:
+            self._raw.write(frames_to_lines(batch))
+        self.tracker.process(self.pipeline.feed_frames(batch, time.monotonic()), dense=dense)

@@ -1,0 +1,117 @@
+"""What one run saw (`RunReport`: the summary and the `runs` document), and the
+one way a run ends, live or replayed (`finish_run`)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from .. import __version__
+from ..paths import boot_id, hostname
+from ..tracker import Scope
+from ..tracker.model import utc
+from ..twins import mode
+
+_SETTLE = 5.0  # seconds the database may answer nothing before a run's end gives up waiting
+
+
+@dataclass
+class RunReport:
+    """What one run saw, for the summary and the `runs` document."""
+
+    run_id: str
+    host: str
+    started: float
+    mode: str
+    scope: str
+    command: list[str] | None = None
+    ended: float | None = None
+    exit_status: int | None = None
+    lost_start: int | None = None
+    lost_end: int | None = None
+    rules: list[str] = field(default_factory=list)
+    pipeline: dict = field(default_factory=dict)
+    tracker: dict = field(default_factory=dict)
+    store: dict = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    session: int | None = None
+    drained: bool | None = None
+    received: int | None = None     # datagrams taken from the kernel (live runs)
+    overruns: int = 0               # ENOBUFS seen by the receiver
+    priority_boost: int = 0         # how much nicer the live thread ran (0: as started)
+
+    def loss(self) -> dict:
+        """godo's own losses, each counted two ways at a stage boundary, so a figure
+        above 0 means something was lost inside godo (the kernel's are `lost`):
+          records     datagrams received, less records parsed and refused as malformed
+          activities  activities cooked, less activities the tracker applied
+          mutations   document writes queued, less acknowledged and still waiting
+                      (in memory or in the spill journal), counted by the store
+          dropped     document writes the store gave up on, neither written nor
+                      journaled (the journal full when godo was told to stop)
+        A document the database refuses for good is `store.rejected`, with its reason."""
+        pipe, store = self.pipeline, self.store
+        records = 0
+        if self.received is not None:
+            records = max(0, self.received - pipe.get("records", 0) - pipe.get("malformed", 0))
+        activities = max(0, pipe.get("activities", 0) - self.tracker.get("activities", 0))
+        mutations = max(0, store.get("unaccounted", 0) or 0)
+        dropped = store.get("dropped", 0) or 0
+        return {"records": records, "activities": activities, "mutations": mutations,
+                "dropped": dropped, "total": records + activities + mutations + dropped}
+
+    @property
+    def lost(self) -> int | None:
+        if self.lost_start is None or self.lost_end is None:
+            return None
+        return (self.lost_end - self.lost_start) & 0xFFFFFFFF
+
+    def document(self) -> dict:
+        loss = self.loss()
+        return {
+            "_id": self.run_id, "host": self.host, "boot_id": boot_id(),
+            "started": utc(self.started), "ended": utc(self.ended),
+            "status": "running" if self.ended is None else "finished",
+            "mode": self.mode, "scope": self.scope, "command": self.command,
+            "exit_status": self.exit_status, "godo": __version__, "hotpath": mode(),
+            "rules": self.rules, "kernel_lost_start": self.lost_start,
+            "kernel_lost_end": self.lost_end, "kernel_lost": self.lost,
+            "records": self.pipeline.get("records", 0), "events": self.pipeline.get("events", 0),
+            "activities": self.pipeline.get("activities", 0),
+            "malformed": self.pipeline.get("malformed", 0),
+            "serial_gaps": self.pipeline.get("serial_gaps", 0),
+            "processes": self.tracker.get("processes", 0), "files": self.tracker.get("files", 0),
+            "store": self.store, "errors": self.errors[:100], "audit_session": self.session,
+            "drained": self.drained, "received": self.received, "overruns": self.overruns,
+            "priority_boost": self.priority_boost,
+            "godo_lost": loss["total"], "loss": loss,
+        }
+
+
+def new_run(mode: str, scope: Scope, command=None) -> RunReport:
+    host = hostname()
+    return RunReport(f"{host}:{time.strftime('%Y%m%dT%H%M%S')}:{uuid.uuid4().hex[:8]}", host,
+                     time.time(), mode, scope.describe(), command)
+
+
+def finish_run(report: RunReport, pipeline, tracker, store, *, on_activities=None,
+               errors: tuple[str, ...] = ()) -> None:
+    """End a run: what the pipeline still holds goes through the tracker, every
+    document still open is written, the figures are counted, and the run document
+    is written twice: as it stands, then once the database has taken everything
+    before it (or has answered nothing for a while), with the store's figures."""
+    activities = pipeline.flush()
+    if activities and on_activities is not None:
+        on_activities(activities)
+    tracker.process(activities)
+    tracker.finish(time.time() if tracker.live else tracker.last_ts or report.started)
+    report.ended = time.time()
+    report.pipeline = pipeline.stats()
+    report.tracker = dict(tracker.counts)
+    report.errors = [f"{where}: {what}" for where, what in pipeline.errors] + list(errors)
+    report.store = store.stats()
+    tracker.record_run(report.document())
+    store.settle(_SETTLE)
+    report.store = store.stats()
+    tracker.record_run(report.document())

@@ -1,0 +1,55 @@
+"""The file source: an audit.log (RAW or ENRICHED), plain or gzip, in large chunks."""
+
+from __future__ import annotations
+
+import gzip
+import os
+
+from ..errors import GodoError
+
+
+class LogSource:
+    """An audit.log, plain or gzip, read in large chunks."""
+
+    CHUNK = 1 << 20
+
+    def __init__(self, path: str):
+        self.path = path
+        try:
+            with open(path, "rb") as probe:
+                magic = probe.read(2)
+        except OSError as exc:
+            raise GodoError(f"cannot read {path}: {exc.strerror}") from None
+        self.gzip = magic == b"\x1f\x8b"
+        self.size = os.path.getsize(path)
+
+    def chunks(self):
+        """The file in chunks of about CHUNK bytes. A file that fails part way (a
+        gzip cut short) yields everything read before the failure, then raises
+        GodoError."""
+        opener = gzip.open if self.gzip else open
+        done = 0
+        try:
+            with opener(self.path, "rb") as f:
+                # read1: one step of the decompressor at a time, so that what came
+                # before a cut in the stream is handed out, not lost with the call.
+                read = f.read1 if self.gzip else f.read
+                pending = bytearray()
+                while True:
+                    try:
+                        piece = read(self.CHUNK)
+                    except (OSError, EOFError, gzip.BadGzipFile):
+                        if pending:
+                            done += len(pending)
+                            yield bytes(pending)
+                        raise
+                    if piece:
+                        pending += piece
+                    if pending and (len(pending) >= self.CHUNK or not piece):
+                        done += len(pending)
+                        yield bytes(pending)
+                        pending.clear()
+                    if not piece:
+                        return
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            raise GodoError(f"cannot read {self.path} after {done} bytes: {exc}") from None

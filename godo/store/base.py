@@ -1,0 +1,109 @@
+"""What a store is to the rest of godo (the `Store` protocol), and the store that
+keeps nothing (`NullStore`, `--store null`: the whole pipeline, no database).
+
+A mutation is `(collection, document)`. Every document carries `_id` and `host`
+(the store adds its host when the document has none), and every write replaces the
+whole document by `_id`, so a batch written twice leaves the database as written once.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Protocol
+
+from ..paths import hostname
+
+Mutation = tuple[str, dict]
+
+
+class Store(Protocol):
+    """A store as the tracker and a run use it. The tracker is the one producer:
+    it alone calls `write`; a run starts, flushes, settles and closes it."""
+
+    host: str
+    # Pids of a local database server godo started: a live run must not audit them.
+    server_pids: tuple[int, ...]
+
+    def write(self, mutations: list[Mutation], *, dense: bool = False) -> None:
+        """Queue a batch. `dense`: the live stream is under pressure now, so the
+        store holds its own work back for a while (mutations may be empty)."""
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything queued so far is written; False on time-out."""
+
+    def settle(self, idle: float = 5.0) -> bool:
+        """Like flush, but give up once the database has answered nothing for `idle` s."""
+
+    def interrupt(self) -> None:
+        """godo is stopping: a write must not wait for room any more."""
+
+    def stats(self) -> dict:
+        """What the store did: the figures a run document keeps."""
+
+    def close(self) -> None:
+        """Flush and stop."""
+
+
+class _Store:
+    """What both stores share: the mutation contract, stats and the `with` form."""
+
+    def __init__(self, host: str | None):
+        self.host = host or hostname()
+        # Pids of a local database server godo started: the recorder must not audit them.
+        self.server_pids: tuple[int, ...] = ()
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def start(self) -> None:
+        pass
+
+    def _checked(self, mutations) -> list:
+        mutations = list(mutations)
+        host = self.host
+        for name, doc in mutations:
+            if "_id" not in doc:
+                raise ValueError(f"a {name} document without _id: {sorted(doc)[:8]}")
+            if "host" not in doc:
+                doc["host"] = host
+        return mutations
+
+
+class NullStore(_Store):
+    """Discards every mutation and counts it: the pipeline without a database."""
+
+    def __init__(self, host: str | None = None):
+        super().__init__(host)
+        self._counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def write(self, mutations: list[Mutation], *, dense: bool = False) -> None:
+        mutations = self._checked(mutations)
+        with self._lock:
+            counts = self._counts
+            for name, _doc in mutations:
+                counts[name] = counts.get(name, 0) + 1
+
+    def flush(self, timeout: float | None = None) -> bool:
+        return True
+
+    def settle(self, idle: float = 5.0) -> bool:
+        return True
+
+    def interrupt(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def stats(self) -> dict:
+        with self._lock:
+            counts = dict(self._counts)
+        total = sum(counts.values())
+        return {"store": "null", "submitted": total, "written": total, "collections": counts,
+                "queued": 0, "bulk_calls": 0, "round_trips": 0, "errors": 0, "rejected": 0,
+                "coalesced": 0, "last_error": None, "backlog_peak": 0, "over_limit": 0}

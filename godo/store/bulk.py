@@ -1,0 +1,122 @@
+"""One chunk of mutations into the database, in as few bulk calls as the server
+allows, and which failures are worth a retry.
+
+On MongoDB the bulk write is `ReplaceOne(upsert=True)` per document. FerretDB 1.x
+over SQLite needs another shape for the same result (measured on v1.24.2):
+  - an `update` command whose statements match more than ~100 existing documents
+    never returns: each matched statement keeps a pooled SQLite connection until
+    the command ends, and the pool has 100;
+  - its `_id` lookups for update and delete do not use the `_id` index (the query
+    says `->'$._id'`, the index `->"_id"`), so each costs a scan of the collection,
+    while inserts are indexed and batched.
+So there, documents are inserted in one unordered `insert`, and only those that
+already exist are replaced, in `update` commands of at most 40 statements.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from bson.raw_bson import RawBSONDocument
+from pymongo import ReplaceOne
+from pymongo.errors import BulkWriteError, ConnectionFailure, OperationFailure
+
+from .client import reason
+
+# Server error codes after which the same write can succeed: network and failover
+# states, time limits, write conflicts, and a duplicate key from two upserts racing.
+RETRYABLE_CODES = {
+    "HostUnreachable": 6, "HostNotFound": 7, "MaxTimeMSExpired": 50, "WriteConcernFailed": 64,
+    "NetworkTimeout": 89, "ShutdownInProgress": 91, "WriteConflict": 112,
+    "PrimarySteppedDown": 189, "ExceededTimeLimit": 262, "SocketException": 9001,
+    "NotWritablePrimary": 10107, "DuplicateKey": 11000, "InterruptedAtShutdown": 11600,
+    "InterruptedDueToReplStateChange": 11602, "NotPrimaryNoSecondaryOk": 13435,
+    "NotPrimaryOrSecondary": 13436,
+}
+_RETRYABLE = frozenset(RETRYABLE_CODES.values())
+_DUPLICATE_KEY = RETRYABLE_CODES["DuplicateKey"]
+# Under the 100 pooled connections one FerretDB update command may hold, with room
+# for a second writer and for readers on the same database.
+_FERRETDB_UPDATE_STATEMENTS = 40
+
+
+class Retry(Exception):
+    """The chunk failed in a way that a later attempt can fix."""
+
+
+class BulkWriter:
+    """Writes chunks of `(collection, _id, key, BSON)` entries to one database."""
+
+    def __init__(self, db, uri: str, build_info: dict):
+        self.db = db
+        self.uri = uri
+        self.calls = 0
+        self._lock = threading.Lock()
+        ferretdb = build_info.get("ferretdbVersion")
+        self.insert_first = isinstance(ferretdb, str) and ferretdb.lstrip("v").split(".")[0] == "1"
+        self.max_update_statements = _FERRETDB_UPDATE_STATEMENTS if self.insert_first else None
+
+    def write_chunk(self, chunk: list) -> tuple[dict[str, int], list[str]]:
+        """Write one chunk; returns documents written per collection and the reasons
+        for documents the database refused for good. Raises Retry otherwise."""
+        groups: dict[str, dict] = {}
+        for name, _id, key, raw in chunk:
+            # The last version of a document within the chunk is the one to write.
+            groups.setdefault(name, {})[key] = (_id, raw)
+        written: dict[str, int] = {}
+        rejected: list[str] = []
+        for name, by_id in groups.items():
+            docs = list(by_id.values())
+            refused = self._write_collection(self.db[name], docs)
+            rejected.extend(refused)
+            written[name] = len(docs) - len(refused)
+        return written, rejected
+
+    def _write_collection(self, coll, docs: list) -> list[str]:
+        if self.insert_first:
+            return self._insert_then_replace(coll, docs)
+        return self._replace(coll, docs)
+
+    def _bulk(self, coll, docs: list, insert: bool) -> list[dict]:
+        """One bulk call; returns the write errors for single documents."""
+        with self._lock:
+            self.calls += 1
+        try:
+            if insert:
+                coll.insert_many([RawBSONDocument(raw) for _id, raw in docs], ordered=False)
+            else:
+                coll.bulk_write([ReplaceOne({"_id": _id}, RawBSONDocument(raw), upsert=True)
+                                 for _id, raw in docs], ordered=False)
+        except BulkWriteError as exc:
+            details = exc.details or {}
+            if details.get("writeConcernErrors"):
+                raise Retry(f"{coll.name}: write concern error: "
+                             f"{details['writeConcernErrors'][0].get('errmsg')}") from None
+            return list(details.get("writeErrors") or ())
+        except (ConnectionFailure, OperationFailure) as exc:
+            raise Retry(f"{coll.name}: {reason(exc, self.uri)}") from None
+        return []
+
+    def _replace(self, coll, docs: list) -> list[str]:
+        step = self.max_update_statements or len(docs)
+        rejected: list[str] = []
+        for start in range(0, len(docs), step):
+            part = docs[start:start + step]
+            rejected += self._refused(coll, part, self._bulk(coll, part, insert=False))
+        return rejected
+
+    def _insert_then_replace(self, coll, docs: list) -> list[str]:
+        errors = self._bulk(coll, docs, insert=True)
+        existing = [docs[e["index"]] for e in errors if e.get("code") == _DUPLICATE_KEY]
+        rejected = self._refused(coll, docs, [e for e in errors if e.get("code") != _DUPLICATE_KEY])
+        if existing:
+            rejected += self._replace(coll, existing)
+        return rejected
+
+    def _refused(self, coll, docs: list, errors: list[dict]) -> list[str]:
+        """Reasons for the documents refused for good; Retry if any may succeed later."""
+        retry = [e for e in errors if e.get("code") in _RETRYABLE]
+        if retry:
+            raise Retry(f"{coll.name}: {retry[0].get('errmsg')} (code {retry[0].get('code')})")
+        return [f"{coll.name} {docs[e['index']][0]!r}: {e.get('errmsg')} (code {e.get('code')})"
+                for e in errors]

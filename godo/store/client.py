@@ -1,0 +1,112 @@
+"""Talking to the database: URIs fit to print, pymongo errors as one line, the
+client with godo's timeouts, and a count of its round trips."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import urllib.parse
+
+import pymongo
+from pymongo import monitoring
+from pymongo.errors import ConfigurationError, ConnectionFailure, OperationFailure, PyMongoError
+
+from ..errors import StoreError
+
+# Server error codes for a login the server refused.
+_UNAUTHORIZED, _AUTHENTICATION_FAILED = 13, 18
+
+_SECRET_OPTION = re.compile(r"password|secret|token|authmechanismproperties", re.IGNORECASE)
+
+
+def redact(uri: str) -> str:
+    """`uri` fit to print: user and password masked, and any option that may hold a
+    secret. Masks too much rather than too little when the URI is malformed."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        scheme, rest = "", uri
+    at = rest.rfind("@")
+    if at >= 0:
+        rest = ("***:***" if ":" in rest[:at] else "***") + rest[at:]
+    head, question, query = rest.partition("?")
+    if question:
+        parts = re.split(r"([&;])", query)
+        for i, part in enumerate(parts):
+            key, eq, _value = part.partition("=")
+            if eq and _SECRET_OPTION.search(key):
+                parts[i] = f"{key}=***"
+        query = "".join(parts)
+    return scheme + sep + head + question + query
+
+
+def resolve_uri(uri: str | None) -> str | None:
+    """The URI given, else $GODO_MONGO_URI, else None (the embedded FerretDB)."""
+    return uri or os.environ.get("GODO_MONGO_URI") or None
+
+
+def reason(exc: BaseException, uri: str | None = None) -> str:
+    """A pymongo error as one short line, with no credentials in it."""
+    text = str(exc) or type(exc).__name__
+    # pymongo appends a topology dump, the configured timeouts or the server's
+    # whole reply; the reason comes first.
+    for tail in (", Timeout:", " (configured timeouts:", ", full error:"):
+        text = text.split(tail, 1)[0]
+    text = " ".join(text.split())
+    if uri:
+        userinfo = uri.partition("://")[2].rpartition("@")[0]
+        password = userinfo.partition(":")[2]
+        for secret in {userinfo, password, urllib.parse.unquote_plus(password)} - {""}:
+            text = text.replace(secret, "***")
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def connect_error(exc: PyMongoError, uri: str) -> StoreError:
+    where = redact(uri)
+    if isinstance(exc, ConfigurationError):
+        return StoreError(f"invalid database URI {where}: {reason(exc, uri)}")
+    if isinstance(exc, ConnectionFailure):
+        return StoreError(f"cannot reach the database at {where}: {reason(exc, uri)}")
+    if isinstance(exc, OperationFailure) and exc.code in (_UNAUTHORIZED, _AUTHENTICATION_FAILED):
+        return StoreError(f"the database at {where} refused godo: {reason(exc, uri)}")
+    return StoreError(f"the database at {where} failed: {reason(exc, uri)}")
+
+
+def client(uri: str, timeout: float, listeners=()) -> pymongo.MongoClient:
+    options = {"appname": "godo", "event_listeners": list(listeners)}
+    # Options in the URI win: it is used as the user gave it.
+    lowered = uri.lower()
+    for name in ("serverSelectionTimeoutMS", "connectTimeoutMS"):
+        if name.lower() not in lowered:
+            options[name] = max(1, int(timeout * 1000))
+    if "sockettimeoutms" not in lowered:
+        # A server that takes a command and never answers must not hold a thread
+        # forever; slow FerretDB commands take seconds, not this long.
+        options["socketTimeoutMS"] = max(30_000, int(timeout * 6000))
+    try:
+        return pymongo.MongoClient(uri, **options)
+    except ValueError as exc:
+        # pymongo raises a bare ValueError for some malformed URIs (a bad port).
+        raise ConfigurationError(str(exc)) from None
+
+
+class RoundTrips(monitoring.CommandListener):
+    """Counts the commands this store's client sends (one per database round trip)
+    and those that succeeded."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.count = self.succeeded_count = 0
+        self.by_command: dict[str, int] = {}
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        with self._lock:
+            self.count += 1
+            self.by_command[event.command_name] = self.by_command.get(event.command_name, 0) + 1
+
+    def succeeded(self, event) -> None:
+        with self._lock:
+            self.succeeded_count += 1
+
+    def failed(self, event) -> None:
+        pass

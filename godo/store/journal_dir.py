@@ -1,0 +1,75 @@
+"""Where a database's spill journal lives, and which godo holds it: one directory
+per database (a batch journaled for one is never replayed into another), locked
+by the godo that writes it."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import urllib.parse
+from pathlib import Path
+
+from ..errors import StoreError
+from ..paths import private_dir
+from .journal import Journal, JournalError
+
+
+def _candidates(base: Path) -> list[Path]:
+    return [base] + [base.with_name(f"{base.name}.{i}") for i in range(2, 9)]
+
+
+def _try_lock(path: Path) -> int | None:
+    """An flock on `path/lock` (the directory made 0700), or None if another holds it."""
+    private_dir(path.parent)
+    private_dir(path)
+    try:
+        fd = os.open(path / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise StoreError(f"cannot use the spill journal {path}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def journal_dir_for(data_dir: str | os.PathLike, uri: str | None, database: str) -> Path:
+    """Where the spill journal for one database lives: a batch journaled for one
+    database is never replayed into another. The name holds no credentials."""
+    if uri is None:
+        target = f"embedded/{database}"
+    else:
+        netloc = urllib.parse.urlsplit(uri).netloc if "://" in uri else uri
+        target = f"{netloc.rpartition('@')[2]}/{database}"
+    digest = hashlib.sha256(target.encode()).hexdigest()[:16]
+    return Path(data_dir) / "journal" / digest
+
+
+def open_journal(base: Path, *, max_bytes: int, fsync_interval: float | None) -> tuple[Journal, int]:
+    """The journal in the first directory beside `base` that no other godo holds,
+    preferring one an earlier run left batches in, and the lock that holds it."""
+    chosen = None
+    for path in _candidates(base):
+        lock = _try_lock(path)
+        if lock is None:
+            continue
+        if any(name.endswith(".seg") for name in os.listdir(path)):
+            if chosen is not None:
+                os.close(chosen[1])
+            chosen = (path, lock)
+            break
+        if chosen is None:
+            chosen = (path, lock)
+        else:
+            os.close(lock)
+    if chosen is None:
+        raise StoreError(f"every journal directory beside {base} is in use by another godo")
+    path, lock = chosen
+    try:
+        journal = Journal(path, max_bytes=max_bytes, fsync_interval=fsync_interval)
+    except (JournalError, OSError) as exc:
+        os.close(lock)
+        raise StoreError(f"cannot use the spill journal: {exc}") from None
+    return journal, lock

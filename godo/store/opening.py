@@ -1,0 +1,77 @@
+"""Opening the store a run writes into, or the database a query reads, by URI or
+the embedded FerretDB."""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from pymongo.errors import PyMongoError
+
+from ..errors import StoreError
+from .base import NullStore
+from .client import client, connect_error, reason, redact, resolve_uri
+from .journal_dir import journal_dir_for
+from .schema import DEFAULT_DATABASE
+from .writer import MongoStore
+
+
+@contextmanager
+def open_store(uri: str | None, data_dir: str | os.PathLike, *, null: bool = False,
+               database: str = DEFAULT_DATABASE, host: str | None = None, **options):
+    """The store to record into, started, closed (flushed) on exit.
+
+    With a URI (given, or $GODO_MONGO_URI) it writes there; with none, into the
+    embedded FerretDB under `data_dir`, started for the purpose or already running.
+    `null` discards everything.
+    """
+    if null:
+        with NullStore(host) as store:
+            yield store
+        return
+    uri = resolve_uri(uri)
+    options.setdefault("journal_dir", journal_dir_for(data_dir, uri, database))
+    with ExitStack() as stack:
+        server_pids: tuple[int, ...] = ()
+        if uri is None:
+            from .ferret import connect_or_start
+            ferret = stack.enter_context(connect_or_start(Path(data_dir)))
+            uri, server_pids = ferret.uri, (ferret.pid,)
+        store = MongoStore(uri, database, host=host, **options)
+        store.server_pids = server_pids
+        stack.callback(_say_what_is_left, store)
+        # Entered last, so it is closed (flushed) before the server stops.
+        stack.enter_context(store)
+        yield store
+
+
+def _say_what_is_left(store: MongoStore) -> None:
+    left = store.journaled
+    if left and store.journal is not None:
+        print(f"godo: the database did not take {left} document writes before godo stopped; "
+              f"they are in the journal {store.journal.dir} and go in at the next start",
+              file=sys.stderr)
+
+
+@contextmanager
+def database(uri: str | None, data_dir: str | os.PathLike, *, name: str = DEFAULT_DATABASE,
+             timeout: float = 5.0):
+    """A pymongo Database to query, like `open_store` finds one; database errors
+    inside the block become one-line StoreErrors."""
+    uri = resolve_uri(uri)
+    with ExitStack() as stack:
+        if uri is None:
+            from .ferret import connect_or_start
+            uri = stack.enter_context(connect_or_start(Path(data_dir))).uri
+        try:
+            conn = client(uri, timeout)
+            stack.callback(conn.close)
+            conn.admin.command("ping")
+        except PyMongoError as exc:
+            raise connect_error(exc, uri) from None
+        try:
+            yield conn[name]
+        except PyMongoError as exc:
+            raise StoreError(f"reading {redact(uri)} failed: {reason(exc, uri)}") from None

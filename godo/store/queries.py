@@ -1,0 +1,152 @@
+"""What the command line asks the database: runs and containers by the names
+users give them, the selection a listing shows, paths by glob, container rows."""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import GodoError
+
+
+def run_id(db, given: str) -> str:
+    """A run by its id, or by a unique start or end of it (the 8-hex tail)."""
+    if db.runs.find_one({"_id": given}, {"_id": 1}):
+        return given
+    matches = [r["_id"] for r in db.runs.find({}, {"_id": 1})
+               if r["_id"].startswith(given) or r["_id"].endswith(given)]
+    if not matches:
+        raise GodoError(f"no run {given} recorded")
+    if len(matches) > 1:
+        raise GodoError(f"run {given} is ambiguous ({len(matches)} runs match)")
+    return matches[0]
+
+
+def latest_run(db) -> str:
+    """The last live run, else the last replay."""
+    latest = db.runs.find_one({"mode": {"$ne": "replay"}}, sort=[("started", -1)]) \
+        or db.runs.find_one({}, sort=[("started", -1)])
+    if latest is None:
+        raise GodoError("nothing recorded yet: run `godo record -- CMD` first")
+    return latest["_id"]
+
+
+def container_id(db, prefix: str) -> str:
+    """The one container whose id starts with `prefix`."""
+    ids = set(db.containers.distinct("id")) | set(db.processes.distinct("container"))
+    matches = sorted(c for c in ids if c and c.startswith(prefix))
+    if not matches:
+        raise GodoError(f"no container {prefix} recorded")
+    if len(matches) > 1:
+        raise GodoError(f"container prefix {prefix} is ambiguous ({len(matches)} match)")
+    return matches[0]
+
+
+def selection(db, *, run: str | None = None, container: str | None = None, since=None,
+              until=None, start: str, end: str) -> tuple[list[dict], str]:
+    """Query terms for a run, a container and a time window (the latest run when
+    none is given), and a title saying what was selected. `start`/`end` name the
+    fields that bound a document's life."""
+    terms, title = [], []
+    if run:
+        run = run_id(db, run)
+        terms.append({"run": run})
+        title.append(f"run {run}")
+    if container:
+        container = container_id(db, container)
+        terms.append({"container": container})
+        title.append(f"container {container}")
+    if since is not None:
+        terms.append({"$or": [{end: None}, {end: {"$gte": since}}]})
+        title.append(f"since {_local(since)}")
+    if until is not None:
+        terms.append({start: {"$lte": until}})
+        title.append(f"until {_local(until)}")
+    if not terms:
+        run = latest_run(db)
+        terms.append({"run": run})
+        title.append(f"run {run}")
+    return terms, ", ".join(title)
+
+
+def query(terms: list[dict]) -> dict:
+    """The terms as one MongoDB query."""
+    return terms[0] if len(terms) == 1 else {"$and": terms}
+
+
+def _local(stamp) -> str:
+    return stamp.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def glob_regex(glob: str) -> str:
+    """A glob as an anchored regular expression that MongoDB's PCRE and FerretDB's
+    Go regexp read alike: `*` any run of characters (`/` too), `?` one, `[...]` a set."""
+    out, i = ["^"], 0
+    while i < len(glob):
+        c = glob[i]
+        if c == "*":
+            out.append(".*")
+        elif c == "?":
+            out.append(".")
+        elif c == "[":
+            close = glob.find("]", i + 2 if glob[i + 1:i + 2] in ("!", "]") else i + 1)
+            if close < 0:
+                out.append(r"\[")
+            else:
+                body = glob[i + 1:close]
+                negate = body.startswith("!")
+                body = body[1:] if negate else body
+                out.append("[" + ("^" if negate else "") +
+                           "".join("\\" + ch if ch in "\\^]" else ch for ch in body) + "]")
+                i = close
+        else:
+            out.append(re.escape(c) if not c.isalnum() and c not in "/_- " else c)
+        i += 1
+    out.append("$")
+    return "".join(out)
+
+
+def container_summaries(db) -> list[dict]:
+    """One row per container: its document, with processes, files written and
+    first/last activity counted over every run from the processes and files.
+    A few indexed queries per container: FerretDB 1.x has no $min/$max in $group."""
+    rows: dict[str, dict] = {}
+    for doc in db.containers.find():
+        row = rows.setdefault(doc["id"], {"id": doc["id"], "hosts": set(), "rootfs": None,
+                                          "first_seen": None, "last_seen": None})
+        row["hosts"].add(doc.get("host"))
+        row["rootfs"] = row["rootfs"] or doc.get("rootfs")
+        row["first_seen"] = _min(row["first_seen"], doc.get("first_seen"))
+        row["last_seen"] = _max(row["last_seen"], doc.get("last_seen"))
+    for cid in db.processes.distinct("container"):
+        if cid and cid not in rows:
+            rows[cid] = {"id": cid, "hosts": set(), "rootfs": None, "first_seen": None,
+                         "last_seen": None}
+    for cid, row in rows.items():
+        procs, files = db.processes, db.files
+        mine = {"container": cid}
+        written = {"container": cid, "writes": {"$gt": 0}}
+        row["processes"] = procs.count_documents(mine)
+        row["files_written"] = files.count_documents(written)
+        first = procs.find_one(mine, {"start": 1}, sort=[("start", 1)])
+        row["first_seen"] = _min(row["first_seen"], first and first.get("start"))
+        for coll, query, key in ((procs, mine, "start"), (procs, mine, "exit_time"),
+                                 (files, written, "last_write")):
+            latest = coll.find_one(query, {key: 1}, sort=[(key, -1)])
+            row["last_seen"] = _max(row["last_seen"], latest and latest.get(key))
+        if row["rootfs"] is None:
+            rooted = procs.find_one({"container": cid, "rootfs": {"$ne": None}}, {"rootfs": 1})
+            row["rootfs"] = rooted and rooted.get("rootfs")
+        row["hosts"] = sorted(h for h in row["hosts"] if h) or sorted(
+            h for h in procs.distinct("host", mine) if h)
+    return sorted(rows.values(), key=lambda r: (r["last_seen"] is not None, r["last_seen"] or 0),
+                  reverse=True)
+
+
+def _min(*values):
+    present = [v for v in values if v is not None]
+    return min(present) if present else None
+
+
+def _max(*values):
+    present = [v for v in values if v is not None]
+    return max(present) if present else None

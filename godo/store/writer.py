@@ -1,0 +1,612 @@
+"""The store writer: document mutations into MongoDB, in bulk, on its own thread.
+
+The live thread (the tracker) hands `write()` a batch and returns at once: the
+batch joins an inbox as it is, with no encoding and no database call (only when
+the writer lags by more than `max(4 * batch_size, 10,000)` mutations and the
+stream is calm does `write()` encode the inbox itself, so that what waits is
+compact). The writer thread encodes the inbox into the backlog, takes up to
+`batch_size` mutations from the head of the backlog when that many are waiting or
+the oldest has waited `flush_interval`, keeps the last version of each document,
+and sends one unordered bulk write per collection (`bulk`). A batch leaves the
+backlog only once the database has acknowledged it; until then the writer
+retries with backoff, so a database that is down loses nothing.
+
+The live stream comes first: while the batches say the kernel's stream is dense
+(`write(..., dense=True)`), the writer neither encodes nor sends, so that the live
+thread has the interpreter and the CPUs to itself, and it catches up once the
+stream calms down; see `MongoStore`.
+
+Documents are encoded to BSON once, on the writer thread (a document BSON cannot
+hold is refused there, counted with its reason), and sent as `RawBSONDocument`s,
+so the same bytes go to memory, to the spill journal (`journal`) and to the
+database. Past `max_queued` mutations in memory, or once one has waited
+`spill_after` seconds, batches go to the journal instead, and come back from it
+in order; see `MongoStore` for the policy when the journal is full and at close.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+import bson
+from bson.errors import InvalidDocument
+from pymongo import IndexModel
+from pymongo.errors import PyMongoError
+
+from ..errors import StoreError
+from .backlog import Backlog
+from .base import Mutation, _Store
+from .bulk import BulkWriter, Retry
+from .client import RoundTrips, client, connect_error, reason, redact
+from .journal import Journal, JournalFull, key_of
+from .journal_dir import open_journal
+from .schema import DEFAULT_DATABASE, INDEXES
+
+_BACKOFF_MIN, _BACKOFF_MAX = 0.1, 5.0
+_MAX_DOCUMENT = 16 * 1024 * 1024
+_PR_SET_NAME = 15  # prctl(2)
+
+
+class MongoStore(_Store):
+    """Writes mutations to MongoDB (or FerretDB) on a writer thread; see the module.
+
+    `start()` connects, checks the server, creates the indexes and opens the spill
+    journal (`journal_dir`; None: memory only), whose batches left by an earlier run
+    are written first; `write()` queues; `flush()` waits for the database to
+    acknowledge what was queued; `close()` flushes and stops.
+
+    The live stream first: `write()` only appends the batch to an inbox. The writer
+    thread encodes the inbox to BSON into the backlog and sends the backlog to the
+    database. A batch written `dense` (the kernel's stream is under pressure) holds
+    both back until none has come for `hold_calm` seconds, so that the live
+    thread has the interpreter (the GIL) and the CPUs to itself while a storm lasts;
+    then the backlog goes to the database in order, the journal's part first. While
+    held, the inbox waits in memory; past `max_queued` mutations the writer encodes
+    its oldest into the journal all the same (memory stays bounded; at twice that,
+    the writer being stuck, write() does it itself), and with more than
+    `journal_hold_bytes` in the journal it sends again (the database has to catch
+    up some time, or the journal fills).
+
+    Spilling: an encoded batch goes to the journal instead of memory when `max_queued`
+    mutations are in memory, or when one has waited `spill_after` seconds (the
+    database is slow or down: a SIGKILL then loses at most that much; while held,
+    what waits in the inbox is not encoded for this). A journal at
+    `journal_max_bytes` makes `write()` wait for room: backpressure on the live
+    loop, whose cost is the kernel's `lost` counter, never a silent drop; after
+    `interrupt()` (godo is stopping) a batch that finds no room is counted as dropped.
+
+    `close()` waits while the database makes progress. When it makes none for
+    `spill_after`, what is only in memory goes to the journal, for the next start,
+    and close returns; without a journal it waits `stall_timeout`, then counts what
+    remains as dropped and raises StoreError.
+    """
+
+    def __init__(self, uri: str, database: str = DEFAULT_DATABASE, *, host: str | None = None,
+                 batch_size: int = 1000, flush_interval: float = 1.0, timeout: float = 5.0,
+                 max_queued: int = 100_000, stall_timeout: float = 30.0,
+                 journal_dir: str | os.PathLike | None = None, journal_max_bytes: int = 1 << 30,
+                 spill_after: float = 2.0, fsync_interval: float | None = 1.0,
+                 hold_calm: float = 0.5, journal_hold_bytes: int | None = None):
+        super().__init__(host)
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.uri = uri
+        self.database_name = database
+        self.batch_size = batch_size
+        self.flush_interval = flush_interval
+        self.timeout = timeout
+        self.stall_timeout = stall_timeout
+        self.journal_dir = Path(journal_dir) if journal_dir is not None else None
+        self.journal_max_bytes = journal_max_bytes
+        self.spill_after = spill_after
+        self.fsync_interval = fsync_interval
+        self.max_queued = max_queued
+        # Unencoded mutations past which write() encodes them itself, unless held.
+        self._inbox_help = max(4 * batch_size, 10_000)
+        self.hold_calm = hold_calm
+        self.journal_hold_bytes = (journal_max_bytes // 2 if journal_hold_bytes is None
+                                   else journal_hold_bytes)
+        self._round_trips = RoundTrips()
+        self._client = None
+        self._db = None
+        self._bulk: BulkWriter | None = None
+        self._thread: threading.Thread | None = None
+        self._spiller: threading.Thread | None = None
+        self._cond = threading.Condition()
+        # Batches handed to write(), not yet encoded: [mutations, arrived], oldest first.
+        self._inbox: deque = deque()
+        self._inbox_count = 0
+        self._backlog = Backlog(max_queued)
+        self._journal_lock: int | None = None
+        self._closing = self._abandon = self._closed = self._interrupted = False
+        self._flushing = 0
+        # Counters below change under self._cond.
+        self._submitted = 0     # mutations handed to write()
+        self._accepted = 0      # mutations queued: write()'s, and those found in the journal
+        self._done = 0          # queued mutations acknowledged, or refused for good
+        self._recovered = 0     # found in the journal at start
+        self._dropped = 0       # given up: neither written nor journaled
+        self._written: dict[str, int] = {}
+        self._errors = self._rejected = self._coalesced = 0
+        self._backpressure_waits = 0
+        self._backpressure_seconds = 0.0
+        self._journal_errors = 0
+        self._last_error: str | None = None
+        self._last_progress = time.monotonic()
+        self._retry_at = 0.0            # no write to the database before (backoff)
+        self._move_retry_at = 0.0       # no move into a full journal before
+        self._no_room = False           # the last move found the journal full
+        self._room_error = ""
+        # Holding back for the live stream: set by the live thread alone, read by
+        # the others (plain floats: no lock on the live thread's way).
+        self._hold_until = 0.0
+        self._hold_began = 0.0
+        self._holds = 0
+        self._held_seconds = 0.0        # of holds that are over
+        self._forced = 0                # mutations encoded into the journal while held
+
+
+    def __repr__(self) -> str:
+        return f"MongoStore({redact(self.uri)!r}, {self.database_name!r})"
+
+    @property
+    def db(self):
+        return self._db
+
+    @property
+    def journal(self) -> Journal | None:
+        return self._backlog.journal
+
+    # -- start --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._client is not None:
+            return
+        conn = None
+        try:
+            conn = client(self.uri, self.timeout, [self._round_trips])
+            info = conn.admin.command("buildInfo")
+            self._db = conn[self.database_name]
+            self._bulk = BulkWriter(self._db, self.uri, info)
+            for name, keys in INDEXES.items():
+                # One index a command: FerretDB 1.24 panics on a createIndexes that
+                # names several indexes that all exist already (a second start).
+                for k in keys:
+                    self._db[name].create_indexes([IndexModel(k)])
+        except PyMongoError as exc:
+            if conn is not None:
+                conn.close()
+            raise connect_error(exc, self.uri) from None
+        if self.journal_dir is not None:
+            try:
+                self._open_journal()
+            except BaseException:
+                conn.close()
+                raise
+        self._client = conn
+        self._last_progress = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name="godo-store-writer", daemon=True)
+        self._thread.start()
+        if self.journal is not None:
+            self._spiller = threading.Thread(target=self._watch, name="godo-store-spill", daemon=True)
+            self._spiller.start()
+
+    def _open_journal(self) -> None:
+        journal, self._journal_lock = open_journal(
+            self.journal_dir, max_bytes=self.journal_max_bytes, fsync_interval=self.fsync_interval)
+        self._backlog.journal = journal
+        self._recovered = self._accepted = journal.found_mutations
+
+    # -- the live thread's side ----------------------------------------------------------------
+
+    def write(self, mutations: list[Mutation], *, dense: bool = False) -> None:
+        """Queue a batch of mutations. It joins the inbox as it is, to be encoded on
+        the writer thread; write() never waits for the database. Only with twice
+        `max_queued` mutations waiting to be encoded (the writer is stuck) does it
+        encode the oldest itself, into the journal, and then, with the journal full,
+        it waits for room. A document BSON cannot hold is refused when it is
+        encoded, and counted. The caller must not change a document once it has
+        handed it over. `dense`: the live stream is under pressure (see `_hold`)."""
+        if dense:
+            self._hold(time.monotonic())
+        if not mutations:
+            return
+        mutations = self._checked(mutations)
+        n = len(mutations)
+        with self._cond:
+            if self._closing:
+                raise RuntimeError("write to a closed store")
+            self._submitted += n
+            before = self._inbox_count
+            if self._over_bound() and not self._make_room(n):
+                return
+            now = time.monotonic()
+            self._inbox.append((mutations, now))
+            self._inbox_count = after = self._inbox_count + n
+            self._accepted += n
+            if after >= self._inbox_help and not self._held(now):
+                # The writer is stuck in a slow database call and the stream is calm:
+                # encode here, so that what waits is compact BSON (in memory up to
+                # max_queued, then in the journal), not live documents, several
+                # times its size. A replay into a slow database waits this way too.
+                if self._move(now):
+                    return
+            # Wake the writer only when it has something new to decide: a first
+            # batch (its flush deadline), a batch's worth, the bound.
+            if not before or before < self.batch_size <= after or before < self.max_queued <= after:
+                self._cond.notify_all()
+
+    def _over_bound(self) -> bool:
+        """The inbox is at twice its bound (the writer is stuck), or at its bound
+        with the journal full: write() makes room itself before it queues more."""
+        count = self._inbox_count
+        return count >= 2 * self.max_queued or (self._no_room and count >= self.max_queued)
+
+    def _make_room(self, n: int) -> bool:
+        """Encode the inbox's oldest batches into the journal here (under the lock),
+        down to the bound, waiting while the journal has no room; after `interrupt()`
+        give the batch up, counted as dropped. Whether the batch may be queued."""
+        waited_since = None
+        try:
+            while self._over_bound():
+                now = time.monotonic()
+                if self._move(now, spill=True, limit=self._inbox_count - self.max_queued + 1):
+                    continue
+                if self._interrupted or self._abandon:
+                    self._dropped += n
+                    self._last_error = f"{n} writes dropped: {self._room_error}"
+                    return False
+                if waited_since is None:
+                    waited_since = now
+                    self._backpressure_waits += 1
+                self._cond.notify_all()
+                self._cond.wait(0.2)
+            return True
+        finally:
+            if waited_since is not None:
+                self._backpressure_seconds += time.monotonic() - waited_since
+
+    def _hold(self, now: float) -> None:
+        """The live stream is dense: hold encoding and database writes back until
+        `hold_calm` seconds after the last dense batch (`now` is time.monotonic()).
+        Called on the live thread as often as batches come: it takes no lock."""
+        if now >= self._hold_until:
+            if self._holds:
+                self._held_seconds += self._hold_until - self._hold_began
+            self._holds += 1
+            self._hold_began = now
+        self._hold_until = now + self.hold_calm
+
+    def _held(self, now: float) -> bool:
+        return now < self._hold_until and not self._closing and not self._flushing
+
+    def _encode(self, mutations: list) -> tuple[list, list[str]]:
+        entries, refused = [], []
+        encode = bson.encode
+        for name, doc in mutations:
+            _id = doc["_id"]
+            try:
+                raw = encode(doc)
+            except (InvalidDocument, TypeError, OverflowError, ValueError) as exc:
+                refused.append(f"{name} {_id!r}: {exc}")
+                continue
+            if len(raw) > _MAX_DOCUMENT:
+                refused.append(f"{name} {_id!r}: {len(raw)} bytes is over the 16 MiB document limit")
+                continue
+            entries.append((name, _id, key_of(_id), raw))
+        return entries, refused
+
+    def _move(self, now: float, *, spill: bool = False, limit: int | None = None) -> bool:
+        """Encode whole batches from the head of the inbox, about `limit` mutations
+        (all without a limit), into the backlog as one batch (under the lock); into
+        the journal when `spill`, or when what waits in memory has waited
+        `spill_after`. False, with the batches left in the inbox, when the journal
+        has no room (or failed)."""
+        inbox = self._inbox
+        taken: list = []
+        count = 0
+        while inbox and (limit is None or count < limit):
+            batch = inbox.popleft()
+            taken.append(batch)
+            count += len(batch[0])
+        if not taken:
+            return True
+        entries, refused = self._encode([m for batch, _arrived in taken for m in batch])
+        backlog = self._backlog
+        over = backlog.over_limit
+        if entries:
+            try:
+                backlog.append(entries, taken[0][1], spill=spill or self._stale(now))
+            except (JournalFull, OSError) as exc:
+                inbox.extendleft(reversed(taken))
+                if isinstance(exc, OSError):
+                    self._journal_errors += 1
+                self._room_error = str(exc)
+                if not self._no_room:
+                    self._no_room = True
+                    self._last_error = f"{exc}: waiting for the database to take writes"
+                return False
+        self._no_room = False
+        self._inbox_count -= count
+        if self._held(now):
+            self._forced += count
+        if refused:
+            # Refused for good: done with, as a refusal by the database would be.
+            self._rejected += len(refused)
+            self._done += len(refused)
+            self._last_error = refused[-1]
+        if backlog.over_limit and not over:
+            self._last_error = (f"the database is behind: {backlog.in_memory} mutations "
+                                "queued in memory")
+        self._cond.notify_all()
+        return True
+
+    def _stale(self, now: float) -> bool:
+        """Whether a mutation has waited in memory only for `spill_after` seconds."""
+        oldest = self._backlog.oldest_native()
+        return oldest is not None and now - oldest >= self.spill_after
+
+    def interrupt(self) -> None:
+        """Stop making writes wait for room in a full journal (godo is stopping)."""
+        with self._cond:
+            self._interrupted = True
+            self._cond.notify_all()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until the database has acknowledged every mutation queued so far
+        (the journal's from earlier runs included); False if `timeout` seconds
+        passed first."""
+        return self._wait_acknowledged(timeout, None)
+
+    def settle(self, idle: float = 5.0) -> bool:
+        """Like `flush`, but gives up (False) once the database has answered no
+        command for `idle` seconds, however long it keeps making progress."""
+        return self._wait_acknowledged(None, idle)
+
+    def _wait_acknowledged(self, timeout: float | None, idle: float | None) -> bool:
+        if self._thread is None:
+            raise RuntimeError("the store is not started")
+        with self._cond:
+            target = self._accepted
+            self._flushing += 1
+            self._cond.notify_all()
+            progress = lambda: (self._done, self._round_trips.succeeded_count)  # noqa: E731
+            now = time.monotonic()
+            deadline = None if timeout is None else now + timeout
+            last, since = progress(), now
+            try:
+                while self._done < target and not self._abandon:
+                    now = time.monotonic()
+                    if deadline is not None and now >= deadline:
+                        return False
+                    self._cond.wait(0.1 if deadline is None else min(0.1, deadline - now))
+                    if progress() != last:
+                        last, since = progress(), time.monotonic()
+                    elif idle is not None and time.monotonic() - since > idle:
+                        return False
+                return self._done >= target
+            finally:
+                self._flushing -= 1
+
+    def close(self) -> None:
+        """Flush and stop; see the class. Raises StoreError when mutations were
+        neither written nor journaled."""
+        if self._closed or self._thread is None:
+            self._closed = True
+            return
+        self._closed = True
+        journal = self.journal
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+            # Progress is any command answered, not only a whole chunk: one chunk can
+            # take minutes on a slow server.
+            progress = lambda: (self._done, self._round_trips.succeeded_count)  # noqa: E731
+            last, last_progress = progress(), time.monotonic()
+            while self._done < self._accepted:
+                self._cond.wait(0.1)
+                now = time.monotonic()
+                if progress() != last:
+                    last, last_progress = progress(), now
+                    continue
+                if journal is not None and now - last_progress > self.spill_after:
+                    try:
+                        if not self._move(now, spill=True):
+                            raise JournalFull(self._room_error)
+                        self._backlog.spill()
+                    except (JournalFull, OSError) as exc:
+                        self._journal_errors += 1
+                        self._last_error = f"the spill journal has no room for the rest: {exc}"
+                    else:
+                        break
+                if now - last_progress > self.stall_timeout:
+                    break
+            self._abandon = True
+            self._cond.notify_all()
+            unsaved = self._backlog.memory_only + self._inbox_count
+            self._dropped += unsaved
+            last_error = self._last_error
+        self._thread.join(self.timeout + 5.0)
+        if self._spiller is not None:
+            self._spiller.join(5.0)
+        self._client.close()
+        with self._cond:
+            if journal is not None:
+                try:
+                    journal.close()
+                finally:
+                    if self._journal_lock is not None:
+                        os.close(self._journal_lock)
+                        self._journal_lock = None
+        if unsaved:
+            raise StoreError(f"{unsaved} document writes were not saved: the database at "
+                             f"{redact(self.uri)} stopped taking them ({last_error})")
+
+    @property
+    def journaled(self) -> int:
+        """Mutations waiting in the journal (after close: left for the next start)."""
+        journal = self.journal
+        if journal is None:
+            return 0
+        with self._cond:
+            return journal.unread_mutations + self._backlog.in_memory - self._backlog.memory_only
+
+    def stats(self) -> dict:
+        trips = self._round_trips
+        now = time.monotonic()
+        with self._cond:
+            backlog = self._backlog
+            journal = backlog.journal
+            inbox = self._inbox_count
+            pending = len(backlog) + inbox
+            held = self._held_seconds
+            if self._holds:
+                held += min(now, self._hold_until) - self._hold_began
+            return {
+                "store": "mongo", "submitted": self._submitted,
+                "written": sum(self._written.values()), "collections": dict(self._written),
+                "queued": self._accepted - self._done, "pending": pending, "inbox": inbox,
+                "in_memory": backlog.in_memory + inbox, "memory_only": backlog.memory_only + inbox,
+                "bulk_calls": self._bulk.calls if self._bulk is not None else 0,
+                "round_trips": trips.count, "errors": self._errors, "rejected": self._rejected,
+                "coalesced": self._coalesced, "last_error": self._last_error,
+                "backlog_peak": backlog.peak, "over_limit": backlog.over_limit,
+                "recovered": self._recovered, "spilled": backlog.spilled, "spills": backlog.spills,
+                "replayed": backlog.loaded, "dropped": self._dropped,
+                # Queued and neither acknowledged, nor waiting, nor given up as dropped:
+                # 0 unless the backlog lost something. Counted two ways on purpose.
+                "unaccounted": self._accepted - self._done - pending,
+                "backpressure_waits": self._backpressure_waits,
+                "backpressure_seconds": round(self._backpressure_seconds, 3),
+                "held": {"times": self._holds, "seconds": round(held, 3), "forced": self._forced},
+                "journal_errors": self._journal_errors,
+                "journal": journal.stats() if journal is not None else None,
+            }
+
+    # -- the writer thread ---------------------------------------------------------------------
+
+    def _next(self) -> str | None:
+        """What the writer does next, once it is due (waits under the lock until
+        then): "move" inbox batches into the backlog, "send" the backlog's head to
+        the database, or None: stop."""
+        while True:
+            if self._abandon:
+                return None
+            now = time.monotonic()
+            held = self._held(now)
+            waits = []
+            inbox, backlog = self._inbox, self._backlog
+            if inbox:
+                if held and self._inbox_count < self.max_queued:
+                    pass        # waits in memory until the stream calms down
+                elif (held or self._closing or self._flushing or self._no_room
+                      or self._inbox_count >= min(self.batch_size, self.max_queued)
+                      or now - inbox[0][1] >= self.flush_interval):
+                    if now >= self._move_retry_at:
+                        return "move"
+                    waits.append(self._move_retry_at - now)
+                else:
+                    waits.append(inbox[0][1] + self.flush_interval - now)
+            if backlog and (not held or self._journal_heavy()):
+                if now < self._retry_at:
+                    waits.append(self._retry_at - now)
+                elif (self._closing or self._flushing or len(backlog) >= self.batch_size
+                      or now - backlog.oldest() >= self.flush_interval):
+                    return "send"
+                else:
+                    waits.append(backlog.oldest() + self.flush_interval - now)
+            elif self._closing and not inbox and not backlog:
+                return None
+            if held:
+                waits.append(self._hold_until - now)
+            self._cond.wait(max(0.0, min(waits)) if waits else None)
+
+    def _journal_heavy(self) -> bool:
+        """Past this much in the journal the database gets writes even while held."""
+        journal = self._backlog.journal
+        return journal is not None and journal.size >= self.journal_hold_bytes
+
+    def _run(self) -> None:
+        _name_thread("godo-store-writer")
+        backoff = 0.0
+        while True:
+            with self._cond:
+                action = self._next()
+                if action is None:
+                    return
+                if action == "move":
+                    now = time.monotonic()
+                    held = self._held(now)
+                    # A slice at a time, the lock let go in between: write() gets in.
+                    if not self._move(now, spill=held, limit=256 if held else self.batch_size):
+                        self._move_retry_at = now + 0.2
+                    continue
+                try:
+                    chunk = self._backlog.peek(self.batch_size)
+                except OSError as exc:
+                    chunk, why = None, f"reading the spill journal failed: {exc}"
+            if chunk is not None:
+                try:
+                    written, rejected = self._bulk.write_chunk(chunk)
+                except Retry as exc:
+                    why = str(exc)
+                except Exception as exc:  # noqa: BLE001 - a bug must not stop the writer
+                    why = f"{type(exc).__name__}: {reason(exc, self.uri)}"
+                else:
+                    backoff = 0.0
+                    with self._cond:
+                        if self._abandon:
+                            return
+                        self._backlog.ack(len(chunk))
+                        self._done += len(chunk)
+                        self._last_progress = time.monotonic()
+                        self._move_retry_at = 0.0       # the journal may have room again
+                        for name, n in written.items():
+                            self._written[name] = self._written.get(name, 0) + n
+                        self._coalesced += len(chunk) - sum(written.values()) - len(rejected)
+                        if rejected:
+                            self._rejected += len(rejected)
+                            self._last_error = rejected[-1]
+                        self._cond.notify_all()
+                    continue
+            backoff = min(_BACKOFF_MAX, max(_BACKOFF_MIN, backoff * 2))
+            with self._cond:
+                self._errors += 1
+                self._last_error = why
+                # Only moves go on meanwhile; new writes do not cut the backoff short.
+                self._retry_at = time.monotonic() + backoff
+
+    def _watch(self) -> None:
+        """Journal what has waited `spill_after` in memory, even when no write comes
+        to do it and the writer is stuck in a call to a database that does not
+        answer: encoded batches, and the inbox unless the live stream holds it back."""
+        _name_thread("godo-store-spill")
+        with self._cond:
+            while not self._abandon:
+                self._cond.wait(max(0.05, self.spill_after / 4))
+                if self._abandon:
+                    return
+                now = time.monotonic()
+                if (self._inbox and not self._held(now) and now >= self._move_retry_at
+                        and now - self._inbox[0][1] >= self.spill_after):
+                    self._move(now, spill=True)
+                if self._stale(now):
+                    try:
+                        self._backlog.spill()
+                    except (JournalFull, OSError) as exc:
+                        self._journal_errors += 1
+                        self._last_error = f"the spill journal failed: {exc}"
+
+
+def _name_thread(name: str) -> None:
+    """Give the calling thread its name in the OS too (`top -H`, /proc/PID/task/TID/comm),
+    so that where godo's CPU goes can be seen thread by thread."""
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0)
+    except (OSError, AttributeError):
+        pass

@@ -1,0 +1,161 @@
+"""What the tracker keeps, and the documents it makes of it: processes, open
+files, containers; and the scope that says which processes get documents."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from ..hotpath import contract as C
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which processes get documents: `containers` (descendants of a runtime
+    shim), `host` (all), `pid` (the subtree of root_pid) or `command` (the
+    subtree godo started, root_pid)."""
+
+    kind: str = "containers"
+    root_pid: int | None = None
+
+    def describe(self) -> str:
+        return self.kind if self.root_pid is None else f"{self.kind} {self.root_pid}"
+
+
+# Audit stamps have a millisecond's resolution, and a file's opening, writes and
+# closing mostly share one: datetimes (immutable) are made once per stamp and
+# shared, from a small cache emptied when full.
+_UTC_CACHE: dict[float, datetime] = {}
+_UTC_CACHE_SIZE = 4096
+
+
+def utc(ts: float | None) -> datetime | None:
+    if ts is None:
+        return None
+    made = _UTC_CACHE.get(ts)
+    if made is None:
+        if len(_UTC_CACHE) >= _UTC_CACHE_SIZE:
+            _UTC_CACHE.clear()
+        made = _UTC_CACHE[ts] = datetime.fromtimestamp(ts, timezone.utc)
+    return made
+
+
+_ACCESS = {0: "r", C.O_WRONLY: "w", C.O_RDWR: "rw"}
+
+
+class OpenFile:
+    """One open file description: shared by every fd that dup or fork made of it."""
+
+    __slots__ = ("id", "proc", "fd", "path", "host_path", "flags", "mode", "opened", "closed",
+                 "writes", "bytes", "first_write", "last_write", "created", "truncated",
+                 "refs", "inherited", "dirty", "writers")
+
+    def __init__(self, id, proc, fd, path, flags, mode, opened, *, created=False, inherited=False):
+        self.id = id
+        self.proc = proc
+        self.fd = fd
+        self.path = path
+        self.host_path = None
+        self.flags = flags
+        self.mode = mode
+        self.opened = opened
+        self.closed = None
+        self.writes = 0
+        self.bytes = 0
+        self.first_write = None
+        self.last_write = None
+        self.created = created
+        self.truncated = bool(flags is not None and flags & C.O_TRUNC and flags & C.O_ACCMODE)
+        self.refs = 0
+        self.inherited = inherited
+        self.dirty = True
+        self.writers = None  # pids other than the opener that wrote through it
+
+    def document(self, host: str, run: str | None) -> dict:
+        proc = self.proc
+        flags = self.flags
+        access = None
+        if flags is not None:
+            access = _ACCESS.get(flags & C.O_ACCMODE, "?")
+        # utc(), its cache looked up here first: a file's stamps are mostly cached.
+        cached = _UTC_CACHE.get
+        opened, closed, first, last = self.opened, self.closed, self.first_write, self.last_write
+        return {
+            "_id": self.id, "host": host, "run": run, "process": proc.id, "pid": proc.pid,
+            "comm": proc.comm, "exe": proc.exe, "container": proc.container,
+            "fd": self.fd, "path": self.path, "host_path": self.host_path,
+            "flags": flags, "mode": self.mode, "access": access,
+            "opened": cached(opened) or utc(opened), "closed": cached(closed) or utc(closed),
+            "status": "closed" if self.closed is not None else "open",
+            "writes": self.writes, "bytes": self.bytes,
+            "first_write": cached(first) or utc(first), "last_write": cached(last) or utc(last),
+            "created": self.created, "truncated": self.truncated, "inherited": self.inherited,
+            "writers": sorted(self.writers) if self.writers else [],
+        }
+
+
+class Process:
+    __slots__ = ("id", "pid", "ppid", "parent", "start", "comm", "exe", "argv", "cwd", "uid",
+                 "auid", "execs", "children", "children_count", "exit_time", "exit_code",
+                 "signal", "status", "container", "shim_id", "root", "in_scope", "threads",
+                 "fds", "cloexec", "dirty", "seeded", "fs_ops", "files_written", "proc_start")
+
+    def __init__(self, id, pid, ppid, parent, start):
+        self.id = id
+        self.pid = pid
+        self.ppid = ppid
+        self.parent = parent          # the parent's id, or None
+        self.start = start
+        self.comm = self.exe = self.argv = self.cwd = None
+        self.uid = self.auid = None
+        self.execs = []
+        self.children = []
+        self.children_count = 0
+        self.exit_time = self.exit_code = self.signal = None
+        self.status = "running"
+        self.container = None
+        self.shim_id = None           # set on a runtime shim: the container its children run
+        self.root = None              # host path of this process's root after pivot_root
+        self.in_scope = False
+        self.threads = 0
+        self.fds = None               # fd -> OpenFile, only for processes in scope
+        self.cloexec = None
+        self.dirty = True
+        self.seeded = False
+        self.fs_ops = None
+        self.files_written = 0
+        self.proc_start = None        # /proc starttime in clock ticks, to tell pid reuse
+
+    def document(self, host: str, boot: str, run: str | None) -> dict:
+        return {
+            "_id": self.id, "host": host, "boot_id": boot, "run": run,
+            "pid": self.pid, "ppid": self.ppid, "parent": self.parent,
+            "start": utc(self.start), "exit_time": utc(self.exit_time),
+            "exit_code": self.exit_code, "signal": self.signal, "status": self.status,
+            "comm": self.comm, "exe": self.exe, "argv": self.argv, "cwd": self.cwd,
+            # Copies: the store encodes the document later, and these lists grow.
+            "uid": self.uid, "auid": self.auid, "execs": list(self.execs),
+            "children": list(self.children), "children_count": self.children_count,
+            "container": self.container, "rootfs": self.root, "threads": self.threads,
+            "seeded": self.seeded, "fs_ops": list(self.fs_ops) if self.fs_ops else [],
+            "files_written": self.files_written,
+        }
+
+
+class Container:
+    __slots__ = ("id", "rootfs", "init", "first", "last", "processes", "files_written", "dirty")
+
+    def __init__(self, cid: str, init: str | None, ts: float):
+        self.id = cid
+        self.rootfs = None
+        self.init = init
+        self.first = self.last = ts
+        self.processes = 0
+        self.files_written = 0
+        self.dirty = True
+
+    def document(self, host: str, run: str | None) -> dict:
+        return {"_id": f"{host}:{self.id}", "id": self.id, "host": host, "run": run,
+                "rootfs": self.rootfs, "init": self.init, "first_seen": utc(self.first),
+                "last_seen": utc(self.last), "processes": self.processes,
+                "files_written": self.files_written}

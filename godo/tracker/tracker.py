@@ -1,0 +1,591 @@
+"""The tracker: turns batches of activities into the documents users query.
+
+It keeps a shadow process table (seeded from /proc at start) and, for processes in
+scope, their fd tables. A process is known by (host, boot, pid, start time), so
+a reused pid never inherits another process's parent or files. Documents leave
+memory once handed to the store: a process when it exits, an open file when its
+last descriptor closes; long-lived ones are checkpointed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from ..hotpath import contract as C
+from . import procfs
+from .model import Container, OpenFile, Process, Scope, utc
+from .paths import join
+from .runtimes import cgroup_container_id, shim_container_id
+
+_MAX_CHILDREN = 10_000
+_MAX_EXECS = 64
+_MAX_FS_OPS = 256
+_MAX_PENDING_SPAWNS = 65_536
+_RECENT_ENDS = 4096  # ended pids remembered, for spawn records that arrive late
+# The signals whose default action ends a process: a kill with one of these before
+# a process vanishes without an exit record says how it ended.
+_FATAL_SIGNALS = frozenset({signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGILL,
+                            signal.SIGABRT, signal.SIGFPE, signal.SIGKILL, signal.SIGSEGV,
+                            signal.SIGPIPE, signal.SIGALRM, signal.SIGTERM})
+
+
+class Tracker:
+    """Activities in, document mutations out (handed to `store.write` per batch)."""
+
+    def __init__(self, store, *, host: str, boot_id: str, scope: Scope = Scope(),
+                 run: str | None = None, live: bool = False, checkpoint_interval: float = 30.0):
+        self.store = store
+        self.host = host
+        self.boot = boot_id
+        self.scope = scope
+        self.run = run
+        self.live = live
+        self.checkpoint_interval = checkpoint_interval
+        self.procs: dict[int, Process] = {}
+        self.containers: dict[str, Container] = {}
+        self._pending: dict[int, tuple] = {}  # child pid -> (parent pid, ts, fds, clone3)
+        self._signalled: dict[int, int] = {}
+        self._recent_ends: dict[int, tuple[int, float]] = {}
+        self._out: list = []
+        self._last_checkpoint = None
+        self.last_ts: float | None = None  # the audit time of the last activity
+        self._file_serial = 0
+        self.counts = {"activities": 0, "out_of_scope": 0, "processes": 0, "files": 0,
+                       "pid_reuse": 0, "gone": 0}
+        self._handlers = {
+            "spawn": self._spawn, "exec": self._exec, "exit": self._exit, "open": self._open,
+            "write": self._write, "close": self._close, "dup": self._dup,
+            "cloexec": self._set_cloexec, "pivot_root": self._pivot_root, "chdir": self._chdir,
+            "rename": self._fs_op, "unlink": self._fs_op, "kill": self._kill,
+        }
+
+    # -- ids --------------------------------------------------------------------
+
+    def _proc_id(self, pid: int, start: float) -> str:
+        return f"{self.host}:{self.boot[:8]}:{pid}:{int(start * 1000)}"
+
+    # -- the batch entry point ----------------------------------------------------
+
+    def process(self, activities: list, *, dense: bool = False) -> None:
+        """Apply one batch; hand its document mutations to the store in one call.
+        `dense`: the live stream is under pressure, which the store is told with
+        the batch (it holds its own work back then)."""
+        handlers = self._handlers
+        for act in activities:
+            handler = handlers.get(act.kind)
+            if handler is not None:
+                handler(act)
+        self.counts["activities"] += len(activities)
+        if activities:
+            self.last_ts = activities[-1].ts
+        self._emit(dense)
+
+    def record_run(self, document: dict) -> None:
+        """The run's own document, written in order with the rest: the tracker is
+        the one producer of what the store writes."""
+        self._out.append(("runs", document))
+        self._emit()
+
+    def _emit(self, dense: bool = False) -> None:
+        if self._out or dense:
+            out, self._out = self._out, []
+            self.store.write(out, dense=dense)
+
+    # -- processes ------------------------------------------------------------------
+
+    def _get(self, act) -> Process:
+        """The process an activity comes from, created from what the record says
+        when it is new to us (its spawn record may still be on its way)."""
+        proc = self.procs.get(act.pid)
+        if self._pending:
+            spawn = self._pending.get(act.pid)
+            if spawn is not None and (spawn[0] == act.ppid or (proc is None and spawn[0] not in self.procs)):
+                return self._materialise(act, proc, spawn)
+        if proc is not None and act.ppid != proc.ppid and proc.ppid in self.procs:
+            # Another parent, while the one we know is alive: no reparenting (that
+            # needs the parent gone), so the pid was reused and the old holder's
+            # exit never reached us (it ended before the rules were in, or its
+            # record was lost). A vfork child's records come before its parent's
+            # vfork record, so this is the only place that can tell.
+            self.counts["pid_reuse"] += 1
+            self._end(proc, act.ts, "gone")
+            proc = None
+        if proc is None:
+            proc = self._new_process(act.pid, act.ppid, self.procs.get(act.ppid), act.ts)
+            proc.comm, proc.exe, proc.uid, proc.auid = act.comm, act.exe, act.uid, act.auid
+        return proc
+
+    def _materialise(self, act, old: Process | None, spawn) -> Process:
+        """A spawned child showed up under its own pid: now it is a process."""
+        parent_pid, ts, snapshot, clone3 = spawn
+        del self._pending[act.pid]
+        parent = self.procs.get(parent_pid)
+        if clone3 and parent is not None and parent.threads > 0:
+            parent.threads -= 1       # it was no thread after all
+        if old is not None:
+            # The pid was reused: whatever had it is gone.
+            self.counts["pid_reuse"] += 1
+            self._end(old, ts, "gone")
+        proc = self._new_process(act.pid, act.ppid, parent, ts, snapshot)
+        proc.comm, proc.exe, proc.uid, proc.auid = act.comm, act.exe, act.uid, act.auid
+        return proc
+
+    def _new_process(self, pid: int, ppid: int, parent: Process | None, start: float,
+                     snapshot=None) -> Process:
+        proc = Process(self._proc_id(pid, start), pid, ppid, parent.id if parent else None, start)
+        if parent is not None:
+            proc.comm, proc.exe, proc.argv, proc.cwd = parent.comm, parent.exe, parent.argv, parent.cwd
+            proc.uid, proc.auid, proc.root = parent.uid, parent.auid, parent.root
+            self._link(parent, proc)
+        self.procs[pid] = proc
+        proc.in_scope = self._in_scope(proc, parent)
+        if proc.in_scope:
+            self.counts["processes"] += 1
+            proc.fds, proc.cloexec = {}, set()
+            if snapshot is not None:
+                # fork shares every open file description the parent held at the
+                # fork with the child. One that every other holder has closed since
+                # (before this child's first record came) was not closed after all:
+                # it is open again, and its document is written again at its close.
+                proc.fds, proc.cloexec = dict(snapshot[0]), set(snapshot[1])
+                for open_file in proc.fds.values():
+                    if open_file.closed is not None:
+                        open_file.closed = None
+                        self.counts["files"] -= 1
+            elif parent is not None and parent.fds is not None:
+                proc.fds = dict(parent.fds)
+                proc.cloexec = set(parent.cloexec)
+            for open_file in proc.fds.values():
+                open_file.refs += 1
+            self._count_container_process(proc, start)
+        return proc
+
+    def _in_scope(self, proc: Process, parent: Process | None) -> bool:
+        kind = self.scope.kind
+        if kind == "host":
+            return True
+        if kind == "containers":
+            return proc.container is not None
+        if proc.pid == self.scope.root_pid:
+            return True
+        return parent is not None and parent.in_scope
+
+    def _count_container_process(self, proc: Process, ts: float) -> None:
+        if proc.container is None:
+            return
+        box = self.containers.get(proc.container)
+        if box is None:
+            box = self.containers[proc.container] = Container(proc.container, proc.id, ts)
+        box.processes += 1
+        box.last = max(box.last, ts)
+        box.dirty = True
+        if proc.root and not box.rootfs:
+            box.rootfs = proc.root
+
+    def _spawn(self, act) -> None:
+        parent = self._get(act)
+        child = act.child
+        if act.thread:
+            parent.threads += 1
+            return
+        ended = self._recent_ends.get(child)
+        if ended is not None and ended[0] == parent.pid and ended[1] >= act.ts - 1.0:
+            # vfork: the child ran, and maybe ended, before the parent's clone
+            # record was written. It is already linked to its parent.
+            return
+        existing = self.procs.get(child)
+        if (existing is not None and not existing.seeded and existing.ppid == parent.pid
+                and existing.parent in (None, parent.id) and abs(existing.start - act.ts) < 1.0):
+            # The child's own records beat its parent's clone record here.
+            existing.start = min(existing.start, act.ts)
+            if existing.parent is None:
+                self._link(parent, existing)
+            return
+        # The number clone returns is a pid in the parent's pid namespace, which
+        # inside a container is not the one the kernel's records use; and clone3
+        # hides whether it made a thread. So the child becomes a process when its
+        # own records show up under that pid with this parent; until then a
+        # clone3 child counts as a thread, so that its `exit` does not end the
+        # process. The parent's fds are taken now, as the fork shared them.
+        clone3 = act.thread is None
+        if clone3:
+            parent.threads += 1
+        if len(self._pending) >= _MAX_PENDING_SPAWNS:
+            self._pending.pop(next(iter(self._pending)))
+        snapshot = (dict(parent.fds), set(parent.cloexec)) if parent.fds else None
+        self._pending[child] = (parent.pid, act.ts, snapshot, clone3)
+
+    def _link(self, parent: Process, child: Process) -> None:
+        child.parent = parent.id
+        if parent.children_count < _MAX_CHILDREN:
+            parent.children.append(child.id)
+        parent.children_count += 1
+        parent.dirty = True
+        if child.container is None and (parent.shim_id or parent.container):
+            child.container = parent.shim_id or parent.container
+
+    def _exec(self, act) -> None:
+        proc = self._get(act)
+        if not act.success:
+            return
+        proc.comm, proc.exe, proc.uid, proc.auid = act.comm, act.exe, act.uid, act.auid
+        proc.argv = act.argv if act.argv is not None else act.proctitle
+        if act.cwd is not None:
+            proc.cwd = act.cwd
+        if len(proc.execs) < _MAX_EXECS:
+            proc.execs.append({"time": utc(act.ts), "exe": act.exe, "argv": proc.argv, "cwd": proc.cwd})
+        proc.dirty = True
+        if proc.fds and proc.cloexec:
+            for fd in list(proc.cloexec):
+                self._release(proc, fd, act.ts)
+        shim = shim_container_id(act.exe, proc.argv)
+        if shim:
+            proc.shim_id = shim
+            if self.scope.kind == "containers":
+                return
+        if proc.container is None and self.live and self.scope.kind == "containers":
+            proc.container = cgroup_container_id(proc.pid)
+            if proc.container is not None:
+                self._enter_scope(proc, act.ts)
+
+    def _enter_scope(self, proc: Process, ts: float) -> None:
+        if proc.in_scope:
+            return
+        proc.in_scope = True
+        proc.fds, proc.cloexec = {}, set()
+        self.counts["processes"] += 1
+        self._count_container_process(proc, ts)
+
+    def _exit(self, act) -> None:
+        proc = self._get(act)  # (a reused pid's first record may be its exit)
+        if act.syscall == "exit" and proc.threads > 0:
+            proc.threads -= 1        # a thread ended, not the process
+            return
+        proc.exit_code = act.code
+        self._end(proc, act.ts, "exited")
+
+    def _end(self, proc: Process, ts: float, status: str) -> None:
+        """A process is over: close what it held, write it, forget it."""
+        if self.procs.get(proc.pid) is proc:
+            del self.procs[proc.pid]
+        if len(self._recent_ends) >= _RECENT_ENDS:
+            del self._recent_ends[next(iter(self._recent_ends))]
+        self._recent_ends[proc.pid] = (proc.ppid, proc.start)
+        signal = self._signalled.pop(proc.pid, None)
+        if status != "exited" and signal is not None:
+            status, proc.signal = "killed", signal
+        proc.status = status
+        proc.exit_time = ts
+        if proc.fds:
+            for fd in list(proc.fds):
+                self._release(proc, fd, ts)
+        if proc.in_scope:
+            self._out.append(("processes", proc.document(self.host, self.boot, self.run)))
+            if proc.container is not None:
+                box = self.containers.get(proc.container)
+                if box is not None:
+                    box.last = max(box.last, ts)
+                    box.dirty = True
+        if status == "gone":
+            self.counts["gone"] += 1
+
+    def _kill(self, act) -> None:
+        if act.success and act.target and act.target > 0 and act.signal in _FATAL_SIGNALS:
+            self._signalled[act.target] = act.signal
+
+    # -- files ------------------------------------------------------------------------
+
+    def _file_id(self, proc: Process, fd: int, ts: float) -> str:
+        self._file_serial += 1
+        return f"{proc.id}:{fd}:{int(ts * 1000)}:{self._file_serial}"
+
+    def _resolve(self, proc: Process, path: str | None, dirfd: int | None) -> str | None:
+        """A cooked path placed: one relative to a directory fd joined to where that
+        fd points, when this process's fd table knows."""
+        if dirfd is not None and path is not None and not path.startswith("/"):
+            base = proc.fds.get(dirfd) if proc.fds else None
+            if base is not None and base.path:
+                return join(base.path, path)
+        return path
+
+    def _open(self, act) -> None:
+        proc = self._get(act)
+        if not proc.in_scope:
+            self.counts["out_of_scope"] += 1
+            return
+        path = self._resolve(proc, act.path, act.dirfd)
+        if not act.success or act.fd is None:
+            return
+        fd = act.fd
+        if fd in proc.fds:
+            self._release(proc, fd, act.ts)
+        created = bool(act.created)
+        open_file = OpenFile(self._file_id(proc, fd, act.ts), proc, fd, path, act.flags, act.mode,
+                             act.ts, created=created)
+        if proc.root and path and path.startswith("/"):
+            open_file.host_path = join(proc.root, path.lstrip("/"))
+        open_file.refs = 1
+        proc.fds[fd] = open_file
+        if act.flags is not None and act.flags & C.O_CLOEXEC:
+            proc.cloexec.add(fd)
+        else:
+            proc.cloexec.discard(fd)
+
+    def _file(self, proc: Process, fd: int, ts: float) -> OpenFile | None:
+        """The open file behind an fd; one inherited from before we looked is
+        created on first use (its path read from /proc when live)."""
+        open_file = proc.fds.get(fd)
+        if open_file is None and fd >= 0:
+            path = procfs.fd_path(proc.pid, fd) if self.live else None
+            if path is not None and any(f.path == path for f in proc.fds.values()):
+                # /proc answers for now, and records are read a little after they
+                # happen: an fd naming a file this process opened since (a shell's
+                # `> file` dup2'd over its stdout) was something else back then.
+                path = None
+            open_file = OpenFile(self._file_id(proc, fd, ts), proc, fd, path, None, None, ts,
+                                 inherited=True)
+            open_file.refs = 1
+            proc.fds[fd] = open_file
+        return open_file
+
+    def _write(self, act) -> None:
+        proc = self._get(act)
+        if not proc.in_scope:
+            self.counts["out_of_scope"] += 1
+            return
+        open_file = self._file(proc, act.fd, act.ts)
+        if open_file is None:
+            return
+        if open_file.writes == 0:
+            open_file.first_write = act.ts
+            proc.files_written += 1
+            if proc.container is not None and proc.container in self.containers:
+                self.containers[proc.container].files_written += 1
+                self.containers[proc.container].dirty = True
+        open_file.writes += 1
+        open_file.bytes += act.bytes or 0
+        open_file.last_write = act.ts
+        open_file.dirty = True
+        if open_file.proc is not proc:
+            if open_file.writers is None:
+                open_file.writers = set()
+            open_file.writers.add(proc.pid)
+
+    def _close(self, act) -> None:
+        proc = self._get(act)
+        if not proc.fds:
+            return
+        if act.max_fd is None:
+            self._release(proc, act.fd, act.ts)
+            return
+        for fd in [fd for fd in proc.fds if act.fd <= fd <= act.max_fd]:
+            self._release(proc, fd, act.ts)
+
+    def _release(self, proc: Process, fd: int, ts: float) -> None:
+        open_file = proc.fds.pop(fd, None)
+        proc.cloexec.discard(fd)
+        if open_file is None:
+            return
+        open_file.refs -= 1
+        if open_file.refs <= 0:
+            open_file.closed = ts
+            self.counts["files"] += 1
+            self._out.append(("files", open_file.document(self.host, self.run)))
+
+    def _dup(self, act) -> None:
+        proc = self._get(act)
+        if not proc.in_scope or act.new_fd is None:
+            return
+        open_file = self._file(proc, act.fd, act.ts)
+        if open_file is None or act.new_fd == act.fd:
+            return
+        if act.new_fd in proc.fds:
+            self._release(proc, act.new_fd, act.ts)
+        proc.fds[act.new_fd] = open_file
+        open_file.refs += 1
+        if act.cloexec:
+            proc.cloexec.add(act.new_fd)
+        else:
+            proc.cloexec.discard(act.new_fd)
+
+    def _set_cloexec(self, act) -> None:
+        proc = self._get(act)
+        if not proc.fds:
+            return
+        fds = [act.fd] if act.max_fd is None else [fd for fd in proc.fds if act.fd <= fd <= act.max_fd]
+        for fd in fds:
+            if act.cloexec:
+                proc.cloexec.add(fd)
+            else:
+                proc.cloexec.discard(fd)
+
+    # -- paths, roots, containers ------------------------------------------------------
+
+    def _pivot_root(self, act) -> None:
+        proc = self._get(act)
+        if not act.success or not act.new_root:
+            return
+        # A relative name is relative to the cwd before the call; the event's own
+        # CWD record is written after it, relative to the new root.
+        named = act.new_root
+        if not named.startswith("/") and proc.cwd:
+            named = join(proc.cwd, named)
+        old_root = proc.root
+        new_root = named if not old_root else join(old_root, named.lstrip("/"))
+        # Every process of the mount namespace that shared the old root moves with
+        # it: the caller, and its ancestors up to the runtime that made the container.
+        node = proc
+        while node is not None:
+            node.root = new_root
+            node.dirty = True
+            parent = self.procs.get(node.ppid)
+            if (parent is None or parent.id != node.parent or parent.shim_id
+                    or parent.container != proc.container or parent.root != old_root):
+                break
+            node = parent
+        if proc.container is not None:
+            box = self.containers.get(proc.container)
+            if box is not None and box.rootfs != new_root:
+                box.rootfs = new_root
+                box.dirty = True
+
+    def _chdir(self, act) -> None:
+        proc = self._get(act)
+        if act.path is not None:
+            proc.cwd = act.path
+        elif act.fd is not None and proc.fds:
+            base = proc.fds.get(act.fd)
+            if base is not None and base.path:
+                proc.cwd = base.path
+
+    def _fs_op(self, act) -> None:
+        proc = self._get(act)
+        if not proc.in_scope or not act.success:
+            return
+        path = self._resolve(proc, act.path, act.dirfd)
+        op = {"op": act.kind, "time": utc(act.ts), "path": path}
+        if act.kind == "rename":
+            op["new_path"] = self._resolve(proc, act.new_path, act.new_dirfd)
+        if proc.root:
+            op["host_path"] = join(proc.root, path.lstrip("/")) if path else None
+            if "new_path" in op and op["new_path"]:
+                op["new_host_path"] = join(proc.root, op["new_path"].lstrip("/"))
+        if proc.fs_ops is None:
+            proc.fs_ops = []
+        if len(proc.fs_ops) < _MAX_FS_OPS:
+            proc.fs_ops.append(op)
+        proc.dirty = True
+
+    # -- time ------------------------------------------------------------------------
+
+    def tick(self, now: float, *, sweep: bool = True) -> None:
+        """Periodic work: processes that vanished without an exit record are
+        closed (killed by a signal, or their record lost), and long-lived
+        processes, open files and containers are checkpointed."""
+        if self._last_checkpoint is None:
+            self._last_checkpoint = now
+        if now - self._last_checkpoint < self.checkpoint_interval:
+            return
+        self._last_checkpoint = now
+        if sweep and self.live:
+            self.sweep(now)
+        self.checkpoint()
+
+    def sweep(self, now: float) -> int:
+        """Close every in-scope process whose pid is no longer alive."""
+        gone = [p for p in self.procs.values() if p.in_scope and not procfs.alive(p.pid, p.proc_start)]
+        for proc in gone:
+            self._end(proc, now, "gone")
+        self._emit()
+        return len(gone)
+
+    def checkpoint(self) -> None:
+        for proc in self.procs.values():
+            if proc.in_scope and proc.dirty:
+                proc.dirty = False
+                self._out.append(("processes", proc.document(self.host, self.boot, self.run)))
+            if proc.fds:
+                for open_file in set(proc.fds.values()):
+                    if open_file.dirty and open_file.proc is proc:
+                        open_file.dirty = False
+                        self._out.append(("files", open_file.document(self.host, self.run)))
+        for box in self.containers.values():
+            if box.dirty:
+                box.dirty = False
+                self._out.append(("containers", box.document(self.host, self.run)))
+        self._emit()
+
+    def finish(self, now: float) -> None:
+        """End of a run: live processes that are gone get closed; the rest, and
+        their open files, are written as they stand."""
+        if self.live:
+            self.sweep(now)
+        self._last_checkpoint = now
+        for proc in self.procs.values():
+            proc.dirty = proc.dirty or proc.in_scope
+            if proc.fds:
+                for open_file in proc.fds.values():
+                    open_file.dirty = True
+        self.checkpoint()
+
+    # -- /proc -------------------------------------------------------------------------
+
+    def seed_from_proc(self, proc_root: str = "/proc", *, started_before: int | None = None) -> int:
+        """Learn the processes that were running before we started, parents
+        first, so they keep their ancestry and container.
+
+        With `started_before` (clock ticks since boot, as `boot_ticks()` gives),
+        only processes not known yet that started before then: the second look,
+        once the rules are in, at what started while the first one was taken.
+        Anything later has its spawn in the audit stream."""
+        order = procfs.running(proc_root, started_before=started_before,
+                               known=self.procs.keys() if started_before is not None else ())
+        roots = procfs.MountRoots(proc_root)
+        for info in order:
+            parent = self.procs.get(info["ppid"])
+            proc = Process(self._proc_id(info["pid"], info["start"]), info["pid"], info["ppid"],
+                           None, info["start"])
+            proc.comm, proc.exe, proc.argv, proc.cwd = info["comm"], info["exe"], info["argv"], info["cwd"]
+            proc.uid, proc.seeded, proc.proc_start = info["uid"], True, info["ticks"]
+            if parent is not None:
+                self._link(parent, proc)  # its parent, the parent's children, the container
+                proc.root = parent.root
+            proc.shim_id = shim_container_id(proc.exe, proc.argv)
+            if proc.container is None and not proc.shim_id:
+                proc.container = info["cgroup_container"]
+            if proc.root is None and proc.container is not None and proc_root == "/proc":
+                # Its pivot_root came before godo: the host path of its root is
+                # in the mount tables (for a mount namespace not godo's).
+                proc.root = roots.of(proc.pid)
+            self.procs[proc.pid] = proc
+            proc.in_scope = self._in_scope(proc, parent)
+            if proc.in_scope:
+                proc.fds, proc.cloexec = {}, set()
+                self.counts["processes"] += 1
+                self._count_container_process(proc, info["start"])
+                if proc_root == "/proc":
+                    self._inherit(proc, procfs.open_fds(proc.pid), info["start"])
+        return len(order)
+
+    def adopt_command(self, pid: int, start: float, argv: list[str],
+                      inherited: dict[int, str | None] | None = None) -> Process:
+        """The root of `godo record -- CMD`: known before its first record, with
+        the fds it inherited from godo (fd -> what it names)."""
+        proc = Process(self._proc_id(pid, start), pid, os.getpid(), None, start)
+        proc.argv = argv
+        self.procs[pid] = proc
+        proc.in_scope = True
+        proc.fds, proc.cloexec = {}, set()
+        self.counts["processes"] += 1
+        self._inherit(proc, inherited or {}, start)
+        return proc
+
+    def _inherit(self, proc: Process, fds: dict[int, str | None], ts: float) -> None:
+        """Open files a process had before we looked. Read while it is known to
+        hold them: a lookup in /proc at the first write would race with its dup2s."""
+        for fd, path in fds.items():
+            open_file = OpenFile(self._file_id(proc, fd, ts), proc, fd, path, None, None, ts,
+                                 inherited=True)
+            open_file.refs = 1
+            proc.fds[fd] = open_file

@@ -1,0 +1,1 @@
+"""Helpers the tests share and the product does not carry."""
