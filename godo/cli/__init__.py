@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         print("godo: interrupted", file=sys.stderr)
-        return 130
+        return 128 + signal.SIGINT
     except _Terminated:
         print("godo: terminated", file=sys.stderr)
         return 128 + signal.SIGTERM

@@ -16,6 +16,7 @@ from .settings import config, data_dir, mongo_uri, on_terminal, pick, store, whe
 
 # Below this size a replay is over before a progress bar would tell anything.
 PROGRESS_MIN_BYTES = 8 << 20
+_ERRORS_SHOWN = 10  # malformed records told on stderr; the run document keeps 100
 
 
 NOT_ROOT = "live recording needs root (CAP_AUDIT_CONTROL and CAP_AUDIT_READ)"
@@ -39,10 +40,12 @@ def cmd_record(args) -> int:
     _audit_preflight(multicast)
     options = RecordOptions(
         scope=scope, multicast=multicast,
-        backlog_limit=pick(args.backlog, cfg, "rules", "backlog", 65536),
-        backlog_wait_time=pick(args.backlog_wait, cfg, "rules", "backlog_wait", 0),
+        backlog_limit=pick(args.backlog, cfg, "rules", "backlog", RecordOptions.backlog_limit),
+        backlog_wait_time=pick(args.backlog_wait, cfg, "rules", "backlog_wait",
+                               RecordOptions.backlog_wait_time),
         raw_log=pick(args.raw_log, cfg, "record", "raw_log", None),
-        checkpoint_interval=cfg.get("record", "checkpoint_interval", 30.0))
+        checkpoint_interval=cfg.get("record", "checkpoint_interval",
+                                    RecordOptions.checkpoint_interval))
     options.exclude_pids = server_pids(mongo_uri(args)) | set(cfg.get("rules", "exclude_pids", ()))
     if not command:
         mode = "multicast, read-only" if options.multicast else "unicast"
@@ -127,7 +130,7 @@ def cmd_replay(args) -> int:
         opened.flush()
     out.flush()
     if report.pipeline.get("malformed"):
-        for line in report.errors[:10]:
+        for line in report.errors[:_ERRORS_SHOWN]:
             print(f"godo: malformed record at {line}", file=sys.stderr)
         print(f"godo: {report.pipeline['malformed']} malformed record(s) skipped", file=sys.stderr)
     if not args.jsonl:

@@ -38,17 +38,19 @@ MAX_FIELDS = 64
 OP_EQUAL = 0x40000000
 OP_NOT_EQUAL = 0x30000000
 FIELD_PID = 0
+FIELD_LOGINUID = 9  # auid
 FIELD_ARCH = 11
 FIELD_PPID = 18
 FIELD_SESSIONID = 25
 FIELD_SUCCESS = 104
 FIELD_ARG0 = 200
+FIELD_EXE = 112
 FIELD_FILTERKEY = 210
 # Fields whose value is a string in `buf` (the value slot holds its length).
 STRING_FIELDS = frozenset({
     13, 14, 15, 16, 17,          # subj_user/role/type/sen/clr
     19, 20, 21, 22, 23,          # obj_user/role/type/lev_low/lev_high
-    105, 107, 112,               # watch, dir, exe
+    105, 107, FIELD_EXE,         # watch, dir, exe
     FIELD_FILTERKEY,
 })
 

@@ -47,7 +47,8 @@ def describe(rule: A.AuditRule, arch: int) -> str:
     field_names = {A.FIELD_ARCH: "arch", A.FIELD_PID: "pid", A.FIELD_PPID: "ppid",
                    A.FIELD_SESSIONID: "ses", A.FIELD_SUCCESS: "success",
                    A.FIELD_ARG0: "a0", A.FIELD_ARG0 + 1: "a1", A.FIELD_ARG0 + 2: "a2",
-                   A.FIELD_ARG0 + 3: "a3", A.FIELD_FILTERKEY: "key", 9: "auid", 112: "exe"}
+                   A.FIELD_ARG0 + 3: "a3", A.FIELD_FILTERKEY: "key", A.FIELD_LOGINUID: "auid",
+                   A.FIELD_EXE: "exe"}
     ops = {A.OP_EQUAL: "=", A.OP_NOT_EQUAL: "!="}
     for fid, op, value in rule.fields:
         if fid == A.FIELD_ARCH:
