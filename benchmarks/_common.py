@@ -24,6 +24,9 @@ LIVE_LOCK = "/run/lock/godo-live.lock"
 if str(REPO) not in sys.path:
     # Run as `python benchmarks/x.py` from a checkout: measure this checkout's godo.
     sys.path.insert(0, str(REPO))
+if str(REPO / "tests") not in sys.path:
+    # The helpers the tests share (support.frames: log lines as netlink frames).
+    sys.path.append(str(REPO / "tests"))
 
 
 def build(name: str, out_dir: Path, libs: tuple[str, ...] = ()) -> Path:

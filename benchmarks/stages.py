@@ -24,17 +24,17 @@ from pathlib import Path
 
 from _common import LIVE_LOCK, build, godo_command
 
-from godo.source import rawlog
 from godo.paths import boot_id
 from godo.store.base import NullStore
 from godo.tracker import Scope, Tracker
+from support.frames import lines_to_frames
 
 _SIZE = struct.Struct("=I")
 SLOTS = 64
 
 
 def frame_batches(log: bytes) -> list[bytes]:
-    frames = rawlog.lines_to_frames(log)
+    frames = lines_to_frames(log)
     batches, start, off, count = [], 0, 0, 0
     while off < len(frames):
         (size,) = _SIZE.unpack_from(frames, off)
