@@ -1,23 +1,27 @@
-"""Shared fixtures: both hot-path twins, the live-kernel guard, the real store."""
+"""Shared fixtures: both hot-path twins, the live-kernel guard, the real store, and
+what the command-line and fault tests of several tiers use. Every test is marked
+by its tier's directory: tests/live `live`, tests/store `store`, tests/packaging
+`slow`; tests/unit needs neither root and the kernel's audit nor FerretDB."""
 
 from __future__ import annotations
 
-import fcntl
 import importlib
 import os
 import signal
 import socket
 import time
 import types
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from godo import twins
+from support.live import exclusive_audit
+from support.servers import _MuteServer, _Server
 
-DATA = Path(__file__).parent / "data"
-LIVE_LOCK = "/run/lock/godo-live.lock"
+TESTS = Path(__file__).resolve().parent
+# The marker every test under a tier's directory carries.
+TIER_MARKERS = {"live": "live", "store": "store", "packaging": "slow"}
 
 
 # -- the two twins --------------------------------------------------------------
@@ -29,44 +33,20 @@ def _twin(name: str) -> types.SimpleNamespace:
     # A compiled twin that was meant to load and did not is a failure, not a skip.
     core = importlib.import_module(twins.TWINS["hotpath"][side])
     receive = importlib.import_module(twins.TWINS["receive"][side])
+    tracker = importlib.import_module(twins.TWINS["tracker"][side])
     return types.SimpleNamespace(
         name=name, Pipeline=core.Pipeline, Activity=core.Activity,
-        parse_record=core.parse_record, Receiver=receive.Receiver)
+        parse_record=core.parse_record, Receiver=receive.Receiver, Tracker=tracker.Tracker)
 
 
 @pytest.fixture(params=["compiled", "pure"])
 def twin(request) -> types.SimpleNamespace:
-    """Each hot-path test runs once against each twin: one contract, one suite."""
+    """Each hot-path and tracker test runs once against each twin: one contract,
+    one suite."""
     return _twin(request.param)
 
 
 # -- the live kernel --------------------------------------------------------------
-
-def live_unavailable() -> str | None:
-    """Why live tests cannot run here, or None when they can."""
-    if os.geteuid() != 0:
-        return "live tests need root (CAP_AUDIT_CONTROL)"
-    from godo.source import audit
-    try:
-        with audit.AuditControl() as control:
-            status = control.status()
-    except Exception as exc:  # noqa: BLE001 - any failure here means "no audit"
-        return f"the kernel's audit subsystem is unavailable: {exc}"
-    if status.locked:
-        return "the kernel's audit configuration is locked (enabled=2)"
-    return None
-
-
-def audit_snapshot() -> dict:
-    """Everything a live test must leave as it found it."""
-    from godo.source import audit
-    with audit.AuditControl() as control:
-        status = control.status()
-        rules = sorted(raw.hex() for _rule, raw in control.list_rules())
-    return {"enabled": status.enabled, "pid": status.pid, "backlog_limit": status.backlog_limit,
-            "backlog_wait_time": status.backlog_wait_time, "failure": status.failure,
-            "rate_limit": status.rate_limit, "rules": rules}
-
 
 @pytest.fixture
 def live_audit():
@@ -74,47 +54,6 @@ def live_audit():
     back exactly the state it found (rules, daemon pid, settings)."""
     with exclusive_audit() as before:
         yield before
-
-
-@contextmanager
-def exclusive_audit():
-    """What `live_audit` does, for a module fixture that records once for many
-    tests: skip (or fail, with GODO_REQUIRE_LIVE) without live audit, hold the
-    lock, and check the kernel's audit state is given back as found."""
-    reason = live_unavailable()
-    if reason:
-        if os.environ.get("GODO_REQUIRE_LIVE"):
-            pytest.fail(f"GODO_REQUIRE_LIVE is set but {reason}")
-        pytest.skip(reason)
-    Path(LIVE_LOCK).parent.mkdir(parents=True, exist_ok=True)
-    with open(LIVE_LOCK, "w") as lock:
-        # One live test at a time on this machine, across processes and sessions.
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        before = _quiet_snapshot()
-        yield before
-        after = audit_snapshot()
-        if after != before:
-            _force_restore(before)
-        assert after == before, "the test left the kernel's audit state changed"
-
-
-def _quiet_snapshot(timeout: float = 120.0) -> dict:
-    """The audit state once nobody outside the lock (a godo started by hand, say)
-    holds the stream or godo rules: a test must not start in someone else's run."""
-    import time
-    deadline = time.monotonic() + timeout
-    while True:
-        state = audit_snapshot()
-        from godo.source import audit
-        busy = state["pid"] and os.path.exists(f"/proc/{state['pid']}")
-        with audit.AuditControl() as control:
-            ours = any(audit.GODO_KEY in rule.keys for rule, _raw in control.list_rules())
-        if not busy and not ours:
-            return state
-        if time.monotonic() > deadline:
-            pytest.fail(f"the kernel's audit stream stayed in use (daemon pid {state['pid']}, "
-                        f"godo rules loaded: {ours}) for {timeout:.0f}s")
-        time.sleep(0.2)
 
 
 @pytest.fixture
@@ -154,16 +93,16 @@ def standin_daemon(live_audit):
             control.set_status(enabled=live_audit["enabled"])
 
 
-def _force_restore(before: dict) -> None:
-    from godo.source import audit
-    with audit.AuditControl() as control:
-        control.delete_rules_with_key()
-        control.set_status(enabled=before["enabled"], backlog_limit=before["backlog_limit"],
-                           backlog_wait_time=before["backlog_wait_time"])
-
-
 def pytest_collection_modifyitems(config, items):
+    """Each test carries its tier's marker, from the directory it is in; a test
+    that takes the kernel's audit (live_audit) is live wherever it is."""
     for item in items:
+        try:
+            tier = item.path.resolve().relative_to(TESTS).parts[0]
+        except ValueError:  # a test file given from outside tests/
+            tier = None
+        if tier in TIER_MARKERS:
+            item.add_marker(TIER_MARKERS[tier])
         if "live_audit" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.live)
 
@@ -199,3 +138,43 @@ def store_db(ferret_uri):
         client.drop_database(name)
     finally:
         client.close()
+
+
+@pytest.fixture
+def server(tmp_path, ferret_uri):
+    # ferret_uri: skipped, or failed under GODO_REQUIRE_STORE, without FerretDB.
+    srv = _Server(tmp_path / "db")
+    yield srv
+    srv.stop()
+
+
+# -- the command line and its faults, in every tier ------------------------------------
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    """A data dir of the module's own, an empty config (so no /etc/godo/godo.toml
+    of the machine's is read), no GODO_MONGO_URI, wide rich output."""
+    base = tmp_path_factory.mktemp("cli")
+    empty = base / "empty.toml"
+    empty.write_text("")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GODO_DATA_DIR", str(base / "data"))
+        mp.setenv("GODO_CONFIG", str(empty))
+        mp.delenv("GODO_MONGO_URI", raising=False)
+        mp.setenv("COLUMNS", "200")
+        yield base
+
+
+@pytest.fixture
+def closed_port():
+    """A loopback port bound by nobody's listener: connections are refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
+@pytest.fixture
+def mute():
+    server = _MuteServer()
+    yield server
+    server.close()

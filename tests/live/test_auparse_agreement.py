@@ -18,7 +18,7 @@ import sys
 
 import orjson
 
-import capture
+from support import capture
 
 # Bytes a file name or argument may hold that the kernel (and a shell) must carry
 # exactly: the kernel hex-encodes any value with one of the first eight.

@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 from pymongo import MongoClient
 
-import containers
 from godo.cli import main
-
-PROGRAMS = Path(__file__).parent / "programs"
+from support import containers
+from support.paths import PROGRAMS
 
 
 @pytest.fixture

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA
+from support.paths import DATA, REPO
 
-REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
 
@@ -46,10 +45,18 @@ def test_sdist_has_the_cython_sources_and_no_generated_c(built):
     with tarfile.open(sdist) as tar:
         names = [name.split("/", 1)[1] for name in tar.getnames() if "/" in name]
     ext = {name for name in names if name.startswith("_ext/")}
-    assert {"_ext/_hotpath_c.pyx", "_ext/_receive_c.pyx", "_ext/godo_audit.h",
-            "_ext/godo_audit.pxd", "_ext/godo/_hotpath_c.pxd"} <= ext
+    assert {"_ext/godo/hotpath/_hotpath_c.pyx", "_ext/godo/hotpath/_hotpath_c.pxd",
+            "_ext/godo/hotpath/parse.pxi", "_ext/godo/hotpath/assemble.pxi",
+            "_ext/godo/hotpath/cook.pxi", "_ext/godo/hotpath/activity_pxi.py",
+            "_ext/godo/source/_receive_c.pyx", "_ext/godo/tracker/_model_c.pxd",
+            "_ext/godo/tracker/_tracker_c.pxd", "_ext/godo_audit.h", "_ext/godo_audit.pxd"} <= ext
     assert not [name for name in names if name.endswith(".c") or name.endswith(".so")]
-    assert {"contrib/godo.service", "contrib/godo.toml", "godo/cli.py", "setup.py",
+    # What the build writes itself (the Activity from the contract, the pure-mode
+    # copies of the tracker) is not shipped: the build writes it again.
+    assert not [name for name in ext if "/activity" in name and name.endswith(".pxi")]
+    assert not [name for name in ext if name.startswith("_ext/godo/tracker/") and name.endswith(".py")]
+    assert {"contrib/godo.service", "contrib/godo.toml", "godo/cli/__init__.py",
+            "godo/tracker/tracker.py", "godo/tracker/model.py", "setup.py",
             "pyproject.toml"} <= set(names)
 
 
@@ -59,7 +66,8 @@ def test_wheel_is_repaired_to_a_manylinux_tag(built):
     assert "manylinux" in repaired.name, repaired.name
     with zipfile.ZipFile(repaired) as whl:
         modules = [n for n in whl.namelist() if n.startswith("godo/") and n.endswith(".so")]
-    assert sorted(Path(n).name.split(".")[0] for n in modules) == ["_hotpath_c", "_receive_c"]
+    assert sorted(Path(n).name.split(".")[0] for n in modules) == [
+        "_hotpath_c", "_model_c", "_receive_c", "_tracker_c"]
     shown = _run([sys.executable, "-m", "auditwheel", "show", repaired]).stdout
     assert "manylinux" in shown
 

@@ -1,5 +1,5 @@
 /* An independent reading of an audit.log, built on libauparse, that the live
- * agreement test (tests/test_auparse_agreement.py) holds godo's cooked events to.
+ * agreement test (tests/live/test_auparse_agreement.py) holds godo's cooked events to.
  *
  * usage: auparse_oracle LOG      build: gcc -O2 -o oracle auparse_oracle.c -lauparse
  *

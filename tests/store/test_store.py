@@ -1,8 +1,8 @@
 """The store writer and the embedded FerretDB, against the real server.
 
-Tests marked `store` run against FerretDB v1.24.2 (the session's `ferret_uri`, or
-one of their own when they stop, pause or restart it); nothing here stands in for
-the database. The others need no server.
+Every test here runs against FerretDB v1.24.2 (the session's `ferret_uri`, or one
+of their own when they stop, pause or restart it); nothing here stands in for
+the database. What needs no server is in tests/unit/test_store_offline.py.
 """
 
 from __future__ import annotations
@@ -19,13 +19,12 @@ import pymongo
 import pytest
 
 from godo.errors import StoreError
-from godo.store.ferret import EmbeddedFerret, connect_or_start, find_binary, read_endpoint
 from godo.run.live import _Gauge
-from godo.store.backlog import Backlog as _Backlog
-from godo.store.base import NullStore
-from godo.store.client import redact
+from godo.store.ferret import EmbeddedFerret, connect_or_start, read_endpoint
 from godo.store.opening import database, open_store
 from godo.store.writer import MongoStore
+from support.servers import _free_port
+
 
 store = pytest.mark.store
 
@@ -39,12 +38,6 @@ def _open(uri: str, db: str, **options) -> MongoStore:
     mongo_store = MongoStore(uri, db, host="test-host", **options)
     mongo_store.start()
     return mongo_store
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _alive(pid: int) -> bool:
@@ -291,29 +284,6 @@ class _Storm:
         self.calmed_at = time.monotonic()
 
 
-def test_full_batches_in_a_row_are_pressure_a_burst_is_not():
-    gauge = _Gauge(slots=64, full_batches=16, backlog=1024)
-    dense = []
-    for _ in range(5):          # a process starting: a few full batches
-        gauge.received(64)
-        dense.append(gauge.dense)
-    gauge.received(3)
-    dense.append(gauge.dense)
-    assert not any(dense)
-    dense = []
-    for _ in range(20):         # a storm: full batches without end
-        gauge.received(64)
-        dense.append(gauge.dense)
-    assert dense == [False] * 15 + [True] * 5
-    gauge.received(3)
-    gauge.queued(1023)
-    assert not gauge.dense
-    gauge.queued(65536)         # the kernel holds records for godo: its buffer is full
-    assert gauge.dense
-    gauge.queued(0)
-    assert not gauge.dense
-
-
 @store
 def test_a_storm_holds_the_database_back_until_the_stream_calms(ferret_uri, store_db):
     with _open(ferret_uri, store_db, flush_interval=0.05, hold_calm=2.0) as s:
@@ -366,39 +336,6 @@ def test_held_past_its_bound_the_inbox_goes_to_the_journal_in_order(ferret_uri, 
         # The journal's part first, then memory: the last version of each wins.
         assert s.db.processes.count_documents({"gen": 2}) == 2000
         assert s.stats()["unaccounted"] == 0
-
-
-# -- connecting -------------------------------------------------------------------------------
-
-def test_an_unreachable_uri_is_one_line_without_credentials():
-    uri = f"mongodb://godo:hunter2secret@127.0.0.1:{_free_port()}/?authSource=admin"
-    with pytest.raises(StoreError) as caught:
-        MongoStore(uri, timeout=0.3).start()
-    message = str(caught.value)
-    assert "\n" not in message and "hunter2secret" not in message and "godo:" not in message
-    assert message.startswith("cannot reach the database at mongodb://***:***@127.0.0.1:")
-    assert "Connection refused" in message
-
-
-@pytest.mark.parametrize("uri", ["mongodb://us:er:hunter2@secret@host", "http://godo:hunter2@host",
-                                 "mongodb://host:port/?tlsCertificateKeyFilePassword=hunter2"])
-def test_an_invalid_uri_is_one_line_without_credentials(uri):
-    with pytest.raises(StoreError) as caught:
-        MongoStore(uri, timeout=0.3).start()
-    message = str(caught.value)
-    assert "\n" not in message and "hunter2" not in message
-
-
-@pytest.mark.parametrize("uri, shown", [
-    ("mongodb://u:p@h1:1,h2:2/db?replicaSet=r", "mongodb://***:***@h1:1,h2:2/db?replicaSet=r"),
-    ("mongodb://u@h/", "mongodb://***@h/"),
-    ("mongodb+srv://u:p%40ss@cluster.example/", "mongodb+srv://***:***@cluster.example/"),
-    ("mongodb://h/?authMechanismProperties=AWS_SESSION_TOKEN:t&w=1",
-     "mongodb://h/?authMechanismProperties=***&w=1"),
-    ("mongodb://127.0.0.1:27017", "mongodb://127.0.0.1:27017"),
-])
-def test_redact(uri, shown):
-    assert redact(uri) == shown
 
 
 # -- the embedded server -------------------------------------------------------------------------
@@ -468,18 +405,6 @@ def test_open_store_takes_the_uri_from_the_environment(ferret_uri, tmp_path, mon
     assert not (tmp_path / "ferretdb").exists()
 
 
-def test_a_missing_binary_is_one_line_naming_the_setup_script(tmp_path, monkeypatch):
-    monkeypatch.delenv("GODO_FERRETDB", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(StoreError) as caught:
-        EmbeddedFerret(tmp_path).start()
-    assert "scripts/setup.sh" in str(caught.value) and "\n" not in str(caught.value)
-    monkeypatch.setenv("GODO_FERRETDB", str(tmp_path / "nope"))
-    with pytest.raises(StoreError, match="GODO_FERRETDB"):
-        find_binary()
-
-
 @store
 def test_a_busy_port_is_a_one_line_error_with_the_log(tmp_path):
     with socket.socket() as sock:
@@ -488,41 +413,3 @@ def test_a_busy_port_is_a_one_line_error_with_the_log(tmp_path):
         with pytest.raises(StoreError) as caught:
             EmbeddedFerret(tmp_path, port=sock.getsockname()[1]).start()
     assert "address already in use" in str(caught.value) and "\n" not in str(caught.value)
-
-
-def test_a_binary_that_dies_at_start_is_one_line_with_its_panic(tmp_path):
-    # What `go install ...ferretdb@v1.24.2` alone produces: a panic at start.
-    (tmp_path / "bin").mkdir()
-    binary = tmp_path / "bin" / "ferretdb"
-    binary.write_text("#!/bin/sh\necho 'panic: Invalid build/version/version.txt file content.'\n"
-                      "echo\necho 'goroutine 1 [running]:'\nexit 2\n")
-    binary.chmod(0o755)
-    with pytest.raises(StoreError) as caught:
-        EmbeddedFerret(tmp_path, binary=str(binary)).start()
-    assert str(caught.value) == ("FerretDB exited at start (status 2): "
-                                 "panic: Invalid build/version/version.txt file content.")
-
-
-# -- without a server ---------------------------------------------------------------------------------
-
-def test_null_store_counts_and_checks():
-    s = NullStore(host="h")
-    doc = {"_id": 1}
-    s.write([("runs", doc), ("files", {"_id": 2})])
-    assert doc["host"] == "h"
-    assert s.stats()["collections"] == {"runs": 1, "files": 1}
-    with pytest.raises(ValueError, match="without _id"):
-        s.write([("files", {"path": "/x"})])
-
-
-def test_backlog_hands_out_chunks_across_batches_in_order():
-    backlog = _Backlog(limit=5)
-    backlog.append([1, 2, 3], 0.0)
-    backlog.append([4, 5, 6, 7], 1.0)
-    assert backlog.peek(5) == [1, 2, 3, 4, 5]
-    backlog.ack(2)
-    assert (len(backlog), backlog.oldest(), backlog.peek(3)) == (5, 0.0, [3, 4, 5])
-    backlog.ack(2)
-    assert (backlog.oldest(), backlog.peek(10)) == (1.0, [5, 6, 7])
-    backlog.ack(3)
-    assert len(backlog) == 0 and backlog.peak == 7 and backlog.over_limit == 1

@@ -1,7 +1,7 @@
 """Capture a golden fixture from the live kernel (run as root, from the repo root):
 
-    python -m tests.capture NAME [--filter SYSCALLS] [--note TEXT] -- CMD ARGS...
-    python -m tests.capture NAME --container
+    python -m tests.support.capture NAME [--filter SYSCALLS] [--note TEXT] -- CMD ARGS...
+    python -m tests.support.capture NAME --container
 
 records CMD's process subtree with `godo record --store null --raw-log` and writes
 
@@ -18,11 +18,11 @@ tests/programs/ compiled into `/tmp/godo-capture/bin` and put first on PATH; its
 first word is resolved to an absolute path before godo execs it, so the fixture
 starts with one execve rather than a PATH walk. Fixed paths keep a fixture's paths
 the same from one capture to the next. `--container` runs the busybox container of
-tests/containers.py (a fixed container id) instead of CMD.
+tests/support/containers.py (a fixed container id) instead of CMD.
 
 The kernel's audit is shared: the capture holds /run/lock/godo-live.lock (unless a
-parent already does, `flock /run/lock/godo-live.lock python -m tests.capture ...`)
-and fails if the audit state afterwards is not what it was before.
+parent already does, `flock /run/lock/godo-live.lock python -m tests.support.capture
+...`) and fails if the audit state afterwards is not what it was before.
 """
 
 from __future__ import annotations
@@ -40,20 +40,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from godo.store.base import NullStore
+from godo.store.base import NullStore, document_of
 
-# Imported as tests.capture by `python -m`, as capture by pytest (which puts tests/
-# on sys.path: the directory is no package).
-try:
-    from . import containers
-    from .conftest import LIVE_LOCK, audit_snapshot
-except ImportError:
-    import containers
-    from conftest import LIVE_LOCK, audit_snapshot
+# Imported as tests.support.capture by `python -m`, as support.capture by the tests.
+from . import containers
+from .live import LIVE_LOCK, audit_snapshot
+from .paths import DATA, PROGRAMS
 
-TESTS = Path(__file__).resolve().parent
-PROGRAMS = TESTS / "programs"
-DATA = TESTS / "data"
 CAPTURE_ROOT = Path("/tmp/godo-capture")
 GODO = [sys.executable, "-m", "godo"]
 # The fixture container's id: fixed, so recaptures differ only where the kernel does.
@@ -89,8 +82,9 @@ def compile_programs(out_dir: Path) -> Path:
 @contextlib.contextmanager
 def live_lock():
     """Exclusive use of the kernel's audit subsystem, as the live_audit fixture takes it.
-    A lock already held by one of our ancestors (`flock LOCK python -m tests.capture`)
-    is ours: taking it again on a new open file would wait for ever."""
+    A lock already held by one of our ancestors (`flock LOCK python -m
+    tests.support.capture`) is ours: taking it again on a new open file would wait
+    for ever."""
     Path(LIVE_LOCK).parent.mkdir(parents=True, exist_ok=True)
     with open(LIVE_LOCK, "w") as lock:
         try:
@@ -167,22 +161,23 @@ class DocStore(NullStore):
     def write(self, mutations, *, dense: bool = False):
         super().write(mutations, dense=dense)
         for collection, doc in mutations:
+            doc = document_of(doc)  # as a database store makes it when it encodes
             self.latest[(collection, doc["_id"])] = doc
 
     def docs(self, collection: str) -> list[dict]:
         return [doc for (name, _id), doc in self.latest.items() if name == collection]
 
 
-def replay_in_process(pipeline_class, log: Path, store=None) -> list[dict]:
-    """`godo replay --jsonl LOG` in this process with one twin's Pipeline: the
-    activities it prints, as JSON objects, through a tracker of every process
-    whose documents go to `store`."""
+def replay_in_process(twin, log: Path, store=None) -> list[dict]:
+    """`godo replay --jsonl LOG` in this process with one twin (its Pipeline and
+    Tracker): the activities it prints, as JSON objects, through a tracker of every
+    process whose documents go to `store`."""
     import orjson
     from godo.source.logfile import LogSource
-    from godo.tracker import Scope, Tracker
-    tracker = Tracker(DocStore() if store is None else store, host="golden", boot_id="golden-boot",
-                      scope=Scope("host"), run="golden")
-    pipeline = pipeline_class()
+    from godo.tracker import Scope
+    tracker = twin.Tracker(DocStore() if store is None else store, host="golden",
+                           boot_id="golden-boot", scope=Scope("host"), run="golden")
+    pipeline = twin.Pipeline()
     out = []
     for chunk in LogSource(str(log)).chunks():
         batch = pipeline.feed_log(chunk, log.name)
@@ -233,12 +228,12 @@ def syscall_numbers(names: str) -> set[int]:
 # -- the command line -----------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.capture", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tests.support.capture", description=__doc__.split("\n\n")[0])
     parser.add_argument("name", help="the fixture's name: tests/data/NAME.*")
     parser.add_argument("--filter", metavar="SYSCALLS",
                         help="keep only the events of these syscalls (comma-separated names)")
     parser.add_argument("--container", action="store_true",
-                        help="capture one run of the tests/containers.py container")
+                        help="capture one run of the tests/support/containers.py container")
     parser.add_argument("--note", default="", help="what the fixture is for, for NAME.md")
     parser.add_argument("--shown", metavar="TEXT",
                         help="the command as NAME.md shows it (e.g. the shell that generated it)")
@@ -311,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         shown = shown[:200] + f" ... ({len(given)} words in all)"
     (DATA / f"{args.name}.md").write_text(
         f"# {args.name}\n\n{args.note}\n\n"
-        f"- captured: `python -m tests.capture {args.name}"
+        f"- captured: `python -m tests.support.capture {args.name}"
         f"{' --filter ' + args.filter if args.filter else ''} {shown}`\n"
         f"- kernel: {platform.release()} ({platform.machine()}), "
         f"{time.strftime('%Y-%m-%d', time.gmtime())}\n"

@@ -15,8 +15,8 @@ wants a mount point), pivots into it, drops the old root and execs busybox's she
 on `/init.sh`. Everything happens for real, so the kernel audits the same syscalls
 it would for a runc container.
 
-Tests import this module as `containers` (pytest puts tests/ on sys.path: the
-directory is no package); `python -m tests.capture container --container` captures it.
+Tests import this module as `support.containers` (`from support import containers`);
+`python -m tests.support.capture container --container` captures it.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ if __name__ == "__main__":
     import sys
     import tempfile
 
-    # `python -m tests.containers`: build one in a temp dir and run it (as root).
+    # `python -m tests.support.containers`: build one in a temp dir and run it (as root).
     with tempfile.TemporaryDirectory(prefix="godo-container-") as tmp:
         box = build(Path(tmp))
         status = subprocess.run(box.argv).returncode

@@ -1,7 +1,8 @@
 """Golden fixtures: records captured from the live kernel (tests/data/NAME.log,
-by tests/capture.py) beside the reviewed cooked result (NAME.expected.jsonl), one
-case per file, every case through both twins; then what each fixture is for,
-asserted on its own (NAME.md says how it was captured and what was checked)."""
+by tests/support/capture.py) beside the reviewed cooked result
+(NAME.expected.jsonl), one case per file, every case through both twins; then what
+each fixture is for, asserted on its own (NAME.md says how it was captured and
+what was checked)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,14 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import orjson
 import pytest
 
-from capture import DocStore, replay_in_process
+from support.capture import DocStore, replay_in_process
 from support.frames import lines_to_frames
+from support.paths import DATA
 
-DATA = Path(__file__).parent / "data"
 LOGS = sorted(DATA.glob("*.log"))
 
 # Lines of an expected file that hold the answer read from the raw records where
@@ -54,7 +54,7 @@ def _compare(name: str, got: list[dict]) -> None:
 
 @pytest.mark.parametrize("log", LOGS, ids=_ids(LOGS))
 def test_replay_gives_the_expected_activities(twin, log):
-    _compare(log.name.removesuffix(".log"), replay_in_process(twin.Pipeline, log))
+    _compare(log.name.removesuffix(".log"), replay_in_process(twin, log))
 
 
 @pytest.mark.parametrize("log", LOGS, ids=_ids(LOGS))
@@ -107,7 +107,7 @@ def _execs(activities) -> list[dict]:
 
 
 def _one_exec_argv(twin, name: str) -> tuple[list[str], dict]:
-    activities = replay_in_process(twin.Pipeline, DATA / f"{name}.log")
+    activities = replay_in_process(twin, DATA / f"{name}.log")
     (exec_,) = [a for a in _execs(activities) if a["argv"][0] == "/bin/true"]
     return exec_["argv"], exec_
 
@@ -141,7 +141,7 @@ WEIRD_NAMES = [b"new\nline", b'double"quote', b"with space", b"tab\there", b"bad
 
 def test_weird_file_names_decode_to_their_bytes(twin):
     store = DocStore()
-    activities = replay_in_process(twin.Pipeline, DATA / "weird_names.log", store)
+    activities = replay_in_process(twin, DATA / "weird_names.log", store)
     (exec_,) = _execs(activities)
     base = exec_["cwd"].encode() + b"/odd dir/"
     opens = [a for a in activities if a["kind"] == "open" and a["path"].startswith(base.decode())]
@@ -165,7 +165,7 @@ def test_weird_file_names_decode_to_their_bytes(twin):
 
 def test_dirfd_relative_opens_resolve_to_absolute_paths(twin):
     store = DocStore()
-    activities = replay_in_process(twin.Pipeline, DATA / "dirfd.log", store)
+    activities = replay_in_process(twin, DATA / "dirfd.log", store)
     (exec_,) = _execs(activities)
     target = exec_["cwd"] + "/target"
     # The cooked activities keep the names as the records give them, beside the fd
@@ -191,7 +191,7 @@ def test_dirfd_relative_opens_resolve_to_absolute_paths(twin):
 
 def test_dup2_redirections_land_on_the_files(twin):
     store = DocStore()
-    activities = replay_in_process(twin.Pipeline, DATA / "dup_redirect.log", store)
+    activities = replay_in_process(twin, DATA / "dup_redirect.log", store)
     shell = _execs(activities)[0]
     work = shell["cwd"]
     pids = {a["argv"][0].rsplit("/", 1)[-1]: a["pid"] for a in _execs(activities)}
@@ -213,7 +213,7 @@ def test_dup2_redirections_land_on_the_files(twin):
 
 def test_thread_activities_belong_to_the_process(twin):
     store = DocStore()
-    activities = replay_in_process(twin.Pipeline, DATA / "threads.log", store)
+    activities = replay_in_process(twin, DATA / "threads.log", store)
     (exec_,) = _execs(activities)
     pid = exec_["pid"]
     after_exec = activities[activities.index(exec_):]
@@ -232,7 +232,7 @@ def test_thread_activities_belong_to_the_process(twin):
 
 def _container(twin):
     store = DocStore()
-    activities = replay_in_process(twin.Pipeline, DATA / "container.log", store)
+    activities = replay_in_process(twin, DATA / "container.log", store)
     shim = _execs(activities)[0]
     assert shim["exe"].endswith("/containerd-shim-runc-v2")
     cid = shim["argv"][shim["argv"].index("-id") + 1]

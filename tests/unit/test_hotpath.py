@@ -17,7 +17,6 @@ import signal
 import socket
 import struct
 import time
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -29,8 +28,8 @@ from godo.hotpath import _pipeline_py as _hotpath_py
 from godo.hotpath import contract as _records
 from godo.errors import MalformedRecord
 from support.frames import lines_to_frames
+from support.paths import DATA
 
-DATA = Path(__file__).parent / "data"
 REAL_LOGS = sorted(DATA.glob("*.log"))
 
 TS = "1795768960.226"

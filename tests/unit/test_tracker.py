@@ -9,9 +9,8 @@ import subprocess
 
 import pytest
 
-from godo.hotpath._cook_py import Activity
-from godo.store.base import NullStore
-from godo.tracker import Scope, Tracker
+from godo.store.base import NullStore, document_of
+from godo.tracker import Scope
 
 CID = "ab" * 32
 _serial = itertools.count(1)
@@ -26,7 +25,8 @@ class ListStore(NullStore):
 
     def write(self, mutations, *, dense: bool = False):
         super().write(mutations, dense=dense)
-        self.batches.append(list(mutations))
+        # The documents as a database store makes them when it encodes the batch.
+        self.batches.append([(name, document_of(doc)) for name, doc in mutations])
 
     def docs(self, collection):
         """The last version of each document written to `collection`."""
@@ -36,6 +36,16 @@ class ListStore(NullStore):
                 if name == collection:
                     latest[doc["_id"]] = doc
         return list(latest.values())
+
+
+@pytest.fixture(autouse=True)
+def _twins(twin):
+    """Every case with each twin's tracker, fed that twin's activities."""
+    global Activity, Tracker
+    Activity, Tracker = twin.Activity, twin.Tracker
+
+
+Activity = Tracker = None  # the twin under test (_twins)
 
 
 def act(kind, pid, ts, *, ppid=1, syscall=None, success=True, exit=0, comm="sh", exe="/bin/sh", **fields):

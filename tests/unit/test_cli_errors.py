@@ -1,0 +1,173 @@
+"""Every error a user can meet without a live recording or a database: one line,
+a non-zero exit, never a traceback. Not root, no audit in the kernel, a database
+that refuses connections, configs that are wrong or cannot be trusted, logs that
+cannot be read, usage errors. Some tests need root (to drop to nobody, or to get
+past godo's own root check); none takes the kernel's audit or changes it."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from godo.cli import main
+from godo.source import audit as A
+from support.cli import NOBODY, _as_nobody, _config_file, _nobody_subprocess, _one_line_error, _run
+from support.paths import DATA
+
+
+# A netlink protocol no kernel registers (NETLINK_UNUSED): opening it fails the way
+# NETLINK_AUDIT does on a kernel built without CONFIG_AUDIT (EPROTONOSUPPORT).
+NO_SUCH_NETLINK = 1
+
+
+# -- errors: each one line, a non-zero exit, never a traceback -------------------------------------
+
+NOT_ROOT = "godo: live recording needs root (CAP_AUDIT_CONTROL and CAP_AUDIT_READ)"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["record", "--store", "null", "--", "true"], NOT_ROOT),
+    (["record", "--store", "null"], NOT_ROOT),
+    (["status"], "godo: not allowed to read the audit status: run godo as root (CAP_AUDIT_CONTROL)"),
+])
+def test_not_root(argv, message):
+    rc, err = _as_nobody(argv)
+    assert rc == 1 and _one_line_error(err) == message
+
+
+def test_not_root_subprocess():
+    result = _nobody_subprocess("record", "--", "true")
+    assert result.returncode == 1 and _one_line_error(result.stderr) == NOT_ROOT
+
+
+NO_AUDIT = "godo: this kernel has no audit support (CONFIG_AUDIT is off)"
+
+
+@pytest.mark.parametrize("argv", [["status"], ["record", "--store", "null", "--", "true"],
+                                  ["record", "--store", "null", "--scope", "host"]])
+def test_no_audit_support(env, monkeypatch, capsys, argv):
+    # This kernel has audit: the message path is reached through the socket call
+    # that fails without it, pointed at a netlink protocol that does not exist.
+    monkeypatch.setattr(A, "NETLINK_AUDIT", NO_SUCH_NETLINK)
+    assert main(argv) == 1
+    assert _one_line_error(capsys.readouterr().err) == NO_AUDIT
+
+
+def test_no_audit_support_subprocess(env):
+    code = ("import sys; import godo.source.audit as a; a.NETLINK_AUDIT = %d; from godo.cli import main; "
+            "sys.exit(main(sys.argv[1:]))" % NO_SUCH_NETLINK)
+    result = subprocess.run([sys.executable, "-c", code, "record", "--store", "null", "--", "true"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and _one_line_error(result.stderr) == NO_AUDIT
+
+
+@pytest.mark.parametrize("argv", [
+    ["tree"], ["files"], ["containers"], ["export"], ["status"],
+    ["replay", str(DATA / "dirfd.log")],
+])
+def test_database_unreachable(env, closed_port, capsys, argv):
+    uri = f"mongodb://127.0.0.1:{closed_port}/godo?serverSelectionTimeoutMS=300"
+    assert main([argv[0], "--mongo", uri] + argv[1:]) == 1
+    line = _one_line_error(capsys.readouterr().err)
+    assert line.startswith(f"godo: cannot reach the database at {uri}: ")
+
+
+def test_database_unreachable_subprocess(env, closed_port):
+    uri = f"mongodb://127.0.0.1:{closed_port}/?serverSelectionTimeoutMS=300"
+    result = _run("tree", "--mongo", uri)
+    assert result.returncode == 1
+    assert _one_line_error(result.stderr).startswith(f"godo: cannot reach the database at {uri}: ")
+
+
+@pytest.mark.parametrize("text, mode, message", [
+    ("[record]\nscope = 'host'\n", 0o666, "is writable by everyone (mode 0666): refusing it"),
+    ("[record]\nscope = 'host'\n", 0o664, "is writable by its group (mode 0664)"),
+    ("[record\n", 0o644, "invalid TOML: Expected ']' at the end of a table declaration (at line 1"),
+    ("[recorder]\n", 0o644, "unknown section [recorder]"),
+    ("[record]\nscop = 'host'\n", 0o644, "unknown key record.scop"),
+    ("[store]\nbatch_size = 'big'\n", 0o644, "store.batch_size must be an integer, not 'big'"),
+    ("[store]\nbatch_size = 0\n", 0o644, "store.batch_size must be a number above 0"),
+    ("[record]\nscope = 'pods'\n", 0o644, "record.scope must be containers or host or pid"),
+    ("[record]\nscope = 'pid'\n", 0o644, 'record.scope = "pid" needs record.pid'),
+    ("[rules]\nexclude_pids = [1, 'x']\n", 0o644, "rules.exclude_pids must be a list of pids"),
+    ("record = 3\n", 0o644, "`record` must be a [record] table"),
+])
+@pytest.mark.parametrize("command", ["tree", "record"])
+def test_bad_config(env, tmp_path, capsys, text, mode, message, command):
+    path = _config_file(tmp_path, text, mode)
+    assert main([command, "--config", str(path)]) == 2
+    line = _one_line_error(capsys.readouterr().err)
+    assert line.startswith(f"godo: config {path}") and message in line
+
+
+def test_config_that_cannot_be_trusted_or_read(env, tmp_path, capsys):
+    owned = _config_file(tmp_path, "")
+    os.chown(owned, NOBODY, NOBODY)
+    assert main(["tree", "--config", str(owned)]) == 2
+    assert f"is owned by uid {NOBODY}" in _one_line_error(capsys.readouterr().err)
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    in_shared = _config_file(shared, "")
+    assert main(["tree", "--config", str(in_shared)]) == 2
+    assert "which others can write to" in _one_line_error(capsys.readouterr().err)
+
+    assert main(["tree", "--config", str(tmp_path / "missing.toml")]) == 2
+    assert _one_line_error(capsys.readouterr().err) == (
+        f"godo: cannot read config {tmp_path / 'missing.toml'}: No such file or directory")
+    assert main(["tree", "--config", str(tmp_path)]) == 2
+    assert "it is a directory" in _one_line_error(capsys.readouterr().err)
+
+
+def test_bad_config_subprocess(env, tmp_path):
+    path = _config_file(tmp_path, "[store]\nuri = 'mongodb://x'\n", 0o646)
+    result = _run("status", "--config", path)
+    assert result.returncode == 2
+    assert _one_line_error(result.stderr) == (
+        f"godo: config {path} is writable by everyone (mode 0646): refusing it; chmod go-w {path}")
+
+
+def test_unreadable_log(env, tmp_path, capsys):
+    assert main(["replay", str(tmp_path / "missing.log")]) == 1
+    assert _one_line_error(capsys.readouterr().err) == (
+        f"godo: cannot read {tmp_path / 'missing.log'}: No such file or directory")
+    assert main(["replay", "--jsonl", str(tmp_path)]) == 1
+    assert _one_line_error(capsys.readouterr().err) == f"godo: cannot read {tmp_path}: Is a directory"
+    cut = tmp_path / "cut.log.gz"
+    cut.write_bytes(gzip.compress((DATA / "dirfd.log").read_bytes())[:200])
+    assert main(["replay", "--jsonl", str(cut)]) == 1
+    captured = capsys.readouterr()
+    assert _one_line_error(captured.err).startswith(f"godo: cannot read {cut}")
+    assert "Compressed file ended" in captured.err
+
+
+def test_unreadable_log_subprocess(tmp_path):
+    private = Path(tempfile.mkdtemp(prefix="godo-log-"))
+    try:
+        private.chmod(0o755)
+        log = private / "audit.log"
+        shutil.copy(DATA / "dirfd.log", log)
+        log.chmod(0o600)
+        result = _nobody_subprocess("replay", "--jsonl", log)
+    finally:
+        shutil.rmtree(private)
+    assert result.returncode == 1
+    assert _one_line_error(result.stderr) == f"godo: cannot read {log}: Permission denied"
+
+
+def test_usage_errors_are_one_line(capsys):
+    assert main(["tree", "--since", "last tuesday"]) == 2
+    line = _one_line_error(capsys.readouterr().err)
+    assert line.startswith("godo tree: argument --since: cannot read 'last tuesday' as a time")
+    assert main(["export", "--format", "csv"]) == 2
+    assert "invalid choice: 'csv'" in _one_line_error(capsys.readouterr().err)
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("godo ")
