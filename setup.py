@@ -26,7 +26,7 @@ def extensions():
 
     # The compiled Activity is written from the contract's field list (build output).
     activity = runpy.run_path(str(HERE / "_ext/godo/hotpath/activity_pxi.py"))
-    activity["write"](HERE / "godo/hotpath/contract.py", HERE / "_ext/godo/hotpath/activity.pxi")
+    activity["write"](HERE / "godo/hotpath/contract.py", HERE / "_ext/godo/hotpath")
     macros = [("GODO_DEBUG", "1" if DEBUG else "0")]
     if DEBUG:
         macros.append(("CYTHON_TRACE_NOGIL", "1"))
@@ -39,13 +39,39 @@ def extensions():
                   define_macros=macros, extra_compile_args=compile_args)
         for pyx in sorted((HERE / "_ext").glob("godo/*/*.pyx"))
     ]
-    print(f"godo: building the accelerated hot path ({', '.join(m.name for m in modules)})", file=sys.stderr)
+    modules += [Extension(name, [str(source.relative_to(HERE))], include_dirs=["_ext"],
+                          define_macros=macros, extra_compile_args=compile_args)
+                for name, source in pure_mode_sources()]
+    print(f"godo: building the accelerated twins ({', '.join(m.name for m in modules)})", file=sys.stderr)
     return cythonize(
         modules,
         include_path=["_ext"],
-        compiler_directives={"language_level": "3", "linetrace": DEBUG, "profile": DEBUG},
+        compiler_directives={"language_level": "3", "linetrace": DEBUG, "profile": DEBUG,
+                             # Types come from the .pxd beside each copy, never from
+                             # the annotations the pure twin is written with.
+                             "annotation_typing": False},
         quiet=True,
     )
+
+
+# Python modules compiled as they are (Cython's pure mode): the .py stays the source
+# and the pure-Python twin; a copy named as the compiled twin, its imports of its
+# fellows renamed alike, is compiled with the .pxd beside it in _ext/.
+PURE_MODE = {"godo/tracker/model.py": "_model_c", "godo/tracker/tracker.py": "_tracker_c"}
+
+
+def pure_mode_sources():
+    renames = {Path(py).stem: compiled for py, compiled in PURE_MODE.items()}
+    for py, compiled in PURE_MODE.items():
+        source = HERE / py
+        text = source.read_text()
+        for stem, new in renames.items():
+            text = text.replace(f"from .{stem} import", f"from .{new} import")
+        text = f"# Written by setup.py from {py}: do not edit.\n" + text
+        copy = HERE / "_ext" / source.parent.relative_to(HERE) / f"{compiled}.py"
+        if not copy.exists() or copy.read_text() != text:
+            copy.write_text(text)  # rewritten only when changed: the build goes by its mtime
+        yield ".".join(copy.relative_to(HERE / "_ext").with_suffix("").parts), copy
 
 
 setup(ext_modules=extensions())

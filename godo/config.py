@@ -31,7 +31,6 @@ from __future__ import annotations
 import os
 import re
 import stat
-import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -110,6 +109,7 @@ def load(given: str | None = None) -> Config:
     finally:
         if fd >= 0:
             os.close(fd)
+    import tomllib  # only when there is a file: every command starts without it
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:

@@ -18,14 +18,21 @@ NO_EXTENSIONS = bool(os.environ.get("GODO_NO_EXTENSIONS"))
 TWINS = {
     "hotpath": ("godo.hotpath._hotpath_c", "godo.hotpath._pipeline_py"),
     "receive": ("godo.source._receive_c", "godo.source._receive_py"),
+    "tracker": ("godo.tracker._tracker_c", "godo.tracker.tracker"),
 }
 IMPORT_ERRORS: dict[str, str] = {}  # compiled module -> why it did not load
+
+
+# A stage whose compiled twin reads another's objects as C structs runs compiled
+# only with it: the compiled tracker takes the compiled hot path's activities.
+_NEEDS = {"tracker": "hotpath"}
 
 
 def load(stage: str):
     """The module that runs `stage`: the compiled one when it loads."""
     compiled, pure = TWINS[stage]
-    if not NO_EXTENSIONS:
+    needs = _NEEDS.get(stage)
+    if not NO_EXTENSIONS and (needs is None or load(needs).__name__ == TWINS[needs][0]):
         try:
             return importlib.import_module(compiled)
         except ImportError as exc:  # not built: said wherever the mode is shown

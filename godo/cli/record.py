@@ -8,7 +8,6 @@ import time
 from contextlib import contextmanager
 
 import orjson
-from rich.console import Console
 
 from ..errors import ConfigError, GodoError
 from ..tracker import Scope
@@ -96,19 +95,29 @@ def _audit_preflight(multicast: bool) -> None:
 
 
 def _summary(report) -> None:
-    console = Console(stderr=True, highlight=False)
+    """What a run saw, on stderr: coloured on a terminal, plain text (whole lines,
+    and no rich to import) for a pipe or a journal."""
     pipe, track = report.pipeline, report.tracker
     lost = report.lost
-    lost_text = "unknown" if lost is None else str(lost)
-    console.print(f"[bold]godo[/] run {report.run_id} ({report.scope}, {report.mode})")
-    console.print(f"  processes {track.get('processes', 0)}   files {track.get('files', 0)}   "
-                  f"events {pipe.get('events', 0)}   activities {pipe.get('activities', 0)}   "
-                  f"records {pipe.get('records', 0)}")
-    style = "red" if lost else "green"
-    console.print(f"  kernel lost [{style}]{lost_text}[/]   serial gaps {pipe.get('serial_gaps', 0)}   "
-                  f"malformed {pipe.get('malformed', 0)}   store {report.store.get('written', '-')} docs")
+    lines = [
+        [("godo", "bold"), (f" run {report.run_id} ({report.scope}, {report.mode})", None)],
+        [(f"  processes {track.get('processes', 0)}   files {track.get('files', 0)}   "
+          f"events {pipe.get('events', 0)}   activities {pipe.get('activities', 0)}   "
+          f"records {pipe.get('records', 0)}", None)],
+        [("  kernel lost ", None), ("unknown" if lost is None else str(lost), "red" if lost else "green"),
+         (f"   serial gaps {pipe.get('serial_gaps', 0)}   malformed {pipe.get('malformed', 0)}   "
+          f"store {report.store.get('written', '-')} docs", None)],
+    ]
     if report.exit_status is not None:
-        console.print(f"  command exit status {report.exit_status}")
+        lines.append([(f"  command exit status {report.exit_status}", None)])
+    if not on_terminal():
+        print("\n".join("".join(text for text, _style in line) for line in lines), file=sys.stderr)
+        return
+    from rich.console import Console
+    from rich.text import Text
+    console = Console(stderr=True, highlight=False)
+    for line in lines:
+        console.print(Text.assemble(*line))
 
 
 def cmd_replay(args) -> int:
@@ -123,10 +132,12 @@ def cmd_replay(args) -> int:
     if args.jsonl and args.mongo is None and args.store == "mongo" and "GODO_MONGO_URI" not in os.environ:
         # --jsonl alone prints; it does not also fill a database.
         args.store = "null"
+    # With no database, the cooked events printed are all a replay makes.
+    track = not (args.jsonl and args.store == "null")
     show = on_terminal() and source.size >= PROGRESS_MIN_BYTES and not (args.jsonl and sys.stdout.isatty())
     with store(args) as opened, _replay_progress(args.log, source, show) as progress:
         report = replay(args.log, opened, scope=Scope(args.scope),
-                        on_activities=emit if args.jsonl else None, progress=progress)
+                        on_activities=emit if args.jsonl else None, progress=progress, track=track)
         opened.flush()
     out.flush()
     if report.pipeline.get("malformed"):
@@ -154,6 +165,7 @@ def _replay_progress(path: str, source, show: bool):
     if not show:
         yield None
         return
+    from rich.console import Console
     from rich.progress import (BarColumn, DownloadColumn, Progress, TaskProgressColumn,
                                TextColumn, TimeRemainingColumn)
     total = (_gzip_size(path) if source.gzip else None) or source.size

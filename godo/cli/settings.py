@@ -49,7 +49,7 @@ def pick(flag, cfg: config_mod.Config, section: str, key: str, default):
 
 def database_name(uri: str | None) -> str:
     """The database a URI names (mongodb://host/NAME), else godo's default `godo`."""
-    from ..store.client import redact
+    from ..store.uri import redact
     from ..store.schema import DEFAULT_DATABASE
     if not uri:
         return DEFAULT_DATABASE
@@ -83,7 +83,7 @@ def store(args):
 
 def where(args) -> str:
     """The store, said the way a user would recognise it (no credentials)."""
-    from ..store.client import redact
+    from ..store.uri import redact
     if _null(args):
         return "no database (--store null)"
     uri = mongo_uri(args)

@@ -27,17 +27,22 @@ class LogSource:
         """The file in chunks of about CHUNK bytes. A file that fails part way (a
         gzip cut short) yields everything read before the failure, then raises
         GodoError."""
-        opener = gzip.open if self.gzip else open
         done = 0
         try:
-            with opener(self.path, "rb") as f:
+            if not self.gzip:
+                # Unbuffered: one read(2) a chunk, straight into the bytes handed out.
+                with open(self.path, "rb", buffering=0) as f:
+                    while piece := f.read(self.CHUNK):
+                        done += len(piece)
+                        yield piece
+                return
+            with gzip.open(self.path, "rb") as f:
                 # read1: one step of the decompressor at a time, so that what came
                 # before a cut in the stream is handed out, not lost with the call.
-                read = f.read1 if self.gzip else f.read
                 pending = bytearray()
                 while True:
                     try:
-                        piece = read(self.CHUNK)
+                        piece = f.read1(self.CHUNK)
                     except (OSError, EOFError, gzip.BadGzipFile):
                         if pending:
                             done += len(pending)

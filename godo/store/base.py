@@ -1,19 +1,36 @@
 """What a store is to the rest of godo (the `Store` protocol), and the store that
 keeps nothing (`NullStore`, `--store null`: the whole pipeline, no database).
 
-A mutation is `(collection, document)`. Every document carries `_id` and `host`
-(the store adds its host when the document has none), and every write replaces the
-whole document by `_id`, so a batch written twice leaves the database as written once.
+A mutation is `(collection, document)`, where the document is a dict, or a
+`Source` of one: the tracker hands over its process, open file or container
+objects, and a store makes their documents when it encodes them (`document()`),
+off the live thread; one that keeps nothing never makes them. Every document
+carries `_id` and `host` (the store adds its host to a dict that has none), and
+every write replaces the whole document by `_id`, so a batch written twice leaves
+the database as written once.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from typing import Protocol
 
 from ..paths import hostname
 
-Mutation = tuple[str, dict]
+
+class Source(Protocol):
+    """What a mutation's document can be instead of a dict: its maker."""
+
+    def document(self) -> dict:
+        """The document as it stands now."""
+
+
+Mutation = tuple[str, "dict | Source"]
+
+
+def document_of(doc: dict | Source) -> dict:
+    return doc if type(doc) is dict else doc.document()
 
 
 class Store(Protocol):
@@ -63,9 +80,13 @@ class _Store:
         pass
 
     def _checked(self, mutations) -> list:
+        """The batch, its dicts checked for an `_id` and given a `host` (a Source's
+        documents always carry both)."""
         mutations = list(mutations)
         host = self.host
         for name, doc in mutations:
+            if type(doc) is not dict:
+                continue
             if "_id" not in doc:
                 raise ValueError(f"a {name} document without _id: {sorted(doc)[:8]}")
             if "host" not in doc:
@@ -78,15 +99,13 @@ class NullStore(_Store):
 
     def __init__(self, host: str | None = None):
         super().__init__(host)
-        self._counts: dict[str, int] = {}
+        self._counts: Counter = Counter()
         self._lock = threading.Lock()
 
     def write(self, mutations: list[Mutation], *, dense: bool = False) -> None:
         mutations = self._checked(mutations)
         with self._lock:
-            counts = self._counts
-            for name, _doc in mutations:
-                counts[name] = counts.get(name, 0) + 1
+            self._counts.update(name for name, _doc in mutations)
 
     def flush(self, timeout: float | None = None) -> bool:
         return True

@@ -1,10 +1,8 @@
-"""Talking to the database: URIs fit to print, pymongo errors as one line, the
-client with godo's timeouts, and a count of its round trips."""
+"""Talking to the database: pymongo errors as one line, the client with godo's
+timeouts, and a count of its round trips."""
 
 from __future__ import annotations
 
-import os
-import re
 import threading
 import urllib.parse
 
@@ -13,37 +11,10 @@ from pymongo import monitoring
 from pymongo.errors import ConfigurationError, ConnectionFailure, OperationFailure, PyMongoError
 
 from ..errors import StoreError
+from .uri import redact
 
 # Server error codes for a login the server refused.
 _UNAUTHORIZED, _AUTHENTICATION_FAILED = 13, 18
-
-_SECRET_OPTION = re.compile(r"password|secret|token|authmechanismproperties", re.IGNORECASE)
-
-
-def redact(uri: str) -> str:
-    """`uri` fit to print: user and password masked, and any option that may hold a
-    secret. Masks too much rather than too little when the URI is malformed."""
-    scheme, sep, rest = uri.partition("://")
-    if not sep:
-        scheme, rest = "", uri
-    at = rest.rfind("@")
-    if at >= 0:
-        rest = ("***:***" if ":" in rest[:at] else "***") + rest[at:]
-    head, question, query = rest.partition("?")
-    if question:
-        parts = re.split(r"([&;])", query)
-        for i, part in enumerate(parts):
-            key, eq, _value = part.partition("=")
-            if eq and _SECRET_OPTION.search(key):
-                parts[i] = f"{key}=***"
-        query = "".join(parts)
-    return scheme + sep + head + question + query
-
-
-def resolve_uri(uri: str | None) -> str | None:
-    """The URI given, else $GODO_MONGO_URI, else None (the embedded FerretDB)."""
-    return uri or os.environ.get("GODO_MONGO_URI") or None
-
 
 def reason(exc: BaseException, uri: str | None = None) -> str:
     """A pymongo error as one short line, with no credentials in it."""

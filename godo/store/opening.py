@@ -8,14 +8,9 @@ import sys
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from pymongo.errors import PyMongoError
-
 from ..errors import StoreError
 from .base import NullStore
-from .client import client, connect_error, reason, redact, resolve_uri
-from .journal_dir import journal_dir_for
 from .schema import DEFAULT_DATABASE
-from .writer import MongoStore
 
 
 @contextmanager
@@ -31,6 +26,10 @@ def open_store(uri: str | None, data_dir: str | os.PathLike, *, null: bool = Fal
         with NullStore(host) as store:
             yield store
         return
+    # pymongo is imported only for a database: `--store null` starts without it.
+    from .uri import resolve_uri
+    from .journal_dir import journal_dir_for
+    from .writer import MongoStore
     uri = resolve_uri(uri)
     options.setdefault("journal_dir", journal_dir_for(data_dir, uri, database))
     with ExitStack() as stack:
@@ -47,7 +46,7 @@ def open_store(uri: str | None, data_dir: str | os.PathLike, *, null: bool = Fal
         yield store
 
 
-def _say_what_is_left(store: MongoStore) -> None:
+def _say_what_is_left(store) -> None:
     left = store.journaled
     if left and store.journal is not None:
         print(f"godo: the database did not take {left} document writes before godo stopped; "
@@ -60,6 +59,10 @@ def database(uri: str | None, data_dir: str | os.PathLike, *, name: str = DEFAUL
              timeout: float = 5.0):
     """A pymongo Database to query, like `open_store` finds one; database errors
     inside the block become one-line StoreErrors."""
+    from pymongo.errors import PyMongoError
+
+    from .client import client, connect_error, reason
+    from .uri import redact, resolve_uri
     uri = resolve_uri(uri)
     with ExitStack() as stack:
         if uri is None:

@@ -39,12 +39,13 @@ from pymongo.errors import PyMongoError
 
 from ..errors import StoreError
 from .backlog import Backlog
-from .base import Mutation, _Store
+from .base import Mutation, _Store, document_of
 from .bulk import BulkWriter
-from .client import RoundTrips, client, connect_error, redact
+from .client import RoundTrips, client, connect_error
 from .journal import Journal, JournalFull, key_of
 from .journal_dir import open_journal
 from .schema import DEFAULT_DATABASE, INDEXES
+from .uri import redact
 from .writer_thread import WriterThread
 
 _MAX_DOCUMENT = 16 * 1024 * 1024
@@ -287,6 +288,7 @@ class MongoStore(WriterThread, _Store):
         entries, refused = [], []
         encode = bson.encode
         for name, doc in mutations:
+            doc = document_of(doc)
             _id = doc["_id"]
             try:
                 raw = encode(doc)

@@ -1,25 +1,17 @@
-"""What the tracker keeps, and the documents it makes of it: processes, open
-files, containers; and the scope that says which processes get documents."""
+"""What the tracker keeps, and the documents made of it: processes, open files,
+containers.
+
+The tracker hands these objects to the store as they are (a mutation's document
+source); the store makes each one's document when it encodes it, off the live
+thread, and a store that keeps nothing never makes it. So what a document shows
+of another object is copied in when the object is handed over (`OpenFile.seal`).
+Every object knows its `Context` (host, boot, run): its document needs them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from ..hotpath import contract as C
-
-
-@dataclass(frozen=True)
-class Scope:
-    """Which processes get documents: `containers` (descendants of a runtime
-    shim), `host` (all), `pid` (the subtree of root_pid) or `command` (the
-    subtree godo started, root_pid)."""
-
-    kind: str = "containers"
-    root_pid: int | None = None
-
-    def describe(self) -> str:
-        return self.kind if self.root_pid is None else f"{self.kind} {self.root_pid}"
 
 
 # Audit stamps have a millisecond's resolution, and a file's opening, writes and
@@ -41,17 +33,29 @@ def utc(ts: float | None) -> datetime | None:
 
 
 _ACCESS = {0: "r", C.O_WRONLY: "w", C.O_RDWR: "rw"}
+_O_TRUNC, _O_ACCMODE = C.O_TRUNC, C.O_ACCMODE
+
+
+class Context:
+    """What every document of one run carries: the host, its boot, the run."""
+
+    __slots__ = ("host", "boot", "run")
+
+    def __init__(self, host: str, boot: str, run: str | None):
+        self.host = host
+        self.boot = boot
+        self.run = run
 
 
 class OpenFile:
     """One open file description: shared by every fd that dup or fork made of it."""
 
-    __slots__ = ("id", "proc", "fd", "path", "host_path", "flags", "mode", "opened", "closed",
+    __slots__ = ("serial", "proc", "fd", "path", "host_path", "flags", "mode", "opened", "closed",
                  "writes", "bytes", "first_write", "last_write", "created", "truncated",
-                 "refs", "inherited", "dirty", "writers")
+                 "refs", "inherited", "dirty", "writers", "comm", "exe", "container")
 
-    def __init__(self, id, proc, fd, path, flags, mode, opened, *, created=False, inherited=False):
-        self.id = id
+    def __init__(self, serial, proc, fd, path, flags, mode, opened, created, inherited):
+        self.serial = serial  # this run's count of open files, when this one was opened
         self.proc = proc
         self.fd = fd
         self.path = path
@@ -65,24 +69,37 @@ class OpenFile:
         self.first_write = None
         self.last_write = None
         self.created = created
-        self.truncated = bool(flags is not None and flags & C.O_TRUNC and flags & C.O_ACCMODE)
+        self.truncated = bool(flags is not None and flags & _O_TRUNC and flags & _O_ACCMODE)
         self.refs = 0
         self.inherited = inherited
         self.dirty = True
         self.writers = None  # pids other than the opener that wrote through it
+        self.comm = self.exe = self.container = None  # the opener's, when handed over
 
-    def document(self, host: str, run: str | None) -> dict:
+    @property
+    def id(self) -> str:
+        """Its document's `_id`: the process, the fd, when, and the run's count."""
+        return f"{self.proc.id}:{self.fd}:{int(self.opened * 1000)}:{self.serial}"
+
+    def seal(self) -> OpenFile:
+        """Hand over: the opener's names as they are now (an exec later changes them)."""
         proc = self.proc
+        self.comm, self.exe, self.container = proc.comm, proc.exe, proc.container
+        return self
+
+    def document(self) -> dict:
+        proc = self.proc
+        ctx = proc.ctx
         flags = self.flags
         access = None
         if flags is not None:
-            access = _ACCESS.get(flags & C.O_ACCMODE, "?")
+            access = _ACCESS.get(flags & _O_ACCMODE, "?")
         # utc(), its cache looked up here first: a file's stamps are mostly cached.
         cached = _UTC_CACHE.get
         opened, closed, first, last = self.opened, self.closed, self.first_write, self.last_write
         return {
-            "_id": self.id, "host": host, "run": run, "process": proc.id, "pid": proc.pid,
-            "comm": proc.comm, "exe": proc.exe, "container": proc.container,
+            "_id": self.id, "host": ctx.host, "run": ctx.run, "process": proc.id, "pid": proc.pid,
+            "comm": self.comm, "exe": self.exe, "container": self.container,
             "fd": self.fd, "path": self.path, "host_path": self.host_path,
             "flags": flags, "mode": self.mode, "access": access,
             "opened": cached(opened) or utc(opened), "closed": cached(closed) or utc(closed),
@@ -98,9 +115,11 @@ class Process:
     __slots__ = ("id", "pid", "ppid", "parent", "start", "comm", "exe", "argv", "cwd", "uid",
                  "auid", "execs", "children", "children_count", "exit_time", "exit_code",
                  "signal", "status", "container", "shim_id", "root", "in_scope", "threads",
-                 "fds", "cloexec", "dirty", "seeded", "fs_ops", "files_written", "proc_start")
+                 "fds", "cloexec", "dirty", "seeded", "fs_ops", "files_written", "proc_start",
+                 "ctx")
 
-    def __init__(self, id, pid, ppid, parent, start):
+    def __init__(self, id, pid, ppid, parent, start, ctx: Context):
+        self.ctx = ctx
         self.id = id
         self.pid = pid
         self.ppid = ppid
@@ -126,9 +145,10 @@ class Process:
         self.files_written = 0
         self.proc_start = None        # /proc starttime in clock ticks, to tell pid reuse
 
-    def document(self, host: str, boot: str, run: str | None) -> dict:
+    def document(self) -> dict:
+        ctx = self.ctx
         return {
-            "_id": self.id, "host": host, "boot_id": boot, "run": run,
+            "_id": self.id, "host": ctx.host, "boot_id": ctx.boot, "run": ctx.run,
             "pid": self.pid, "ppid": self.ppid, "parent": self.parent,
             "start": utc(self.start), "exit_time": utc(self.exit_time),
             "exit_code": self.exit_code, "signal": self.signal, "status": self.status,
@@ -143,9 +163,11 @@ class Process:
 
 
 class Container:
-    __slots__ = ("id", "rootfs", "init", "first", "last", "processes", "files_written", "dirty")
+    __slots__ = ("id", "rootfs", "init", "first", "last", "processes", "files_written", "dirty",
+                 "ctx")
 
-    def __init__(self, cid: str, init: str | None, ts: float):
+    def __init__(self, cid: str, init: str | None, ts: float, ctx: Context):
+        self.ctx = ctx
         self.id = cid
         self.rootfs = None
         self.init = init
@@ -154,8 +176,9 @@ class Container:
         self.files_written = 0
         self.dirty = True
 
-    def document(self, host: str, run: str | None) -> dict:
-        return {"_id": f"{host}:{self.id}", "id": self.id, "host": host, "run": run,
+    def document(self) -> dict:
+        host = self.ctx.host
+        return {"_id": f"{host}:{self.id}", "id": self.id, "host": host, "run": self.ctx.run,
                 "rootfs": self.rootfs, "init": self.init, "first_seen": utc(self.first),
                 "last_seen": utc(self.last), "processes": self.processes,
                 "files_written": self.files_written}

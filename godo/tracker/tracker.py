@@ -14,7 +14,8 @@ import signal
 
 from ..hotpath import contract as C
 from . import procfs
-from .model import Container, OpenFile, Process, Scope, utc
+from .model import Container, Context, OpenFile, Process, utc
+from .scope import Scope
 from .paths import join
 from .runtimes import cgroup_container_id, shim_container_id
 
@@ -22,6 +23,7 @@ _MAX_CHILDREN = 10_000
 _MAX_EXECS = 64
 _MAX_FS_OPS = 256
 _MAX_PENDING_SPAWNS = 65_536
+_O_CLOEXEC = C.O_CLOEXEC
 _RECENT_ENDS = 4096  # ended pids remembered, for spawn records that arrive late
 # The signals whose default action ends a process: a kill with one of these before
 # a process vanishes without an exit record says how it ended.
@@ -31,7 +33,9 @@ _FATAL_SIGNALS = frozenset({signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal
 
 
 class Tracker:
-    """Activities in, document mutations out (handed to `store.write` per batch)."""
+    """Activities in, document mutations out (handed to `store.write` per batch):
+    each names its collection and the process, open file or container whose
+    document the store makes when it encodes it."""
 
     def __init__(self, store, *, host: str, boot_id: str, scope: Scope = Scope(),
                  run: str | None = None, live: bool = False, checkpoint_interval: float = 30.0):
@@ -42,6 +46,7 @@ class Tracker:
         self.run = run
         self.live = live
         self.checkpoint_interval = checkpoint_interval
+        self._ctx = Context(host, boot_id, run)
         self.procs: dict[int, Process] = {}
         self.containers: dict[str, Container] = {}
         self._pending: dict[int, tuple] = {}  # child pid -> (parent pid, ts, fds, clone3)
@@ -133,7 +138,8 @@ class Tracker:
 
     def _new_process(self, pid: int, ppid: int, parent: Process | None, start: float,
                      snapshot=None) -> Process:
-        proc = Process(self._proc_id(pid, start), pid, ppid, parent.id if parent else None, start)
+        proc = Process(self._proc_id(pid, start), pid, ppid, parent.id if parent else None, start,
+                       self._ctx)
         if parent is not None:
             proc.comm, proc.exe, proc.argv, proc.cwd = parent.comm, parent.exe, parent.argv, parent.cwd
             proc.uid, proc.auid, proc.root = parent.uid, parent.auid, parent.root
@@ -176,7 +182,7 @@ class Tracker:
             return
         box = self.containers.get(proc.container)
         if box is None:
-            box = self.containers[proc.container] = Container(proc.container, proc.id, ts)
+            box = self.containers[proc.container] = Container(proc.container, proc.id, ts, self._ctx)
         box.processes += 1
         box.last = max(box.last, ts)
         box.dirty = True
@@ -281,7 +287,7 @@ class Tracker:
             for fd in list(proc.fds):
                 self._release(proc, fd, ts)
         if proc.in_scope:
-            self._out.append(("processes", proc.document(self.host, self.boot, self.run)))
+            self._out.append(("processes", proc))
             if proc.container is not None:
                 box = self.containers.get(proc.container)
                 if box is not None:
@@ -296,9 +302,9 @@ class Tracker:
 
     # -- files ------------------------------------------------------------------------
 
-    def _file_id(self, proc: Process, fd: int, ts: float) -> str:
+    def _file_serial_next(self) -> int:
         self._file_serial += 1
-        return f"{proc.id}:{fd}:{int(ts * 1000)}:{self._file_serial}"
+        return self._file_serial
 
     def _resolve(self, proc: Process, path: str | None, dirfd: int | None) -> str | None:
         """A cooked path placed: one relative to a directory fd joined to where that
@@ -320,14 +326,13 @@ class Tracker:
         fd = act.fd
         if fd in proc.fds:
             self._release(proc, fd, act.ts)
-        created = bool(act.created)
-        open_file = OpenFile(self._file_id(proc, fd, act.ts), proc, fd, path, act.flags, act.mode,
-                             act.ts, created=created)
+        open_file = OpenFile(self._file_serial_next(), proc, fd, path, act.flags, act.mode,
+                             act.ts, bool(act.created), False)
         if proc.root and path and path.startswith("/"):
             open_file.host_path = join(proc.root, path.lstrip("/"))
         open_file.refs = 1
         proc.fds[fd] = open_file
-        if act.flags is not None and act.flags & C.O_CLOEXEC:
+        if act.flags is not None and act.flags & _O_CLOEXEC:
             proc.cloexec.add(fd)
         else:
             proc.cloexec.discard(fd)
@@ -343,8 +348,8 @@ class Tracker:
                 # happen: an fd naming a file this process opened since (a shell's
                 # `> file` dup2'd over its stdout) was something else back then.
                 path = None
-            open_file = OpenFile(self._file_id(proc, fd, ts), proc, fd, path, None, None, ts,
-                                 inherited=True)
+            open_file = OpenFile(self._file_serial_next(), proc, fd, path, None, None, ts,
+                                 False, True)
             open_file.refs = 1
             proc.fds[fd] = open_file
         return open_file
@@ -391,7 +396,7 @@ class Tracker:
         if open_file.refs <= 0:
             open_file.closed = ts
             self.counts["files"] += 1
-            self._out.append(("files", open_file.document(self.host, self.run)))
+            self._out.append(("files", open_file.seal()))
 
     def _dup(self, act) -> None:
         proc = self._get(act)
@@ -504,16 +509,16 @@ class Tracker:
         for proc in self.procs.values():
             if proc.in_scope and proc.dirty:
                 proc.dirty = False
-                self._out.append(("processes", proc.document(self.host, self.boot, self.run)))
+                self._out.append(("processes", proc))
             if proc.fds:
                 for open_file in set(proc.fds.values()):
                     if open_file.dirty and open_file.proc is proc:
                         open_file.dirty = False
-                        self._out.append(("files", open_file.document(self.host, self.run)))
+                        self._out.append(("files", open_file.seal()))
         for box in self.containers.values():
             if box.dirty:
                 box.dirty = False
-                self._out.append(("containers", box.document(self.host, self.run)))
+                self._out.append(("containers", box))
         self._emit()
 
     def finish(self, now: float) -> None:
@@ -545,7 +550,7 @@ class Tracker:
         for info in order:
             parent = self.procs.get(info["ppid"])
             proc = Process(self._proc_id(info["pid"], info["start"]), info["pid"], info["ppid"],
-                           None, info["start"])
+                           None, info["start"], self._ctx)
             proc.comm, proc.exe, proc.argv, proc.cwd = info["comm"], info["exe"], info["argv"], info["cwd"]
             proc.uid, proc.seeded, proc.proc_start = info["uid"], True, info["ticks"]
             if parent is not None:
@@ -572,7 +577,7 @@ class Tracker:
                       inherited: dict[int, str | None] | None = None) -> Process:
         """The root of `godo record -- CMD`: known before its first record, with
         the fds it inherited from godo (fd -> what it names)."""
-        proc = Process(self._proc_id(pid, start), pid, os.getpid(), None, start)
+        proc = Process(self._proc_id(pid, start), pid, os.getpid(), None, start, self._ctx)
         proc.argv = argv
         self.procs[pid] = proc
         proc.in_scope = True
@@ -585,7 +590,7 @@ class Tracker:
         """Open files a process had before we looked. Read while it is known to
         hold them: a lookup in /proc at the first write would race with its dup2s."""
         for fd, path in fds.items():
-            open_file = OpenFile(self._file_id(proc, fd, ts), proc, fd, path, None, None, ts,
-                                 inherited=True)
+            open_file = OpenFile(self._file_serial_next(), proc, fd, path, None, None, ts,
+                                 False, True)
             open_file.refs = 1
             proc.fds[fd] = open_file

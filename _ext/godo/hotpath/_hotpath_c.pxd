@@ -1,9 +1,11 @@
 # The compiled hot path's records, events and stages; bodies in parse.pxi,
 # assemble.pxi, cook.pxi and _hotpath_c.pyx (the Pipeline). Activity is written
-# from the contract's field list at build time (activity.pxi).
+# from the contract's field list at build time (activity_fields.pxi, activity.pxi).
 
 cimport cython
 from libc.stdint cimport int64_t, uint64_t
+
+include "activity_fields.pxi"
 
 
 # The SYSCALL fields the cook reads, in C.SYSCALL_CALL_FIELDS + C.SYSCALL_TASK_FIELDS order.

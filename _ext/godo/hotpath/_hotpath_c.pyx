@@ -191,10 +191,12 @@ cdef class Pipeline:
         return self._file(&r, now, frame)
 
     cdef int _file(self, Record* r, double now, long long frame) except -1:
-        if self._asm.add(r, now):
-            self._refuse(frame, _TOO_LARGE)
+        cdef int refused = self._asm.add(r, now)
+        # What the record completed (evicted to make room) came first.
         if self._asm.ndone:
             self._cook_done()
+        if refused:
+            self._refuse(frame, _TOO_LARGE)
         return 0
 
     def expire(self, double now):

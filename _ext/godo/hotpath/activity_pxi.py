@@ -1,9 +1,10 @@
-"""Writes activity.pxi, the compiled twin's Activity class, from the contract's field
-list (godo/hotpath/contract.py: ACTIVITY_HEAD, ACTIVITY_FIELDS), so the fields are
-declared once for both twins. setup.py runs it before Cython; the file it writes is
-build output, like the .c files.
+"""Writes the compiled twin's Activity class (activity_fields.pxi, its fields, for
+_hotpath_c.pxd; activity.pxi, its methods, for _hotpath_c.pyx) from the contract's
+field list (godo/hotpath/contract.py: ACTIVITY_HEAD, ACTIVITY_FIELDS), so the
+fields are declared once for both twins. setup.py runs it before Cython; the files
+it writes are build output, like the .c files.
 
-    python _ext/godo/hotpath/activity_pxi.py godo/hotpath/contract.py _ext/godo/hotpath/activity.pxi
+    python _ext/godo/hotpath/activity_pxi.py godo/hotpath/contract.py _ext/godo/hotpath
 """
 
 from __future__ import annotations
@@ -12,16 +13,22 @@ import runpy
 import sys
 from pathlib import Path
 
-TEMPLATE = '''\
-# Written by _ext/godo/hotpath/activity_pxi.py from godo/hotpath/contract.py: do not edit.
+HEADER = "# Written by _ext/godo/hotpath/activity_pxi.py from godo/hotpath/contract.py: do not edit.\n"
 
+# Included by _hotpath_c.pxd: the fields, so that other compiled modules (the
+# tracker) read an activity's fields as the C struct they are.
+DECLARATION = HEADER + '''
+cdef class Activity:
+{declarations}
+'''
+
+# Included by _hotpath_c.pyx: the methods.
+DEFINITION = HEADER + '''
 # Holds only str, int, float, bool and lists of str: it cannot close a reference
 # cycle, and untracked it costs the cyclic GC nothing however many a batch holds.
 @cython.no_gc
 cdef class Activity:
     """One cooked audit event: what a process did, in the cooked-event contract."""
-
-{declarations}
 
     def __init__(self, {head}):
 {assignments}
@@ -37,23 +44,25 @@ cdef class Activity:
 '''
 
 
-def render(head: tuple, fields: tuple) -> str:
+def render(head: tuple, fields: tuple) -> tuple[str, str]:
+    """(the declaration, the definition)."""
     declarations = "\n".join(f"    cdef public object {name}" for name in fields)
     assignments = "\n".join(f"        self.{name} = {name}" for name in head)
     copies = "\n".join(f"        if self.{name} is not None:\n            out[{name!r}] = self.{name}"
                        for name in fields)
-    return TEMPLATE.format(declarations=declarations, head=", ".join(head),
-                           assignments=assignments, copies=copies)
+    return (DECLARATION.format(declarations=declarations),
+            DEFINITION.format(head=", ".join(head), assignments=assignments, copies=copies))
 
 
-def write(contract: Path, out: Path) -> bool:
-    """Write `out` from `contract` unless it already holds the same; whether it changed."""
+def write(contract: Path, directory: Path) -> None:
+    """activity_fields.pxi and activity.pxi in `directory`, from `contract`; each
+    rewritten only when it changes (the build goes by their mtimes)."""
     table = runpy.run_path(str(contract))
-    text = render(table["ACTIVITY_HEAD"], table["ACTIVITY_FIELDS"])
-    if out.exists() and out.read_text() == text:
-        return False
-    out.write_text(text)
-    return True
+    texts = render(table["ACTIVITY_HEAD"], table["ACTIVITY_FIELDS"])
+    for name, text in zip(("activity_fields.pxi", "activity.pxi"), texts):
+        out = directory / name
+        if not out.exists() or out.read_text() != text:
+            out.write_text(text)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,50 @@
+# Types for godo/tracker/model.py compiled as godo.tracker._model_c (Cython's pure
+# mode: setup.py compiles a copy of the .py, which stays the source and the twin).
+# Attributes a value may be None in stay objects; counters are C integers.
+
+cimport cython
+
+cpdef object utc(object ts)
+
+
+cdef class Context:
+    cdef public object host, boot, run
+
+
+cdef class Process
+
+
+cdef long long _O_TRUNC, _O_ACCMODE
+
+
+cdef class OpenFile:
+    cdef public object proc, path, host_path, flags, mode, opened, closed
+    cdef public object first_write, last_write, writers, comm, exe, container
+    cdef public long long serial, fd, writes, bytes, refs
+    cdef public bint created, truncated, inherited, dirty
+
+    cpdef OpenFile seal(self)
+    @cython.locals(proc=Process, ctx=Context)
+    cpdef dict document(self)
+
+
+cdef class Process:
+    cdef public object id, parent, start, comm, exe, argv, cwd, uid, auid
+    cdef public object exit_time, exit_code, signal, status, container, shim_id, root
+    cdef public object fds, cloexec, fs_ops, proc_start
+    cdef public list execs, children
+    cdef public long long pid, ppid, children_count, threads, files_written
+    cdef public bint in_scope, dirty, seeded
+    cdef public Context ctx
+
+    @cython.locals(ctx=Context)
+    cpdef dict document(self)
+
+
+cdef class Container:
+    cdef public object id, rootfs, init, first, last
+    cdef public long long processes, files_written
+    cdef public bint dirty
+    cdef public Context ctx
+
+    cpdef dict document(self)
