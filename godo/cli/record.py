@@ -98,13 +98,14 @@ def _summary(report) -> None:
     """What a run saw, on stderr: coloured on a terminal, plain text (whole lines,
     and no rich to import) for a pipe or a journal."""
     pipe, track = report.pipeline, report.tracker
-    lost = report.lost
+    lost, own = report.lost, report.loss()["total"]
     lines = [
         [("godo", "bold"), (f" run {report.run_id} ({report.scope}, {report.mode})", None)],
         [(f"  processes {track.get('processes', 0)}   files {track.get('files', 0)}   "
           f"events {pipe.get('events', 0)}   activities {pipe.get('activities', 0)}   "
           f"records {pipe.get('records', 0)}", None)],
         [("  kernel lost ", None), ("unknown" if lost is None else str(lost), "red" if lost else "green"),
+         ("   godo lost ", None), (str(own), "red" if own else "green"),
          (f"   serial gaps {pipe.get('serial_gaps', 0)}   malformed {pipe.get('malformed', 0)}   "
           f"store {report.store.get('written', '-')} docs", None)],
     ]

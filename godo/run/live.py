@@ -31,9 +31,9 @@ if TYPE_CHECKING:
     from ..store.base import Store
 
 _TICK = 0.5
-# Pressure on the live stream (see _Gauge): full batches in a row (16 of 64 slots
+# Pressure on the live stream (see _Gauge): full batches in a row (4 of 256 slots
 # is 1024 records that were waiting), the kernel's backlog, looked at every _PROBE s.
-_FULL_BATCHES = 16
+_FULL_BATCHES = 4
 _BACKLOG_PRESSURE = 1024
 _PROBE = 0.1
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -234,6 +234,7 @@ class Recorder:
                 report.lost_end = session.lost()
                 report.received = session.receiver.datagrams
                 report.overruns = session.receiver.overruns
+                report.batches = session.receiver.calls
             if cmd is not None:
                 report.exit_status = cmd.status
             finish_run(report, self.pipeline, tracker, self.store)

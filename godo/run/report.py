@@ -39,6 +39,7 @@ class RunReport:
     drained: bool | None = None
     received: int | None = None     # datagrams taken from the kernel (live runs)
     overruns: int = 0               # ENOBUFS seen by the receiver
+    batches: int = 0                # receive calls that brought datagrams (live runs)
     priority_boost: int = 0         # how much nicer the live thread ran (0: as started)
 
     def loss(self) -> dict:
@@ -84,6 +85,7 @@ class RunReport:
             "processes": self.tracker.get("processes", 0), "files": self.tracker.get("files", 0),
             "store": self.store, "errors": self.errors[:100], "audit_session": self.session,
             "drained": self.drained, "received": self.received, "overruns": self.overruns,
+            "batches": self.batches,
             "priority_boost": self.priority_boost,
             "godo_lost": loss["total"], "loss": loss,
         }

@@ -24,7 +24,7 @@ from .receive import Receiver
 SO_RCVBUFFORCE = 33
 SOL_NETLINK = 270
 NETLINK_NO_ENOBUFS = 5
-RECEIVE_BUFFER = 32 << 20
+RECEIVE_BUFFER = 64 << 20  # the kernel doubles it: 128 MiB of queued datagrams
 DRAIN_MARKER = b"godo-drain-"
 
 
@@ -89,7 +89,7 @@ class AuditSession:
 
     def __init__(self, state_path: Path, *, multicast: bool = False,
                  backlog_limit: int = 65536, backlog_wait_time: int = 0,
-                 receive_slots: int = 64):
+                 receive_slots: int = 256):
         self.state_path = state_path
         self.multicast = multicast
         self.backlog_limit = backlog_limit
