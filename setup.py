@@ -57,7 +57,8 @@ def extensions():
 # Python modules compiled as they are (Cython's pure mode): the .py stays the source
 # and the pure-Python twin; a copy named as the compiled twin, its imports of its
 # fellows renamed alike, is compiled with the .pxd beside it in _ext/.
-PURE_MODE = {"godo/tracker/model.py": "_model_c", "godo/tracker/tracker.py": "_tracker_c"}
+PURE_MODE = {"godo/tracker/model.py": "_model_c", "godo/tracker/files.py": "_files_c",
+             "godo/tracker/tracker.py": "_tracker_c"}
 
 
 def pure_mode_sources():
