@@ -1,32 +1,33 @@
 """`godo tree`, `godo files` and `godo containers`: what was recorded, as tables
-and trees, or as JSON lines."""
+and trees, or as JSON lines (one document a line). A query with no match is an
+answer, said on stderr, with exit status 0; no store, or a run or container
+that does not exist, is an error."""
 
 from __future__ import annotations
 
 import fnmatch
-import sys
-
-from rich.console import Console
 
 from ..store.queries import container_summaries, glob_regex, query, selection
-from .settings import database, write_jsonl
+from .output import nothing, print_lines, print_rich, terminal_width, write_jsonl
+from .settings import database
 
 
 def cmd_tree(args) -> int:
     from .views import render_tree, subtree
     with database(args) as db:
         terms, title = _selection(db, args, "start", "exit_time")
+        if terms is None:
+            return nothing(title)
         docs = list(db.processes.find(query(terms)))
         if args.pid is not None:
             docs = subtree(docs, args.pid)
             title += f", pid {args.pid}"
+    if not docs:
+        return nothing(f"no processes recorded ({title})")
     if args.json:
         write_jsonl(docs)
         return 0
-    if not docs:
-        print(f"godo: no processes recorded ({title})", file=sys.stderr)
-        return 1
-    Console(highlight=False).print(render_tree(docs, title))
+    print_rich(render_tree(docs, title))
     return 0
 
 
@@ -34,6 +35,8 @@ def cmd_files(args) -> int:
     from .views import render_files
     with database(args) as db:
         terms, title = _selection(db, args, "opened", "closed")
+        if terms is None:
+            return nothing(title)
         if args.pid is not None:
             terms.append({"pid": args.pid})
         if args.written:
@@ -49,13 +52,12 @@ def cmd_files(args) -> int:
                 fnmatch.fnmatchcase(f.get(k) or "", args.path) for k in ("path", "host_path"))]
         ids = sorted({f["process"] for f in files})
         procs = {p["_id"]: p for p in db.processes.find({"_id": {"$in": ids}})} if ids else {}
+    if not files:
+        return nothing(f"no files recorded ({title})")
     if args.json:
         write_jsonl(files)
         return 0
-    if not files:
-        print(f"godo: no files recorded ({title})", file=sys.stderr)
-        return 1
-    Console(highlight=False).print(render_files(files, procs))
+    print_lines(render_files(files, procs, terminal_width()))
     return 0
 
 
@@ -63,13 +65,12 @@ def cmd_containers(args) -> int:
     from .views import render_containers
     with database(args) as db:
         docs = container_summaries(db)
+    if not docs:
+        return nothing("no containers recorded")
     if args.json:
         write_jsonl(docs)
         return 0
-    if not docs:
-        print("godo: no containers recorded", file=sys.stderr)
-        return 1
-    Console(highlight=False).print(render_containers(docs))
+    print_lines(render_containers(docs, terminal_width()))
     return 0
 
 

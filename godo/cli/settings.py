@@ -99,13 +99,6 @@ def database(args):
         yield db
 
 
-def write_jsonl(docs: list[dict]) -> None:
-    """Documents as JSON lines on stdout."""
-    out = sys.stdout.buffer
-    out.write(b"".join(orjson.dumps(doc, default=encode_other, option=JSON_OPTIONS) + b"\n" for doc in docs))
-    out.flush()
-
-
 def encode_other(value):
     """What orjson cannot write itself (bytes, ObjectId...), as a string."""
     if isinstance(value, (bytes, bytearray)):

@@ -138,24 +138,67 @@ def _add(branch: Tree, node) -> None:
         _add(sub, kid)
 
 
-def render_files(files: list[dict], procs: dict[str, dict]) -> Table:
-    """lsof's layout: plain columns, the path last, the only one that wraps."""
-    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    for column in ("PID", "COMMAND", "ACCESS", "WRITES", "BYTES", "OPENED", "HELD", "PATH"):
-        table.add_column(column, overflow="fold", no_wrap=column != "PATH",
-                         justify="right" if column in ("PID", "WRITES", "BYTES", "HELD") else "left")
+def render_files(files: list[dict], procs: dict[str, dict], width: int | None) -> list[str]:
+    """lsof's layout: plain columns, the path last (a container's file: as the
+    container sees it, then as the host does, on the line below)."""
+    rows = []
     for doc in files:
         proc = procs.get(doc.get("process"), {})
-        path = escape(doc.get("path") or "?")
-        if doc.get("host_path") and doc.get("host_path") != doc.get("path"):
-            # A container's file: as the container sees it, then as the host does.
-            path += f"\n[dim]↳ {escape(doc['host_path'])}[/]"
+        host_path = doc.get("host_path")
         held = duration(doc.get("opened"), doc.get("closed")) if doc.get("closed") else "open"
-        table.add_row(
-            str(doc.get("pid")), escape(proc.get("comm") or doc.get("comm") or "?"), access_label(doc),
-            str(doc.get("writes", 0)), str(doc.get("bytes", 0)), _time(doc.get("opened")), held,
-            path)
-    return table
+        rows.append(([str(doc.get("pid")), proc.get("comm") or doc.get("comm") or "?",
+                      access_label(doc), str(doc.get("writes", 0)), str(doc.get("bytes", 0)),
+                      _time(doc.get("opened")), held, doc.get("path") or "?"],
+                     f"↳ {host_path}" if host_path and host_path != doc.get("path") else None))
+    return columns(("PID", "COMMAND", "ACCESS", "WRITES", "BYTES", "OPENED", "HELD", "PATH"), rows,
+                   right={0, 3, 4, 6}, width=width)
+
+
+# The narrowest a path may be shown in its column; in a terminal narrower than the
+# other columns and this, it goes on a line of its own.
+MIN_FREE = 24
+
+
+def columns(headers, rows: list[tuple[list[str], str | None]], *, right=frozenset(),
+            width: int | None) -> list[str]:
+    """Rows as aligned lines, the header first; the last column is the free one (a
+    path): whole when `width` is None (a pipe), else cut in the middle to fit, or,
+    when the terminal leaves it less than MIN_FREE, on a line of its own. A row's
+    note, if any, is a line of its own under its last column."""
+    headers = list(headers)
+    fixed = [max([len(headers[i])] + [len(cells[i]) for cells, _note in rows])
+             for i in range(len(headers) - 1)]
+    start = sum(fixed) + 2 * len(fixed)
+    free = None if width is None else width - start
+    own_line = free is not None and free < MIN_FREE
+    if own_line:
+        free, start = width - 4, 4
+
+    def line(cells):
+        parts = [cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in
+                 enumerate(zip(cells, fixed))]
+        last = shorten_middle(cells[-1], free)
+        if own_line:
+            return ["  ".join(parts).rstrip(), " " * start + last]
+        return ["  ".join(parts + [last]).rstrip()]
+
+    out = line(headers)[:1] if own_line else line(headers)
+    for cells, note in rows:
+        out += line(cells)
+        if note is not None:
+            out.append(" " * start + shorten_middle(note, free))
+    return out
+
+
+def shorten_middle(text: str, width: int | None) -> str:
+    """`text` cut to `width` characters by an ellipsis in its middle, leaning to
+    keep its end (a file's name)."""
+    if width is None or len(text) <= width:
+        return text
+    if width < 3:
+        return text[-width:] if width > 0 else ""
+    head = (width - 1) // 3
+    return text[:head] + "…" + text[len(text) - (width - 1 - head):]
 
 
 def access_label(doc: dict) -> str:
@@ -174,22 +217,20 @@ def access_label(doc: dict) -> str:
     return label
 
 
-def render_containers(rows: list[dict]) -> Table:
-    """`docker ps -a` for what godo saw."""
-    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+def render_containers(rows: list[dict], width: int | None) -> list[str]:
+    """`docker ps -a` for what godo saw, the rootfs last."""
     # The host column only when the database holds more than one host's containers.
     several = len({host for row in rows for host in row.get("hosts") or ()}) > 1
-    columns = ["CONTAINER ID", "ROOTFS", "FIRST SEEN", "LAST SEEN", "PROCESSES", "FILES WRITTEN"]
-    for column in columns + (["HOST"] if several else []):
-        # Only the rootfs wraps: an id or a date cut in two is no longer one.
-        table.add_column(column, overflow="fold", no_wrap=column != "ROOTFS",
-                         justify="right" if column in ("PROCESSES", "FILES WRITTEN") else "left")
+    headers = ["CONTAINER ID", "FIRST SEEN", "LAST SEEN", "PROCESSES", "FILES WRITTEN"]
+    lines = []
     for row in rows:
-        table.add_row(row["id"][:12], escape(row.get("rootfs") or "-"), _stamp(row.get("first_seen")),
-                      _stamp(row.get("last_seen")), str(row.get("processes", 0)),
-                      str(row.get("files_written", 0)),
-                      *([escape(", ".join(row.get("hosts") or ()))] if several else []))
-    return table
+        cells = [row["id"][:12], _stamp(row.get("first_seen")), _stamp(row.get("last_seen")),
+                 str(row.get("processes", 0)), str(row.get("files_written", 0))]
+        if several:
+            cells.append(", ".join(row.get("hosts") or ()))
+        lines.append((cells + [row.get("rootfs") or "-"], None))
+    headers += (["HOST"] if several else []) + ["ROOTFS"]
+    return columns(headers, lines, right={3, 4}, width=width)
 
 
 def render_status(report: dict) -> Table:

@@ -21,13 +21,14 @@ def run_id(db, given: str) -> str:
     return matches[0]
 
 
-def latest_run(db) -> str:
-    """The last live run, else the last replay."""
+NOTHING_YET = "nothing recorded yet: run `godo record -- CMD` first"
+
+
+def latest_run(db) -> str | None:
+    """The last live run, else the last replay; None before the first."""
     latest = db.runs.find_one({"mode": {"$ne": "replay"}}, sort=[("started", -1)]) \
         or db.runs.find_one({}, sort=[("started", -1)])
-    if latest is None:
-        raise GodoError("nothing recorded yet: run `godo record -- CMD` first")
-    return latest["_id"]
+    return None if latest is None else latest["_id"]
 
 
 def container_id(db, prefix: str) -> str:
@@ -42,10 +43,11 @@ def container_id(db, prefix: str) -> str:
 
 
 def selection(db, *, run: str | None = None, container: str | None = None, since=None,
-              until=None, start: str, end: str) -> tuple[list[dict], str]:
+              until=None, start: str, end: str) -> tuple[list[dict] | None, str]:
     """Query terms for a run, a container and a time window (the latest run when
     none is given), and a title saying what was selected. `start`/`end` name the
-    fields that bound a document's life."""
+    fields that bound a document's life. No terms (None) when nothing was
+    recorded yet: an empty answer, not an error."""
     terms, title = [], []
     if run:
         run = run_id(db, run)
@@ -63,6 +65,8 @@ def selection(db, *, run: str | None = None, container: str | None = None, since
         title.append(f"until {_local(until)}")
     if not terms:
         run = latest_run(db)
+        if run is None:
+            return None, NOTHING_YET
         terms.append({"run": run})
         title.append(f"run {run}")
     return terms, ", ".join(title)

@@ -29,6 +29,52 @@ def test_replay_jsonl_and_into_the_store(env, ferret_uri, store_db, capsys):
     assert len(_json_lines(capsys.readouterr().out)) == 1
 
 
+def _uri(ferret_uri: str, db: str) -> str:
+    base, _, options = ferret_uri.partition("?")
+    return f"{base.rstrip('/')}/{db}" + (f"?{options}" if options else "")
+
+
+def test_empty_answers_exit_0_and_errors_do_not(env, ferret_uri, store_db):
+    """An empty store, then a filter that matches nothing: answers (exit 0, said on
+    stderr, nothing on stdout); a run that does not exist is an error."""
+    uri = _uri(ferret_uri, store_db)
+    for args in (["containers"], ["containers", "--json"], ["tree"], ["tree", "--json"],
+                 ["files"], ["files", "--json"]):
+        result = subprocess.run(GODO + args + ["--mongo", uri], capture_output=True, text=True,
+                                timeout=60)
+        assert result.returncode == 0 and result.stdout == "", (args, result)
+        assert result.stderr.startswith("godo: no") and len(result.stderr.splitlines()) == 1, (
+            args, result.stderr)
+    assert main(["replay", "--mongo", uri, str(DATA / "container.log")]) == 0
+    for args in (["files", "--path", "/no/such/*"], ["tree", "--pid", "999999"]):
+        result = subprocess.run(GODO + args + ["--mongo", uri], capture_output=True, text=True,
+                                timeout=60)
+        assert result.returncode == 0 and result.stdout == "", (args, result)
+        assert result.stderr.startswith("godo: no "), result.stderr
+    bad = subprocess.run(GODO + ["tree", "--run", "no-such-run", "--mongo", uri],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0
+    assert _one_line_error(bad.stderr) == "godo: no run no-such-run recorded"
+
+
+def test_files_piped_keeps_every_path_whole_on_one_line(env, ferret_uri, store_db):
+    """`godo files | cat`, whatever COLUMNS says: one row a line, each path whole."""
+    uri = _uri(ferret_uri, store_db)
+    assert main(["replay", "--mongo", uri, str(DATA / "container.log")]) == 0
+    paths = {d["path"] or "?" for d in _json_lines(subprocess.run(
+        GODO + ["files", "--json", "--mongo", uri], capture_output=True, text=True,
+        timeout=60, check=True).stdout)}
+    assert paths and max(map(len, paths)) > 20
+    for columns in ("60", "200"):
+        result = subprocess.run(GODO + ["files", "--mongo", uri], capture_output=True, text=True,
+                                timeout=60, env={**os.environ, "COLUMNS": columns})
+        assert result.returncode == 0, result.stderr
+        rows = result.stdout.splitlines()[1:]
+        assert "\x1b" not in result.stdout and "…" not in result.stdout
+        shown = {row.rsplit(" ", 1)[-1] for row in rows if not row.lstrip().startswith("↳")}
+        assert paths <= shown | {row.split("↳ ", 1)[-1] for row in rows}, (columns, result.stdout)
+
+
 def _servers_under(data: Path) -> list[int]:
     """pids of FerretDB servers whose state lives under `data`."""
     pids = []

@@ -32,16 +32,10 @@ def test_access_label_says_how_the_file_was_opened():
 # -- containers ----------------------------------------------------------------------------
 
 def test_containers_show_the_host_only_when_there_are_several():
-    from io import StringIO
-
-    from rich.console import Console
-
     from godo.cli.views import render_containers
 
     def rendered(rows):
-        out = StringIO()
-        Console(file=out, width=120).print(render_containers(rows))
-        return out.getvalue()
+        return "\n".join(render_containers(rows, 120))
 
     row = {"id": "ab" * 32, "rootfs": "/srv/r", "processes": 3, "files_written": 1}
     assert "HOST" not in rendered([{**row, "hosts": ["vm"]}])
@@ -113,3 +107,49 @@ def test_sd_notify_reaches_a_path_or_an_abstract_socket(tmp_path, monkeypatch):
             assert sock.recv(64) == b"READY=1"
     monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "nobody-listens"))
     assert sd_notify("READY=1") is False
+
+
+# -- tables at any width -------------------------------------------------------------------
+
+_LONG = "/var/lib/containers/storage/overlay/" + "a" * 64 + "/merged/srv/app/data/reports/2026/12/out.json"
+
+
+def _file_doc(path, host_path=None):
+    from datetime import datetime, timezone
+    opened = datetime(2026, 12, 3, 12, 0, tzinfo=timezone.utc)
+    return {"_id": path, "process": "p", "pid": 4242, "comm": "python3", "path": path,
+            "host_path": host_path, "flags": 0o101, "access": "w", "writes": 3, "bytes": 120,
+            "opened": opened, "closed": opened, "truncated": True}
+
+
+@pytest.mark.parametrize("width", [None, 60, 200])
+def test_files_table_keeps_every_path_whole_on_a_line_or_cut_in_the_middle(width):
+    from godo.cli.views import render_files
+    docs = [_file_doc("/tmp/x"), _file_doc(_LONG), _file_doc("/data/a.txt", "/srv/rootfs/data/a.txt")]
+    lines = render_files(docs, {}, width)
+    assert lines[0].split()[:2] == ["PID", "COMMAND"]
+    if width is None:  # a pipe: every path whole, on one line, whatever its length
+        assert any(line.endswith(_LONG) for line in lines)
+        assert any(line.strip() == "↳ /srv/rootfs/data/a.txt" for line in lines)
+    else:
+        assert all(len(line) <= width for line in lines), lines
+        cut = [line for line in lines if "…" in line]
+        assert len(cut) == 1 and cut[0].rstrip().endswith("out.json"), "the file's name is kept"
+    # No path is ever folded into a column a few characters wide.
+    assert not [line for line in lines if 0 < len(line.strip()) < 6]
+
+
+def test_files_piped_at_60_and_200_columns_keep_each_path_on_one_line(env, monkeypatch):
+    """`godo files | cat` with COLUMNS set: a pipe gets whole lines all the same."""
+    import io
+
+    from godo.cli import output
+    from godo.cli.views import render_files
+    docs = [_file_doc(_LONG)]
+    for columns in ("60", "200"):
+        monkeypatch.setenv("COLUMNS", columns)
+        out = io.StringIO()
+        monkeypatch.setattr(output.sys, "stdout", out)
+        output.print_lines(render_files(docs, {}, output.terminal_width()))
+        text = out.getvalue()
+        assert _LONG in text.splitlines()[1] and "\x1b" not in text
