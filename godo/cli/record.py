@@ -110,7 +110,8 @@ def _summary(report) -> None:
           f"store {report.store.get('written', '-')} docs", None)],
     ]
     if report.exit_status is not None:
-        lines.append([(f"  command exit status {report.exit_status}", None)])
+        source = " (from waitpid: not in the stream)" if report.exit_source == "waitpid" else ""
+        lines.append([(f"  command exit status {report.exit_status}{source}", None)])
     if not on_terminal():
         print("\n".join("".join(text for text, _style in line) for line in lines), file=sys.stderr)
         return

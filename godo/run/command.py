@@ -53,7 +53,10 @@ class Command:
         os.close(ready_r)
         self.session = int(answer) if answer.strip().isdigit() else None
         self._go = go_w
-        self.status: int | None = None
+        self.status: int | None = None     # godo's own exit code: the shell's convention
+        self.exit_code: int | None = None  # what waitpid said: the exit code ...
+        self.signal: int | None = None     # ... or the signal that killed it
+        self.reaped: float | None = None
 
     def go(self) -> None:
         try:
@@ -76,9 +79,12 @@ class Command:
         pid, status = os.waitpid(self.pid, 0 if block else os.WNOHANG)
         if pid == 0:
             return False
-        self.status = os.waitstatus_to_exitcode(status)
-        if self.status < 0:
-            self.status = 128 - self.status  # killed by a signal: the shell's convention
+        self.reaped = time.time()
+        if os.WIFSIGNALED(status):
+            self.signal = os.WTERMSIG(status)
+            self.status = 128 + self.signal  # killed by a signal: the shell's convention
+        else:
+            self.exit_code = self.status = os.WEXITSTATUS(status)
         return True
 
 

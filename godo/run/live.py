@@ -235,9 +235,7 @@ class Recorder:
                 report.received = session.receiver.datagrams
                 report.overruns = session.receiver.overruns
                 report.batches = session.receiver.calls
-            if cmd is not None:
-                report.exit_status = cmd.status
-            finish_run(report, self.pipeline, tracker, self.store)
+            finish_run(report, self.pipeline, tracker, self.store, command=cmd)
             return report
         except BaseException:
             if cmd is not None and cmd.status is None:

@@ -28,6 +28,7 @@ class RunReport:
     command: list[str] | None = None
     ended: float | None = None
     exit_status: int | None = None
+    exit_source: str | None = None  # where CMD's exit status came from: "audit" or "waitpid"
     lost_start: int | None = None
     lost_end: int | None = None
     rules: list[str] = field(default_factory=list)
@@ -75,7 +76,8 @@ class RunReport:
             "started": utc(self.started), "ended": utc(self.ended),
             "status": "running" if self.ended is None else "finished",
             "mode": self.mode, "scope": self.scope, "command": self.command,
-            "exit_status": self.exit_status, "godo": __version__, "hotpath": mode(),
+            "exit_status": self.exit_status,
+            "exit_source": self.exit_source, "godo": __version__, "hotpath": mode(),
             "rules": self.rules, "kernel_lost_start": self.lost_start,
             "kernel_lost_end": self.lost_end, "kernel_lost": self.lost,
             "records": self.pipeline.get("records", 0), "events": self.pipeline.get("events", 0),
@@ -98,15 +100,21 @@ def new_run(mode: str, scope: Scope, command=None) -> RunReport:
 
 
 def finish_run(report: RunReport, pipeline, tracker, store, *, on_activities=None,
-               errors: tuple[str, ...] = ()) -> None:
+               errors: tuple[str, ...] = (), command=None) -> None:
     """End a run: what the pipeline still holds goes through the tracker, every
     document still open is written, the figures are counted, and the run document
     is written twice: as it stands, then once the database has taken everything
-    before it (or has answered nothing for a while), with the store's figures."""
+    before it (or has answered nothing for a while), with the store's figures.
+    `command`, the reaped CMD of `godo record -- CMD`, gives its exit status
+    where the stream has none."""
     activities = pipeline.flush()
     if activities and on_activities is not None:
         on_activities(activities)
     tracker.process(activities)
+    if command is not None:
+        report.exit_status = command.status
+        report.exit_source = tracker.command_reaped(command.exit_code, command.signal,
+                                                    command.reaped)
     tracker.finish(time.time() if tracker.live else tracker.last_ts or report.started)
     report.ended = time.time()
     report.pipeline = pipeline.stats()

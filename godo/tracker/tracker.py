@@ -50,6 +50,7 @@ class Tracker(Files):
         self.containers: dict[str, Container] = {}
         self._pending: dict[int, tuple] = {}  # child pid -> (parent pid, ts, fds, clone3)
         self._signalled: dict[int, int] = {}
+        self._command: Process | None = None  # the root of `godo record -- CMD`
         self._recent_ends: dict[int, tuple[int, float]] = {}
         self._out: list = []
         self._last_checkpoint = None
@@ -458,4 +459,25 @@ class Tracker(Files):
         proc.fds, proc.cloexec = {}, set()
         self.counts["processes"] += 1
         self._inherit(proc, inherited or {}, start)
+        self._command = proc
         return proc
+
+    def command_reaped(self, code: int | None, signum: int | None, ts: float) -> str | None:
+        """godo reaped CMD itself: its exit status from `waitpid`, used only when
+        the stream brought none (its exit record lost, or it was killed: a signal
+        ends a process without an exit call). Returns where the status written
+        comes from: "audit" or "waitpid" (None: no command)."""
+        proc = self._command
+        if proc is None:
+            return None
+        if proc.status == "exited":
+            return "audit"
+        status = "exited" if signum is None else "killed"
+        proc.exit_code, proc.signal = code, signum
+        if proc.status == "running":
+            self._end(proc, ts, status)
+        else:  # closed as gone on the way (its pid seen reused): now we know better
+            proc.status = status
+            self._out.append(("processes", proc))
+        self._emit()
+        return "waitpid"

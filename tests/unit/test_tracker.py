@@ -118,6 +118,37 @@ def test_command_tree_with_vfork_child_reported_before_its_spawn(tracked):
     assert tracker.procs == {}, "exited processes leave memory"
 
 
+def test_command_exit_from_the_stream_wins_over_waitpid(tracked):
+    tracker, store = tracked
+    tracker.process([execve(100, 1000.1, ["sh", "-c", "x"], "/usr/bin/dash", ppid=50),
+                     exit_(100, 1000.4, code=3, ppid=50)])
+    assert tracker.command_reaped(9, None, 1000.5) == "audit"
+    proc = by_pid(store.docs("processes"))[100]
+    assert (proc["exit_code"], proc["status"]) == (3, "exited")
+
+
+def test_command_exit_lost_from_the_stream_comes_from_waitpid(tracked):
+    tracker, store = tracked
+    tracker.process([execve(100, 1000.1, ["sh", "-c", "x"], "/usr/bin/dash", ppid=50)])
+    assert tracker.command_reaped(4, None, 1000.5) == "waitpid"
+    proc = by_pid(store.docs("processes"))[100]
+    assert (proc["exe"], proc["exit_code"], proc["status"]) == ("/usr/bin/dash", 4, "exited")
+    assert tracker.procs == {}
+
+
+def test_command_killed_by_a_signal_is_closed_as_killed(tracked):
+    tracker, store = tracked
+    tracker.process([execve(100, 1000.1, ["sh", "-c", "x"], "/usr/bin/dash", ppid=50)])
+    assert tracker.command_reaped(None, 9, 1000.5) == "waitpid"
+    proc = by_pid(store.docs("processes"))[100]
+    assert (proc["exit_code"], proc["signal"], proc["status"]) == (None, 9, "killed")
+
+
+def test_no_command_no_exit_source():
+    tracker = Tracker(ListStore(), host="h", boot_id="boot0000", scope=Scope("host"), run="r1")
+    assert tracker.command_reaped(0, None, 1.0) is None
+
+
 def test_pid_reuse_never_links_to_the_old_process(tracked):
     tracker, store = tracked
     tracker.process([

@@ -14,6 +14,7 @@ cdef class Tracker(Files):
     cdef public object store, host, boot, scope, run, last_ts, checkpoint_interval
     cdef dict _pending, _signalled, _recent_ends, _handlers
     cdef object _last_checkpoint
+    cdef Process _command
     cdef Context _ctx
 
     cdef str _proc_id(self, object pid, object start)
