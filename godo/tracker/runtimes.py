@@ -1,38 +1,205 @@
-"""Container runtimes as the tracker meets them: which process is a runtime's
-shim, and which container a process belongs to."""
+"""Container runtimes as the tracker meets them: which program is a runtime's
+(its plumbing, not a container's workload), which container it acts for, and
+which container a cgroup path names.
+
+The shapes are data, measured on containerd 1.6 / runc 1.1 / podman 4.3 / conmon
+2.1 and read from the runtimes' sources for the rest (ARCHITECTURE.md, "A real
+runtime, as seen here"):
+
+    containerd-shim-runc-v2 -namespace NS -id ID -address SOCK [start|delete]
+    runc|crun [global opts] create|run|start|delete|kill|... [opts] ID
+    conmon ... -c|--cid ID ... -n|--name NAME ... [--exit-command /usr/bin/podman]
+
+The id is any `^[A-Za-z0-9]+([._-][A-Za-z0-9]+)*$` (a name such as `webapp` under
+ctr, 64 hex under Docker, Kubernetes and podman).
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
-_SHIM_NAMES = ("containerd-shim", "runc", "conmon", "crun")
-_HEX64 = re.compile(r"[0-9a-f]{64}")
+# Program names (the exe's, else argv[0]'s base name) and what each is.
+SHIMS = ("containerd-shim",)          # containerd-shim, -runc-v1, -runc-v2, docker-containerd-shim
+OCI_RUNTIMES = ("runc", "crun", "youki")
+MONITORS = ("conmon",)
+# Runtime programs that never name one container in their argv, but are plumbing
+# when they run under one (podman's `container cleanup`, a shim's containerd).
+PLUMBING = ("containerd", "ctr", "podman", "dockerd", "docker-init", "catatonit")
+
+# The engine a containerd namespace belongs to.
+NAMESPACE_ENGINES = {"moby": "docker", "k8s.io": "kubernetes"}
+
+CONTAINER_ID = re.compile(r"[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*")
+
+# runc/crun options that take a value (as `--opt VALUE`; `--opt=VALUE` is one word):
+# the global ones and those of the subcommands that name a container.
+_OCI_VALUE_OPTIONS = frozenset({
+    "--root", "--log", "--log-format", "--criu", "--rootless", "--cgroup-manager",
+    "--bundle", "-b", "--console-socket", "--pid-file", "--preserve-fds", "--pidfd-socket",
+    "--process", "-p", "--cwd", "--env", "-e", "--user", "-u", "--additional-gids", "-g",
+    "--cap", "-c", "--apparmor", "--process-label", "--format", "-f", "--signal", "-s",
+    "--image-path", "--work-path", "--parent-path", "--page-server", "--manage-cgroups-mode",
+    "--empty-ns", "--status-fd", "--lsm-profile", "--lsm-mount-context",
+})
+_OCI_SUBCOMMANDS_WITH_ID = frozenset({
+    "create", "run", "start", "delete", "kill", "state", "exec", "pause", "resume", "ps",
+    "events", "update", "checkpoint", "restore",
+})
 
 
-def shim_container_id(exe: str | None, argv: list[str] | None) -> str | None:
-    """A runtime shim names its container: containerd-shim `-id ID`, conmon
-    `-c ID`/`--cid ID`, runc/crun `... run|create [opts] ID`."""
+@dataclass(frozen=True)
+class RuntimeCall:
+    """What one exec of a runtime program says: the program (`runtime`), the
+    container it acts for (None: it names none, e.g. `runc init`), and what the
+    argv tells of it."""
+
+    runtime: str
+    container: str | None = None
+    name: str | None = None
+    namespace: str | None = None
+    engine: str | None = None
+
+
+def program(exe: str | None, argv: list[str] | None) -> str:
+    """The program's name: the exe's base name, else argv[0]'s (the exe of a
+    runtime re-executed through /proc/self/exe can be `/` or a memfd)."""
     name = (exe or "").rsplit("/", 1)[-1]
-    if argv and not name.startswith(_SHIM_NAMES):
+    if argv and (not name or not _is_runtime(name)):
         name = argv[0].rsplit("/", 1)[-1]
-    if not name.startswith(_SHIM_NAMES) or not argv:
+    return name
+
+
+def _is_runtime(name: str) -> bool:
+    return (any(shim in name for shim in SHIMS) or name in OCI_RUNTIMES or name in MONITORS
+            or name in PLUMBING)
+
+
+def runtime_call(exe: str | None, argv: list[str] | None) -> RuntimeCall | None:
+    """The runtime program this exec runs and the container it names; None when
+    it is no runtime's."""
+    name = program(exe, argv)
+    if not argv or not name:
         return None
-    for flag in ("-id", "--id", "-c", "--cid"):
-        if flag in argv:
-            index = argv.index(flag)
-            if index + 1 < len(argv) and _HEX64.fullmatch(argv[index + 1]):
-                return argv[index + 1]
-    for arg in reversed(argv[1:]):
-        if _HEX64.fullmatch(arg):
-            return arg
+    if any(shim in name for shim in SHIMS):
+        namespace = _option(argv, ("-namespace", "--namespace"))
+        cid = _valid(_option(argv, ("-id", "--id")))
+        return RuntimeCall(name, cid, None, namespace, _engine(namespace))
+    if name in OCI_RUNTIMES:
+        return RuntimeCall(name, _valid(_oci_container(argv)))
+    if name in MONITORS:
+        cid = _valid(_option(argv, ("-c", "--cid")))
+        cname = _option(argv, ("-n", "--name"))
+        exit_command = _option(argv, ("--exit-command",)) or ""
+        engine = ("cri-o" if cname and cname.startswith("k8s_") else
+                  "podman" if exit_command.endswith("podman") else None)
+        return RuntimeCall(name, cid, cname, None, engine)
+    if name in PLUMBING:
+        return RuntimeCall(name)
     return None
 
 
-def cgroup_container_id(pid: int) -> str | None:
+def _option(argv: list[str], flags: tuple[str, ...]) -> str | None:
+    """The value of the first of `flags` (`-f V` or `-f=V`)."""
+    for i, arg in enumerate(argv[1:], 1):
+        if arg in flags:
+            return argv[i + 1] if i + 1 < len(argv) else None
+        head, eq, value = arg.partition("=")
+        if eq and head in flags:
+            return value
+    return None
+
+
+def _oci_container(argv: list[str]) -> str | None:
+    """runc/crun: the first positional argument after a subcommand that names a
+    container (`runc --root R create --bundle B ID`, `runc kill ID 9`)."""
+    words = iter(argv[1:])
+    subcommand = None
+    for word in words:
+        if word.startswith("-"):
+            if word in _OCI_VALUE_OPTIONS:
+                next(words, None)
+            continue
+        if subcommand is None:
+            if word not in _OCI_SUBCOMMANDS_WITH_ID:
+                return None        # init, spec, list, features, ...: no container
+            subcommand = word
+            continue
+        return word
+    return None
+
+
+def _valid(cid: str | None) -> str | None:
+    return cid if cid and CONTAINER_ID.fullmatch(cid) else None
+
+
+def _engine(namespace: str | None) -> str | None:
+    if namespace is None:
+        return None
+    return NAMESPACE_ENGINES.get(namespace, "containerd")
+
+
+def real_exe(exe: str | None, known: str | None) -> str | None:
+    """The exe to show: runc re-executes itself through a copy of /proc/self/exe
+    on a detached mount (its exe reads `/`) or in a memfd; that is still the
+    program it was (`known`)."""
+    if exe and known and (exe == "/" or exe.startswith("/memfd:")):
+        return known
+    return exe
+
+
+# -- cgroup paths ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CgroupMatch:
+    """The container a cgroup path names: its id, the engine the shape belongs
+    to, the Kubernetes pod uid when there is one, and whether it is the cgroup
+    of the container's monitor (conmon), not of the container itself."""
+
+    id: str
+    engine: str | None = None
+    pod_uid: str | None = None
+    monitor: bool = False
+
+
+_HEX = r"([0-9a-f]{64})"
+# (pattern on a cgroup path, engine, monitor), most specific first.
+CGROUP_SHAPES = [
+    (re.compile(rf"cri-containerd-{_HEX}\.scope"), "kubernetes", False),
+    (re.compile(rf"crio-conmon-{_HEX}"), "cri-o", True),
+    (re.compile(rf"crio-{_HEX}"), "cri-o", False),
+    (re.compile(rf"libpod-conmon-{_HEX}"), "podman", True),
+    (re.compile(rf"libpod-{_HEX}"), "podman", False),
+    (re.compile(rf"docker-{_HEX}\.scope"), "docker", False),
+    (re.compile(rf"/kubepods[^/]*(?:/[^/]+)*/pod[0-9a-f_-]+(?:\.slice)?/{_HEX}(?:/|$)"),
+     "kubernetes", False),
+    (re.compile(rf"/docker/{_HEX}(?:/|$)"), "docker", False),
+    (re.compile(rf"(?:^|/){_HEX}(?:\.scope)?(?:/|$)"), None, False),
+]
+_POD_UID = re.compile(r"pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})")
+
+
+def cgroup_container(text: str) -> CgroupMatch | None:
+    """The container named by /proc/PID/cgroup (every hierarchy's line, v1 and v2:
+    `ID:CONTROLLERS:PATH`), by the shapes of Docker, Kubernetes (cgroupfs and
+    systemd drivers), CRI-O and podman; None when no line has one (a ctr container's
+    `/NS/ID` is told by its shim, not by its cgroup)."""
+    paths = [line.split(":", 2)[2] for line in text.splitlines() if line.count(":") >= 2]
+    for pattern, engine, monitor in CGROUP_SHAPES:
+        for path in paths:
+            found = pattern.search(path)
+            if found:
+                if engine is None and "kubepods" in path:
+                    engine = "kubernetes"
+                pod = _POD_UID.search(path) if engine == "kubernetes" or "kubepods" in path else None
+                return CgroupMatch(found.group(1), engine,
+                                   pod.group(1).replace("_", "-") if pod else None, monitor)
+    return None
+
+
+def cgroup_of(pid: int) -> CgroupMatch | None:
     try:
-        text = Path(f"/proc/{pid}/cgroup").read_text()
+        return cgroup_container(Path(f"/proc/{pid}/cgroup").read_text())
     except OSError:
         return None
-    found = _HEX64.findall(text)
-    return found[-1] if found else None
