@@ -84,7 +84,7 @@ class Files:
         if open_file.writes == 0:
             open_file.first_write = act.ts
             proc.files_written += 1
-            if proc.container is not None and proc.container in self.containers:
+            if proc.container is not None and not proc.runtime and proc.container in self.containers:
                 self.containers[proc.container].files_written += 1
                 self.containers[proc.container].dirty = True
         open_file.writes += 1

@@ -52,7 +52,7 @@ class OpenFile:
 
     __slots__ = ("serial", "proc", "fd", "path", "host_path", "flags", "mode", "opened", "closed",
                  "writes", "bytes", "first_write", "last_write", "created", "truncated",
-                 "refs", "inherited", "dirty", "writers", "comm", "exe", "container")
+                 "refs", "inherited", "dirty", "writers", "comm", "exe", "container", "runtime")
 
     def __init__(self, serial, proc, fd, path, flags, mode, opened, created, inherited):
         self.serial = serial  # this run's count of open files, when this one was opened
@@ -75,6 +75,7 @@ class OpenFile:
         self.dirty = True
         self.writers = None  # pids other than the opener that wrote through it
         self.comm = self.exe = self.container = None  # the opener's, when handed over
+        self.runtime = False
 
     @property
     def id(self) -> str:
@@ -85,6 +86,7 @@ class OpenFile:
         """Hand over: the opener's names as they are now (an exec later changes them)."""
         proc = self.proc
         self.comm, self.exe, self.container = proc.comm, proc.exe, proc.container
+        self.runtime = proc.runtime
         return self
 
     def document(self) -> dict:
@@ -100,7 +102,7 @@ class OpenFile:
         return {
             "_id": self.id, "host": ctx.host, "run": ctx.run, "process": proc.id, "pid": proc.pid,
             "comm": self.comm, "exe": self.exe, "container": self.container,
-            "fd": self.fd, "path": self.path, "host_path": self.host_path,
+            "runtime": self.runtime, "fd": self.fd, "path": self.path, "host_path": self.host_path,
             "flags": flags, "mode": self.mode, "access": access,
             "opened": cached(opened) or utc(opened), "closed": cached(closed) or utc(closed),
             "status": "closed" if self.closed is not None else "open",
@@ -114,7 +116,7 @@ class OpenFile:
 class Process:
     __slots__ = ("id", "pid", "ppid", "parent", "start", "comm", "exe", "argv", "cwd", "uid",
                  "auid", "execs", "children", "children_count", "exit_time", "exit_code",
-                 "signal", "status", "container", "shim_id", "root", "in_scope", "threads",
+                 "signal", "status", "container", "shim_id", "runtime", "root", "in_scope", "threads",
                  "fds", "cloexec", "dirty", "seeded", "fs_ops", "files_written", "proc_start",
                  "ctx")
 
@@ -133,7 +135,8 @@ class Process:
         self.exit_time = self.exit_code = self.signal = None
         self.status = "running"
         self.container = None
-        self.shim_id = None           # set on a runtime shim: the container its children run
+        self.shim_id = None           # on a runtime process: the container its argv names
+        self.runtime = False          # a container runtime's plumbing, not a workload
         self.root = None              # host path of this process's root after pivot_root
         self.in_scope = False
         self.threads = 0
@@ -156,29 +159,44 @@ class Process:
             # Copies: the store encodes the document later, and these lists grow.
             "uid": self.uid, "auid": self.auid, "execs": list(self.execs),
             "children": list(self.children), "children_count": self.children_count,
-            "container": self.container, "rootfs": self.root, "threads": self.threads,
+            "container": self.container, "runtime": self.runtime, "rootfs": self.root,
+            "threads": self.threads,
             "seeded": self.seeded, "fs_ops": list(self.fs_ops) if self.fs_ops else [],
             "files_written": self.files_written,
         }
 
 
 class Container:
-    __slots__ = ("id", "rootfs", "init", "first", "last", "processes", "files_written", "dirty",
-                 "ctx")
+    """One container: what its runtime's argv names it (id, name, namespace, the
+    engine), the process that entered it (its init: the workload's root) and
+    how that ended. `processes` counts the workload; `runtime_processes` the
+    runtime's own processes that acted for it."""
 
-    def __init__(self, cid: str, init: str | None, ts: float, ctx: Context):
+    __slots__ = ("id", "name", "namespace", "engine", "pod", "rootfs", "init", "init_pid",
+                 "first", "last", "processes", "runtime_processes", "files_written",
+                 "exit_code", "signal", "status", "dirty", "ctx")
+
+    def __init__(self, cid: str, ts: float, ctx: Context):
         self.ctx = ctx
         self.id = cid
+        self.name = self.namespace = self.engine = self.pod = None
         self.rootfs = None
-        self.init = init
+        self.init = self.init_pid = None
         self.first = self.last = ts
         self.processes = 0
+        self.runtime_processes = 0
         self.files_written = 0
+        self.exit_code = self.signal = None
+        self.status = "running"
         self.dirty = True
 
     def document(self) -> dict:
         host = self.ctx.host
-        return {"_id": f"{host}:{self.id}", "id": self.id, "host": host, "run": self.ctx.run,
-                "rootfs": self.rootfs, "init": self.init, "first_seen": utc(self.first),
+        return {"_id": f"{host}:{self.id}", "id": self.id, "name": self.name,
+                "namespace": self.namespace, "runtime": self.engine, "pod": self.pod,
+                "host": host, "run": self.ctx.run, "rootfs": self.rootfs, "init": self.init,
+                "init_pid": self.init_pid, "first_seen": utc(self.first),
                 "last_seen": utc(self.last), "processes": self.processes,
-                "files_written": self.files_written}
+                "runtime_processes": self.runtime_processes,
+                "files_written": self.files_written, "status": self.status,
+                "exit_code": self.exit_code, "signal": self.signal}

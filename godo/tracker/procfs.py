@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from .paths import join
-from .runtimes import cgroup_container_id
+from .runtimes import cgroup_of
 
 
 def open_fds(pid: int | str) -> dict[int, str | None]:
@@ -54,7 +54,7 @@ _CLK_TCK = os.sysconf("SC_CLK_TCK")
 def running(proc_root: str = "/proc", *, started_before: int | None = None,
             known=()) -> list[dict]:
     """The processes /proc shows, parents before children, each as a dict (pid,
-    ppid, comm, argv, exe, cwd, uid, ticks, start, cgroup_container); kernel
+    ppid, comm, argv, exe, cwd, uid, ticks, start, cgroup: a CgroupMatch or None); kernel
     threads left out. With `started_before` (clock ticks since boot, as
     `boot_ticks()` gives), only those that started before then and are not in
     `known` pids."""
@@ -115,7 +115,7 @@ def _read(root: str, pid: int, boot: float) -> dict | None:
         pass
     return {"pid": pid, "ppid": ppid, "comm": comm, "argv": argv, "exe": exe, "cwd": cwd,
             "uid": uid, "ticks": ticks, "start": boot + ticks / _CLK_TCK,
-            "cgroup_container": cgroup_container_id(pid) if root == "/proc" else None}
+            "cgroup": cgroup_of(pid) if root == "/proc" else None}
 
 
 class MountRoots:

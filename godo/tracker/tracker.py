@@ -17,7 +17,7 @@ from .files import Files
 from .model import Container, Context, Process, utc
 from .scope import Scope
 from .paths import join
-from .runtimes import cgroup_container_id, shim_container_id
+from .runtimes import OCI_RUNTIMES, RuntimeCall, cgroup_of, program, real_exe, runtime_call
 
 _MAX_CHILDREN = 10_000
 _MAX_EXECS = 64
@@ -105,7 +105,8 @@ class Tracker(Files):
         proc = self.procs.get(act.pid)
         if self._pending:
             spawn = self._pending.get(act.pid)
-            if spawn is not None and (spawn[0] == act.ppid or (proc is None and spawn[0] not in self.procs)):
+            if spawn is not None and (spawn[0] == act.ppid or (proc is None and spawn[0] not in self.procs)
+                                      or self._cloned_parent(spawn[0], act.ppid)):
                 return self._materialise(act, proc, spawn)
         if proc is not None and act.ppid != proc.ppid and proc.ppid in self.procs:
             # Another parent, while the one we know is alive: no reparenting (that
@@ -118,22 +119,32 @@ class Tracker(Files):
             proc = None
         if proc is None:
             proc = self._new_process(act.pid, act.ppid, self.procs.get(act.ppid), act.ts)
-            proc.comm, proc.exe, proc.uid, proc.auid = act.comm, act.exe, act.uid, act.auid
+            proc.comm, proc.exe, proc.uid, proc.auid = act.comm, real_exe(act.exe, proc.exe), act.uid, act.auid
         return proc
+
+    def _cloned_parent(self, cloner_pid: int, ppid: int) -> bool:
+        """clone(CLONE_PARENT) makes the child its cloner's sibling (runc init's
+        stages do): its records name the cloner's parent."""
+        cloner = self.procs.get(cloner_pid)
+        return cloner is not None and cloner.ppid == ppid
 
     def _materialise(self, act, old: Process | None, spawn) -> Process:
         """A spawned child showed up under its own pid: now it is a process."""
-        parent_pid, ts, snapshot, clone3 = spawn
+        cloner_pid, ts, snapshot, clone3 = spawn
         del self._pending[act.pid]
-        parent = self.procs.get(parent_pid)
-        if clone3 and parent is not None and parent.threads > 0:
-            parent.threads -= 1       # it was no thread after all
+        cloner = self.procs.get(cloner_pid)
+        parent = cloner if cloner_pid == act.ppid else self.procs.get(act.ppid, cloner)
+        if clone3 and cloner is not None and cloner.threads > 0:
+            cloner.threads -= 1       # it was no thread after all
         if old is not None:
             # The pid was reused: whatever had it is gone.
             self.counts["pid_reuse"] += 1
             self._end(old, ts, "gone")
         proc = self._new_process(act.pid, act.ppid, parent, ts, snapshot)
-        proc.comm, proc.exe, proc.uid, proc.auid = act.comm, act.exe, act.uid, act.auid
+        if cloner is not None and cloner is not parent:
+            # A copy of the cloner, whoever its parent is.
+            proc.exe, proc.argv, proc.cwd = cloner.exe, cloner.argv, cloner.cwd
+        proc.comm, proc.exe, proc.uid, proc.auid = act.comm, real_exe(act.exe, proc.exe), act.uid, act.auid
         return proc
 
     def _new_process(self, pid: int, ppid: int, parent: Process | None, start: float,
@@ -164,7 +175,8 @@ class Tracker(Files):
                 proc.cloexec = set(parent.cloexec)
             for open_file in proc.fds.values():
                 open_file.refs += 1
-            self._count_container_process(proc, start)
+            if proc.container is not None:
+                self._count(proc, start, 1)
         return proc
 
     def _in_scope(self, proc: Process, parent: Process | None) -> bool:
@@ -177,17 +189,68 @@ class Tracker(Files):
             return True
         return parent is not None and parent.in_scope
 
-    def _count_container_process(self, proc: Process, ts: float) -> None:
-        if proc.container is None:
-            return
-        box = self.containers.get(proc.container)
+    # -- containers ---------------------------------------------------------------------
+
+    def _box(self, cid: str, ts: float) -> Container:
+        box = self.containers.get(cid)
         if box is None:
-            box = self.containers[proc.container] = Container(proc.container, proc.id, ts, self._ctx)
-        box.processes += 1
+            box = self.containers[cid] = Container(cid, ts, self._ctx)
+        return box
+
+    def _count(self, proc: Process, ts: float, step: int) -> None:
+        """An in-scope process joins (step 1) or leaves (-1) its container's counts."""
+        box = self._box(proc.container, ts)
+        if proc.runtime:
+            box.runtime_processes += step
+        else:
+            box.processes += step
+            if proc.root and not box.rootfs:
+                box.rootfs = proc.root
         box.last = max(box.last, ts)
         box.dirty = True
-        if proc.root and not box.rootfs:
-            box.rootfs = proc.root
+
+    def _attribute(self, proc: Process, cid: str | None, runtime: bool, ts: float) -> None:
+        """The process acts in container `cid`: as its runtime's plumbing, or (not
+        `runtime`) as its workload. The containers' counts follow it."""
+        if proc.container == cid and proc.runtime == runtime:
+            return
+        if proc.in_scope and proc.container is not None:
+            self._count(proc, ts, -1)
+        proc.container, proc.runtime, proc.dirty = cid, runtime, True
+        if cid is None:
+            return
+        if not proc.in_scope and self.scope.kind == "containers":
+            self._enter_scope(proc, ts)
+        elif proc.in_scope:
+            self._count(proc, ts, 1)
+
+    def _describe(self, box: Container, call: RuntimeCall, outer: str | None) -> None:
+        """What a runtime's argv tells of its container. `outer`: the container the
+        runtime process was in before, when another (a pod's sandbox: a Kubernetes
+        shim's `-id`, under which runc creates each of the pod's containers)."""
+        box.name = box.name or call.name
+        box.namespace = box.namespace or call.namespace
+        box.engine = box.engine or call.engine
+        if outer is not None and outer != box.id:
+            sandbox = self.containers.get(outer)
+            box.pod = box.pod or (sandbox.pod if sandbox is not None else None) or outer
+            if sandbox is not None:
+                box.namespace = box.namespace or sandbox.namespace
+                box.engine = box.engine or sandbox.engine
+        elif call.engine == "kubernetes":
+            box.pod = box.pod or box.id   # the shim's own id is the sandbox's
+        box.dirty = True
+
+    def _runtime_exec(self, proc: Process, call: RuntimeCall, ts: float) -> None:
+        """A runtime program started: plumbing of the container it names (or of the
+        one it runs in, for `runc init`); a runtime acting for no container
+        (containerd, the podman CLI) stays out of a container's scope."""
+        proc.shim_id = call.container
+        cid = call.container or proc.container
+        if cid is None:
+            return
+        self._describe(self._box(cid, ts), call, proc.container)
+        self._attribute(proc, cid, True, ts)
 
     def _spawn(self, act) -> None:
         parent = self._get(act)
@@ -228,32 +291,37 @@ class Tracker(Files):
             parent.children.append(child.id)
         parent.children_count += 1
         parent.dirty = True
-        if child.container is None and (parent.shim_id or parent.container):
-            child.container = parent.shim_id or parent.container
+        if child.container is None and parent.container is not None:
+            child.container, child.runtime = parent.container, parent.runtime
 
     def _exec(self, act) -> None:
         proc = self._get(act)
         if not act.success:
             return
-        proc.comm, proc.exe, proc.uid, proc.auid = act.comm, act.exe, act.uid, act.auid
+        # `runc init` that execs what it was told to run: the container's process.
+        from_oci = proc.runtime and program(proc.exe, proc.argv) in OCI_RUNTIMES
+        proc.comm, proc.exe, proc.uid, proc.auid = act.comm, real_exe(act.exe, proc.exe), act.uid, act.auid
         proc.argv = act.argv if act.argv is not None else act.proctitle
         if act.cwd is not None:
             proc.cwd = act.cwd
         if len(proc.execs) < _MAX_EXECS:
-            proc.execs.append({"time": utc(act.ts), "exe": act.exe, "argv": proc.argv, "cwd": proc.cwd})
+            proc.execs.append({"time": utc(act.ts), "exe": proc.exe, "argv": proc.argv, "cwd": proc.cwd})
         proc.dirty = True
         if proc.fds and proc.cloexec:
             for fd in list(proc.cloexec):
                 self._release(proc, fd, act.ts)
-        shim = shim_container_id(act.exe, proc.argv)
-        if shim:
-            proc.shim_id = shim
-            if self.scope.kind == "containers":
-                return
-        if proc.container is None and self.live and self.scope.kind == "containers":
-            proc.container = cgroup_container_id(proc.pid)
-            if proc.container is not None:
-                self._enter_scope(proc, act.ts)
+        call = runtime_call(proc.exe, proc.argv)
+        if call is not None:
+            self._runtime_exec(proc, call, act.ts)
+        elif from_oci and proc.container is not None:
+            self._enter_workload(proc, [proc], act.ts)
+        elif proc.container is None and self.live and self.scope.kind == "containers":
+            # Not below a runtime we saw start: its cgroup may still name its container.
+            found = cgroup_of(proc.pid)
+            if found is not None:
+                box = self._box(found.id, act.ts)
+                box.engine = box.engine or found.engine
+                self._attribute(proc, found.id, found.monitor, act.ts)
 
     def _enter_scope(self, proc: Process, ts: float) -> None:
         if proc.in_scope:
@@ -261,7 +329,8 @@ class Tracker(Files):
         proc.in_scope = True
         proc.fds, proc.cloexec = {}, set()
         self.counts["processes"] += 1
-        self._count_container_process(proc, ts)
+        if proc.container is not None:
+            self._count(proc, ts, 1)
 
     def _exit(self, act) -> None:
         proc = self._get(act)  # (a reused pid's first record may be its exit)
@@ -293,6 +362,8 @@ class Tracker(Files):
                 if box is not None:
                     box.last = max(box.last, ts)
                     box.dirty = True
+                    if box.init == proc.id:
+                        box.status, box.exit_code, box.signal = status, proc.exit_code, proc.signal
         if status == "gone":
             self.counts["gone"] += 1
 
@@ -315,20 +386,41 @@ class Tracker(Files):
         new_root = named if not old_root else join(old_root, named.lstrip("/"))
         # Every process of the mount namespace that shared the old root moves with
         # it: the caller, and its ancestors up to the runtime that made the container.
+        moved = []
         node = proc
         while node is not None:
             node.root = new_root
             node.dirty = True
+            moved.append(node)
             parent = self.procs.get(node.ppid)
             if (parent is None or parent.id != node.parent or parent.shim_id
                     or parent.container != proc.container or parent.root != old_root):
                 break
             node = parent
-        if proc.container is not None:
-            box = self.containers.get(proc.container)
-            if box is not None and box.rootfs != new_root:
-                box.rootfs = new_root
-                box.dirty = True
+        if proc.container is None:
+            return
+        box = self._box(proc.container, act.ts)
+        if box.rootfs != new_root:
+            box.rootfs = new_root
+            box.dirty = True
+        if proc.runtime and runtime_call(proc.exe, proc.argv) is None:
+            # Not a runtime's program that entered the root (that one, `runc init`,
+            # becomes the workload when it execs it): a hand-made container, whose
+            # processes that moved with it are its workload.
+            self._enter_workload(moved[-1], moved, act.ts)
+
+    def _enter_workload(self, init: Process, moved: list, ts: float) -> None:
+        """A runtime's processes became the container's workload (`moved`: from
+        the one that acts, up to `init`). The first to do so is its init; one
+        that joins a running container (`runc exec`) shares its root."""
+        box = self._box(init.container, ts)
+        for node in reversed(moved):
+            self._attribute(node, node.container, False, ts)
+            if node.root is None and box.rootfs is not None:
+                node.root = box.rootfs
+        if box.init is None:
+            box.init, box.init_pid = init.id, init.pid
+            box.dirty = True
 
     def _chdir(self, act) -> None:
         proc = self._get(act)
@@ -431,9 +523,7 @@ class Tracker(Files):
             if parent is not None:
                 self._link(parent, proc)  # its parent, the parent's children, the container
                 proc.root = parent.root
-            proc.shim_id = shim_container_id(proc.exe, proc.argv)
-            if proc.container is None and not proc.shim_id:
-                proc.container = info["cgroup_container"]
+            self._place_seeded(proc, parent, info)
             if proc.root is None and proc.container is not None and proc_root == "/proc":
                 # Its pivot_root came before godo: the host path of its root is
                 # in the mount tables (for a mount namespace not godo's).
@@ -443,10 +533,40 @@ class Tracker(Files):
             if proc.in_scope:
                 proc.fds, proc.cloexec = {}, set()
                 self.counts["processes"] += 1
-                self._count_container_process(proc, info["start"])
+                if proc.container is not None:
+                    self._count(proc, info["start"], 1)
                 if proc_root == "/proc":
                     self._inherit(proc, procfs.open_fds(proc.pid), info["start"])
         return len(order)
+
+    def _place_seeded(self, proc: Process, parent: Process | None, info: dict) -> None:
+        """A process that ran before godo: a runtime's (by its argv), a pod's
+        container (by its cgroup, under the sandbox's shim), or the init of a
+        container a runtime made (the runtime's first child that is no runtime)."""
+        call = runtime_call(proc.exe, proc.argv)
+        found = info["cgroup"]
+        if call is not None:
+            proc.shim_id = call.container
+            outer = proc.container
+            proc.container = call.container or outer
+            proc.runtime = proc.container is not None
+            if call.container is not None:
+                self._describe(self._box(call.container, info["start"]), call, outer)
+            return
+        if found is not None and (proc.container is None or (parent is not None and parent.runtime)):
+            box = self._box(found.id, info["start"])
+            box.engine = box.engine or found.engine
+            if parent is not None and parent.container is not None and parent.container != found.id:
+                box.pod = box.pod or parent.container
+            proc.container = found.id
+            if found.monitor:
+                proc.runtime = True
+                return
+        if proc.container is not None and parent is not None and parent.runtime:
+            proc.runtime = False
+            box = self._box(proc.container, info["start"])
+            if box.init is None:
+                box.init, box.init_pid = proc.id, proc.pid
 
     def adopt_command(self, pid: int, start: float, argv: list[str],
                       inherited: dict[int, str | None] | None = None) -> Process:

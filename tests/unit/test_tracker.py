@@ -328,8 +328,9 @@ def test_container_attribution_rootfs_and_host_paths():
     tracker.process([
         spawn(1, 10, 1.0),
         execve(10, 1.1, shim_argv, "/tmp/x/containerd-shim-runc-v2"),
-        open_(10, 1.2, "/tmp/shim.log", 3),                 # the shim itself is not in scope
+        open_(10, 1.2, "/tmp/shim.log", 3),                 # the runtime's own file
         spawn(10, 11, 1.3),
+        execve(11, 1.35, ["/bin/sh", "/init.sh"], "/bin/busybox", ppid=10),
         act("pivot_root", 11, 1.4, ppid=10, new_root="/tmp/rootfs", put_old="/tmp/rootfs/old"),
         open_(11, 1.5, "/data/out", 4, ppid=10),
         write(11, 1.6, 4, 3, ppid=10),
@@ -341,10 +342,62 @@ def test_container_attribution_rootfs_and_host_paths():
     (box,) = store.docs("containers")
     assert box["id"] == CID and box["rootfs"] == "/tmp/rootfs" and box["files_written"] == 1
     procs = by_pid(store.docs("processes"))
-    assert set(procs) == {11} and procs[11]["container"] == CID
-    (f,) = store.docs("files")
+    assert set(procs) == {10, 11} and {d["container"] for d in procs.values()} == {CID}
+    assert (procs[10]["runtime"], procs[11]["runtime"]) == (True, False)
+    assert (box["init_pid"], box["processes"], box["runtime_processes"]) == (11, 1, 1)
+    assert (box["status"], box["exit_code"]) == ("exited", 0)
+    shim_log, f = sorted(store.docs("files"), key=lambda d: d["opened"])
+    assert shim_log["path"] == "/tmp/shim.log" and shim_log["runtime"] is True
+    assert f["runtime"] is False
     assert f["path"] == "/data/out" and f["host_path"] == "/tmp/rootfs/data/out"
     assert procs[11]["fs_ops"][0]["new_host_path"] == "/tmp/rootfs/data/final"
+
+
+def test_a_runc_container_the_runtime_apart_from_its_workload():
+    """containerd's shim, `runc create`, and `runc init` re-executed from a memfd
+    copy of itself, which enters the root and execs the workload: the runtime's
+    processes are plumbing of container `webapp`, the init and its children its
+    workload, and the container ends as its init did."""
+    store = ListStore()
+    tracker = Tracker(store, host="h", boot_id="b", scope=Scope("containers"), run="r")
+    shim = "/usr/bin/containerd-shim-runc-v2"
+    memfd = "/memfd:runc_cloned:/proc/self/exe (deleted)"
+    tracker.process([
+        spawn(1, 10, 1.0),
+        execve(10, 1.1, [shim, "-namespace", "default", "-id", "webapp", "-address", "/s"], shim),
+        spawn(10, 20, 1.2),
+        execve(20, 1.3, ["runc", "--root", "/run/r", "create", "--bundle", "/b", "webapp"],
+               "/usr/sbin/runc", ppid=10),
+        spawn(20, 21, 1.4, ppid=10),
+        execve(21, 1.5, ["runc", "init"], memfd, ppid=20),
+        act("pivot_root", 21, 1.6, ppid=20, exe=memfd, new_root="/tmp/rootfs",
+            put_old="/tmp/rootfs"),
+        execve(21, 1.7, ["/bin/sh", "-c", "work"], "/bin/busybox", ppid=20),
+        exit_(20, 1.8, ppid=10),
+        spawn(21, 22, 1.9, ppid=10),
+        execve(22, 2.0, ["cat"], "/bin/busybox", ppid=21),
+        open_(22, 2.1, "/data/out", 1, ppid=21),
+        write(22, 2.2, 1, 6, ppid=21),
+        exit_(22, 2.3, ppid=21),
+        exit_(21, 2.4, code=3, ppid=10),
+    ])
+    tracker.finish(3.0)
+    (box,) = store.docs("containers")
+    # ctr's container id is the name the user gave: no second name.
+    assert (box["id"], box["name"], box["namespace"], box["runtime"]) == \
+        ("webapp", None, "default", "containerd")
+    assert (box["init_pid"], box["status"], box["exit_code"]) == (21, "exited", 3)
+    assert (box["processes"], box["runtime_processes"], box["files_written"]) == (2, 2, 1)
+    assert box["rootfs"] == "/tmp/rootfs"
+    procs = by_pid(store.docs("processes"))
+    assert {pid: d["runtime"] for pid, d in procs.items()} == \
+        {10: True, 20: True, 21: False, 22: False}
+    assert {d["container"] for d in procs.values()} == {"webapp"}
+    assert procs[21]["exe"] == "/bin/busybox" and procs[21]["exit_code"] == 3
+    assert [e["exe"] for e in procs[21]["execs"]][:1] == ["/usr/sbin/runc"], \
+        "runc init from its memfd copy is still runc"
+    (f,) = store.docs("files")
+    assert (f["host_path"], f["runtime"], f["container"]) == ("/tmp/rootfs/data/out", False, "webapp")
 
 
 def test_memory_is_released_for_many_short_processes(tracked):

@@ -21,7 +21,7 @@ cdef class OpenFile:
     cdef public object proc, path, host_path, flags, mode, opened, closed
     cdef public object first_write, last_write, writers, comm, exe, container
     cdef public long long serial, fd, writes, bytes, refs
-    cdef public bint created, truncated, inherited, dirty
+    cdef public bint created, truncated, inherited, dirty, runtime
 
     cpdef OpenFile seal(self)
     @cython.locals(proc=Process, ctx=Context)
@@ -34,7 +34,7 @@ cdef class Process:
     cdef public object fds, cloexec, fs_ops, proc_start
     cdef public list execs, children
     cdef public long long pid, ppid, children_count, threads, files_written
-    cdef public bint in_scope, dirty, seeded
+    cdef public bint in_scope, dirty, seeded, runtime
     cdef public Context ctx
 
     @cython.locals(ctx=Context)
@@ -42,8 +42,9 @@ cdef class Process:
 
 
 cdef class Container:
-    cdef public object id, rootfs, init, first, last
-    cdef public long long processes, files_written
+    cdef public object id, name, namespace, engine, pod, rootfs, init, init_pid, first, last
+    cdef public object exit_code, signal, status
+    cdef public long long processes, runtime_processes, files_written
     cdef public bint dirty
     cdef public Context ctx
 
