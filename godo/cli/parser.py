@@ -19,6 +19,10 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
+CONTAINER_HELP = "a container's name, its id, or a unique start of its id"
+RUNTIME_HELP = ("also the container runtimes' own processes (shims, runc, conmon) and their "
+                "files, hidden by default")
+
 def _time_arg(text: str):
     try:
         return config_mod.parse_time(text)
@@ -72,15 +76,17 @@ def build() -> argparse.ArgumentParser:
                           description="Processes as a tree, grouped by container. With no "
                           "selection, the latest run.")
     tree.add_argument("--run", help="a run id, or its start or end")
-    tree.add_argument("--container", help="a container id (or a prefix of it)")
+    tree.add_argument("--container", help=CONTAINER_HELP)
     tree.add_argument("--pid", type=int, help="the subtree of this pid")
+    tree.add_argument("--runtime", action="store_true", help=RUNTIME_HELP)
 
     files = sub.add_parser("files", parents=[common, window, as_json],
                            help="files each process opened and wrote",
                            description="Open file descriptions, like lsof after the fact. With no "
                            "selection, the latest run.")
     files.add_argument("--run", help="a run id, or its start or end")
-    files.add_argument("--container", help="a container id (or a prefix of it)")
+    files.add_argument("--container", help=CONTAINER_HELP)
+    files.add_argument("--runtime", action="store_true", help=RUNTIME_HELP)
     files.add_argument("--pid", type=int, help="only this pid")
     files.add_argument("--written", action="store_true", help="only files written to")
     files.add_argument("--path", metavar="GLOB", help="only paths matching GLOB (`*` spans `/`); "

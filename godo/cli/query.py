@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import fnmatch
 
-from ..store.queries import container_summaries, glob_regex, query, selection
+from ..store.queries import (WORKLOAD, container_names, container_summaries, glob_regex, query,
+                             selection)
 from .output import nothing, print_lines, print_rich, terminal_width, write_jsonl
 from .settings import database
 
@@ -18,16 +19,19 @@ def cmd_tree(args) -> int:
         terms, title = _selection(db, args, "start", "exit_time")
         if terms is None:
             return nothing(title)
+        if not args.runtime:
+            terms.append(WORKLOAD)
         docs = list(db.processes.find(query(terms)))
         if args.pid is not None:
             docs = subtree(docs, args.pid)
             title += f", pid {args.pid}"
+        names = container_names(db, {d.get("container") for d in docs} - {None})
     if not docs:
         return nothing(f"no processes recorded ({title})")
     if args.json:
         write_jsonl(docs)
         return 0
-    print_rich(render_tree(docs, title))
+    print_rich(render_tree(docs, title, names))
     return 0
 
 
@@ -41,6 +45,8 @@ def cmd_files(args) -> int:
             terms.append({"pid": args.pid})
         if args.written:
             terms.append({"writes": {"$gt": 0}})
+        if not args.runtime:
+            terms.append(WORKLOAD)
         if args.path:
             pattern = glob_regex(args.path)
             terms.append({"$or": [{"path": {"$regex": pattern}}, {"host_path": {"$regex": pattern}}]})

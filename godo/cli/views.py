@@ -58,6 +58,8 @@ def outcome(doc: dict) -> Text:
 def process_label(doc: dict) -> Text:
     label = Text()
     label.append(str(doc.get("pid")), style="bold")
+    if doc.get("runtime"):
+        label.append(" [runtime]", style="dim")   # shown with --runtime only
     label.append(" ")
     label.append(doc.get("exe") or doc.get("comm") or "?", style="magenta")
     argv = abbreviate_argv(doc.get("argv"))
@@ -108,23 +110,27 @@ def subtree(docs: list[dict], pid: int) -> list[dict]:
     return [d for d in docs if d["_id"] in keep]
 
 
-def render_tree(docs: list[dict], title: str) -> Tree:
+def render_tree(docs: list[dict], title: str, names: dict[str, str] | None = None) -> Tree:
+    """One branch per container (by name where it has one), the host's first."""
+    names = names or {}
     top = Tree(Text(title, style="bold"))
     groups: dict[str | None, list[dict]] = {}
     for doc in docs:
         groups.setdefault(doc.get("container"), []).append(doc)
     for container in sorted(groups, key=lambda c: (c is not None, c or "")):
         branch = top if len(groups) == 1 and container is None else top.add(
-            _group_label(container, groups[container]))
+            _group_label(container, names.get(container), groups[container]))
         for node in process_forest(groups[container]):
             _add(branch, node)
     return top
 
 
-def _group_label(container: str | None, docs: list[dict]) -> Text:
+def _group_label(container: str | None, name: str | None, docs: list[dict]) -> Text:
     if container is None:
         return Text("host", style="bold blue")
-    label = Text(f"container {container[:12]}", style="bold blue")
+    label = Text(f"container {name or container[:12]}", style="bold blue")
+    if name and name != container:
+        label.append(f"  id {container[:12]}", style="blue")
     roots = sorted({d["rootfs"] for d in docs if d.get("rootfs")})
     if roots:
         label.append(f"  rootfs {roots[-1] if len(roots) == 1 else ', '.join(roots)}", style="blue")
@@ -221,16 +227,30 @@ def render_containers(rows: list[dict], width: int | None) -> list[str]:
     """`docker ps -a` for what godo saw, the rootfs last."""
     # The host column only when the database holds more than one host's containers.
     several = len({host for row in rows for host in row.get("hosts") or ()}) > 1
-    headers = ["CONTAINER ID", "FIRST SEEN", "LAST SEEN", "PROCESSES", "FILES WRITTEN"]
+    headers = ["CONTAINER ID", "NAME", "RUNTIME", "STATUS", "FIRST SEEN", "LAST SEEN",
+               "PROCESSES", "FILES WRITTEN"]
     lines = []
     for row in rows:
-        cells = [row["id"][:12], _stamp(row.get("first_seen")), _stamp(row.get("last_seen")),
+        name = row.get("name")
+        cells = [row["id"][:12], "-" if not name or name == row["id"] else name,
+                 row.get("runtime") or "-", container_status(row),
+                 _stamp(row.get("first_seen")), _stamp(row.get("last_seen")),
                  str(row.get("processes", 0)), str(row.get("files_written", 0))]
         if several:
             cells.append(", ".join(row.get("hosts") or ()))
         lines.append((cells + [row.get("rootfs") or "-"], None))
     headers += (["HOST"] if several else []) + ["ROOTFS"]
-    return columns(headers, lines, right={3, 4}, width=width)
+    return columns(headers, lines, right={6, 7}, width=width)
+
+
+def container_status(row: dict) -> str:
+    """How the container's init ended, as `docker ps` says it."""
+    status = row.get("status")
+    if status == "exited" and row.get("exit_code") is not None:
+        return f"exit {row['exit_code']}"
+    if status == "killed" and row.get("signal") is not None:
+        return f"signal {row['signal']}"
+    return status or "-"
 
 
 def render_status(report: dict) -> Table:

@@ -31,15 +31,40 @@ def latest_run(db) -> str | None:
     return None if latest is None else latest["_id"]
 
 
-def container_id(db, prefix: str) -> str:
-    """The one container whose id starts with `prefix`."""
+# Container runtimes' own processes and files (shims, runc, conmon) carry
+# runtime: true; listings show the workload unless asked for them.
+WORKLOAD = {"runtime": {"$ne": True}}
+
+
+def container_id(db, given: str) -> str:
+    """A container by its id, by its name, or by a unique start of its id."""
+    names = {}
+    for doc in db.containers.find({}, {"id": 1, "name": 1}):
+        if doc.get("name"):
+            names.setdefault(doc["name"], set()).add(doc["id"])
     ids = set(db.containers.distinct("id")) | set(db.processes.distinct("container"))
-    matches = sorted(c for c in ids if c and c.startswith(prefix))
+    ids.discard(None)
+    if given in ids:
+        return given
+    named = names.get(given)
+    if named and len(named) == 1:
+        return next(iter(named))
+    matches = sorted(named or (c for c in ids if c.startswith(given)))
     if not matches:
-        raise GodoError(f"no container {prefix} recorded")
+        raise GodoError(f"no container {given} recorded (see godo containers)")
     if len(matches) > 1:
-        raise GodoError(f"container prefix {prefix} is ambiguous ({len(matches)} match)")
+        shown = ", ".join(c[:12] for c in matches[:5]) + (", ..." if len(matches) > 5 else "")
+        raise GodoError(f"container {given} is ambiguous ({len(matches)} match: {shown})")
     return matches[0]
+
+
+def container_names(db, ids) -> dict[str, str]:
+    """The name each of these containers was given, where it had one."""
+    ids = list(ids)
+    if not ids:
+        return {}
+    return {doc["id"]: doc["name"] for doc in db.containers.find(
+        {"id": {"$in": ids}, "name": {"$ne": None}}, {"id": 1, "name": 1})}
 
 
 def selection(db, *, run: str | None = None, container: str | None = None, since=None,
@@ -109,26 +134,36 @@ def glob_regex(glob: str) -> str:
     return "".join(out)
 
 
+# What a container row carries from its latest document.
+_DESCRIPTION = ("name", "runtime", "namespace", "pod", "status", "exit_code", "signal")
+
+
 def container_summaries(db) -> list[dict]:
-    """One row per container: its document, with processes, files written and
-    first/last activity counted over every run from the processes and files.
-    A few indexed queries per container: FerretDB 1.x has no $min/$max in $group."""
+    """One row per container: its latest document's name, runtime and outcome, with
+    its workload's processes, files written and first/last activity counted over
+    every run (the runtime's own processes apart). A few indexed queries per
+    container: FerretDB 1.x has no $min/$max in $group."""
     rows: dict[str, dict] = {}
-    for doc in db.containers.find():
-        row = rows.setdefault(doc["id"], {"id": doc["id"], "hosts": set(), "rootfs": None,
-                                          "first_seen": None, "last_seen": None})
+
+    def row_of(cid: str) -> dict:
+        return rows.setdefault(cid, {"id": cid, "hosts": set(), "rootfs": None,
+                                     "first_seen": None, "last_seen": None,
+                                     **dict.fromkeys(_DESCRIPTION)})
+
+    for doc in db.containers.find(sort=[("last_seen", 1)]):
+        row = row_of(doc["id"])
         row["hosts"].add(doc.get("host"))
         row["rootfs"] = row["rootfs"] or doc.get("rootfs")
         row["first_seen"] = _min(row["first_seen"], doc.get("first_seen"))
         row["last_seen"] = _max(row["last_seen"], doc.get("last_seen"))
+        row.update({key: doc[key] for key in _DESCRIPTION if doc.get(key) is not None})
     for cid in db.processes.distinct("container"):
-        if cid and cid not in rows:
-            rows[cid] = {"id": cid, "hosts": set(), "rootfs": None, "first_seen": None,
-                         "last_seen": None}
+        if cid:
+            row_of(cid)
     for cid, row in rows.items():
         procs, files = db.processes, db.files
-        mine = {"container": cid}
-        written = {"container": cid, "writes": {"$gt": 0}}
+        mine = {"container": cid, **WORKLOAD}
+        written = {"container": cid, "writes": {"$gt": 0}, **WORKLOAD}
         row["processes"] = procs.count_documents(mine)
         row["files_written"] = files.count_documents(written)
         first = procs.find_one(mine, {"start": 1}, sort=[("start", 1)])
@@ -141,7 +176,7 @@ def container_summaries(db) -> list[dict]:
             rooted = procs.find_one({"container": cid, "rootfs": {"$ne": None}}, {"rootfs": 1})
             row["rootfs"] = rooted and rooted.get("rootfs")
         row["hosts"] = sorted(h for h in row["hosts"] if h) or sorted(
-            h for h in procs.distinct("host", mine) if h)
+            h for h in procs.distinct("host", {"container": cid}) if h)
     return sorted(rows.values(), key=lambda r: (r["last_seen"] is not None, r["last_seen"] or 0),
                   reverse=True)
 

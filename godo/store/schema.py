@@ -7,6 +7,6 @@ COLLECTIONS = ("processes", "files", "containers", "runs")
 INDEXES: dict[str, list[list[tuple[str, int]]]] = {
     "processes": [[("host", 1), ("start", 1)], [("pid", 1)], [("parent", 1)], [("container", 1)]],
     "files": [[("process", 1)], [("path", 1)], [("container", 1)]],
-    "containers": [[("host", 1)]],
+    "containers": [[("host", 1)], [("name", 1)]],
     "runs": [[("host", 1), ("started", 1)]],
 }

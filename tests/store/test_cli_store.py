@@ -58,21 +58,65 @@ def test_empty_answers_exit_0_and_errors_do_not(env, ferret_uri, store_db):
 
 
 def test_files_piped_keeps_every_path_whole_on_one_line(env, ferret_uri, store_db):
-    """`godo files | cat`, whatever COLUMNS says: one row a line, each path whole."""
+    """`godo files | cat`, whatever COLUMNS says: one row a line, each path whole
+    (--runtime: the shim's own files have the long host paths)."""
     uri = _uri(ferret_uri, store_db)
     assert main(["replay", "--mongo", uri, str(DATA / "container.log")]) == 0
     paths = {d["path"] or "?" for d in _json_lines(subprocess.run(
-        GODO + ["files", "--json", "--mongo", uri], capture_output=True, text=True,
+        GODO + ["files", "--runtime", "--json", "--mongo", uri], capture_output=True, text=True,
         timeout=60, check=True).stdout)}
     assert paths and max(map(len, paths)) > 20
     for columns in ("60", "200"):
-        result = subprocess.run(GODO + ["files", "--mongo", uri], capture_output=True, text=True,
-                                timeout=60, env={**os.environ, "COLUMNS": columns})
+        result = subprocess.run(GODO + ["files", "--runtime", "--mongo", uri],
+                                capture_output=True, text=True, timeout=60,
+                                env={**os.environ, "COLUMNS": columns})
         assert result.returncode == 0, result.stderr
         rows = result.stdout.splitlines()[1:]
         assert "\x1b" not in result.stdout and "…" not in result.stdout
         shown = {row.rsplit(" ", 1)[-1] for row in rows if not row.lstrip().startswith("↳")}
         assert paths <= shown | {row.split("↳ ", 1)[-1] for row in rows}, (columns, result.stdout)
+
+
+def _godo(*args: str, uri: str) -> subprocess.CompletedProcess:
+    return subprocess.run(GODO + list(args) + ["--mongo", uri], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "COLUMNS": "200"})
+
+
+def test_container_listings_show_the_workload_and_the_runtime_on_request(env, ferret_uri,
+                                                                           store_db):
+    """The golden container: `containers` says how it ended; `tree` and `files`
+    show its workload, `--runtime` adds the shim's own processes and files; the
+    container is found by a unique start of its id, a wrong one is a one-line error."""
+    uri = _uri(ferret_uri, store_db)
+    assert main(["replay", "--mongo", uri, "--scope", "containers",
+                 str(DATA / "container.log")]) == 0
+    listing = _godo("containers", uri=uri)
+    assert listing.returncode == 0, listing.stderr
+    header, row = listing.stdout.splitlines()
+    assert header.split()[:4] == ["CONTAINER", "ID", "NAME", "RUNTIME"]
+    cid = row.split()[0]
+    assert row.split()[1:5] == ["-", "-", "exit", "0"] and row.split()[-3:-1] == ["9", "5"], row
+    (summary,) = _json_lines(_godo("containers", "--json", uri=uri).stdout)
+    assert (summary["processes"], summary["status"], summary["exit_code"]) == (9, "exited", 0)
+
+    workload = _json_lines(_godo("tree", "--json", "--container", cid[:6], uri=uri).stdout)
+    everything = _json_lines(_godo("tree", "--json", "--runtime", "--container", cid,
+                                   uri=uri).stdout)
+    assert len(workload) == 9 and not any(d["runtime"] for d in workload)
+    shims = [d for d in everything if d["runtime"]]
+    assert len(everything) == 11 and any(d["exe"].endswith("containerd-shim-runc-v2")
+                                         for d in shims)
+    tree = _godo("tree", "--container", cid, uri=uri).stdout
+    assert f"container {cid[:12]}" in tree and "containerd-shim" not in tree
+    assert "containerd-shim" in _godo("tree", "--runtime", uri=uri).stdout
+
+    files = _json_lines(_godo("files", "--json", uri=uri).stdout)
+    assert files and not any(f["runtime"] for f in files)
+    assert len(_json_lines(_godo("files", "--json", "--runtime", uri=uri).stdout)) > len(files)
+    wrong = _godo("tree", "--container", "nosuch", uri=uri)
+    assert wrong.returncode != 0
+    assert _one_line_error(wrong.stderr) == ("godo: no container nosuch recorded "
+                                             "(see godo containers)")
 
 
 def _servers_under(data: Path) -> list[int]:
