@@ -24,22 +24,6 @@ import godo.run.live
 GODO = [sys.executable, "-m", "godo"]
 
 
-@pytest.fixture
-def godo_env(tmp_path, monkeypatch):
-    """A private data dir, so state files and any embedded server stay in the test."""
-    data = tmp_path / "data"
-    monkeypatch.setenv("GODO_DATA_DIR", str(data))
-    monkeypatch.delenv("GODO_MONGO_URI", raising=False)
-    return data
-
-
-@pytest.fixture
-def store_uri(ferret_uri, store_db):
-    """The embedded FerretDB of the session, a database of this test's own."""
-    base, _, options = ferret_uri.partition("?")
-    return f"{base.rstrip('/')}/{store_db}" + (f"?{options}" if options else "")
-
-
 def _db(uri):
     client = MongoClient(uri, serverSelectionTimeoutMS=5000)
     return client, client.get_default_database()

@@ -6,36 +6,15 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-import pytest
 from pymongo import MongoClient
 
 from godo.cli import main
 from support import containers
+from support.live import start_daemon
 from support.paths import PROGRAMS
-
-
-@pytest.fixture
-def godo_env(tmp_path, monkeypatch):
-    monkeypatch.setenv("GODO_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("GODO_MONGO_URI", raising=False)
-    monkeypatch.setenv("COLUMNS", "220")
-
-
-@pytest.fixture
-def store_uri(ferret_uri, store_db):
-    base, _, options = ferret_uri.partition("?")
-    return f"{base.rstrip('/')}/{store_db}" + (f"?{options}" if options else "")
-
-
-@pytest.fixture
-def db(store_uri):
-    client = MongoClient(store_uri, serverSelectionTimeoutMS=5000)
-    yield client.get_default_database()
-    client.close()
 
 
 def _record(store_uri, argv) -> dict:
@@ -49,23 +28,11 @@ def _record(store_uri, argv) -> dict:
     return run
 
 
-def _start_daemon(store_uri: str) -> subprocess.Popen:
-    """`godo record` as a daemon (default scope: containers), once it says it is
-    recording: its line comes only when every rule is in."""
-    godo = subprocess.Popen([sys.executable, "-m", "godo", "record", "--mongo", store_uri],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    line = godo.stderr.readline()  # "" when godo ended first
-    if not line.startswith("godo: recording"):
-        godo.kill()
-        raise AssertionError(f"godo did not start: {line}{godo.communicate()[1]}")
-    return godo
-
-
 def test_container_without_docker_as_the_daemon_sees_it(live_audit, godo_env, store_uri, db,
                                                         tmp_path, capsys):
     box = containers.build(tmp_path / "box")
     # The daemon, in its default scope: containers (descendants of a runtime shim).
-    godo = _start_daemon(store_uri)
+    godo = start_daemon(store_uri)
     with godo:
         try:
             ran = subprocess.run(box.argv, capture_output=True, timeout=60)
@@ -80,13 +47,14 @@ def test_container_without_docker_as_the_daemon_sees_it(live_audit, godo_env, st
     (doc,) = list(db.containers.find({"id": box.id}))
     assert doc["rootfs"] == str(box.rootfs)
     assert doc["host"] == os.uname().nodename and doc["files_written"] >= 4
-    procs = list(db.processes.find({"container": box.id}))
-    assert doc["processes"] == len(procs)
+    procs = list(db.processes.find({"container": box.id, "runtime": False}))
+    assert doc["processes"] == len(procs) and doc["status"] == "exited"
     argvs = [p["argv"] for p in procs]
     # busybox sh runs some applets (mv, rm) in a forked child without an exec: those
     # keep the shell's argv, and show in what they did (fs_ops below).
     assert ["cat", "b.txt"] in argvs and ["/bin/busybox", "sh", "/init.sh"] in argvs
-    assert not db.processes.find_one({"exe": str(box.shim)}), "the shim itself is outside the scope"
+    (shim,) = list(db.processes.find({"exe": str(box.shim)}))
+    assert (shim["container"], shim["runtime"]) == (box.id, True), "the shim is the runtime's"
     assert all(p["status"] == "exited" for p in procs), [p for p in procs if p["status"] != "exited"]
     ids = {p["_id"] for p in procs}
     orphans = [p for p in procs if p["parent"] not in ids and p["argv"][:1] != ["unshare"]]
@@ -132,7 +100,7 @@ def test_a_container_started_before_godo_keeps_its_ancestry_and_id(live_audit, g
         while not (box.data / "ready").exists():
             assert started.poll() is None and time.monotonic() < deadline, started.communicate()
             time.sleep(0.05)
-        godo = _start_daemon(store_uri)
+        godo = start_daemon(store_uri)
         with godo:
             try:
                 (box.data / "go").touch()
@@ -150,7 +118,7 @@ def test_a_container_started_before_godo_keeps_its_ancestry_and_id(live_audit, g
 
     # Learnt from /proc at start: unshare (the shim's child) and the container's
     # init, each with the container id and its parent.
-    procs = {p["_id"]: p for p in db.processes.find({"container": box.id})}
+    procs = {p["_id"]: p for p in db.processes.find({"container": box.id, "runtime": False})}
     by_argv = {tuple(p["argv"]): p for p in procs.values()}
     unshare = next(p for p in procs.values() if p["argv"][:1] == ["unshare"])
     init = by_argv[("/bin/busybox", "sh", "/init.sh")]

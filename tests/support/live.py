@@ -1,12 +1,14 @@
 """The kernel's audit subsystem, shared by every live test on this machine: whether
 it can be used here, a snapshot of its state, and exclusive use of it under a
 machine-wide lock (the `live_audit` fixture, module fixtures that record once, and
-`python -m tests.support.capture`)."""
+`python -m tests.support.capture`), and godo started as the daemon."""
 
 from __future__ import annotations
 
 import fcntl
 import os
+import subprocess
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -88,3 +90,15 @@ def _force_restore(before: dict) -> None:
         control.delete_rules_with_key()
         control.set_status(enabled=before["enabled"], backlog_limit=before["backlog_limit"],
                            backlog_wait_time=before["backlog_wait_time"])
+
+
+def start_daemon(store_uri: str, *args: str) -> subprocess.Popen:
+    """`godo record` as a daemon (default scope: containers), once it says it is
+    recording: its line comes only when every rule is in."""
+    godo = subprocess.Popen([sys.executable, "-m", "godo", "record", "--mongo", store_uri, *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = godo.stderr.readline()  # "" when godo ended first
+    if not line.startswith("godo: recording"):
+        godo.kill()
+        raise AssertionError(f"godo did not start: {line}{godo.communicate()[1]}")
+    return godo
