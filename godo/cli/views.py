@@ -227,6 +227,7 @@ def render_containers(rows: list[dict], width: int | None) -> list[str]:
     """`docker ps -a` for what godo saw, the rootfs last."""
     # The host column only when the database holds more than one host's containers.
     several = len({host for row in rows for host in row.get("hosts") or ()}) > 1
+    pods = any(row.get("pod") for row in rows)   # a pod column only where there are pods
     headers = ["CONTAINER ID", "NAME", "RUNTIME", "STATUS", "FIRST SEEN", "LAST SEEN",
                "PROCESSES", "FILES WRITTEN"]
     lines = []
@@ -236,10 +237,12 @@ def render_containers(rows: list[dict], width: int | None) -> list[str]:
                  row.get("runtime") or "-", container_status(row),
                  _stamp(row.get("first_seen")), _stamp(row.get("last_seen")),
                  str(row.get("processes", 0)), str(row.get("files_written", 0))]
+        if pods:
+            cells.append((row.get("pod") or "-")[:12])
         if several:
             cells.append(", ".join(row.get("hosts") or ()))
         lines.append((cells + [row.get("rootfs") or "-"], None))
-    headers += (["HOST"] if several else []) + ["ROOTFS"]
+    headers += (["POD"] if pods else []) + (["HOST"] if several else []) + ["ROOTFS"]
     return columns(headers, lines, right={6, 7}, width=width)
 
 

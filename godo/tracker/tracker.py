@@ -232,8 +232,10 @@ class Tracker(Files):
         box.namespace = box.namespace or call.namespace
         box.engine = box.engine or call.engine
         if outer is not None and outer != box.id:
+            # Acting from the sandbox's shim: that is the pod, whatever the
+            # container's own `shim start` (which exits at once) implied.
             sandbox = self.containers.get(outer)
-            box.pod = box.pod or (sandbox.pod if sandbox is not None else None) or outer
+            box.pod = (sandbox.pod if sandbox is not None else None) or outer
             if sandbox is not None:
                 box.namespace = box.namespace or sandbox.namespace
                 box.engine = box.engine or sandbox.engine

@@ -174,6 +174,52 @@ def test_a_ctr_container_started_before_godo(live_audit, godo_env, store_uri, db
     assert late["host_path"] == str(rootfs / "data" / "late.txt")
 
 
+def test_a_kubernetes_pod_its_containers_apart_under_one_shim(live_audit, godo_env, store_uri,
+                                                               db, tmp_path, containerd):
+    """As the CRI plugin runs a pod: a sandbox, then a container of the pod in the
+    sandbox's shim (containerd namespace k8s.io, the sandbox-id annotation). The
+    shim's -id is the sandbox's; runc's `create ID` tells the container apart."""
+    rootfs = build_rootfs(tmp_path / "rootfs")
+    sandbox, app = secrets.token_hex(32), secrets.token_hex(32)
+    godo = start_daemon(store_uri)
+    with godo:
+        try:
+            pause = containerd.run(sandbox, ["/bin/sh", "-c", "sleep 2"], rootfs,
+                                   namespace="k8s.io", background=True,
+                                   annotations={"io.kubernetes.cri.container-type": "sandbox"})
+            deadline = time.monotonic() + 30
+            while not _running_in(containerd, sandbox):
+                assert pause.poll() is None and time.monotonic() < deadline, pause.communicate()
+                time.sleep(0.05)
+            ran = containerd.run(app, ["/bin/sh", "-c", "echo hi > /data/app.txt; exit 5"],
+                                 rootfs, namespace="k8s.io",
+                                 annotations={"io.kubernetes.cri.sandbox-id": sandbox,
+                                              "io.kubernetes.cri.container-type": "container"})
+            pause.communicate(timeout=60)
+        finally:
+            _stop(godo)
+    assert (ran.returncode, pause.returncode) == (5, 0), ran.stderr
+
+    boxes = {b["id"]: b for b in db.containers.find()}
+    assert set(boxes) == {sandbox, app}
+    for box in boxes.values():
+        assert (box["runtime"], box["namespace"], box["pod"]) == ("kubernetes", "k8s.io", sandbox)
+    assert (boxes[app]["status"], boxes[app]["exit_code"]) == ("exited", 5)
+    (sleeper,) = _workload(db, sandbox)
+    (shell,) = _workload(db, app)
+    assert sleeper["argv"] == ["sleep", "2"] and shell["exit_code"] == 5
+    (written,) = list(db.files.find({"container": app, "runtime": False, "writes": {"$gt": 0}}))
+    assert written["path"] == "/data/app.txt"
+    assert written["host_path"] == str(rootfs / "data" / "app.txt")
+    listing = _godo(store_uri, "containers")
+    assert "POD" in listing.splitlines()[0] and listing.count(sandbox[:12]) == 3, listing
+
+
+def _running_in(containerd, ident: str) -> bool:
+    tasks = containerd.ctr("task", "ls", namespace="k8s.io").stdout
+    return any(line.split()[:1] == [ident] and "RUNNING" in line for line in tasks.splitlines())
+
+
 def test_a_podman_container_by_its_name(live_audit, godo_env, store_uri, db, tmp_path):
     _require("podman", podman_available())
     rootfs = build_rootfs(tmp_path / "rootfs", init_script=WEBAPP_INIT)
