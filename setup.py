@@ -58,6 +58,7 @@ def extensions():
 # and the pure-Python twin; a copy named as the compiled twin, its imports of its
 # fellows renamed alike, is compiled with the .pxd beside it in _ext/.
 PURE_MODE = {"godo/tracker/model.py": "_model_c", "godo/tracker/files.py": "_files_c",
+             "godo/tracker/containers.py": "_containers_c",
              "godo/tracker/tracker.py": "_tracker_c"}
 
 

@@ -67,7 +67,7 @@ def test_wheel_is_repaired_to_a_manylinux_tag(built):
     with zipfile.ZipFile(repaired) as whl:
         modules = [n for n in whl.namelist() if n.startswith("godo/") and n.endswith(".so")]
     assert sorted(Path(n).name.split(".")[0] for n in modules) == [
-        "_files_c", "_hotpath_c", "_model_c", "_receive_c", "_tracker_c"]
+        "_containers_c", "_files_c", "_hotpath_c", "_model_c", "_receive_c", "_tracker_c"]
     shown = _run([sys.executable, "-m", "auditwheel", "show", repaired]).stdout
     assert "manylinux" in shown
 

@@ -6,16 +6,16 @@
 cimport cython
 
 from godo.hotpath._hotpath_c cimport Activity
-from godo.tracker._files_c cimport Files
-from godo.tracker._model_c cimport Container, Context, OpenFile, Process
+from godo.tracker._containers_c cimport Containers
+from godo.tracker._files_c cimport Files  # (the base of Containers: its methods are named here)
+from godo.tracker._model_c cimport OpenFile, Process
 
 
-cdef class Tracker(Files):
-    cdef public object store, host, boot, scope, run, last_ts, checkpoint_interval
+cdef class Tracker(Containers):
+    cdef public object store, host, boot, run, last_ts, checkpoint_interval
     cdef dict _pending, _signalled, _recent_ends, _handlers
     cdef object _last_checkpoint
     cdef Process _command
-    cdef Context _ctx
 
     cdef str _proc_id(self, object pid, object start)
     cpdef _emit(self, bint dense=*)
@@ -26,21 +26,12 @@ cdef class Tracker(Files):
                               object snapshot=*)
     cdef bint _cloned_parent(self, object cloner_pid, object ppid)
     cdef bint _in_scope(self, Process proc, Process parent)
-    cdef Container _box(self, object cid, object ts)
-    cdef _count(self, Process proc, object ts, long step)
-    cdef _attribute(self, Process proc, object cid, bint runtime, object ts)
-    cdef _describe(self, Container box, object call, object outer)
-    cdef _runtime_exec(self, Process proc, object call, object ts)
-    cdef _enter_workload(self, Process init, list moved, object ts)
-    cdef _place_seeded(self, Process proc, Process parent, dict info)
     cdef _link(self, Process parent, Process child)
-    cdef _enter_scope(self, Process proc, object ts)
     cpdef _end(self, Process proc, object ts, str status)
 
     cpdef _spawn(self, Activity act)
     cpdef _exec(self, Activity act)
     cpdef _exit(self, Activity act)
     cpdef _kill(self, Activity act)
-    cpdef _pivot_root(self, Activity act)
     cpdef _chdir(self, Activity act)
     cpdef _fs_op(self, Activity act)
