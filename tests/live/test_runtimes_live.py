@@ -7,22 +7,18 @@ running; the host's own containerd, if any, is never touched."""
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
-from support.cli import _json_lines
-from support.live import start_daemon
+from support.cli import _json_lines, _run
+from support.live import skip_unless_required, start_daemon
 from support.runtimes import (PrivateContainerd, build_rootfs, containerd_available,
                               podman_available, podman_run)
-
-GODO = [sys.executable, "-m", "godo"]
 
 # The workload: a shell that forks a child, writes, renames, and exits 3.
 WEBAPP_INIT = """\
@@ -44,10 +40,7 @@ def _require(runtime: str, available) -> None:
     """Skip where the runtime cannot run; fail where the live tier is required
     (scripts/setup.sh installs the runtimes)."""
     if not available:
-        reason = f"{runtime} cannot run here: {available}"
-        if os.environ.get("GODO_REQUIRE_LIVE"):
-            pytest.fail(f"GODO_REQUIRE_LIVE is set but {reason}")
-        pytest.skip(reason)
+        skip_unless_required(f"{runtime} cannot run here: {available}")
 
 
 @pytest.fixture
@@ -58,8 +51,7 @@ def containerd():
 
 
 def _godo(uri: str, *args: str) -> str:
-    result = subprocess.run(GODO + list(args) + ["--mongo", uri], capture_output=True,
-                            text=True, timeout=60)
+    result = _run(*args, "--mongo", uri)
     assert result.returncode == 0, (args, result.stderr)
     return result.stdout
 

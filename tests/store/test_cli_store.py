@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from godo.cli import main
-from support.cli import GODO, _json_lines, _one_line_error
+from support.cli import GODO, _json_lines, _one_line_error, _run
 from support.paths import DATA
 
 
@@ -78,8 +78,7 @@ def test_files_piped_keeps_every_path_whole_on_one_line(env, ferret_uri, store_d
 
 
 def _godo(*args: str, uri: str) -> subprocess.CompletedProcess:
-    return subprocess.run(GODO + list(args) + ["--mongo", uri], capture_output=True, text=True,
-                          timeout=60, env={**os.environ, "COLUMNS": "200"})
+    return _run(*args, "--mongo", uri, env={**os.environ, "COLUMNS": "200"})
 
 
 def test_container_listings_show_the_workload_and_the_runtime_on_request(env, ferret_uri,

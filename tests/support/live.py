@@ -43,6 +43,14 @@ def audit_snapshot() -> dict:
             "rate_limit": status.rate_limit, "rules": rules}
 
 
+def skip_unless_required(reason: str) -> None:
+    """A live test that cannot run here skips; where the live tier is required
+    (GODO_REQUIRE_LIVE, as scripts/test.sh sets it), it fails."""
+    if os.environ.get("GODO_REQUIRE_LIVE"):
+        pytest.fail(f"GODO_REQUIRE_LIVE is set but {reason}")
+    pytest.skip(reason)
+
+
 @contextmanager
 def exclusive_audit():
     """What `live_audit` does, for a module fixture that records once for many
@@ -50,9 +58,7 @@ def exclusive_audit():
     lock, and check the kernel's audit state is given back as found."""
     reason = live_unavailable()
     if reason:
-        if os.environ.get("GODO_REQUIRE_LIVE"):
-            pytest.fail(f"GODO_REQUIRE_LIVE is set but {reason}")
-        pytest.skip(reason)
+        skip_unless_required(reason)
     Path(LIVE_LOCK).parent.mkdir(parents=True, exist_ok=True)
     with open(LIVE_LOCK, "w") as lock:
         # One live test at a time on this machine, across processes and sessions.
