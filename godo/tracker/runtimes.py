@@ -62,40 +62,47 @@ class RuntimeCall:
     engine: str | None = None
 
 
+def _kind(name: str) -> str | None:
+    """Which of the tables above a program name is in, if any."""
+    if any(shim in name for shim in SHIMS):
+        return "shim"
+    if name in OCI_RUNTIMES:
+        return "oci"
+    if name in MONITORS:
+        return "monitor"
+    if name in PLUMBING:
+        return "plumbing"
+    return None
+
+
 def program(exe: str | None, argv: list[str] | None) -> str:
     """The program's name: the exe's base name, else argv[0]'s (the exe of a
     runtime re-executed through /proc/self/exe can be `/` or a memfd)."""
     name = (exe or "").rsplit("/", 1)[-1]
-    if argv and (not name or not _is_runtime(name)):
+    if argv and _kind(name) is None:
         name = argv[0].rsplit("/", 1)[-1]
     return name
-
-
-def _is_runtime(name: str) -> bool:
-    return (any(shim in name for shim in SHIMS) or name in OCI_RUNTIMES or name in MONITORS
-            or name in PLUMBING)
 
 
 def runtime_call(exe: str | None, argv: list[str] | None) -> RuntimeCall | None:
     """The runtime program this exec runs and the container it names; None when
     it is no runtime's."""
     name = program(exe, argv)
-    if not argv or not name:
-        return None
-    if any(shim in name for shim in SHIMS):
+    kind = _kind(name) if argv else None
+    if kind == "shim":
         namespace = _option(argv, ("-namespace", "--namespace"))
         cid = _valid(_option(argv, ("-id", "--id")))
         return RuntimeCall(name, cid, None, namespace, _engine(namespace))
-    if name in OCI_RUNTIMES:
+    if kind == "oci":
         return RuntimeCall(name, _valid(_oci_container(argv)))
-    if name in MONITORS:
+    if kind == "monitor":
         cid = _valid(_option(argv, ("-c", "--cid")))
         cname = _option(argv, ("-n", "--name"))
         exit_command = _option(argv, ("--exit-command",)) or ""
         engine = ("cri-o" if cname and cname.startswith("k8s_") else
                   "podman" if exit_command.endswith("podman") else None)
         return RuntimeCall(name, cid, cname, None, engine)
-    if name in PLUMBING:
+    if kind == "plumbing":
         return RuntimeCall(name)
     return None
 
