@@ -11,7 +11,7 @@ from __future__ import annotations
 from .files import Files
 from .model import Container, Process
 from .paths import join
-from .runtimes import OCI_RUNTIMES, RuntimeCall, cgroup_of, program, runtime_call
+from .runtimes import OCI_RUNTIMES, CgroupMatch, RuntimeCall, cgroup_of, program, runtime_call
 
 
 class Containers(Files):
@@ -25,7 +25,10 @@ class Containers(Files):
         return box
 
     def _count(self, proc: Process, ts: float, step: int) -> None:
-        """An in-scope process joins (step 1) or leaves (-1) its container's counts."""
+        """An in-scope process joins (step 1) or leaves (-1) its container's counts,
+        if it is in one."""
+        if proc.container is None:
+            return
         box = self._box(proc.container, ts)
         if proc.runtime:
             box.runtime_processes += step
@@ -41,7 +44,7 @@ class Containers(Files):
         `runtime`) as its workload. The containers' counts follow it."""
         if proc.container == cid and proc.runtime == runtime:
             return
-        if proc.in_scope and proc.container is not None:
+        if proc.in_scope:
             self._count(proc, ts, -1)
         proc.container, proc.runtime, proc.dirty = cid, runtime, True
         if cid is None:
@@ -70,6 +73,12 @@ class Containers(Files):
             box.pod = box.pod or box.id   # the shim's own id is the sandbox's
         box.dirty = True
 
+    def _cgroup_box(self, found: CgroupMatch, ts: float) -> Container:
+        """The container a cgroup path names, with the engine its shape tells."""
+        box = self._box(found.id, ts)
+        box.engine = box.engine or found.engine
+        return box
+
     def _runtime_exec(self, proc: Process, call: RuntimeCall, ts: float) -> None:
         """A runtime program started: plumbing of the container it names (or of the
         one it runs in, for `runc init`); a runtime acting for no container
@@ -87,8 +96,7 @@ class Containers(Files):
         proc.in_scope = True
         proc.fds, proc.cloexec = {}, set()
         self.counts["processes"] += 1
-        if proc.container is not None:
-            self._count(proc, ts, 1)
+        self._count(proc, ts, 1)
 
     def _runs_oci_runtime(self, proc: Process) -> bool:
         """A runtime's process running runc or crun (`runc init`): what it execs
@@ -107,8 +115,7 @@ class Containers(Files):
         elif proc.container is None and self.live and self.scope.kind == "containers":
             found = cgroup_of(proc.pid)
             if found is not None:
-                box = self._box(found.id, ts)
-                box.engine = box.engine or found.engine
+                self._cgroup_box(found, ts)
                 self._attribute(proc, found.id, found.monitor, ts)
 
     def _pivot_root(self, act) -> None:
@@ -175,8 +182,7 @@ class Containers(Files):
                 self._describe(self._box(call.container, info["start"]), call, outer)
             return
         if found is not None and (proc.container is None or (parent is not None and parent.runtime)):
-            box = self._box(found.id, info["start"])
-            box.engine = box.engine or found.engine
+            box = self._cgroup_box(found, info["start"])
             if parent is not None and parent.container is not None and parent.container != found.id:
                 box.pod = box.pod or parent.container
             proc.container = found.id

@@ -175,8 +175,7 @@ class Tracker(Containers):
                 proc.cloexec = set(parent.cloexec)
             for open_file in proc.fds.values():
                 open_file.refs += 1
-            if proc.container is not None:
-                self._count(proc, start, 1)
+            self._count(proc, start, 1)
         return proc
 
     def _in_scope(self, proc: Process, parent: Process | None) -> bool:
@@ -400,8 +399,7 @@ class Tracker(Containers):
             if proc.in_scope:
                 proc.fds, proc.cloexec = {}, set()
                 self.counts["processes"] += 1
-                if proc.container is not None:
-                    self._count(proc, info["start"], 1)
+                self._count(proc, info["start"], 1)
                 if proc_root == "/proc":
                     self._inherit(proc, procfs.open_fds(proc.pid), info["start"])
         return len(order)

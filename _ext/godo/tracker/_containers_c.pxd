@@ -16,6 +16,7 @@ cdef class Containers(Files):
     cdef _attribute(self, Process proc, object cid, bint runtime, object ts)
     cdef _enter_scope(self, Process proc, object ts)
     cdef _describe(self, Container box, object call, object outer)
+    cdef Container _cgroup_box(self, object found, object ts)
     cdef _runtime_exec(self, Process proc, object call, object ts)
     cdef bint _runs_oci_runtime(self, Process proc)
     cdef _place_exec(self, Process proc, bint runc_init, object ts)
