@@ -129,7 +129,7 @@ def _group_label(container: str | None, name: str | None, docs: list[dict]) -> T
     if container is None:
         return Text("host", style="bold blue")
     label = Text(f"container {name or container[:12]}", style="bold blue")
-    if name and name != container:
+    if name:
         label.append(f"  id {container[:12]}", style="blue")
     roots = sorted({d["rootfs"] for d in docs if d.get("rootfs")})
     if roots:
@@ -232,8 +232,7 @@ def render_containers(rows: list[dict], width: int | None) -> list[str]:
                "PROCESSES", "FILES WRITTEN"]
     lines = []
     for row in rows:
-        name = row.get("name")
-        cells = [row["id"][:12], "-" if not name or name == row["id"] else name,
+        cells = [row["id"][:12], row.get("name") or "-",
                  row.get("runtime") or "-", container_status(row),
                  _stamp(row.get("first_seen")), _stamp(row.get("last_seen")),
                  str(row.get("processes", 0)), str(row.get("files_written", 0))]

@@ -38,18 +38,12 @@ WORKLOAD = {"runtime": {"$ne": True}}
 
 def container_id(db, given: str) -> str:
     """A container by its id, by its name, or by a unique start of its id."""
-    names = {}
-    for doc in db.containers.find({}, {"id": 1, "name": 1}):
-        if doc.get("name"):
-            names.setdefault(doc["name"], set()).add(doc["id"])
     ids = set(db.containers.distinct("id")) | set(db.processes.distinct("container"))
     ids.discard(None)
     if given in ids:
         return given
-    named = names.get(given)
-    if named and len(named) == 1:
-        return next(iter(named))
-    matches = sorted(named or (c for c in ids if c.startswith(given)))
+    named = sorted(db.containers.distinct("id", {"name": given}))
+    matches = named or sorted(c for c in ids if c.startswith(given))
     if not matches:
         raise GodoError(f"no container {given} recorded (see godo containers)")
     if len(matches) > 1:
