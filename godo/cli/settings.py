@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import urllib.parse
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -48,17 +49,20 @@ def pick(flag, cfg: config_mod.Config, section: str, key: str, default):
 
 
 def database_name(uri: str | None) -> str:
-    """The database a URI names (mongodb://host/NAME), else godo's default `godo`."""
+    """The database a URI names (mongodb://host/NAME), else godo's default `godo`.
+
+    Read from the text: pymongo's parser would resolve a mongodb+srv:// name in DNS
+    here, before there is a client to report a failure as a connection error."""
     from ..store.uri import redact
     from ..store.schema import DEFAULT_DATABASE
     if not uri:
         return DEFAULT_DATABASE
-    from pymongo.errors import InvalidURI
-    from pymongo.uri_parser import parse_uri
-    try:
-        name = parse_uri(uri, validate=False).get("database")
-    except (InvalidURI, ValueError) as exc:
-        raise ConfigError(f"invalid database URI {redact(uri)}: {str(exc).splitlines()[0]}") from None
+    scheme, sep, rest = uri.partition("://")
+    if not sep or scheme not in ("mongodb", "mongodb+srv"):
+        raise ConfigError(f"invalid database URI {redact(uri)}: it must begin with "
+                          "'mongodb://' or 'mongodb+srv://'")
+    path = rest.partition("?")[0].rpartition("@")[2].partition("/")[2]
+    name = urllib.parse.unquote_plus(path)
     # mongodb://user:pw@host/admin names the database to log in to, not one to fill.
     return name if name and name not in ("admin", "local", "config") else DEFAULT_DATABASE
 

@@ -16,6 +16,11 @@ from .uri import redact
 # Server error codes for a login the server refused.
 _UNAUTHORIZED, _AUTHENTICATION_FAILED = 13, 18
 
+# How long a command waits for a server to talk to. A refused or unreachable
+# database is reported within this; a slow one is not affected (that is the
+# socket timeout), and a recording spills to its journal meanwhile.
+SERVER_SELECTION_TIMEOUT = 2.0
+
 def reason(exc: BaseException, uri: str | None = None) -> str:
     """A pymongo error as one short line, with no credentials in it."""
     text = str(exc) or type(exc).__name__
@@ -34,6 +39,9 @@ def reason(exc: BaseException, uri: str | None = None) -> str:
 
 def connect_error(exc: PyMongoError, uri: str) -> StoreError:
     where = redact(uri)
+    if isinstance(exc, ConfigurationError) and _from_dns(exc):
+        # A mongodb+srv:// name that does not resolve: the URI may be right.
+        return StoreError(f"cannot reach the database at {where}: {reason(exc, uri)}")
     if isinstance(exc, ConfigurationError):
         return StoreError(f"invalid database URI {where}: {reason(exc, uri)}")
     if isinstance(exc, ConnectionFailure):
@@ -43,13 +51,19 @@ def connect_error(exc: PyMongoError, uri: str) -> StoreError:
     return StoreError(f"the database at {where} failed: {reason(exc, uri)}")
 
 
+def _from_dns(exc: BaseException) -> bool:
+    cause = exc.__cause__
+    return cause is not None and type(cause).__module__.startswith("dns.")
+
+
 def client(uri: str, timeout: float, listeners=()) -> pymongo.MongoClient:
     options = {"appname": "godo", "event_listeners": list(listeners)}
     # Options in the URI win: it is used as the user gave it.
     lowered = uri.lower()
-    for name in ("serverSelectionTimeoutMS", "connectTimeoutMS"):
-        if name.lower() not in lowered:
-            options[name] = max(1, int(timeout * 1000))
+    if "serverselectiontimeoutms" not in lowered:
+        options["serverSelectionTimeoutMS"] = max(1, int(min(timeout, SERVER_SELECTION_TIMEOUT) * 1000))
+    if "connecttimeoutms" not in lowered:
+        options["connectTimeoutMS"] = max(1, int(timeout * 1000))
     if "sockettimeoutms" not in lowered:
         # A server that takes a command and never answers must not hold a thread
         # forever; slow FerretDB commands take seconds, not this long.
