@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,39 @@ def test_database_unreachable_subprocess(env, closed_port):
     result = _run("tree", "--mongo", uri)
     assert result.returncode == 1
     assert _one_line_error(result.stderr).startswith(f"godo: cannot reach the database at {uri}: ")
+
+
+def test_database_refused_is_reported_within_the_server_selection_timeout(env, closed_port):
+    # No timeout in the URI: godo's own 2-second server selection applies. (The time
+    # itself is not asserted; the client godo builds is.)
+    from godo.store.client import SERVER_SELECTION_TIMEOUT, client
+    assert SERVER_SELECTION_TIMEOUT == 2.0
+    uri = f"mongodb://127.0.0.1:{closed_port}/"
+    conn = client(uri, 5.0)
+    try:
+        assert conn.options.server_selection_timeout == 2.0
+    finally:
+        conn.close()
+    result = _run("files", "--mongo", uri)
+    assert result.returncode == 1
+    assert _one_line_error(result.stderr).startswith(f"godo: cannot reach the database at {uri}: ")
+    assert "Connection refused" in result.stderr
+
+
+def test_srv_name_that_does_not_resolve_is_one_line(env):
+    # `.invalid` never resolves (RFC 2606): NXDOMAIN, or no DNS at all, is the same line.
+    result = _run("tree", "--mongo", "mongodb+srv://nonexistent.invalid/")
+    assert result.returncode == 1, result.stderr
+    assert _one_line_error(result.stderr).startswith(
+        "godo: cannot reach the database at mongodb+srv://nonexistent.invalid/: ")
+    assert "Traceback" not in result.stderr
+
+
+def test_uri_of_another_scheme_is_a_config_error(env, capsys):
+    assert main(["tree", "--mongo", "http://localhost:27017/"]) == 2
+    assert _one_line_error(capsys.readouterr().err) == (
+        "godo: invalid database URI http://localhost:27017/: it must begin with 'mongodb://' "
+        "or 'mongodb+srv://'")
 
 
 @pytest.mark.parametrize("text, mode, message", [
@@ -171,3 +205,46 @@ def test_usage_errors_are_one_line(capsys):
     assert "invalid choice: 'csv'" in _one_line_error(capsys.readouterr().err)
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.startswith("godo ")
+
+
+# -- a run whose godo is gone ----------------------------------------------------------------------
+
+def test_a_run_left_running_by_a_dead_godo_is_shown_interrupted():
+    from godo.cli.status import as_seen_now
+    from godo.paths import boot_id, hostname
+    gone = _a_dead_pid()
+    run = {"_id": "r", "status": "running", "host": hostname(), "boot_id": boot_id(), "pid": gone}
+    seen = as_seen_now(run)
+    assert seen["status"] == "interrupted" and seen["interrupted"] == (
+        f"godo (pid {gone}) ended without ending the run")
+    assert run["status"] == "running", "the document read is not changed"
+    rebooted = as_seen_now({**run, "boot_id": "another-boot"})
+    assert rebooted["interrupted"] == "the host rebooted during the run"
+    # Another host's run cannot be checked from here; a finished run is what it says.
+    assert as_seen_now({**run, "host": "elsewhere"}) == {**run, "host": "elsewhere"}
+    assert as_seen_now({**run, "status": "finished"})["status"] == "finished"
+
+
+def test_a_run_whose_godo_still_runs_stays_running(tmp_path):
+    from godo.cli.status import as_seen_now
+    from godo.paths import boot_id, hostname
+    # A process whose command line names godo, as a recording godo's does.
+    fake = tmp_path / "godo"
+    fake.symlink_to(shutil.which("sleep"))
+    with subprocess.Popen([fake, "30"]) as proc:
+        try:
+            comm = Path(f"/proc/{proc.pid}/comm")
+            for _ in range(500):  # until the exec is seen in /proc
+                if comm.read_text().strip() == "godo":
+                    break
+                time.sleep(0.01)
+            run = {"status": "running", "host": hostname(), "boot_id": boot_id(), "pid": proc.pid}
+            assert as_seen_now(run) is run
+        finally:
+            proc.kill()
+
+
+def _a_dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
