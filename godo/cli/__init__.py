@@ -70,7 +70,7 @@ class _Terminated(BaseException):
 
 
 def _on_sigterm(signum, frame) -> None:
-    raise _Terminated
+    raise _Terminated("stopped by SIGTERM")
 
 
 def _command(name: str):
@@ -85,5 +85,8 @@ def _command(name: str):
     if name == "export":
         from .export import cmd_export
         return cmd_export
+    if name in ("store", "install-service"):
+        from . import install
+        return {"store": install.cmd_store_setup, "install-service": install.cmd_install_service}[name]
     from .status import cmd_status
     return cmd_status

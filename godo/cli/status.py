@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import orjson
 from rich.console import Console
 
 from .. import __version__
 from ..errors import GodoError
+from ..paths import boot_id, hostname
 from ..store.schema import COLLECTIONS
 from ..twins import mode
 from .settings import JSON_OPTIONS, database, encode_other, where
@@ -53,4 +55,31 @@ def _store_status(args) -> dict:
     with database(args) as db:
         counts = {name: db[name].count_documents({}) for name in COLLECTIONS}
         last = db.runs.find_one({}, sort=[("started", -1)])
-    return {"where": where(args), "database": db.name, "counts": counts, "last_run": last}
+    return {"where": where(args), "database": db.name, "counts": counts,
+            "last_run": last and as_seen_now(last)}
+
+
+def as_seen_now(run: dict) -> dict:
+    """A run whose document still says `running` although the godo that wrote it is
+    gone (killed with SIGKILL, or the host rebooted) is shown `interrupted`: no one
+    is left to end it. Only this host's runs can be checked."""
+    if run.get("status") != "running" or run.get("host") != hostname():
+        return run
+    pid = run.get("pid")
+    if run.get("boot_id") == boot_id():
+        if not isinstance(pid, int) or _is_godo(pid):
+            return run
+        why = f"godo (pid {pid}) ended without ending the run"
+    else:
+        why = "the host rebooted during the run"
+    return {**run, "status": "interrupted", "interrupted": why}
+
+
+def _is_godo(pid: int) -> bool:
+    """Whether `pid` runs godo: the `godo` script (its name is the process's), or
+    `python -m godo` (its command line says so)."""
+    proc = Path(f"/proc/{pid}")
+    try:
+        return (proc / "comm").read_text().strip() == "godo" or b"godo" in (proc / "cmdline").read_bytes()
+    except OSError:
+        return False

@@ -287,6 +287,8 @@ def render_status(report: dict) -> Table:
         else:
             grid.add_row("last run", f"{escape(run['_id'])}   {run.get('status')}   "
                          f"{run.get('mode')}   scope {escape(str(run.get('scope')))}")
+            if run.get("interrupted"):
+                grid.add_row("", f"interrupted: {escape(run['interrupted'])}")
             took = duration(run.get("started"), run.get("ended"))
             grid.add_row("", f"started {_stamp(run.get('started'))}" +
                          (f"   ended {_stamp(run.get('ended'))} ({took})" if run.get("ended") else ""))

@@ -25,7 +25,7 @@ from ..source.session import AuditSession, wait_for_marker
 from ..tracker import Scope, Tracker
 from ..tracker.procfs import boot_ticks
 from .command import Command
-from .report import RunReport, finish_run, new_run
+from .report import RunReport, finish_run, interrupt_run, new_run, why_interrupted
 
 if TYPE_CHECKING:
     from ..store.base import Store
@@ -222,6 +222,9 @@ class Recorder:
                     # What started while /proc was read and the rules went in is in
                     # neither: look again for it.
                     tracker.seed_from_proc(started_before=rules_begin)
+                # A stop signal before recording began cuts any run short; after
+                # it, it is how a daemon ends, but it cuts a command short.
+                stopped_early = self._stop.requested
                 if opts.on_ready is not None:
                     opts.on_ready()
                 with _Boost(opts.priority_boost) as boost, _RareFullCollections():
@@ -231,15 +234,20 @@ class Recorder:
                     session.remove_rules()
                     marker = session.send_drain_marker()
                     report.drained = wait_for_marker(session, marker, self._batch)
+                if stopped_early or (cmd is not None and self._stop.requested):
+                    report.interrupted = why_interrupted(
+                        signum=stopped_early or self._stop.requested, early=bool(stopped_early))
                 report.lost_end = session.lost()
                 report.received = session.receiver.datagrams
                 report.overruns = session.receiver.overruns
                 report.batches = session.receiver.calls
             finish_run(report, self.pipeline, tracker, self.store, command=cmd)
             return report
-        except BaseException:
+        except BaseException as exc:
             if cmd is not None and cmd.status is None:
                 cmd.abandon()
+            if self.tracker is not None and self.report is not None and self.report.ended is None:
+                interrupt_run(self.report, self.pipeline, self.tracker, self.store, exc)
             raise
         finally:
             self._stop.restore()

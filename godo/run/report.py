@@ -3,6 +3,9 @@ one way a run ends, live or replayed (`finish_run`)."""
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -42,6 +45,7 @@ class RunReport:
     overruns: int = 0               # ENOBUFS seen by the receiver
     batches: int = 0                # receive calls that brought datagrams (live runs)
     priority_boost: int = 0         # how much nicer the live thread ran (0: as started)
+    interrupted: str | None = None  # why the run ended before its natural end
 
     def loss(self) -> dict:
         """godo's own losses, each counted two ways at a stage boundary, so a figure
@@ -64,6 +68,12 @@ class RunReport:
                 "dropped": dropped, "total": records + activities + mutations + dropped}
 
     @property
+    def status(self) -> str:
+        if self.interrupted:
+            return "interrupted"
+        return "running" if self.ended is None else "finished"
+
+    @property
     def lost(self) -> int | None:
         if self.lost_start is None or self.lost_end is None:
             return None
@@ -74,7 +84,7 @@ class RunReport:
         return {
             "_id": self.run_id, "host": self.host, "boot_id": boot_id(),
             "started": utc(self.started), "ended": utc(self.ended),
-            "status": "running" if self.ended is None else "finished",
+            "status": self.status, "interrupted": self.interrupted, "pid": os.getpid(),
             "mode": self.mode, "scope": self.scope, "command": self.command,
             "exit_status": self.exit_status,
             "exit_source": self.exit_source, "godo": __version__, "hotpath": mode(),
@@ -125,3 +135,26 @@ def finish_run(report: RunReport, pipeline, tracker, store, *, on_activities=Non
     store.settle(_SETTLE)
     report.store = store.stats()
     tracker.record_run(report.document())
+
+
+def why_interrupted(exc: BaseException | None = None, signum: int = 0, early: bool = False) -> str:
+    """A run's early end said in a few words: the signal, or the error."""
+    if signum:
+        return f"stopped by {signal.Signals(signum).name}" + (" before recording began" if early else "")
+    if isinstance(exc, KeyboardInterrupt):
+        return "stopped by SIGINT"
+    if not isinstance(exc, Exception) and str(exc):
+        return str(exc)  # the CLI's SIGTERM says which signal it was
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+
+
+def interrupt_run(report: RunReport, pipeline, tracker, store, exc: BaseException) -> None:
+    """End a run that failed or was stopped part way: what it saw is still written,
+    and its document says `interrupted`, with why. Best effort: the failure that
+    interrupted it may fail this too, and must not be hidden by a second one."""
+    report.interrupted = report.interrupted or why_interrupted(exc)
+    try:
+        finish_run(report, pipeline, tracker, store)
+    except Exception as second:  # noqa: BLE001 - the first error is the one raised
+        print(f"godo: the interrupted run's last documents were not written: {second}",
+              file=sys.stderr)

@@ -21,6 +21,7 @@ import bson
 import pymongo
 import pytest
 
+from godo.cli.status import as_seen_now
 from godo.hotpath import contract as S
 from godo.source import audit as A
 from godo.source.rules import native_arch
@@ -205,6 +206,8 @@ def test_godo_sigkilled_mid_recording_next_start_cleans_up_and_replays(live_audi
         assert len(_count_files(db, work, "a")) == FILES
         killed_run = db.runs.find_one({"command": ["sh", "-c", _workload(work)]})
         assert killed_run["status"] == "running", "the killed run's document says it never ended"
+        assert killed_run["pid"] == godo.pid
+        assert as_seen_now(killed_run)["status"] == "interrupted", "godo status shows it interrupted"
         second = db.runs.find_one({"command": ["true"]})
         assert second["store"]["recovered"] >= len(expected) and second["godo_lost"] == 0
     assert not list(journal.glob("*.seg"))

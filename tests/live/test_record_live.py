@@ -119,3 +119,33 @@ def test_a_failure_inside_the_run_restores_the_audit_state(live_audit, godo_env,
 def test_command_not_found_is_one_line(godo_env, capsys):
     assert main(["record", "--store", "null", "--", "no-such-command-godo"]) == 1
     assert capsys.readouterr().err == "godo: command not found: no-such-command-godo\n"
+
+
+def test_a_run_stopped_by_a_signal_ends_interrupted(live_audit, godo_env, store_uri):
+    # The recorded command plays the user's Ctrl-C: SIGINT to godo, which passes it on.
+    script = "kill -INT $PPID; sleep 5"
+    result = subprocess.run(GODO + ["record", "--mongo", store_uri, "--", "sh", "-c", script],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 128 + signal.SIGINT, result.stderr
+    client, db = _db(store_uri)
+    with client:
+        run = db.runs.find_one({"command": ["sh", "-c", script]})
+    assert run["status"] == "interrupted" and run["interrupted"] == "stopped by SIGINT"
+    assert run["ended"] is not None and run["drained"] is True and run["processes"] >= 1
+
+
+def test_a_run_that_fails_part_way_ends_interrupted(live_audit, godo_env, store_uri, monkeypatch,
+                                                    capsys):
+    class Broken(Tracker):  # (the compiled tracker's own methods cannot be patched)
+        def tick(self, now):
+            raise KeyboardInterrupt  # what Ctrl-C raises where no handler is installed
+
+    monkeypatch.setattr(godo.run.live, "Tracker", Broken)
+    assert main(["record", "--mongo", store_uri, "--", "sh", "-c", "sleep 1.5"]) == 128 + signal.SIGINT
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "godo: interrupted"
+    client, db = _db(store_uri)
+    with client:
+        run = db.runs.find_one({"command": ["sh", "-c", "sleep 1.5"]})
+    assert run["status"] == "interrupted" and run["interrupted"] == "stopped by SIGINT"
+    assert run["ended"] is not None
+    # live_audit asserts the rules, daemon pid and settings are as they were
