@@ -43,6 +43,6 @@ fi
 # Editable, so the tests run against this checkout; the build compiles _ext/*.pyx.
 .venv/bin/pip install -q -e ".[test]" >&2
 
-ferretdb=$(scripts/build-ferretdb.sh)
+ferretdb=$(godo/data/build-ferretdb.sh)
 echo "setup: FerretDB at $ferretdb" >&2
 .venv/bin/godo --version

@@ -105,4 +105,17 @@ def build() -> argparse.ArgumentParser:
 
     sub.add_parser("status", parents=[common, as_json],
                    help="the kernel's audit state, rules, the store and the last run")
+
+    store = sub.add_parser("store", help="the embedded database: `godo store setup`",
+                           description="Set up the embedded FerretDB godo runs when no MongoDB "
+                           "URI is given.")
+    store_sub = store.add_subparsers(dest="store_command", metavar="ACTION", required=True)
+    store_sub.add_parser("setup", help="find FerretDB v1.24.2, else build it with Go into "
+                         "~/.cache/godo; check that it answers; print its path")
+
+    service = sub.add_parser("install-service", help="install the systemd unit and the config file",
+                             description="Write /etc/systemd/system/godo.service, its ExecStart "
+                             "naming this godo, and /etc/godo/godo.toml if there is none.")
+    service.add_argument("--root", metavar="DIR", help="install under DIR instead of / (a staging tree)")
+    service.add_argument("--print", action="store_true", help="print the unit instead of writing it")
     return parser

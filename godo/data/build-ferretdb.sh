@@ -2,7 +2,7 @@
 # Builds FerretDB v1.24.2, the embedded MongoDB-compatible server godo uses when no
 # MongoDB URI is given, into a cache directory reused across runs.
 #
-#   scripts/build-ferretdb.sh [OUTPUT]
+#   godo/data/build-ferretdb.sh [OUTPUT]   (what `godo store setup` runs)
 #
 # OUTPUT defaults to ${XDG_CACHE_HOME:-$HOME/.cache}/godo/ferretdb-v1.24.2-godo1/ferretdb,
 # the first place godo.ferret looks after $GODO_FERRETDB. Prints the binary's path.

@@ -40,7 +40,7 @@ _LOG_ERROR = re.compile(r"^\S+\t(ERROR|DPANIC|PANIC|FATAL)")
 
 
 def cached_binary() -> Path:
-    """Where scripts/build-ferretdb.sh puts the binary by default."""
+    """Where `godo store setup` (godo/data/build-ferretdb.sh) puts the binary."""
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(cache) / "godo" / f"ferretdb-{FERRETDB_VERSION}-godo1" / "ferretdb"
 
@@ -58,8 +58,17 @@ def find_binary() -> str:
     on_path = shutil.which("ferretdb")
     if on_path:
         return on_path
-    raise StoreError(f"FerretDB {FERRETDB_VERSION} is not installed: run scripts/setup.sh "
-                     "(it builds it), or give a MongoDB URI with --mongo or GODO_MONGO_URI")
+    raise StoreError(f"FerretDB {FERRETDB_VERSION} is not installed: run `godo store setup` "
+                     "(it builds it with Go), or give a MongoDB URI with --mongo or GODO_MONGO_URI")
+
+
+def reports_version(binary: str) -> bool:
+    """Whether `binary` is FerretDB of the version godo runs."""
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return f"version: {FERRETDB_VERSION}" in out.splitlines()
 
 
 def ping(uri: str, timeout: float) -> None:

@@ -5,12 +5,14 @@ environment without Cython and runs accelerated."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
 import zipfile
 from pathlib import Path
 
+import orjson
 import pytest
 
 from support.paths import DATA, REPO
@@ -55,9 +57,9 @@ def test_sdist_has_the_cython_sources_and_no_generated_c(built):
     # copies of the tracker) is not shipped: the build writes it again.
     assert not [name for name in ext if "/activity" in name and name.endswith(".pxi")]
     assert not [name for name in ext if name.startswith("_ext/godo/tracker/") and name.endswith(".py")]
-    assert {"contrib/godo.service", "contrib/godo.toml", "godo/cli/__init__.py",
-            "godo/tracker/tracker.py", "godo/tracker/model.py", "setup.py",
-            "pyproject.toml"} <= set(names)
+    assert {"godo/data/godo.service", "godo/data/godo.toml", "godo/data/build-ferretdb.sh",
+            "godo/py.typed", "LICENSE", "godo/cli/__init__.py", "godo/tracker/tracker.py",
+            "godo/tracker/model.py", "setup.py", "pyproject.toml"} <= set(names)
 
 
 def test_wheel_is_repaired_to_a_manylinux_tag(built):
@@ -70,6 +72,29 @@ def test_wheel_is_repaired_to_a_manylinux_tag(built):
         "_containers_c", "_files_c", "_hotpath_c", "_model_c", "_receive_c", "_tracker_c"]
     shown = _run([sys.executable, "-m", "auditwheel", "show", repaired]).stdout
     assert "manylinux" in shown
+
+
+def test_wheel_carries_its_data_license_and_metadata(built):
+    _sdist, _wheel, repaired, _out = built
+    with zipfile.ZipFile(repaired) as whl:
+        names = set(whl.namelist())
+        dist_info = next(n.split("/")[0] for n in names if n.endswith(".dist-info/METADATA"))
+        metadata = whl.read(f"{dist_info}/METADATA").decode()
+    assert {"godo/py.typed", "godo/data/godo.service", "godo/data/godo.toml",
+            "godo/data/build-ferretdb.sh", f"{dist_info}/licenses/LICENSE"} <= names
+    assert "License-Expression: Apache-2.0" in metadata
+    for classifier in ("Operating System :: POSIX :: Linux", "Topic :: System :: Monitoring",
+                       "Typing :: Typed", "Programming Language :: Python :: 3.11"):
+        assert f"Classifier: {classifier}" in metadata
+    assert "Requires-Dist: pymongo" in metadata and "Requires-Python: >=3.11" in metadata
+
+
+def test_cibuildwheel_builds_manylinux_wheels_for_x86_64_and_aarch64():
+    identifiers = _run([sys.executable, "-m", "cibuildwheel", "--print-build-identifiers",
+                        "--platform", "linux"], cwd=REPO).stdout.split()
+    for arch in ("x86_64", "aarch64"):
+        assert f"cp311-manylinux_{arch}" in identifiers
+    assert not [i for i in identifiers if "musllinux" in i]
 
 
 def test_repaired_wheel_runs_accelerated_in_a_fresh_venv_without_cython(built):
@@ -85,3 +110,82 @@ def test_repaired_wheel_runs_accelerated_in_a_fresh_venv_without_cython(built):
     assert version.strip().endswith("(accelerated)"), version
     replayed = _run([venv / "bin" / "godo", "replay", "--jsonl", DATA / "dirfd.log"], cwd=out).stdout
     assert replayed.count("\n") > 0 and '"kind"' in replayed
+
+
+# -- a user's install: the wheel alone, no checkout ----------------------------------------------
+
+@pytest.fixture(scope="module")
+def wheel_venv(built):
+    """A fresh venv holding only the repaired wheel and its dependencies, used from
+    a directory with no checkout in it."""
+    _sdist, _wheel, repaired, out = built
+    venv = out / "user"
+    _run([sys.executable, "-m", "venv", venv])
+    _run([venv / "bin" / "pip", "install", "--quiet", "--disable-pip-version-check", repaired])
+    home = out / "home"
+    home.mkdir()
+    return venv, home
+
+
+def _user_env(home: Path, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("GODO_") and k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    # A cache of its own: `godo store setup` builds FerretDB there (Go's module and
+    # build caches are the machine's, so that is seconds, not minutes).
+    env.update({"XDG_CACHE_HOME": str(home / "cache"), "GODO_DATA_DIR": str(home / "data"),
+                "GODO_CONFIG": str(home / "none.toml"), "COLUMNS": "200"}, **extra)
+    return env
+
+
+def _user(venv: Path, home: Path, *argv, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run([str(venv / "bin" / "godo"), *map(str, argv)], capture_output=True,
+                            text=True, cwd=home, env=_user_env(home), timeout=900)
+    if check:
+        assert result.returncode == 0, f"godo {argv}: {result.stdout[-2000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+def test_store_setup_builds_ferretdb_then_finds_it(wheel_venv):
+    venv, home = wheel_venv
+    (home / "none.toml").write_text("")
+    before = _user(venv, home, "tree", check=False)
+    assert before.returncode == 1 and "run `godo store setup`" in before.stderr
+    first = _user(venv, home, "store", "setup")
+    binary = home / "cache" / "godo" / "ferretdb-v1.24.2-godo1" / "ferretdb"
+    assert first.stdout.strip() == str(binary) and "built FerretDB v1.24.2" in first.stderr
+    again = _user(venv, home, "store", "setup")
+    assert again.stdout.strip() == str(binary) and "found at" in again.stderr
+
+
+def test_the_wheel_alone_records_and_queries(wheel_venv, live_audit):
+    venv, home = wheel_venv
+    if not (home / "cache" / "godo").exists():
+        _user(venv, home, "store", "setup")
+    target = home / "written.txt"
+    recorded = _user(venv, home, "record", "--", "sh", "-c", f"echo hi > {target}; cat {target}")
+    assert "hi" in recorded.stdout
+    files = [orjson.loads(line) for line in _user(venv, home, "files", "--json").stdout.splitlines()]
+    assert {(f["path"], f["access"]) for f in files if f["path"] == str(target)} == {
+        (str(target), "w"), (str(target), "r")}
+    tree = _user(venv, home, "tree").stdout
+    assert f"cat {target}" in tree and "exit 0" in tree
+    # live_audit asserts the kernel's audit state is as it was
+
+
+def test_install_service_writes_a_unit_naming_this_godo(wheel_venv):
+    venv, home = wheel_venv
+    root = home / "root"
+    _user(venv, home, "install-service", "--root", root)
+    unit = (root / "etc/systemd/system/godo.service").read_text()
+    assert f"ExecStart={venv / 'bin' / 'godo'} record\n" in unit
+    assert "CAP_SYS_NICE" in unit.split("CapabilityBoundingSet=")[1].splitlines()[0]
+    config = root / "etc/godo/godo.toml"
+    assert "[record]" in config.read_text() and config.stat().st_mode & 0o777 == 0o644
+    config.write_text("# mine\n")
+    _user(venv, home, "install-service", "--root", root)
+    assert config.read_text() == "# mine\n", "an existing config is kept"
+    analyze = shutil.which("systemd-analyze")
+    if analyze:
+        verified = subprocess.run([analyze, "verify", root / "etc/systemd/system/godo.service"],
+                                  capture_output=True, text=True)
+        assert verified.returncode == 0, verified.stderr

@@ -83,7 +83,7 @@ def test_a_missing_binary_is_one_line_naming_the_setup_script(tmp_path, monkeypa
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(StoreError) as caught:
         EmbeddedFerret(tmp_path).start()
-    assert "scripts/setup.sh" in str(caught.value) and "\n" not in str(caught.value)
+    assert "godo store setup" in str(caught.value) and "\n" not in str(caught.value)
     monkeypatch.setenv("GODO_FERRETDB", str(tmp_path / "nope"))
     with pytest.raises(StoreError, match="GODO_FERRETDB"):
         find_binary()
