@@ -49,7 +49,8 @@ Activity = Tracker = None  # the twin under test (_twins)
 
 
 def act(kind, pid, ts, *, ppid=1, syscall=None, success=True, exit=0, comm="sh", exe="/bin/sh", **fields):
-    a = Activity(kind, ts, next(_serial), syscall or kind, success, exit, pid, ppid, 0, 0, comm, exe)
+    a = Activity(kind, ts, next(_serial), syscall or kind, "x86_64", success, exit, pid, ppid, 0, 0,
+                 comm, exe, 0, 0, 0, 0, 1, None)
     for name, value in fields.items():
         setattr(a, name, value)
     return a
