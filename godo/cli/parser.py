@@ -70,6 +70,8 @@ def build() -> argparse.ArgumentParser:
                          help="read an audit.log (RAW/ENRICHED, plain or gzip)")
     rep.add_argument("--jsonl", action="store_true", help="print cooked events as JSON lines")
     rep.add_argument("--scope", choices=("containers", "host"), default="host")
+    rep.add_argument("--host", metavar="NAME", help="the host the run and its documents name "
+                     "(default: the log's node=NAME, else this machine)")
     rep.add_argument("log", help="the audit.log to read")
 
     tree = sub.add_parser("tree", parents=[common, window, as_json], help="the recorded process tree",

@@ -139,7 +139,8 @@ def cmd_replay(args) -> int:
     show = on_terminal() and source.size >= PROGRESS_MIN_BYTES and not (args.jsonl and sys.stdout.isatty())
     with store(args) as opened, _replay_progress(args.log, source, show) as progress:
         report = replay(args.log, opened, scope=Scope(args.scope),
-                        on_activities=emit if args.jsonl else None, progress=progress, track=track)
+                        on_activities=emit if args.jsonl else None, progress=progress, track=track,
+                        host=args.host)
         opened.flush()
     out.flush()
     if report.pipeline.get("malformed"):

@@ -20,8 +20,8 @@ class Event:
     """The records of one serial, as the parser gave their values, until the
     event is complete; the cook reads what the event's activity needs."""
 
-    __slots__ = ("serial", "ts", "born", "size", "syscall", "task", "cwd", "paths", "execve",
-                 "proctitle", "openat2_flags")
+    __slots__ = ("serial", "ts", "born", "size", "syscall", "task", "names", "cwd", "paths",
+                 "execve", "proctitle", "openat2_flags")
 
     def __init__(self, serial: int, ts: float, born: float):
         self.serial = serial
@@ -30,6 +30,7 @@ class Event:
         self.size = 0
         self.syscall = None
         self.task = None
+        self.names = None  # an ENRICHED SYSCALL record's names, raw
         self.cwd = None
         self.paths = ()  # tuples: most events have one PATH or none, many no EXECVE
         self.execve = ()
@@ -91,7 +92,7 @@ class Assembler:
                 event.size += cost
                 self._bytes += cost
                 if kind == SYSCALL_RECORD:
-                    event.syscall, event.task = value
+                    event.syscall, event.task, event.names = value
                 elif kind == PATH_RECORD:
                     event.paths += (value,)
                 elif kind == CWD_RECORD:

@@ -11,7 +11,7 @@ import re
 from operator import attrgetter
 
 from . import contract as C
-from ._parse_py import CACHE_SIZE, dec, fields, hex_, join, normalise, text, to_str
+from ._parse_py import CACHE_SIZE, dec, fields, hex_, join, normalise, text, to_str, tty
 
 # -- the activity ---------------------------------------------------------------
 
@@ -53,8 +53,9 @@ Activity.__init__ = _made["__init__"]
 
 # -- the call of a SYSCALL record -------------------------------------------------
 
-# arch -> syscall number -> (name, cook code, kind of activity).
-_CALLS = {arch: {number: (name, code, C.KINDS[code]) for number, (name, code) in C.table(arch).items()}
+# arch -> syscall number -> (name, cook code, kind of activity, arch name).
+_CALLS = {arch: {number: (name, code, C.KINDS[code], C.ARCH_NAMES[arch])
+                 for number, (name, code) in C.table(arch).items()}
           for arch in C.ARCH_NAMES}
 # The same by arch= and syscall= as the kernel spells them; others go by number.
 _CALLS_BY_TEXT = {b"%x" % arch: {b"%d" % number: entry for number, entry in table.items()}
@@ -76,8 +77,8 @@ _INT32 = _Int32({b"%x" % n: n for n in range(4096)})
 _INT32[b"%x" % (C.AT_FDCWD & 0xFFFFFFFF)] = C.AT_FDCWD
 
 
-def _checked_call(values: tuple) -> tuple[str, int, str] | None:
-    """(name, cook code, kind) of a SYSCALL record read the general way, every value the
+def _checked_call(values: tuple) -> tuple[str, int, str, str] | None:
+    """(name, cook code, kind, arch name) of a SYSCALL record read the general way, every value the
     cook reads checked first, in the order the contract reports them."""
     arch, number, _success, exit, a0, a1, a2, a3, _task_text = values
     table = _CALLS.get(hex_(arch, "arch"))
@@ -92,11 +93,17 @@ def _checked_call(values: tuple) -> tuple[str, int, str] | None:
     return entry
 
 
+_ID_KEYS = tuple((name.encode(), name) for name in C.SYSCALL_ID_FIELDS if name != "tty")
+
+
 def _checked_task(raw: dict) -> tuple:
-    """The task of a SYSCALL record read the general way, checked in contract order."""
-    return (dec(raw.get(b"pid"), "pid"), dec(raw.get(b"ppid"), "ppid"),
+    """The task of a SYSCALL record read the general way, checked in contract order:
+    the ids only when the record has them."""
+    task = (dec(raw.get(b"pid"), "pid"), dec(raw.get(b"ppid"), "ppid"),
             dec(raw.get(b"uid"), "uid"), dec(raw.get(b"auid"), "auid"),
             to_str(text(raw.get(b"comm"))), to_str(text(raw.get(b"exe"))))
+    ids = tuple(None if raw.get(key) is None else dec(raw[key], name) for key, name in _ID_KEYS)
+    return task + ids + (tty(raw.get(b"tty")),)
 
 
 # -- cooking -----------------------------------------------------------------------
@@ -118,7 +125,7 @@ def cook(event) -> Activity | None:
             entry = table.get(int(number)) if table else None
     if entry is None:
         return None
-    name, code, kind = entry
+    name, code, kind, arch_name = entry
     success = None if success_raw is None else success_raw == b"yes"
     exit = None if exit_raw is None else int(exit_raw)
 
@@ -142,7 +149,9 @@ def cook(event) -> Activity | None:
             kind = C.CLOEXEC_KIND
     if task is None:
         task = _checked_task(event.syscall)
-    act = Activity(kind, event.ts, event.serial, name, success, exit, *task)
+    act = Activity(kind, event.ts, event.serial, name, arch_name, success, exit, *task)
+    if event.names is not None:
+        act.names = _names(event.names)
 
     # What each call adds to its activity, the commonest first.
     if kind == "write":
@@ -322,6 +331,19 @@ def _arg_key(key: bytes) -> tuple[int, int | None]:
     if match is None:
         raise ValueError("bad EXECVE argument key")
     return int(match[1]), None if match[2] is None else int(match[2])
+
+
+def _names(raw: bytes) -> dict | None:
+    """An ENRICHED SYSCALL record's names (`UID="root" SYSCALL=openat ...`): the
+    contract's ENRICHED_NAMES, keyed in lower case, quotes dropped; None when it has none."""
+    names = {}
+    for key, value in fields(raw):
+        name = C.ENRICHED_NAMES.get(key.decode("ascii", "backslashreplace"))
+        if name is not None:
+            if value[:1] == b'"':
+                value = value[1:-1] if value[-1:] == b'"' and len(value) > 1 else value[1:]
+            names[name] = to_str(value)
+    return names or None
 
 
 def _proctitle(raw: bytes) -> list[str]:

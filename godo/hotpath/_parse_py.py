@@ -15,7 +15,7 @@ list of tuples would keep one more object alive per record until the assembler
 is done, which the cyclic GC walks again and again (measured: 13% of the pure
 twin's time on a 1 MiB chunk).
 
-Values: SYSCALL -> `read_syscall(body)`; PATH -> (name, nametype), raw;
+Values: SYSCALL -> `read_syscall(body, enriched)`; PATH -> (name, nametype), raw;
 CWD, EXECVE, PROCTITLE -> the body; OPENAT2 -> its oflag or None; others None.
 
 Log lines in the kernel's own layout (SYSCALL, CWD, PATH, PROCTITLE with the stamp
@@ -133,7 +133,7 @@ def fields(body: bytes):
 # -- one record ---------------------------------------------------------------
 
 def _split_header(data: bytes):
-    """`audit(SEC.MS:SERIAL): body` -> (ts, serial, body); raises MalformedRecord."""
+    """`audit(SEC.MS:SERIAL): body` -> (ts, serial, body, enriched); raises MalformedRecord."""
     if not data.startswith(b"audit("):
         raise MalformedRecord("no audit( stamp")
     close = data.find(b"):", 6)
@@ -143,20 +143,23 @@ def _split_header(data: bytes):
     if stamp is None:
         raise MalformedRecord("bad audit( stamp")
     sec, ms, serial = int(stamp[1]), int(stamp[2]), int(stamp[3])
-    return sec + ms / 1000, serial, _body(data[close + 2:])
+    return (sec + ms / 1000, serial) + _body(data[close + 2:])
 
 
-def _body(rest: bytes) -> bytes:
-    """The fields of a record from the text after its `):`: an ENRICHED log's
-    interpreted part (after 0x1d) and padding dropped."""
-    enriched = rest.find(b"\x1d")
-    if enriched >= 0:
-        rest = rest[:enriched]
-    return rest.strip(b" \n\0")
+def _body(rest: bytes) -> tuple[bytes, bytes | None]:
+    """The fields of a record from the text after its `):`, padding dropped, and
+    apart from them an ENRICHED log's interpreted part (after 0x1d), or None."""
+    cut = rest.find(b"\x1d")
+    if cut < 0:
+        return rest.strip(b" \n\0"), None
+    return rest[:cut].strip(b" \n\0"), rest[cut + 1:].strip(b" \n\0")
 
 
 def _split_log_line(line: bytes):
-    """`type=NAME msg=audit(...): body` -> (type number, rest from audit()."""
+    """`type=NAME msg=audit(...): body` -> (type number, rest from audit(); a line
+    auditd prefixed with `node=NAME ` (the machine it came from) reads the same."""
+    if line.startswith(b"node="):
+        line = line[line.find(b" ") + 1:] if b" " in line else b""
     if not line.startswith(b"type="):
         raise MalformedRecord("line does not start with type=")
     space = line.find(b" ", 5)
@@ -171,10 +174,10 @@ def _split_log_line(line: bytes):
     return rtype, rest[4:]
 
 
-def _value(rtype: int, body: bytes):
+def _value(rtype: int, body: bytes, enriched: bytes | None):
     """What the assembler files for a record of this type."""
     if rtype == C.SYSCALL:
-        return read_syscall(body)
+        return read_syscall(body, enriched)
     if rtype == C.PATH:
         return path_item(body)
     if rtype == C.OPENAT2:
@@ -198,8 +201,8 @@ def records(batch: list):
 def read_record(rtype: int, data: bytes, location: int) -> tuple:
     """One record from the text after its type (`audit(...): body`)."""
     try:
-        ts, serial, body = _split_header(data)
-        value = _value(rtype, body)
+        ts, serial, body, enriched = _split_header(data)
+        value = _value(rtype, body, enriched)
     except MalformedRecord as exc:
         return MALFORMED, None, None, 0, str(exc), location
     return kind_of(rtype), ts, serial, len(body), value, location
@@ -245,6 +248,8 @@ def read_lines(lines: list, enriched: bool, first: int, out: list) -> None:
     for lineno, line in enumerate(lines, first):
         try:
             name, stamp, rest = line.split(b" ", 2)
+            if name[:5] == b"node=":  # auditd's prefix naming the machine: the rest reads the same
+                name, (stamp, rest) = stamp, rest.split(b" ", 1)
             kind = types[name]
         except (ValueError, KeyError):  # not three words, or not one of the four types
             kind = None
@@ -265,9 +270,12 @@ def read_lines(lines: list, enriched: bool, first: int, out: list) -> None:
             if record is not None:
                 extend(record)
             continue
-        body = _body(rest) if enriched else rest.strip(b" \n\0")
+        if enriched:
+            body, names = _body(rest)
+        else:
+            body, names = rest.strip(b" \n\0"), None
         if kind == SYSCALL_RECORD:
-            value = read_syscall(body)
+            value = read_syscall(body, names)
         elif kind == PATH_RECORD:
             value = path_item(body)
         else:
@@ -300,7 +308,7 @@ def read_frames(data: bytes, first: int, out: list) -> int:
 
 _HEX = rb"([0-9a-fA-F]{1,16})"  # what hex_ takes
 _DEC = rb"(-?[0-9]{1,18})"  # what dec takes, less 19 digits (which may not fit 64 bits)
-_COOKED_KEYS = rb"(?:arch|syscall|success|exit|a[0-3]|ppid|pid|auid|uid|comm|exe)="
+_COOKED_KEYS = rb"(?:arch|syscall|success|exit|a[0-3]|ppid|pid|auid|uid|comm|exe|e?gid|[es]uid|ses|tty)="
 # A SYSCALL record in the order the kernel writes it (audit_log_exit), each value
 # the cook reads already what hex_ and dec accept, single spaces between fields.
 # The rest, from ppid= on (audit_log_task_info), is the same text for every call
@@ -317,7 +325,8 @@ _SYSCALL_FAST = re.compile(
 # key wins) reads these values too.
 _TASK_FAST = re.compile(
     rb"ppid=" + _DEC + rb" pid=" + _DEC + rb" auid=" + _DEC + rb" uid=" + _DEC +
-    rb" gid=\S* euid=\S* suid=\S* fsuid=\S* egid=\S* sgid=\S* fsgid=\S* tty=\S* ses=\S*"
+    rb" gid=" + _DEC + rb" euid=" + _DEC + rb" suid=" + _DEC + rb" fsuid=\S* egid=" + _DEC +
+    rb" sgid=\S* fsgid=\S* tty=(\S*) ses=" + _DEC +
     rb" comm=(\S*) exe=(\S*)(?: (?!" + _COOKED_KEYS + rb")[^\s=]+=\S*)*")
 # A PATH record, `item=N name=NAME ... nametype=TYPE ...`: the same name= and
 # nametype= that field() finds (the first of each that starts a field).
@@ -326,16 +335,18 @@ _PATH_FAST = re.compile(rb"item=[^ ]* name=([^ ]*)(?: [^ ]*)*? nametype=([^ ]*)"
 # Caches of values many events repeat, keyed by their text as the kernel wrote it
 # and emptied when full, so any input keeps them small.
 CACHE_SIZE = 1024
-_TASKS: dict[bytes, tuple] = {}  # task text -> (pid, ppid, uid, auid, comm, exe)
+# task text -> its values in SYSCALL_TASK_FIELDS + SYSCALL_ID_FIELDS order
+_TASKS: dict[bytes, tuple] = {}
 
 
-def read_syscall(body: bytes) -> tuple:
-    """A SYSCALL record -> (values, task).
+def read_syscall(body: bytes, enriched: bytes | None = None) -> tuple:
+    """A SYSCALL record -> (values, task, enriched).
 
     Read in the kernel's layout: values are the raw arch, syscall, success, exit,
     a0..a3 (None when absent) and the task text, all known good, and task is
-    (pid, ppid, uid, auid, comm, exe). Read the general way: values is the
-    record's key=value dict and task None, and the cook checks each value it reads."""
+    (pid, ppid, uid, auid, comm, exe, euid, suid, gid, egid, ses, tty). Read the
+    general way: values is the record's key=value dict and task None, and the cook
+    checks each value it reads. `enriched` is the ENRICHED part, raw, or None."""
     fast = _SYSCALL_FAST.match(body)
     if fast is not None:
         values = fast.groups()
@@ -343,16 +354,23 @@ def read_syscall(body: bytes) -> tuple:
         if task is None:
             task = _task(values[8])
         if task is not None:
-            return values, task
-    return dict(_KV.findall(body)), None
+            return values, task, enriched
+    return dict(_KV.findall(body)), None, enriched
+
+
+def tty(raw: bytes | None) -> str | None:
+    """tty= as the kernel writes it (bare, or `(none)`)."""
+    value = to_str(raw)
+    return None if value == C.NO_TTY else value
 
 
 def _task(raw: bytes) -> tuple | None:
     found = _TASK_FAST.fullmatch(raw)
     if found is None:
         return None
-    ppid, pid, auid, uid, comm, exe = found.groups()
-    task = (int(pid), int(ppid), int(uid), int(auid), to_str(text(comm)), to_str(text(exe)))
+    ppid, pid, auid, uid, gid, euid, suid, egid, tty_raw, ses, comm, exe = found.groups()
+    task = (int(pid), int(ppid), int(uid), int(auid), to_str(text(comm)), to_str(text(exe)),
+            int(euid), int(suid), int(gid), int(egid), int(ses), tty(tty_raw))
     if len(_TASKS) >= CACHE_SIZE:
         _TASKS.clear()
     _TASKS[raw] = task
@@ -375,7 +393,7 @@ def parse_record(data: bytes, rtype: int | None = None) -> dict:
     netlink body; without, an audit.log line. Raises MalformedRecord."""
     if rtype is None:
         rtype, data = _split_log_line(data.rstrip(b"\n"))
-    ts, serial, body = _split_header(data)
+    ts, serial, body, _enriched = _split_header(data)
     out = {}
     for key, value in _KV.findall(body):
         name = key.decode("ascii", "backslashreplace")

@@ -82,22 +82,34 @@ DECIMAL_FIELDS = frozenset({
 HEX_FIELDS = frozenset({"arch", "a0", "a1", "a2", "a3"})
 
 # The SYSCALL fields the cook reads, in the order it checks them (a record read
-# the general way reports the first bad one).
+# the general way reports the first bad one). The ids after them are read when
+# the record has them (the kernel always writes them) and checked when it does.
 SYSCALL_CALL_FIELDS = ("arch", "syscall", "success", "exit", "a0", "a1", "a2", "a3")
 SYSCALL_TASK_FIELDS = ("pid", "ppid", "uid", "auid", "comm", "exe")
+SYSCALL_ID_FIELDS = ("euid", "suid", "gid", "egid", "ses", "tty")
+# tty= when the process has no terminal; the activity's tty is None then.
+NO_TTY = "(none)"
+
+# ENRICHED logs (auditd's log_format = ENRICHED) append to a record, after a 0x1d
+# byte, what auditd made of its numbers: `UID="root" AUID="alice" SYSCALL=openat`.
+# The names an activity keeps (`names`, keyed in lower case), from the SYSCALL record.
+ENRICHED_NAMES = {"AUID": "auid", "UID": "uid", "EUID": "euid", "SUID": "suid", "GID": "gid",
+                  "EGID": "egid", "SYSCALL": "syscall", "ARCH": "arch"}
 
 
 # -- activities ---------------------------------------------------------------
 
 # The cooked-event contract's fields, in its order: what `Activity.to_dict()`
-# gives and `godo replay --jsonl` prints. The first twelve come from the SYSCALL
-# record and are the constructor's arguments; the rest are what a kind adds.
-ACTIVITY_HEAD = ("kind", "ts", "serial", "syscall", "success", "exit", "pid", "ppid", "uid",
-                 "auid", "comm", "exe")
+# gives and `godo replay --jsonl` prints. The head comes from the SYSCALL record
+# and is the constructor's arguments (its last ten the task's, in
+# SYSCALL_TASK_FIELDS + SYSCALL_ID_FIELDS order); the rest are what a kind adds,
+# and `names`, what an ENRICHED log named (absent in a RAW one).
+ACTIVITY_HEAD = ("kind", "ts", "serial", "syscall", "arch", "success", "exit") + (
+    SYSCALL_TASK_FIELDS + SYSCALL_ID_FIELDS)
 ACTIVITY_FIELDS = ACTIVITY_HEAD + (
     "argv", "argc", "cwd", "path", "dirfd", "fd", "flags", "mode", "created", "bytes", "new_fd",
     "max_fd", "cloexec", "child", "thread", "code", "new_root", "put_old", "new_path", "new_dirfd",
-    "target", "signal", "proctitle",
+    "target", "signal", "proctitle", "names",
 )
 
 
@@ -105,8 +117,12 @@ ACTIVITY_FIELDS = ACTIVITY_HEAD + (
 
 ARCH_X86_64 = 0xC000003E
 ARCH_AARCH64 = 0xC00000B7
-ARCH_NAMES = {ARCH_X86_64: "x86_64", ARCH_AARCH64: "aarch64"}
-_ARCH_COLUMN = {ARCH_X86_64: 1, ARCH_AARCH64: 2}
+ARCH_I386 = 0x40000003  # 32-bit programs on x86_64 (IA32 emulation), and i386 itself
+ARCH_NAMES = {ARCH_X86_64: "x86_64", ARCH_AARCH64: "aarch64", ARCH_I386: "i386"}
+_ARCH_COLUMN = {ARCH_X86_64: 1, ARCH_AARCH64: 2, ARCH_I386: 3}
+# The 32-bit table a native architecture also runs, whose calls the rules cover too.
+# (aarch64's, arm's EABI table, is not here yet.)
+COMPAT_ARCHES = {ARCH_X86_64: (ARCH_I386,)}
 
 # Cook codes: how the cook reads a call's arguments. Both cooks switch on these.
 (SPAWN_CLONE, SPAWN_CLONE3, SPAWN_FORK, EXEC, EXEC_AT, EXIT, EXIT_GROUP,
@@ -115,49 +131,54 @@ _ARCH_COLUMN = {ARCH_X86_64: 1, ARCH_AARCH64: 2}
  WRITE_A2) = range(1, 30)
 COOK_CODES = 30  # one past the last
 
-# name -> (cook code, x86_64 number, aarch64 number); None where the arch lacks it.
+# name -> (cook code, x86_64 number, aarch64 number, i386 number); None where the
+# arch lacks it. The i386 numbers are arch/x86/entry/syscalls/syscall_32.tbl's; its
+# calls take the same arguments in a0..a3 as their 64-bit namesakes (clone's flags in
+# a0 too), fcntl64 and sendfile64 as fcntl and sendfile.
 SYSCALLS: dict[str, tuple] = {
-    "clone": (SPAWN_CLONE, 56, 220),
-    "clone3": (SPAWN_CLONE3, 435, 435),
-    "fork": (SPAWN_FORK, 57, None),
-    "vfork": (SPAWN_FORK, 58, None),
-    "execve": (EXEC, 59, 221),
-    "execveat": (EXEC_AT, 322, 281),
-    "exit": (EXIT, 60, 93),
-    "exit_group": (EXIT_GROUP, 231, 94),
-    "open": (OPEN, 2, None),
-    "openat": (OPEN_AT, 257, 56),
-    "openat2": (OPEN_AT2, 437, 437),
-    "creat": (CREAT, 85, None),
-    "write": (WRITE, 1, 64),
-    "pwrite64": (WRITE, 18, 68),
-    "writev": (WRITE, 20, 66),
-    "pwritev": (WRITE, 296, 70),
-    "pwritev2": (WRITE, 328, 287),
+    "clone": (SPAWN_CLONE, 56, 220, 120),
+    "clone3": (SPAWN_CLONE3, 435, 435, 435),
+    "fork": (SPAWN_FORK, 57, None, 2),
+    "vfork": (SPAWN_FORK, 58, None, 190),
+    "execve": (EXEC, 59, 221, 11),
+    "execveat": (EXEC_AT, 322, 281, 358),
+    "exit": (EXIT, 60, 93, 1),
+    "exit_group": (EXIT_GROUP, 231, 94, 252),
+    "open": (OPEN, 2, None, 5),
+    "openat": (OPEN_AT, 257, 56, 295),
+    "openat2": (OPEN_AT2, 437, 437, 437),
+    "creat": (CREAT, 85, None, 8),
+    "write": (WRITE, 1, 64, 4),
+    "pwrite64": (WRITE, 18, 68, 181),
+    "writev": (WRITE, 20, 66, 146),
+    "pwritev": (WRITE, 296, 70, 334),
+    "pwritev2": (WRITE, 328, 287, 379),
     # Writes that name their output fd elsewhere: sendfile(out, in, ...) in a0,
     # splice and copy_file_range(in, off, out, ...) in a2. busybox cat copies
     # with sendfile: without these, `cat a > b` wrote nothing to b.
-    "sendfile": (WRITE, 40, 71),
-    "splice": (WRITE_A2, 275, 76),
-    "copy_file_range": (WRITE_A2, 326, 285),
-    "close": (CLOSE, 3, 57),
-    "close_range": (CLOSE_RANGE, 436, 436),
-    "dup": (DUP, 32, 23),
-    "dup2": (DUP2, 33, None),
-    "dup3": (DUP3, 292, 24),
-    "fcntl": (FCNTL, 72, 25),
-    "pivot_root": (PIVOT_ROOT, 155, 41),
-    "chdir": (CHDIR, 80, 49),
-    "fchdir": (FCHDIR, 81, 50),
-    "rename": (RENAME, 82, None),
-    "renameat": (RENAME_AT, 264, 38),
-    "renameat2": (RENAME_AT, 316, 276),
-    "unlink": (UNLINK, 87, None),
-    "rmdir": (UNLINK, 84, None),
-    "unlinkat": (UNLINK_AT, 263, 35),
-    "kill": (KILL, 62, 129),
-    "tkill": (TKILL, 200, 130),
-    "tgkill": (TGKILL, 234, 131),
+    "sendfile": (WRITE, 40, 71, 187),
+    "sendfile64": (WRITE, None, None, 239),
+    "splice": (WRITE_A2, 275, 76, 313),
+    "copy_file_range": (WRITE_A2, 326, 285, 377),
+    "close": (CLOSE, 3, 57, 6),
+    "close_range": (CLOSE_RANGE, 436, 436, 436),
+    "dup": (DUP, 32, 23, 41),
+    "dup2": (DUP2, 33, None, 63),
+    "dup3": (DUP3, 292, 24, 330),
+    "fcntl": (FCNTL, 72, 25, 55),
+    "fcntl64": (FCNTL, None, None, 221),
+    "pivot_root": (PIVOT_ROOT, 155, 41, 217),
+    "chdir": (CHDIR, 80, 49, 12),
+    "fchdir": (FCHDIR, 81, 50, 133),
+    "rename": (RENAME, 82, None, 38),
+    "renameat": (RENAME_AT, 264, 38, 302),
+    "renameat2": (RENAME_AT, 316, 276, 353),
+    "unlink": (UNLINK, 87, None, 10),
+    "rmdir": (UNLINK, 84, None, 40),
+    "unlinkat": (UNLINK_AT, 263, 35, 301),
+    "kill": (KILL, 62, 129, 37),
+    "tkill": (TKILL, 200, 130, 238),
+    "tgkill": (TGKILL, 234, 131, 270),
 }
 
 # The call -> kind rules. The kind of activity each call makes; fcntl and
@@ -188,11 +209,12 @@ PROCESS_CALLS = ("clone", "clone3", "fork", "vfork", "execve", "execveat", "exit
                  "unlink", "rmdir", "unlinkat", "kill", "tkill", "tgkill")
 OPEN_CALLS = ("open", "openat", "openat2", "creat")
 FD_CALLS = ("write", "pwrite64", "writev", "pwritev", "pwritev2",
-            "sendfile", "splice", "copy_file_range",
+            "sendfile", "sendfile64", "splice", "copy_file_range",
             "close", "close_range", "dup", "dup2", "dup3")
 # fcntl is only worth a record for the commands that duplicate or mark close-on-exec.
 F_DUPFD, F_SETFD, F_DUPFD_CLOEXEC = 0, 2, 1030
 FCNTL_COMMANDS = (F_DUPFD, F_DUPFD_CLOEXEC, F_SETFD)
+FCNTL_CALLS = ("fcntl", "fcntl64")
 
 
 def table(arch: int) -> dict[int, tuple[str, int]]:
@@ -217,6 +239,23 @@ AT_FDCWD = -100
 CLONE_THREAD = 0x10000
 O_ACCMODE, O_WRONLY, O_RDWR = 0o3, 0o1, 0o2
 O_CREAT, O_TRUNC, O_APPEND, O_CLOEXEC, O_TMPFILE = 0o100, 0o1000, 0o2000, 0o2000000, 0o20200000
+# open(2)'s flags by name, as the file documents' `flag_names` give them: the access
+# mode by its value (flags & O_ACCMODE), then each flag whose bits are all set, in
+# this order, its bits taken (O_SYNC holds O_DSYNC's, O_TMPFILE O_DIRECTORY's);
+# bits no name takes are shown as one hex number. The generic values serve x86_64
+# and i386; arm's place four flags elsewhere (and its O_TMPFILE with them).
+OPEN_ACCESS_NAMES = {0: "O_RDONLY", O_WRONLY: "O_WRONLY", O_RDWR: "O_RDWR"}
+OPEN_FLAG_NAMES = {
+    "O_TMPFILE": O_TMPFILE, "O_SYNC": 0o4010000, "O_CREAT": O_CREAT, "O_EXCL": 0o200,
+    "O_NOCTTY": 0o400, "O_TRUNC": O_TRUNC, "O_APPEND": O_APPEND, "O_NONBLOCK": 0o4000,
+    "O_DSYNC": 0o10000, "O_ASYNC": 0o20000, "O_DIRECT": 0o40000, "O_LARGEFILE": 0o100000,
+    "O_DIRECTORY": 0o200000, "O_NOFOLLOW": 0o400000, "O_NOATIME": 0o1000000,
+    "O_CLOEXEC": O_CLOEXEC, "O_PATH": 0o10000000,
+}
+OPEN_FLAG_NAMES_ARM = {**OPEN_FLAG_NAMES, "O_TMPFILE": 0o20040000, "O_DIRECTORY": 0o40000,
+                       "O_NOFOLLOW": 0o100000, "O_DIRECT": 0o200000, "O_LARGEFILE": 0o400000}
+# By the activity's arch name; any other arch takes the generic values.
+OPEN_FLAG_NAMES_BY_ARCH = {"aarch64": OPEN_FLAG_NAMES_ARM}
 CLOSE_RANGE_CLOEXEC = 4
 FD_CLOEXEC = 1  # fcntl(F_SETFD)'s flag
 EXIT_CODE_MASK = 0xFF  # exit_group(status): the parent sees status & 0xff

@@ -34,21 +34,26 @@ class Untracked:
 
 
 def replay(path: str, store, *, scope: Scope = Scope("host"), on_activities=None,
-           progress=None, track: bool = True) -> RunReport:
+           progress=None, track: bool = True, host: str | None = None) -> RunReport:
     """Read an audit.log (RAW or ENRICHED, plain or gzip) through the pipeline.
     `on_activities(batch)` sees each batch of activities as the tracker gets it;
     `progress(bytes, records)` is told after each chunk; `track` False: no
-    documents (see Untracked)."""
+    documents (see Untracked). The run and its documents name `host`, else the
+    node auditd named on the log's first line, else this machine. A log that is
+    not empty and in which nothing parses as a record raises GodoError once the
+    run is written."""
     source = LogSource(path)
-    report = new_run("replay", scope, [path])
+    report = new_run("replay", scope, [path], host=host or source.node())
     tracker = (Tracker(store, host=report.host, boot_id=boot_id(), scope=scope, run=report.run_id)
                if track else Untracked())
     pipeline = Pipeline()
     name = os.path.basename(path)
     tracker.record_run(report.document())
     read_error = None
+    size = 0
     try:
         for chunk in source.chunks():
+            size += len(chunk)
             activities = pipeline.feed_log(chunk, name)
             if activities and on_activities is not None:
                 on_activities(activities)
@@ -63,4 +68,9 @@ def replay(path: str, store, *, scope: Scope = Scope("host"), on_activities=None
                errors=(str(read_error),) if read_error is not None else ())
     if read_error is not None:
         raise read_error
+    if size and not report.pipeline.get("records"):
+        malformed = report.pipeline.get("malformed", 0)
+        raise GodoError(f"nothing in {name} parsed as an audit record ("
+                        + (f"{malformed} malformed line{'s' if malformed != 1 else ''})" if malformed
+                           else "no records in it)"))
     return report

@@ -103,8 +103,9 @@ class RunReport:
         }
 
 
-def new_run(mode: str, scope: Scope, command=None) -> RunReport:
-    host = hostname()
+def new_run(mode: str, scope: Scope, command=None, host: str | None = None) -> RunReport:
+    """A run's report, started now, on `host` (this machine's name when None)."""
+    host = host or hostname()
     return RunReport(f"{host}:{time.strftime('%Y%m%dT%H%M%S')}:{uuid.uuid4().hex[:8]}", host,
                      time.time(), mode, scope.describe(), command)
 

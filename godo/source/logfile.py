@@ -23,6 +23,19 @@ class LogSource:
         self.gzip = magic == b"\x1f\x8b"
         self.size = os.path.getsize(path)
 
+    def node(self) -> str | None:
+        """The machine auditd named on the log's first line (`node=NAME type=...`,
+        its name_format setting), or None: the host a replay's documents name."""
+        try:
+            with (gzip.open if self.gzip else open)(self.path, "rb") as f:
+                first = f.readline(self.CHUNK)
+        except (OSError, EOFError, gzip.BadGzipFile):
+            return None  # chunks() says what is wrong with the file
+        if not first.startswith(b"node="):
+            return None
+        name = first[5:].split(None, 1)[0] if first[5:].strip() else b""
+        return name.decode("utf-8", "backslashreplace") or None
+
     def chunks(self):
         """The file in chunks of about CHUNK bytes. A file that fails part way (a
         gzip cut short) yields everything read before the failure, then raises

@@ -12,13 +12,22 @@ from . import audit as A
 
 
 def build_rules(arch: int, *, exclude_pids=(), session: int | None = None) -> list[A.AuditRule]:
-    """Exit-filter rules for `arch`.
+    """Exit-filter rules for `arch`, and the same for the 32-bit table it also runs
+    (i386 on x86_64): a 32-bit program's calls have other numbers and arch=b32.
 
     `exclude_pids` are processes whose own syscalls must never be audited (godo,
     a local database server it writes to) or their writes feed back into the
     stream. `session`, when given, limits every rule to one audit session: the
     kernel then drops everything outside `godo record -- CMD` before it is sent.
     """
+    rules = []
+    for table in (arch,) + S.COMPAT_ARCHES.get(arch, ()):
+        rules += _table_rules(table, exclude_pids, session)
+    return rules
+
+
+def _table_rules(arch: int, exclude_pids, session: int | None) -> list[A.AuditRule]:
+    """The rules of one syscall table (one arch= value)."""
     common: list[tuple[int, int, int | str]] = [(A.FIELD_ARCH, A.OP_EQUAL, arch)]
     for pid in sorted(set(exclude_pids)):
         common.append((A.FIELD_PID, A.OP_NOT_EQUAL, pid))
@@ -32,14 +41,16 @@ def build_rules(arch: int, *, exclude_pids=(), session: int | None = None) -> li
         A.AuditRule(S.numbers(arch, S.OPEN_CALLS), common + [key]),
         A.AuditRule(S.numbers(arch, S.FD_CALLS), common + [success, key]),
     ]
-    fcntl = S.numbers(arch, ["fcntl"])
+    fcntl = S.numbers(arch, S.FCNTL_CALLS)
     for command in S.FCNTL_COMMANDS:
         rules.append(A.AuditRule(fcntl, common + [(A.FIELD_ARG0 + 1, A.OP_EQUAL, command), success, key]))
     return rules
 
 
 def describe(rule: A.AuditRule, arch: int) -> str:
-    """A rule the way auditctl -l prints it, for `godo status` and run documents."""
+    """A rule the way auditctl -l prints it, for `godo status` and run documents; its
+    calls named by the table of its own arch= (else `arch`'s)."""
+    arch = next((value for fid, _op, value in rule.fields if fid == A.FIELD_ARCH), arch)
     names = {nr: name for nr, (name, _code) in S.table(arch).items()}
     calls = "all" if rule.all_syscalls else ",".join(
         sorted(names.get(nr, str(nr)) for nr in rule.syscalls))
@@ -52,13 +63,17 @@ def describe(rule: A.AuditRule, arch: int) -> str:
     ops = {A.OP_EQUAL: "=", A.OP_NOT_EQUAL: "!="}
     for fid, op, value in rule.fields:
         if fid == A.FIELD_ARCH:
-            value = {S.ARCH_X86_64: "b64", S.ARCH_AARCH64: "b64"}.get(value, hex(value))
+            value = _ARCH_WORDS.get(value, hex(value))
         if fid == A.FIELD_ARCH and not calls:
             continue
         parts.append(f"-F {field_names.get(fid, f'field{fid}')}{ops.get(op, '?')}{value}")
         if fid == A.FIELD_ARCH:
             parts.append(f"-S {calls}")
     return " ".join(parts)
+
+
+# auditctl's words for the arches: b64 the native tables, b32 the compat ones.
+_ARCH_WORDS = {S.ARCH_X86_64: "b64", S.ARCH_AARCH64: "b64", S.ARCH_I386: "b32"}
 
 
 def native_arch() -> int:

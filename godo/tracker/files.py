@@ -47,6 +47,7 @@ class Files:
             self._release(proc, fd, act.ts)
         open_file = OpenFile(self._file_serial_next(), proc, fd, path, act.flags, act.mode,
                              act.ts, bool(act.created), False)
+        open_file.arch = act.arch
         if proc.root and path and path.startswith("/"):
             open_file.host_path = join(proc.root, path.lstrip("/"))
         open_file.refs = 1

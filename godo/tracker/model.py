@@ -35,6 +35,31 @@ def utc(ts: float | None) -> datetime | None:
 _ACCESS = {0: "r", C.O_WRONLY: "w", C.O_RDWR: "rw"}
 _O_TRUNC, _O_ACCMODE = C.O_TRUNC, C.O_ACCMODE
 
+# (flags, arch) -> their names: opens repeat a few combinations, decoded once each.
+_FLAG_NAMES: dict[tuple, tuple] = {}
+_FLAG_NAMES_SIZE = 1024
+
+
+def flag_names(flags: int | None, arch: str | None) -> list[str] | None:
+    """open(2) flags by name, as the contract's table for `arch` has them."""
+    if flags is None:
+        return None
+    names = _FLAG_NAMES.get((flags, arch))
+    if names is None:
+        table = C.OPEN_FLAG_NAMES_BY_ARCH.get(arch, C.OPEN_FLAG_NAMES)
+        found = [C.OPEN_ACCESS_NAMES.get(flags & _O_ACCMODE, "O_ACCMODE")]
+        rest = flags & ~_O_ACCMODE
+        for name, bits in table.items():
+            if rest & bits == bits:
+                found.append(name)
+                rest &= ~bits
+        if rest:
+            found.append(hex(rest))
+        if len(_FLAG_NAMES) >= _FLAG_NAMES_SIZE:
+            _FLAG_NAMES.clear()
+        names = _FLAG_NAMES[flags, arch] = tuple(found)
+    return list(names)
+
 
 class Context:
     """What every document of one run carries: the host, its boot, the run."""
@@ -50,8 +75,8 @@ class Context:
 class OpenFile:
     """One open file description: shared by every fd that dup or fork made of it."""
 
-    __slots__ = ("serial", "proc", "fd", "path", "host_path", "flags", "mode", "opened", "closed",
-                 "writes", "bytes", "first_write", "last_write", "created", "truncated",
+    __slots__ = ("serial", "proc", "fd", "path", "host_path", "flags", "arch", "mode", "opened",
+                 "closed", "writes", "bytes", "first_write", "last_write", "created", "truncated",
                  "refs", "inherited", "dirty", "writers", "comm", "exe", "container", "runtime")
 
     def __init__(self, serial, proc, fd, path, flags, mode, opened, created, inherited):
@@ -61,6 +86,7 @@ class OpenFile:
         self.path = path
         self.host_path = None
         self.flags = flags
+        self.arch = None  # the open's, whose flag values `flags` are
         self.mode = mode
         self.opened = opened
         self.closed = None
@@ -103,7 +129,8 @@ class OpenFile:
             "_id": self.id, "host": ctx.host, "run": ctx.run, "process": proc.id, "pid": proc.pid,
             "comm": self.comm, "exe": self.exe, "container": self.container,
             "runtime": self.runtime, "fd": self.fd, "path": self.path, "host_path": self.host_path,
-            "flags": flags, "mode": self.mode, "access": access,
+            "flags": flags, "flag_names": flag_names(flags, self.arch), "mode": self.mode,
+            "access": access,
             "opened": cached(opened) or utc(opened), "closed": cached(closed) or utc(closed),
             "status": "closed" if self.closed is not None else "open",
             "writes": self.writes, "bytes": self.bytes,
@@ -115,7 +142,7 @@ class OpenFile:
 
 class Process:
     __slots__ = ("id", "pid", "ppid", "parent", "start", "comm", "exe", "argv", "cwd", "uid",
-                 "auid", "execs", "children", "children_count", "exit_time", "exit_code",
+                 "auid", "euid", "suid", "gid", "egid", "ses", "tty", "names", "execs", "children", "children_count", "exit_time", "exit_code",
                  "signal", "status", "container", "shim_id", "runtime", "root", "in_scope", "threads",
                  "fds", "cloexec", "dirty", "seeded", "fs_ops", "files_written", "proc_start",
                  "ctx")
@@ -128,7 +155,9 @@ class Process:
         self.parent = parent          # the parent's id, or None
         self.start = start
         self.comm = self.exe = self.argv = self.cwd = None
-        self.uid = self.auid = None
+        self.uid = self.auid = self.euid = self.suid = self.gid = self.egid = None
+        self.ses = self.tty = None
+        self.names = None             # what an ENRICHED log named its ids
         self.execs = []
         self.children = []
         self.children_count = 0
@@ -157,7 +186,10 @@ class Process:
             "exit_code": self.exit_code, "signal": self.signal, "status": self.status,
             "comm": self.comm, "exe": self.exe, "argv": self.argv, "cwd": self.cwd,
             # Copies: the store encodes the document later, and these lists grow.
-            "uid": self.uid, "auid": self.auid, "execs": list(self.execs),
+            "uid": self.uid, "auid": self.auid, "euid": self.euid, "suid": self.suid,
+            "gid": self.gid, "egid": self.egid, "ses": self.ses, "tty": self.tty,
+            **({"names": self.names} if self.names is not None else {}),
+            "execs": list(self.execs),
             "children": list(self.children), "children_count": self.children_count,
             "container": self.container, "runtime": self.runtime, "rootfs": self.root,
             "threads": self.threads,

@@ -105,16 +105,19 @@ def _read(root: str, pid: int, boot: float) -> dict | None:
         cwd = os.readlink(f"{base}/cwd")
     except OSError:
         pass
-    uid = None
+    ids = {"uid": None, "euid": None, "suid": None, "gid": None, "egid": None}
     try:
         for line in Path(f"{base}/status").read_text().splitlines():
+            # Uid: and Gid: give the real, effective, saved and filesystem ids.
             if line.startswith("Uid:"):
-                uid = int(line.split()[1])
+                ids["uid"], ids["euid"], ids["suid"] = map(int, line.split()[1:4])
+            elif line.startswith("Gid:"):
+                ids["gid"], ids["egid"] = map(int, line.split()[1:3])
                 break
     except (OSError, ValueError):
         pass
     return {"pid": pid, "ppid": ppid, "comm": comm, "argv": argv, "exe": exe, "cwd": cwd,
-            "uid": uid, "ticks": ticks, "start": boot + ticks / _CLK_TCK,
+            **ids, "ticks": ticks, "start": boot + ticks / _CLK_TCK,
             "cgroup": cgroup_of(pid) if root == "/proc" else None}
 
 

@@ -119,8 +119,16 @@ class Tracker(Containers):
             proc = None
         if proc is None:
             proc = self._new_process(act.pid, act.ppid, self.procs.get(act.ppid), act.ts)
-            proc.comm, proc.exe, proc.uid, proc.auid = act.comm, real_exe(act.exe, proc.exe), act.uid, act.auid
+            self._take_task(proc, act)
         return proc
+
+    def _take_task(self, proc: Process, act) -> None:
+        """What a SYSCALL record says of the process it came from: its names and ids."""
+        proc.comm, proc.exe, proc.uid, proc.auid = act.comm, real_exe(act.exe, proc.exe), act.uid, act.auid
+        proc.euid, proc.suid, proc.gid, proc.egid = act.euid, act.suid, act.gid, act.egid
+        proc.ses, proc.tty = act.ses, act.tty
+        if act.names is not None:
+            proc.names = act.names
 
     def _cloned_parent(self, cloner_pid: int, ppid: int) -> bool:
         """clone(CLONE_PARENT) makes the child its cloner's sibling (runc init's
@@ -144,7 +152,7 @@ class Tracker(Containers):
         if cloner is not None and cloner is not parent:
             # A copy of the cloner, whoever its parent is.
             proc.exe, proc.argv, proc.cwd = cloner.exe, cloner.argv, cloner.cwd
-        proc.comm, proc.exe, proc.uid, proc.auid = act.comm, real_exe(act.exe, proc.exe), act.uid, act.auid
+        self._take_task(proc, act)
         return proc
 
     def _new_process(self, pid: int, ppid: int, parent: Process | None, start: float,
@@ -154,6 +162,8 @@ class Tracker(Containers):
         if parent is not None:
             proc.comm, proc.exe, proc.argv, proc.cwd = parent.comm, parent.exe, parent.argv, parent.cwd
             proc.uid, proc.auid, proc.root = parent.uid, parent.auid, parent.root
+            proc.euid, proc.suid, proc.gid, proc.egid = parent.euid, parent.suid, parent.gid, parent.egid
+            proc.ses, proc.tty, proc.names = parent.ses, parent.tty, parent.names
             self._link(parent, proc)
         self.procs[pid] = proc
         proc.in_scope = self._in_scope(proc, parent)
@@ -235,12 +245,18 @@ class Tracker(Containers):
         if not act.success:
             return
         runc_init = self._runs_oci_runtime(proc)
-        proc.comm, proc.exe, proc.uid, proc.auid = act.comm, real_exe(act.exe, proc.exe), act.uid, act.auid
+        self._take_task(proc, act)
         proc.argv = act.argv if act.argv is not None else act.proctitle
         if act.cwd is not None:
             proc.cwd = act.cwd
         if len(proc.execs) < _MAX_EXECS:
-            proc.execs.append({"time": utc(act.ts), "exe": proc.exe, "argv": proc.argv, "cwd": proc.cwd})
+            # The ids as the exec left them: a setuid program's euid is not its uid.
+            run = {"time": utc(act.ts), "exe": proc.exe, "argv": proc.argv, "cwd": proc.cwd,
+                   "arch": act.arch, "uid": act.uid, "euid": act.euid, "suid": act.suid,
+                   "gid": act.gid, "egid": act.egid}
+            if act.names is not None:
+                run["names"] = act.names
+            proc.execs.append(run)
         proc.dirty = True
         if proc.fds and proc.cloexec:
             for fd in list(proc.cloexec):
@@ -386,6 +402,7 @@ class Tracker(Containers):
                            None, info["start"], self._ctx)
             proc.comm, proc.exe, proc.argv, proc.cwd = info["comm"], info["exe"], info["argv"], info["cwd"]
             proc.uid, proc.seeded, proc.proc_start = info["uid"], True, info["ticks"]
+            proc.euid, proc.suid, proc.gid, proc.egid = info["euid"], info["suid"], info["gid"], info["egid"]
             if parent is not None:
                 self._link(parent, proc)  # its parent, the parent's children, the container
                 proc.root = parent.root

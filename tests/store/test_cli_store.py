@@ -9,6 +9,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from pymongo import MongoClient
+
 from godo.cli import main
 from support.cli import GODO, _json_lines, _one_line_error, _run
 from support.paths import DATA
@@ -27,6 +29,28 @@ def test_replay_jsonl_and_into_the_store(env, ferret_uri, store_db, capsys):
     assert "malformed 0" in capsys.readouterr().err
     assert main(["containers", "--mongo", uri, "--json"]) == 0
     assert len(_json_lines(capsys.readouterr().out)) == 1
+
+
+def test_replay_of_an_enriched_node_log_with_host_given(env, ferret_uri, store_db, tmp_path):
+    """Into the real store: the host given, the ids, the ENRICHED names and the flag names."""
+    lines = []
+    for line in (DATA / "dirfd.log").read_bytes().splitlines():
+        if line.startswith(b"type=SYSCALL"):
+            line += b'\x1dARCH=x86_64 SYSCALL=x AUID="alice" UID="root" EUID="root" GID="root"'
+        lines.append(b"node=web1 " + line + b"\n")
+    log = tmp_path / "enriched.log"
+    log.write_bytes(b"".join(lines))
+    uri = _uri(ferret_uri, store_db)
+    assert main(["replay", "--mongo", uri, "--host", "db7", str(log)]) == 0
+    with MongoClient(uri, serverSelectionTimeoutMS=5000) as client:
+        db = client.get_default_database()
+        assert db.runs.distinct("host") == db.processes.distinct("host") == ["db7"]
+        proc = db.processes.find_one({"execs.0": {"$exists": True}})
+        assert proc["names"] == {"arch": "x86_64", "syscall": "x", "auid": "alice", "uid": "root",
+                                 "euid": "root", "gid": "root"}
+        assert proc["euid"] == proc["uid"] == 0 and proc["execs"][-1]["names"] == proc["names"]
+        written = db.files.find_one({"writes": {"$gt": 0}, "flags": {"$ne": None}})
+        assert written["flag_names"][0] in ("O_WRONLY", "O_RDWR") and "O_CREAT" in written["flag_names"]
 
 
 def _uri(ferret_uri: str, db: str) -> str:

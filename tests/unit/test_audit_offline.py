@@ -20,11 +20,34 @@ def test_rule_packs_and_unpacks_to_the_same_rule():
         assert back.keys == ["godo"]
 
 
-def test_rules_cover_every_cooked_syscall_once():
-    rules = R.build_rules(ARCH)
-    covered = [nr for rule in rules[:3] for nr in rule.syscalls]
-    assert len(covered) == len(set(covered))
-    assert set(covered) | S.numbers(ARCH, ["fcntl"]) == set(S.table(ARCH))
+def _arch_of(rule):
+    return next(v for f, _o, v in rule.fields if f == A.FIELD_ARCH)
+
+
+def test_rules_cover_every_cooked_syscall_once_for_each_table():
+    rules = R.build_rules(ARCH, exclude_pids={42})
+    assert {_arch_of(r) for r in rules} == {S.ARCH_X86_64, S.ARCH_I386}
+    for arch in (S.ARCH_X86_64, S.ARCH_I386):
+        mine = [r for r in rules if _arch_of(r) == arch]
+        assert len(mine) == 3 + len(S.FCNTL_COMMANDS)
+        covered = [nr for rule in mine[:3] for nr in rule.syscalls]
+        assert len(covered) == len(set(covered))
+        assert set(covered) | S.numbers(arch, S.FCNTL_CALLS) == set(S.table(arch))
+        assert all((A.FIELD_PID, A.OP_NOT_EQUAL, 42) in r.fields for r in mine), "exclusions too"
+    assert S.numbers(S.ARCH_I386, ["open", "creat", "execve", "openat"]) == {5, 8, 11, 295}
+    # aarch64 has no compat table of godo's yet: its own rules only
+    assert {_arch_of(r) for r in R.build_rules(S.ARCH_AARCH64)} == {S.ARCH_AARCH64}
+
+
+def test_rules_are_described_with_their_own_table():
+    rules = R.build_rules(ARCH, exclude_pids={42})
+    native, compat = rules[1], rules[1 + len(rules) // 2]
+    assert R.describe(native, ARCH) == ("-a always,exit -F arch=b64 -S creat,open,openat,openat2 "
+                                        "-F pid!=42 -F key=godo")
+    assert R.describe(compat, ARCH) == ("-a always,exit -F arch=b32 -S creat,open,openat,openat2 "
+                                        "-F pid!=42 -F key=godo")
+    fcntl64 = R.describe(rules[-1], ARCH)
+    assert fcntl64.startswith("-a always,exit -F arch=b32 -S fcntl,fcntl64 ") and "-F a1=2" in fcntl64
 
 
 def test_state_file_is_private(tmp_path):

@@ -183,6 +183,35 @@ def test_unreadable_log(env, tmp_path, capsys):
     assert "Compressed file ended" in captured.err
 
 
+def test_a_log_in_which_nothing_parses_is_an_error(env, tmp_path, capsys):
+    garbage = tmp_path / "g.log"
+    garbage.write_bytes(b"hello\nnode=web1 type=BOGUS msg=audit(1.2:3): x\n\n")
+    assert main(["replay", "--store", "null", str(garbage)]) == 1
+    assert _one_line_error(capsys.readouterr().err) == (
+        "godo: nothing in g.log parsed as an audit record (2 malformed lines)")
+    blank = tmp_path / "blank.log"
+    blank.write_bytes(b"\n\n")
+    assert main(["replay", "--jsonl", str(blank)]) == 1
+    assert _one_line_error(capsys.readouterr().err) == (
+        "godo: nothing in blank.log parsed as an audit record (no records in it)")
+    empty = tmp_path / "empty.log"
+    empty.write_bytes(b"")
+    assert main(["replay", "--store", "null", str(empty)]) == 0, "an empty log is no error"
+    some = tmp_path / "some.log"
+    some.write_bytes(garbage.read_bytes() + (DATA / "dirfd.log").read_bytes())
+    assert main(["replay", "--store", "null", str(some)]) == 0
+    assert "godo: 2 malformed record(s) skipped" in capsys.readouterr().err
+
+
+def test_a_log_in_which_nothing_parses_subprocess(tmp_path):
+    garbage = tmp_path / "g.log"
+    garbage.write_bytes(b"\0\xff garbage\n")
+    result = _run("replay", "--jsonl", garbage)
+    assert result.returncode == 1 and result.stdout == ""
+    assert _one_line_error(result.stderr) == (
+        "godo: nothing in g.log parsed as an audit record (1 malformed line)")
+
+
 def test_unreadable_log_subprocess(tmp_path):
     private = Path(tempfile.mkdtemp(prefix="godo-log-"))
     try:

@@ -3,6 +3,7 @@ draw, replay with no store, times and globs, systemd's notify socket."""
 
 from __future__ import annotations
 
+import gzip
 import socket
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -49,6 +50,31 @@ def test_replay_subprocess(env):
     result = _run("replay", "--jsonl", DATA / "dirfd.log")
     assert result.returncode == 0, result.stderr
     assert all("kind" in e for e in _json_lines(result.stdout))
+
+
+def _replayed(log, **options):
+    from godo.run.replay import replay
+    from support.capture import DocStore
+    store = DocStore()
+    replay(str(log), store, **options)
+    return store
+
+
+def test_replay_names_the_node_of_the_log_as_the_host_or_the_one_given(tmp_path):
+    plain = (DATA / "dirfd.log").read_bytes()
+    noded = tmp_path / "web1.log.gz"
+    noded.write_bytes(gzip.compress(b"".join(b"node=web1 " + line
+                                              for line in plain.splitlines(keepends=True))))
+    store = _replayed(noded)
+    (run,) = store.docs("runs")
+    assert run["host"] == "web1" and run["_id"].startswith("web1:") and run["malformed"] == 0
+    procs, files = store.docs("processes"), store.docs("files")
+    assert procs and files and run["activities"] == _replayed(DATA / "dirfd.log").docs("runs")[0]["activities"]
+    assert {d["host"] for d in procs + files} == {"web1"}
+    assert all(d["_id"].startswith("web1:") for d in procs)
+    given = _replayed(noded, host="db7")
+    assert {d["host"] for d in given.docs("runs") + given.docs("processes")} == {"db7"}
+    assert {d["host"] for d in _replayed(DATA / "dirfd.log").docs("runs")} == {socket.gethostname()}
 
 
 def test_replay_shows_records_per_second_on_a_terminal(tmp_path):

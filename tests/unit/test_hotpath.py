@@ -92,9 +92,10 @@ def one(twin, *lines: str) -> dict:
 
 
 def common(serial=400, syscall_name="openat", *, success=True, exit=0, pid=6721, ppid=6719,
-           comm="sh", exe="/usr/bin/dash", ts=1795768960.226) -> dict:
-    """The fields every activity takes from its SYSCALL record, in contract order."""
-    out = {"ts": ts, "serial": serial, "syscall": syscall_name}
+           comm="sh", exe="/usr/bin/dash", ts=1795768960.226, arch="x86_64") -> dict:
+    """The fields every activity takes from its SYSCALL record, in contract order
+    (what syscall() writes: tty=(none), so no tty)."""
+    out = {"ts": ts, "serial": serial, "syscall": syscall_name, "arch": arch}
     if success is not None:
         out.update(success=success, exit=exit)
     out.update(pid=pid, ppid=ppid, uid=0, auid=4294967295)
@@ -102,6 +103,7 @@ def common(serial=400, syscall_name="openat", *, success=True, exit=0, pid=6721,
         out["comm"] = comm
     if exe is not None:
         out["exe"] = exe
+    out.update(euid=0, suid=0, gid=0, egid=0, ses=4294967295)
     return out
 
 
@@ -483,13 +485,91 @@ def test_hex_may_hold_whitespace_between_byte_pairs(twin):
     assert split_pair["path"] == "2F7 4"
 
 
-def test_enriched_lines_cook_as_raw_ones(twin):
+def test_enriched_lines_cook_as_raw_ones_and_keep_the_names(twin):
     raw = [syscall(563, 257, AT_FDCWD, 1, 0, exit=3), cwd(563), path(563, 0, '"/etc/hosts"'),
            proctitle(563, "cat", "/etc/hosts")]
-    enriched = [raw[0] + '\x1dARCH=x86_64 SYSCALL=openat AUID="unset" UID="root" GID="root"',
+    enriched = [raw[0] + '\x1dARCH=x86_64 SYSCALL=openat AUID="unset" UID="root" GID="root" '
+                'EUID="root" SUID="root" FSUID="root" EGID="root" SGID="root" FSGID="root"',
                 raw[1], raw[2] + '\x1dOUID="root" OGID="root"', raw[3]]
-    assert cook(twin, *enriched) == cook(twin, *raw)
-    assert cook(twin, *raw)[0]["path"] == "/etc/hosts"
+    (got,) = cook(twin, *enriched)
+    names = got.pop("names")
+    assert [got] == cook(twin, *raw) and got["path"] == "/etc/hosts"
+    assert names == {"arch": "x86_64", "syscall": "openat", "auid": "unset", "uid": "root",
+                     "gid": "root", "euid": "root", "suid": "root", "egid": "root"}
+
+
+def test_ids_and_tty_of_the_task(twin):
+    setuid = syscall(600, 59, exit=0).replace("euid=0 suid=0", "euid=0 suid=0").replace(
+        "uid=0 gid=0 euid=0 suid=0", "uid=1000 gid=100 euid=0 suid=0").replace(
+        "egid=0", "egid=42").replace("tty=(none) ses=4294967295", "tty=pts3 ses=7")
+    got = one(twin, setuid, record("EXECVE", 600, 'argc=1 a0="passwd"'), proctitle(600, "passwd"))
+    assert {k: got[k] for k in ("uid", "euid", "suid", "gid", "egid", "ses", "tty")} == {
+        "uid": 1000, "euid": 0, "suid": 0, "gid": 100, "egid": 42, "ses": 7, "tty": "pts3"}
+    assert "tty" not in one(twin, syscall(601, 3, 5), proctitle(601, "sh")), "tty=(none): no tty"
+
+
+def test_ids_the_record_lacks_are_none_and_bad_ones_refuse_the_event(twin):
+    got = one(twin, _without(syscall(602, 3, 5), "euid=0", "ses=4294967295", "tty=(none)"),
+              proctitle(602, "sh"))
+    assert "euid" not in got and "ses" not in got and got["suid"] == 0
+    for serial, (field, bad) in enumerate((("euid", "x"), ("ses", "+"), ("egid", "1" * 20)), 603):
+        pipeline = twin.Pipeline()
+        line = syscall(serial, 3, 5).replace(f" {field}=", f" {field}={bad}", 1)
+        assert pipeline.feed_log(log(line, proctitle(serial, "sh"))) + pipeline.flush() == []
+        assert pipeline.errors == [(f"event {serial}", f"cannot cook: {field} is not a number")]
+    # the first bad one is told, in contract order
+    pipeline = twin.Pipeline()
+    line = syscall(610, 3, 5).replace(" suid=0", " suid=x").replace(" ses=", " ses=y")
+    pipeline.feed_log(log(line, proctitle(610, "sh")))
+    assert pipeline.errors == [("event 610", "cannot cook: suid is not a number")]
+
+
+def test_lines_with_auditds_node_prefix_read_as_without(twin):
+    lines = [syscall(620, 257, AT_FDCWD, 1, O_WRONLY_CREAT_TRUNC, 0o644, exit=3), cwd(620),
+             path(620, 0, '"f"', "CREATE"), proctitle(620, "sh"),
+             syscall(621, 3, 3).replace(" a1=", "  a1="), proctitle(621, "sh")]  # the general way
+    plain = cook(twin, *lines)
+    assert cook(twin, *["node=web1 " + line for line in lines]) == plain and len(plain) == 2
+    pipeline = twin.Pipeline()
+    pipeline.feed_log(log("node=web1", "node=web1 garbage", "node=web1 type=BOGUS msg=audit(1.2:3): x"))
+    assert pipeline.errors == [(f"log:{n}", why) for n, why in (
+        (1, "line does not start with type="), (2, "line does not start with type="),
+        (3, "unknown record type"))]
+
+
+I386 = "40000003"
+I386_AT_FDCWD = 0xFFFFFF9C
+
+
+def test_i386_calls_cook_by_the_i386_table(twin):
+    got = cook(twin,
+               syscall(630, 5, 0x804A000, 0o1101, 0o644, arch=I386, exit=3, items=2), cwd(630),
+               path(630, 1, '"/tmp/a"', "CREATE"), proctitle(630, "compat32"),
+               syscall(631, 4, 3, 0x804A000, 6, arch=I386, exit=6), proctitle(631, "compat32"),
+               syscall(632, 8, 0x804A000, 0o600, arch=I386, exit=4), cwd(632),
+               path(632, 0, '"b"', "CREATE"), proctitle(632, "compat32"),
+               syscall(633, 295, I386_AT_FDCWD, 0x804A000, 0, arch=I386, exit=5), cwd(633),
+               path(633, 0, '"c"'), proctitle(633, "compat32"),
+               syscall(634, 221, 5, 1030, 10, arch=I386, exit=10), proctitle(634, "compat32"),
+               syscall(635, 6, 3, arch=I386), proctitle(635, "compat32"),
+               syscall(636, 120, 0x1200011, arch=I386, exit=700), proctitle(636, "compat32"),
+               syscall(637, 252, 3, arch=I386, success=None), proctitle(637, "compat32"),
+               syscall(638, 11, arch=I386, items=1), record("EXECVE", 638, 'argc=1 a0="true"'),
+               cwd(638), path(638, 0, '"/bin/true"'), proctitle(638, "true"),
+               syscall(639, 257, arch=I386), proctitle(639, "compat32"))  # 257 is no call on i386
+    assert [(a["arch"], a["syscall"], a["kind"]) for a in got] == [
+        ("i386", "open", "open"), ("i386", "write", "write"), ("i386", "creat", "open"),
+        ("i386", "openat", "open"), ("i386", "fcntl64", "dup"), ("i386", "close", "close"),
+        ("i386", "clone", "spawn"), ("i386", "exit_group", "exit"), ("i386", "execve", "exec")]
+    opened, written, created, at, duped, closed, spawned, ended, ran = got
+    assert (opened["path"], opened["fd"], opened["flags"], opened["mode"], opened["created"]) == (
+        "/tmp/a", 3, 0o1101, 0o644, True)
+    assert (written["fd"], written["bytes"]) == (3, 6)
+    assert (created["path"], created["flags"], created["mode"]) == ("/work/main/b", 0o1101, 0o600)
+    assert (at["path"], at.get("dirfd")) == ("/work/main/c", None)
+    assert (duped["fd"], duped["new_fd"], duped["cloexec"]) == (5, 10, True)
+    assert closed["fd"] == 3 and (spawned["child"], spawned["thread"]) == (700, False)
+    assert ended["code"] == 3 and (ran["argv"], ran["path"]) == (["true"], "/bin/true")
 
 
 # -- records the pure twin's fast path leaves to the general way ----------------------
@@ -542,9 +622,12 @@ def test_syscall_with_fields_the_kernel_did_not_write_there(twin):
         (575, 5, 6721, 0), (576, 5, 6721, 0), (577, 5, 99, 0), (578, 5, 6721, 7)]
 
 
-def test_enriched_part_of_a_syscall_record_is_not_read(twin):
-    line = syscall(579, 3, 5) + '\x1dARCH=x86_64 SYSCALL=close pid=1 uid=2 exe="/bin/other"'
-    assert one(twin, line, proctitle(579, "sh")) == activity("close", 579, "close", fd=5)
+def test_enriched_part_of_a_syscall_record_is_not_read_as_its_fields(twin):
+    line = syscall(579, 3, 5) + '\x1dARCH=x86_64 SYSCALL=close pid=1 uid=2 exe="/bin/other" UID="a b'
+    assert one(twin, line, proctitle(579, "sh")) == activity(
+        "close", 579, "close", fd=5, names={"arch": "x86_64", "syscall": "close", "uid": "a"})
+    nothing_known = syscall(580, 3, 5) + '\x1d  OUID="root" \0'
+    assert "names" not in one(twin, nothing_known, proctitle(580, "sh"))
 
 
 def test_values_spelt_otherwise_and_numbers_of_19_digits(twin):
@@ -855,10 +938,12 @@ def test_parse_record_raises_for_a_malformed_record(twin):
 
 
 def test_activity_is_built_and_changed_like_the_contract_says(twin):
-    act = twin.Activity("open", 1.5, 7, "openat", True, 3, 10, 1, 0, 0, "cat", None)
+    act = twin.Activity("open", 1.5, 7, "openat", "i386", True, 3, 10, 1, 0, 0, "cat", None,
+                        1000, 0, 0, 0, 2, None)
     act.path, act.fd = "/x", 3
-    assert act.to_dict() == {"kind": "open", "ts": 1.5, "serial": 7, "syscall": "openat", "success": True,
-                             "exit": 3, "pid": 10, "ppid": 1, "uid": 0, "auid": 0, "comm": "cat",
+    assert act.to_dict() == {"kind": "open", "ts": 1.5, "serial": 7, "syscall": "openat", "arch": "i386",
+                             "success": True, "exit": 3, "pid": 10, "ppid": 1, "uid": 0, "auid": 0,
+                             "comm": "cat", "euid": 1000, "suid": 0, "gid": 0, "egid": 0, "ses": 2,
                              "path": "/x", "fd": 3}
     assert repr(act).startswith("Activity({'kind': 'open'")
 
@@ -891,19 +976,21 @@ def _split(data: bytes, cuts: list[int]) -> list[bytes]:
 
 REAL_LINES = [line for p in REAL_LOGS for line in p.read_bytes().splitlines(keepends=True)]
 _NUMBERS = ["56", "57", "59", "2", "257", "437", "85", "1", "3", "436", "32", "292", "72", "155",
-            "80", "82", "316", "87", "263", "62", "234", "221", "94", "231", "60", "0", "-1", "99999"]
+            "80", "82", "316", "87", "263", "62", "234", "221", "94", "231", "60", "0", "-1", "99999",
+            "5", "8", "11", "295", "120", "252"]
 _VALUES = st.one_of(
     st.sampled_from(["(null)", '""', '"', '"a b', "ffffff9c", "0", "-2", "7fff", "2F746D70", "2F7",
                      '"/tmp/x"', '"rel/../a"', '"//x/./y/"', "yes", "no", "PARENT", "CREATE",
                      "DELETE", "UNKNOWN", "NORMAL", "0100", "0x10", "c000003e", "c00000b7",
-                     "2F 74", "2F\t74\r", "2F\x0b", " 2F", "2F7 4"]),
+                     "2F 74", "2F\t74\r", "2F\x0b", " 2F", "2F7 4", "40000003", "pts0", "(none)",
+                     '"root"', "x86_64"]),
     st.sampled_from(_NUMBERS),
     st.binary(max_size=12).map(lambda b: b.hex().upper()),
     st.text(alphabet="0123456789abcdefxAF-+_ \"/.=\t\r\x0b\x0c\x1c\x1d\x00\xff", max_size=10),
 )
 _KEYS = st.sampled_from([
     "arch", "syscall", "success", "exit", "a0", "a1", "a2", "a3", "pid", "ppid", "uid", "auid",
-    "comm", "exe", "name", "nametype", "cwd", "argc", "a0_len", "a0[0]", "a0[1]", "a1[0]", "a9",
+    "comm", "exe", "euid", "suid", "gid", "egid", "ses", "tty", "UID", "AUID", "SYSCALL", "ARCH", "name", "nametype", "cwd", "argc", "a0_len", "a0[0]", "a0[1]", "a1[0]", "a9",
     "proctitle", "oflag", "item", "key", "=", "a", "a[1]", "a1[", "a-1", "a1_0",
 ])
 _TYPES = st.sampled_from(["SYSCALL", "PATH", "CWD", "EXECVE", "PROCTITLE", "EOE", "OPENAT2",
@@ -921,7 +1008,8 @@ def _records_text(draw) -> bytes:
         for _ in range(draw(st.integers(0, 8))):
             tokens.append(f"{draw(_KEYS)}={draw(_VALUES)}")
         sep = draw(st.sampled_from([" ", " ", "  ", "\t", "\r", "\x0b", "\x0c", "\x1f", " \x1d "]))
-        line = f"type={draw(_TYPES)} msg=audit({stamp}:{serial}): {sep.join(tokens)}"
+        node = draw(st.sampled_from(["", "", "node=web1 ", "node= ", "node=x", "node=a b "]))
+        line = f"{node}type={draw(_TYPES)} msg=audit({stamp}:{serial}): {sep.join(tokens)}"
         if draw(st.booleans()):
             line = line[:draw(st.integers(0, len(line)))]
         lines.append(line.encode("utf-8", "surrogateescape"))

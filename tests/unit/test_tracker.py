@@ -49,7 +49,8 @@ Activity = Tracker = None  # the twin under test (_twins)
 
 
 def act(kind, pid, ts, *, ppid=1, syscall=None, success=True, exit=0, comm="sh", exe="/bin/sh", **fields):
-    a = Activity(kind, ts, next(_serial), syscall or kind, success, exit, pid, ppid, 0, 0, comm, exe)
+    a = Activity(kind, ts, next(_serial), syscall or kind, "x86_64", success, exit, pid, ppid, 0, 0,
+                 comm, exe, 0, 0, 0, 0, 1, None)
     for name, value in fields.items():
         setattr(a, name, value)
     return a
@@ -116,6 +117,58 @@ def test_command_tree_with_vfork_child_reported_before_its_spawn(tracked):
     assert procs[101]["argv"] == ["cat", "/tmp/x"] and procs[101]["status"] == "exited"
     assert procs[100]["exit_code"] == 3
     assert tracker.procs == {}, "exited processes leave memory"
+
+
+def test_ids_tty_and_a_setuid_exec_on_the_process_and_its_execs(tracked):
+    tracker, store = tracked
+    shell = execve(100, 1000.1, ["sh", "-c", "passwd"], "/usr/bin/dash", ppid=50)
+    shell.uid, shell.euid, shell.suid, shell.gid, shell.egid, shell.ses, shell.tty = (
+        1000, 1000, 1000, 100, 100, 3, "pts1")
+    setuid = execve(101, 1000.2, ["passwd"], "/usr/bin/passwd", ppid=100)
+    setuid.uid, setuid.euid, setuid.suid, setuid.gid, setuid.egid, setuid.ses, setuid.tty = (
+        1000, 0, 0, 100, 100, 3, "pts1")
+    setuid.arch = "i386"
+    setuid.names = {"uid": "alice", "euid": "root", "syscall": "execve", "arch": "i386"}
+    tracker.process([shell, spawn(100, 101, 1000.15, ppid=50), setuid, exit_(101, 1000.3, ppid=100),
+                     exit_(100, 1000.4, ppid=50)])
+    procs = by_pid(store.docs("processes"))
+    sh, passwd = procs[100], procs[101]
+    ids = ("uid", "euid", "suid", "gid", "egid")
+    assert [sh[k] for k in ids + ("ses", "tty")] == [1000, 1000, 1000, 100, 100, 3, "pts1"]
+    assert [passwd[k] for k in ids + ("ses", "tty")] == [1000, 0, 0, 100, 100, 3, "pts1"]
+    (run,) = passwd["execs"]
+    assert [run[k] for k in ids] == [1000, 0, 0, 100, 100] and run["arch"] == "i386"
+    assert run["names"] == passwd["names"] == setuid.names
+    assert "names" not in sh and "names" not in sh["execs"][0], "a RAW log names nothing"
+    assert sh["execs"][0]["arch"] == "x86_64"
+
+
+@pytest.mark.parametrize("flags, arch, names", [
+    (0o1101, "x86_64", ["O_WRONLY", "O_CREAT", "O_TRUNC"]),
+    (0o2000000, "x86_64", ["O_RDONLY", "O_CLOEXEC"]),
+    (0o20200002, "x86_64", ["O_RDWR", "O_TMPFILE"]),
+    (0o4010001, "i386", ["O_WRONLY", "O_SYNC"]),
+    (0o10001, "x86_64", ["O_WRONLY", "O_DSYNC"]),
+    (0o40000, "x86_64", ["O_RDONLY", "O_DIRECT"]),
+    (0o40000, "aarch64", ["O_RDONLY", "O_DIRECTORY"]),
+    (0o20040002, "aarch64", ["O_RDWR", "O_TMPFILE"]),
+    (0o200000 | 0o100000, "x86_64", ["O_RDONLY", "O_LARGEFILE", "O_DIRECTORY"]),
+    (0o3 | 0o4000 | 0x40000000, "x86_64", ["O_ACCMODE", "O_NONBLOCK", "0x40000000"]),
+])
+def test_open_flags_also_by_name(tracked, flags, arch, names):
+    tracker, store = tracked
+    opened = open_(100, 1000.1, "/tmp/f", 3, flags=flags)
+    opened.arch = arch
+    tracker.process([opened, close(100, 1000.2, 3)])
+    (doc,) = store.docs("files")
+    assert (doc["flags"], doc["flag_names"]) == (flags, names)
+
+
+def test_an_inherited_file_has_no_flags_to_name(tracked):
+    tracker, store = tracked
+    tracker.process([write(100, 1000.1, 1, 5), close(100, 1000.2, 1)])
+    (doc,) = store.docs("files")
+    assert doc["flags"] is None and doc["flag_names"] is None
 
 
 def test_command_exit_from_the_stream_wins_over_waitpid(tracked):

@@ -8,10 +8,12 @@ from libc.stdint cimport int64_t, uint64_t
 include "activity_fields.pxi"
 
 
-# The SYSCALL fields the cook reads, in C.SYSCALL_CALL_FIELDS + C.SYSCALL_TASK_FIELDS order.
+# The SYSCALL fields the cook reads, in C.SYSCALL_CALL_FIELDS + C.SYSCALL_TASK_FIELDS
+# + C.SYSCALL_ID_FIELDS order.
 cdef enum:
     F_ARCH, F_SYSCALL, F_SUCCESS, F_EXIT, F_A0, F_A1, F_A2, F_A3
     F_PID, F_PPID, F_UID, F_AUID, F_COMM, F_EXE
+    F_EUID, F_SUID, F_GID, F_EGID, F_SES, F_TTY
     NSYS
 
 
@@ -34,6 +36,7 @@ ctypedef struct Record:
     const char* body
     Py_ssize_t nbody
     Slice sys[NSYS]  # SYSCALL
+    Slice names  # SYSCALL: an ENRICHED log's part after 0x1d
     Slice value  # PATH: name; CWD: cwd; PROCTITLE: the title
     Slice nametype  # PATH
     bint has_oflag  # OPENAT2
@@ -50,6 +53,7 @@ ctypedef struct Event:
     bint has_syscall
     Slice sys[NSYS]  # offsets from sys_off: the SYSCALL record's body in the arena
     Py_ssize_t sys_off
+    Slice names  # the SYSCALL record's ENRICHED part, in the arena
     Slice cwd
     Slice proctitle
     PathItem* paths
@@ -109,6 +113,7 @@ cdef class Assembler:
 
 cdef class _ArchTable:
     cdef uint64_t arch
+    cdef object name  # the arch's, as activities give it
     cdef Py_ssize_t size
     cdef int* codes  # cook code per syscall number, 0 for calls godo does not cook
     cdef list names
@@ -145,6 +150,7 @@ cdef class _TextCache:
     cdef char raw[128]
     cdef Py_ssize_t len
     cdef object value
+    cdef bint bare  # the value as written (tty=), not a text field
 
     cdef object get(self, const char* s, Py_ssize_t n, char* scratch)
 
@@ -163,8 +169,8 @@ cdef class Cook:
     cdef object why  # why the last event could not be cooked
     cdef list tables
     cdef _ArchTable last_table
-    cdef _TextCache comm, exe
-    cdef _LastInt pid, ppid, uid, auid
+    cdef _TextCache comm, exe, tty
+    cdef _LastInt pid, ppid, uid, auid, euid, suid, gid, egid, ses
     cdef _LastFloat ts
     cdef _TitleCache title
     cdef char* bufs[4]  # scratch for decoding, joining and normalising text
@@ -176,7 +182,10 @@ cdef class Cook:
     cdef inline int _dec_field(self, Event* ev, int f, int64_t* out) except -1
     cdef inline int _hex_field(self, Event* ev, int f, uint64_t* out) except -1
     cdef _ArchTable _table(self, uint64_t arch)
-    cdef object _make(self, Event* ev, object kind, object name, object success, object exit)
+    cdef object _make(self, Event* ev, object kind, object name, object arch, object success,
+                      object exit)
+    cdef object _id_field(self, Event* ev, int f, _LastInt last)
+    cdef object _names(self, Event* ev)
     cdef int cook(self, Event* ev, list out) except -1
     cdef int _argv(self, Event* ev, object act) except -1
     cdef object _proctitle(self, Event* ev)

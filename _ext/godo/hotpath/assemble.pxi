@@ -69,6 +69,8 @@ cdef class Assembler:
             ev.sys_off = self._put(ev, r.body, r.nbody)
             memcpy(ev.sys, r.sys, sizeof(ev.sys))
             ev.has_syscall = True
+            # Not charged to the budget (as in the pure twin): one per record, bounded by its line.
+            self._put_slice(ev, &ev.names, r, r.names)
         elif rtype == T_PATH:
             if ev.npaths == ev.paths_cap:
                 ev.paths_cap = max(4, 2 * ev.paths_cap)
@@ -157,6 +159,7 @@ cdef class Assembler:
             memset(ev, 0, sizeof(Event))
             ev.cwd.len = -1
             ev.proctitle.len = -1
+            ev.names.len = -1
         ev.serial = serial
         ev.ts = ts
         ev.born = now
@@ -280,6 +283,7 @@ cdef class Assembler:
         ev.has_syscall = False
         ev.cwd.len = -1
         ev.proctitle.len = -1
+        ev.names.len = -1
         ev.npaths = 0
         ev.nexecve = 0
         ev.has_oflag = False

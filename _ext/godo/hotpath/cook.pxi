@@ -9,10 +9,13 @@ cdef enum:
     TEXT_CACHE = 128
 
 # The contract's messages for a SYSCALL field that is absent or not a number.
-_FIELD_NAMES = C.SYSCALL_CALL_FIELDS + C.SYSCALL_TASK_FIELDS
+_FIELD_NAMES = C.SYSCALL_CALL_FIELDS + C.SYSCALL_TASK_FIELDS + C.SYSCALL_ID_FIELDS
 cdef tuple _MISSING = tuple(f"no {name}" for name in _FIELD_NAMES)
 cdef tuple _NOT_NUMBER = tuple(f"{name} is not a number" for name in _FIELD_NAMES)
 cdef tuple _NOT_HEX = tuple(f"{name} is not hex" for name in _FIELD_NAMES)
+cdef str _NO_TTY = C.NO_TTY
+cdef object _BAD = object()  # an id that is there and not a number
+cdef dict _ENRICHED_NAMES = C.ENRICHED_NAMES
 
 # The call -> kind rules, indexed by cook code.
 cdef list _KIND_OF = [C.KINDS.get(code) for code in range(C.COOK_CODES)]
@@ -65,6 +68,7 @@ cdef class _ArchTable:
     def __cinit__(self, uint64_t arch):
         cdef dict table = C.table(arch)
         self.arch = arch
+        self.name = C.ARCH_NAMES[arch]
         self.size = max(table) + 1 if table else 0
         self.names = [None] * self.size
         self.codes = <int*>PyMem_Malloc(max(self.size, 1) * sizeof(int))
@@ -91,7 +95,12 @@ cdef class _TextCache:
     cdef object get(self, const char* s, Py_ssize_t n, char* scratch):
         if n == self.len and memcmp(s, self.raw, n) == 0:
             return self.value
-        value = _text_str(s, n, scratch)
+        if not self.bare:
+            value = _text_str(s, n, scratch)
+        else:
+            value = PyUnicode_DecodeUTF8(s, n, "backslashreplace")
+            if value == _NO_TTY:
+                value = None
         if n <= TEXT_CACHE:
             memcpy(self.raw, s, n)
             self.len = n
@@ -111,7 +120,11 @@ cdef class Cook:
         self.tables = [_ArchTable(arch) for arch in C.ARCH_NAMES]
         self.comm = _TextCache()
         self.exe = _TextCache()
+        self.tty = _TextCache()
+        self.tty.bare = True
         self.pid, self.ppid, self.uid, self.auid = _LastInt(), _LastInt(), _LastInt(), _LastInt()
+        self.euid, self.suid, self.gid, self.egid = _LastInt(), _LastInt(), _LastInt(), _LastInt()
+        self.ses = _LastInt()
         self.ts = _LastFloat()
         self.title = _TitleCache()
 
@@ -165,19 +178,47 @@ cdef class Cook:
                 return t
         return None
 
-    cdef object _make(self, Event* ev, object kind, object name, object success, object exit):
+    cdef object _id_field(self, Event* ev, int f, _LastInt last):
+        """An id the record may lack: its value, None when absent, _BAD (self.why) when bad."""
+        cdef int64_t value
+        if ev.sys[f].len < 0:
+            return None
+        if self._dec_field(ev, f, &value):
+            return _BAD
+        return last.get(value)
+
+    cdef object _make(self, Event* ev, object kind, object name, object arch, object success,
+                      object exit):
         """The activity with the SYSCALL record's fields, or None when one is bad."""
         cdef int64_t pid, ppid, uid, auid
+        cdef object euid = None, suid = None, gid = None, egid = None, ses = None
         cdef Activity act
         cdef Slice s
         if (self._dec_field(ev, F_PID, &pid) or self._dec_field(ev, F_PPID, &ppid)
                 or self._dec_field(ev, F_UID, &uid) or self._dec_field(ev, F_AUID, &auid)):
+            return None
+        # One at a time: the first bad one is the one told.
+        euid = self._id_field(ev, F_EUID, self.euid)
+        if euid is _BAD:
+            return None
+        suid = self._id_field(ev, F_SUID, self.suid)
+        if suid is _BAD:
+            return None
+        gid = self._id_field(ev, F_GID, self.gid)
+        if gid is _BAD:
+            return None
+        egid = self._id_field(ev, F_EGID, self.egid)
+        if egid is _BAD:
+            return None
+        ses = self._id_field(ev, F_SES, self.ses)
+        if ses is _BAD:
             return None
         act = Activity.__new__(Activity)
         act.kind = kind
         act.ts = self.ts.get(ev.ts)
         act.serial = ev.serial
         act.syscall = name
+        act.arch = arch
         act.success = success
         act.exit = exit
         act.pid = self.pid.get(pid)
@@ -190,7 +231,34 @@ cdef class Cook:
         s = ev.sys[F_EXE]
         if s.len >= 0:
             act.exe = self.exe.get(ev.arena + ev.sys_off + s.off, s.len, self._buf(0, s.len // 2 + 1))
+        act.euid, act.suid, act.gid, act.egid, act.ses = euid, suid, gid, egid, ses
+        s = ev.sys[F_TTY]
+        if s.len >= 0:
+            act.tty = self.tty.get(ev.arena + ev.sys_off + s.off, s.len, NULL)
+        if ev.names.len >= 0:
+            act.names = self._names(ev)
         return act
+
+    cdef object _names(self, Event* ev):
+        """An ENRICHED SYSCALL record's names (`UID="root" SYSCALL=openat ...`): the
+        contract's ENRICHED_NAMES, keyed in lower case, quotes dropped; None when it has none."""
+        cdef const char* pos = ev.arena + ev.names.off
+        cdef const char* end = pos + ev.names.len
+        cdef const char* key
+        cdef const char* val
+        cdef Py_ssize_t keylen, vallen
+        cdef dict names = {}
+        while godo_next_kv(&pos, end, &key, &keylen, &val, &vallen):
+            name = _ENRICHED_NAMES.get(PyUnicode_DecodeASCII(key, keylen, "backslashreplace"))
+            if name is None:
+                continue
+            if vallen > 0 and val[0] == c'"':
+                val += 1
+                vallen -= 1
+                if vallen > 0 and val[vallen - 1] == c'"':
+                    vallen -= 1
+            names[name] = PyUnicode_DecodeUTF8(val, vallen, "backslashreplace")
+        return names or None
 
     cdef int cook(self, Event* ev, list out) except -1:
         """The event's activity into `out`, if it has one: 0, or 1 when the event
@@ -248,7 +316,7 @@ cdef class Cook:
                     return 0
             elif a2 & CLOSE_RANGE_CLOEXEC:
                 kind = K_CLOEXEC
-        act = self._make(ev, kind, name, success, exit)
+        act = self._make(ev, kind, name, table.name, success, exit)
         if act is None:
             return 1
 

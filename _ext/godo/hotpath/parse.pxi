@@ -81,6 +81,8 @@ ctypedef struct Header:
     int64_t serial
     const char* body
     Py_ssize_t nbody
+    const char* extra  # an ENRICHED log's part after 0x1d, or NULL
+    Py_ssize_t nextra
 
 
 cdef inline bint _digits_then(const char** pos, const char* end, char sep, int64_t* out) noexcept:
@@ -124,8 +126,12 @@ cdef const char* _split_header(const char* p, Py_ssize_t n, Header* h) noexcept:
             q += 1
         return "unterminated audit( stamp"
     body = q + 1
+    h.extra = NULL
+    h.nextra = 0
     cut = <const char*>memchr(body, 0x1d, end - body)  # ENRICHED fields follow 0x1d
     if cut != NULL:
+        h.extra = cut + 1
+        h.nextra = _strip(&h.extra, end)
         end = cut
     while body < end and (body[0] == c' ' or body[0] == c'\n' or body[0] == 0):
         body += 1
@@ -134,6 +140,17 @@ cdef const char* _split_header(const char* p, Py_ssize_t n, Header* h) noexcept:
     h.body = body
     h.nbody = end - body
     return NULL
+
+
+cdef inline Py_ssize_t _strip(const char** start, const char* end) noexcept:
+    """Padding (space, newline, NUL) off both ends of [*start, end): its length."""
+    cdef const char* p = start[0]
+    while p < end and (p[0] == c' ' or p[0] == c'\n' or p[0] == 0):
+        p += 1
+    while end > p and ((end - 1)[0] == c' ' or (end - 1)[0] == c'\n' or (end - 1)[0] == 0):
+        end -= 1
+    start[0] = p
+    return end - p
 
 
 cdef inline double _ts(const Header* h) noexcept:
@@ -147,6 +164,13 @@ cdef const char* _split_log_line(const char* p, Py_ssize_t n, int* rtype,
     """`type=NAME msg=audit(...)` -> the type number and the rest from audit(."""
     cdef const char* space
     cdef const char* r
+    if n >= 5 and memcmp(p, b"node=", 5) == 0:
+        # auditd's prefix naming the machine the record came from: the rest reads the same.
+        space = <const char*>memchr(p, c' ', n)
+        if space == NULL:
+            return "line does not start with type="
+        n -= space + 1 - p
+        p = space + 1
     if n < 5 or memcmp(p, b"type=", 5) != 0:
         return "line does not start with type="
     space = <const char*>memchr(p + 5, c' ', n - 5)
@@ -191,7 +215,19 @@ cdef inline int _sys_field(const char* k, Py_ssize_t n) noexcept:
             return F_UID
         if memcmp(k, b"exe", 3) == 0:
             return F_EXE
+        if memcmp(k, b"gid", 3) == 0:
+            return F_GID
+        if memcmp(k, b"ses", 3) == 0:
+            return F_SES
+        if memcmp(k, b"tty", 3) == 0:
+            return F_TTY
     elif n == 4:
+        if memcmp(k, b"euid", 4) == 0:
+            return F_EUID
+        if memcmp(k, b"suid", 4) == 0:
+            return F_SUID
+        if memcmp(k, b"egid", 4) == 0:
+            return F_EGID
         if memcmp(k, b"arch", 4) == 0:
             return F_ARCH
         if memcmp(k, b"exit", 4) == 0:
@@ -246,6 +282,7 @@ cdef const char* read_record(int rtype, const char* data, Py_ssize_t n, Record* 
             if f >= 0:  # a key written twice keeps its last value, as in a dict
                 r.sys[f].off = val - h.body
                 r.sys[f].len = vallen
+        _slice(&r.names, h.body, h.extra, h.nextra)
     elif rtype == T_PATH:
         val = godo_field(h.body, h.nbody, b"name=", 5, &vallen)
         _slice(&r.value, h.body, val, vallen)

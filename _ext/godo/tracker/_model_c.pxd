@@ -5,6 +5,7 @@
 cimport cython
 
 cpdef object utc(object ts)
+cpdef object flag_names(object flags, object arch)
 
 
 cdef class Context:
@@ -18,7 +19,7 @@ cdef long long _O_TRUNC, _O_ACCMODE
 
 
 cdef class OpenFile:
-    cdef public object proc, path, host_path, flags, mode, opened, closed
+    cdef public object proc, path, host_path, flags, arch, mode, opened, closed
     cdef public object first_write, last_write, writers, comm, exe, container
     cdef public long long serial, fd, writes, bytes, refs
     cdef public bint created, truncated, inherited, dirty, runtime
@@ -30,6 +31,7 @@ cdef class OpenFile:
 
 cdef class Process:
     cdef public object id, parent, start, comm, exe, argv, cwd, uid, auid
+    cdef public object euid, suid, gid, egid, ses, tty, names
     cdef public object exit_time, exit_code, signal, status, container, shim_id, root
     cdef public object fds, cloexec, fs_ops, proc_start
     cdef public list execs, children

@@ -20,6 +20,7 @@ cdef class Tracker(Containers):
     cdef str _proc_id(self, object pid, object start)
     cpdef _emit(self, bint dense=*)
     cdef Process _get(self, Activity act)
+    cdef _take_task(self, Process proc, Activity act)
     cdef Process _materialise(self, Activity act, Process old, tuple spawn)
     @cython.locals(open_file=OpenFile)
     cdef Process _new_process(self, object pid, object ppid, Process parent, object start,
