@@ -130,8 +130,8 @@ def test_a_run_stopped_by_a_signal_ends_interrupted(live_audit, godo_env, store_
     client, db = _db(store_uri)
     with client:
         run = db.runs.find_one({"command": ["sh", "-c", script]})
-    assert run["status"] == "interrupted" and run["interrupted"] == "stopped by SIGINT"
-    assert run["ended"] is not None and run["drained"] is True and run["processes"] >= 1
+    assert (run["status"], run["interrupted"]) == ("interrupted", "stopped by SIGINT"), run
+    assert run["ended"] is not None and run["processes"] >= 1, run
 
 
 def test_a_run_that_fails_part_way_ends_interrupted(live_audit, godo_env, store_uri, monkeypatch,

@@ -49,7 +49,8 @@ def test_sdist_has_the_cython_sources_and_no_generated_c(built):
     ext = {name for name in names if name.startswith("_ext/")}
     assert {"_ext/godo/hotpath/_hotpath_c.pyx", "_ext/godo/hotpath/_hotpath_c.pxd",
             "_ext/godo/hotpath/parse.pxi", "_ext/godo/hotpath/assemble.pxi",
-            "_ext/godo/hotpath/cook.pxi", "_ext/godo/hotpath/activity_pxi.py",
+            "_ext/godo/hotpath/cook.pxi", "_ext/godo/hotpath/cook_tables.pxi",
+            "_ext/godo/hotpath/activity_pxi.py",
             "_ext/godo/source/_receive_c.pyx", "_ext/godo/tracker/_model_c.pxd",
             "_ext/godo/tracker/_tracker_c.pxd", "_ext/godo_audit.h", "_ext/godo_audit.pxd"} <= ext
     assert not [name for name in names if name.endswith(".c") or name.endswith(".so")]

@@ -50,6 +50,7 @@ cdef int64_t F_DUPFD = C.F_DUPFD, F_SETFD = C.F_SETFD, F_DUPFD_CLOEXEC = C.F_DUP
 include "activity.pxi"
 include "parse.pxi"
 include "assemble.pxi"
+include "cook_tables.pxi"
 include "cook.pxi"
 
 
