@@ -9,7 +9,7 @@ from ..hotpath import Pipeline
 from ..paths import boot_id
 from ..source.logfile import LogSource
 from ..tracker import Scope, Tracker
-from .report import RunReport, finish_run, new_run
+from .report import RunReport, finish_run, interrupt_run, new_run
 
 
 class Untracked:
@@ -64,6 +64,9 @@ def replay(path: str, store, *, scope: Scope = Scope("host"), on_activities=None
         # A file cut short (a truncated gzip) or unreadable part way: what was read
         # is kept and recorded, and the error is reported once the run is written.
         read_error = exc
+    except BaseException as exc:  # Ctrl-C, SIGTERM, a failure: the run says so
+        interrupt_run(report, pipeline, tracker, store, exc)
+        raise
     finish_run(report, pipeline, tracker, store, on_activities=on_activities,
                errors=(str(read_error),) if read_error is not None else ())
     if read_error is not None:

@@ -7,6 +7,8 @@ import os
 import signal
 import subprocess
 import time
+
+import pytest
 from pathlib import Path
 
 from pymongo import MongoClient
@@ -189,3 +191,25 @@ def test_sigterm_stops_the_embedded_database_it_started(tmp_path, ferret_uri):
     assert godo.returncode == 128 + signal.SIGTERM
     assert _one_line_error(err) == "godo: terminated"
     assert left == [], "the embedded FerretDB outlived godo"
+
+
+def test_a_replay_stopped_part_way_ends_interrupted(env, ferret_uri, store_db, tmp_path):
+    from godo.run.replay import replay
+    from godo.store.opening import open_store
+    uri = _uri(ferret_uri, store_db)
+    seen = []
+
+    def ctrl_c_after_the_first_batch(activities):
+        if seen:
+            raise KeyboardInterrupt
+        seen.append(len(activities))
+
+    log = tmp_path / "long.log"
+    log.write_bytes((DATA / "container.log").read_bytes() * 40)  # 3.9 MB: more than one 1 MiB chunk
+    with open_store(uri, tmp_path / "data", database=store_db) as store:
+        with pytest.raises(KeyboardInterrupt):
+            replay(str(log), store, on_activities=ctrl_c_after_the_first_batch)
+    with MongoClient(uri, serverSelectionTimeoutMS=5000) as client:
+        run = client.get_default_database().runs.find_one({"command": [str(log)]})
+    assert (run["status"], run["interrupted"]) == ("interrupted", "stopped by SIGINT"), run
+    assert run["ended"] is not None and run["activities"] >= seen[0] > 0
