@@ -7,10 +7,9 @@ import os
 import signal
 import subprocess
 import time
-
-import pytest
 from pathlib import Path
 
+import pytest
 from pymongo import MongoClient
 
 from godo.cli import main
