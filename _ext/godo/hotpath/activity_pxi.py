@@ -24,6 +24,9 @@ cdef class Activity:
 
 # Included by _hotpath_c.pyx: the methods.
 DEFINITION = HEADER + '''
+cdef extern from "Python.h":
+    dict _PyDict_NewPresized(Py_ssize_t minused)
+
 # Holds only str, int, float, bool and lists of str: it cannot close a reference
 # cycle, and untracked it costs the cyclic GC nothing however many a batch holds.
 @cython.no_gc
@@ -35,7 +38,9 @@ cdef class Activity:
 
     def to_dict(self) -> dict:
         """The contract's JSON object: every field that has a value, in order."""
-        cdef dict out = {{}}
+        # Sized for every field at once: grown one key at a time, a dict of this
+        # many keys is resized twice on the way.
+        cdef dict out = _PyDict_NewPresized({count})
 {copies}
         return out
 
@@ -51,7 +56,8 @@ def render(head: tuple, fields: tuple) -> tuple[str, str]:
     copies = "\n".join(f"        if self.{name} is not None:\n            out[{name!r}] = self.{name}"
                        for name in fields)
     return (DECLARATION.format(declarations=declarations),
-            DEFINITION.format(head=", ".join(head), assignments=assignments, copies=copies))
+            DEFINITION.format(head=", ".join(head), assignments=assignments, copies=copies,
+                              count=len(fields)))
 
 
 def write(contract: Path, directory: Path) -> None:
