@@ -30,6 +30,16 @@ def _time_arg(text: str):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _count_arg(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return value
+
+
 def build() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="godo", description="Record which processes ran, from which parent, with which "
@@ -51,6 +61,9 @@ def build() -> argparse.ArgumentParser:
     window.add_argument("--until", type=_time_arg, metavar="T", help="active at or before T")
     as_json = _Parser(add_help=False)
     as_json.add_argument("--json", action="store_true", help="documents as JSON lines")
+    limit = _Parser(add_help=False)
+    limit.add_argument("--limit", type=_count_arg, metavar="N",
+                       help="at most N rows, in the listing's order (stderr says when more match)")
 
     rec = sub.add_parser("record", parents=[common, null_store], help="record live from the kernel's audit stream",
                          description="Record a command's process tree and files (`godo record -- CMD`), "
@@ -72,7 +85,8 @@ def build() -> argparse.ArgumentParser:
     rep.add_argument("--scope", choices=("containers", "host"), default="host")
     rep.add_argument("log", help="the audit.log to read")
 
-    tree = sub.add_parser("tree", parents=[common, window, as_json], help="the recorded process tree",
+    tree = sub.add_parser("tree", parents=[common, window, as_json, limit],
+                          help="the recorded process tree",
                           description="Processes as a tree, grouped by container. With no "
                           "selection, the latest run.")
     tree.add_argument("--run", help="a run id, or its start or end")
@@ -80,7 +94,7 @@ def build() -> argparse.ArgumentParser:
     tree.add_argument("--pid", type=int, help="the subtree of this pid")
     tree.add_argument("--runtime", action="store_true", help=RUNTIME_HELP)
 
-    files = sub.add_parser("files", parents=[common, window, as_json],
+    files = sub.add_parser("files", parents=[common, window, as_json, limit],
                            help="files each process opened and wrote",
                            description="Open file descriptions, like lsof after the fact. With no "
                            "selection, the latest run.")
@@ -92,7 +106,7 @@ def build() -> argparse.ArgumentParser:
     files.add_argument("--path", metavar="GLOB", help="only paths matching GLOB (`*` spans `/`); "
                        "a container's files match by their path inside or on the host")
 
-    sub.add_parser("containers", parents=[common, as_json], help="the containers godo saw",
+    sub.add_parser("containers", parents=[common, as_json, limit], help="the containers godo saw",
                    description="Like `docker ps -a`, for what godo recorded.")
 
     export = sub.add_parser("export", parents=[common], help="documents as JSON lines, streamed",
