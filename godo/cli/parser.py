@@ -112,7 +112,9 @@ def build() -> argparse.ArgumentParser:
     export = sub.add_parser("export", parents=[common], help="documents as JSON lines, streamed",
                             description="Every document of a collection (default: all four, "
                             "each line tagged with `_collection`), one JSON object a line.")
-    export.add_argument("--format", choices=("jsonl",), default="jsonl")
+    export.add_argument("--format", choices=("jsonl", "ecs"), default="jsonl",
+                        help="jsonl: MongoDB Extended JSON (relaxed), as mongoimport reads it; "
+                        "ecs: one Elastic Common Schema event a document")
     export.add_argument("--collection", choices=COLLECTIONS)
     export.add_argument("--run", help="only the documents of this run")
     export.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
