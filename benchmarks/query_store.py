@@ -30,7 +30,7 @@ from _common import DATA_DIR, godo_command, machine_load
 
 from godo.store.ferret import EmbeddedFerret
 
-LAYOUT = 1          # bump when what is built changes: the cache is rebuilt
+LAYOUT = 2          # bump when what is built changes: the cache is rebuilt
 DATABASE = "godo_bench"
 HOST = "bench-host"
 BOOT = "0123456789abcdef0123456789abcdef"
@@ -50,7 +50,7 @@ READS = ([f"/usr/lib/x86_64-linux-gnu/lib{n}.so.6" for n in ("c", "m", "z", "ssl
          ["/etc/ld.so.cache", "/etc/passwd", "/proc/self/status", "/dev/null"])
 
 
-def build(data: Path, files: int) -> None:
+def build(data: Path, files: int) -> dict:
     """The store, built into data/ by godo's own document makers and bulk inserts."""
     import pymongo
 
@@ -78,10 +78,12 @@ def build(data: Path, files: int) -> None:
                 db[name].insert_many(batch, ordered=False)
                 batch.clear()
 
+        run_ids = []
         for r in range(RUNS):
             run_start = T0 + r * (run_seconds + 3600)
             run_id = f"{HOST}:{time.strftime('%Y%m%dT%H%M%S', time.gmtime(run_start))}:{r:08x}"
             ctx = Context(HOST, BOOT, run_id)
+            run_ids.append(run_id)
             boxes = []
             for c, (engine, name) in enumerate(CONTAINERS):
                 box = Container(f"{r}{c}" + "%062x" % rng.getrandbits(248), run_start, ctx)
@@ -138,9 +140,15 @@ def build(data: Path, files: int) -> None:
             if batch:
                 db[name].insert_many(batch, ordered=False)
         took = time.perf_counter() - started
-        counts = {name: db[name].estimated_document_count() for name in db.list_collection_names()}
         client.close()
-    print(f"built in {took:.0f} s: {counts}")
+    print(f"built in {took:.0f} s")
+    return {"runs": run_ids, "pid": pid, "container": boxes[0].id, "since": _iso(T0), "until": _iso(T0 + run_seconds),
+            "processes": processes, "files": processes * FILES_PER_PROCESS,
+            "containers": RUNS * len(CONTAINERS)}
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 def _utc(ts):
@@ -155,18 +163,23 @@ def _run_document(run_id, started, ended, processes, files):
             "records": files * 4, "events": files * 2, "kernel_lost": 0, "godo_lost": 0}
 
 
-def cached_store(files: int, rebuild: bool) -> Path:
+def cached_store(files: int, rebuild: bool) -> tuple[Path, dict]:
+    """The store's data dir, and what the queries need of it (its runs, a pid, the
+    first run's window): kept beside it, since on FerretDB even finding those
+    scans a collection."""
     data = DATA_DIR / "query_store"
     stamp = data / "built.json"
     wanted = {"files": files, "layout": LAYOUT}
-    if not rebuild and stamp.exists() and json.loads(stamp.read_text()) == wanted:
-        return data
+    if not rebuild and stamp.exists():
+        built = json.loads(stamp.read_text())
+        if {key: built.get(key) for key in wanted} == wanted:
+            return data, built
     shutil.rmtree(data, ignore_errors=True)
     data.mkdir(parents=True)
     print(f"building a store of {files:,} file documents in {data} (once)", flush=True)
-    build(data, files)
-    stamp.write_text(json.dumps(wanted))
-    return data
+    built = {**wanted, **build(data, files)}
+    stamp.write_text(json.dumps(built))
+    return data, built
 
 
 def timed(cmd: list[str], repeat: int) -> tuple[float, int, str]:
@@ -205,20 +218,13 @@ def main() -> int:
     parser.add_argument("--only", help="only the queries whose label contains this")
     args = parser.parse_args()
     print(machine_load())
-    data = cached_store(args.files, args.rebuild)
+    data, built = cached_store(args.files, args.rebuild)
+    runs, a_pid, since, until = built["runs"], built["pid"], built["since"], built["until"]
+    box = built["container"][:12]   # the last run's "web" (each run has one of that name)
     with EmbeddedFerret(data, nice=0) as ferret:
-        import pymongo
         uri = ferret.uri.replace("/?", f"/{DATABASE}?")
-        db = pymongo.MongoClient(ferret.uri)[DATABASE]
-        runs = [r["_id"] for r in db.runs.find({}, {"_id": 1}, sort=[("started", 1)])]
-        first = db.runs.find_one({"_id": runs[0]})
-        box = db.containers.find_one({"run": runs[-1], "name": "web"})
-        a_pid = db.processes.find_one({"run": runs[-1]}, {"pid": 1})["pid"]
-        since = first["started"].replace(tzinfo=None).isoformat() + "Z"
-        until = first["ended"].replace(tzinfo=None).isoformat() + "Z"
-        counts = {name: db[name].estimated_document_count() for name in ("files", "processes")}
-        print(f"store: {counts['files']:,} files, {counts['processes']:,} processes, "
-              f"{len(runs)} runs, {db.containers.estimated_document_count()} containers")
+        print(f"store: {built['files']:,} files, {built['processes']:,} processes, "
+              f"{len(runs)} runs, {built['containers']} containers")
         godo = godo_command()
         queries = [
             ("files --run R --limit 100", ["files", "--run", runs[-1], "--limit", "100"]),
@@ -226,17 +232,15 @@ def main() -> int:
             ("files --pid P", ["files", "--run", runs[-1], "--pid", str(a_pid)]),
             ("files --path GLOB --limit 100", ["files", "--path", "*/build/file12*.o", "--limit", "100"]),
             ("files --written --limit 100", ["files", "--written", "--limit", "100"]),
-            ("files --container C --limit 100", ["files", "--container", "web", "--limit", "100"]),
+            ("files --container C --limit 100", ["files", "--container", box, "--limit", "100"]),
             ("files --since/--until --limit 100", ["files", "--since", since, "--until", until,
                                                   "--limit", "100"]),
             ("files --limit 10000 (table)", ["files", "--limit", "10000"]),
             ("tree --limit 100", ["tree", "--limit", "100"]),
-            ("tree --container C --limit 100", ["tree", "--container", "web", "--limit", "100"]),
+            ("tree --container C --limit 100", ["tree", "--container", box, "--limit", "100"]),
             ("containers", ["containers"]),
             ("export --run R", ["export", "--run", runs[-1]]),
         ]
-        if box is None:
-            raise SystemExit("the store has no container named web: rebuild it (--rebuild)")
         print(f"{'query':<38} {'s':>8} {'lines':>8}")
         for label, argv in queries:
             if args.only and args.only not in label:
