@@ -4,7 +4,8 @@
 #     tests, libauparse-dev for the libauparse oracle and benchmark, gcc);
 #   - .venv at the repository root with godo installed editable, test extras and
 #     the compiled hot path built;
-#   - FerretDB v1.24.2 (the embedded default store), built once and cached.
+#   - FerretDB v1.24.2 (the embedded default store), built once and cached;
+#   - mongoimport, where it can be built (optional: one export test uses it).
 # Prints `godo --version`, which says whether the hot path is accelerated.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,4 +46,9 @@ fi
 
 ferretdb=$(godo/data/build-ferretdb.sh)
 echo "setup: FerretDB at $ferretdb" >&2
+if mongoimport=$(scripts/build-mongoimport.sh); then
+    echo "setup: mongoimport at $mongoimport" >&2
+else
+    echo "setup: no mongoimport; the export round trip is tested through bson alone" >&2
+fi
 .venv/bin/godo --version

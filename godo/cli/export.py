@@ -1,17 +1,18 @@
-"""`godo export`: documents as JSON lines, streamed."""
+"""`godo export`: documents as JSON lines, streamed: MongoDB Extended JSON
+(`--format jsonl`, for mongoimport) or Elastic Common Schema events (`ecs`)."""
 
 from __future__ import annotations
 
 import sys
 from contextlib import contextmanager, nullcontext
 
-import orjson
 from rich.console import Console
 
 from ..errors import GodoError
 from ..store.queries import run_id
 from ..store.schema import COLLECTIONS
-from .settings import JSON_OPTIONS, database, encode_other, on_terminal
+from .formats import as_ecs, as_extended_json
+from .settings import database, on_terminal
 
 _EXPORT_CHUNK = 1000
 
@@ -29,14 +30,20 @@ def cmd_export(args) -> int:
                    for name in names}
         show = on_terminal() and (args.output is not None or not sys.stdout.isatty())
         totals = {name: db[name].count_documents(queries[name]) for name in names} if show else {}
+        if args.format == "ecs":
+            containers = {doc["id"]: doc for doc in db.containers.find(
+                {}, {"_id": 0, "id": 1, "name": 1, "runtime": 1}, sort=[("last_seen", 1)])}
         written = 0
         with _export_progress(show, totals) as advance:
             for name in names:
                 lines = []
                 for doc in db[name].find(queries[name], batch_size=_EXPORT_CHUNK):
+                    if args.format == "ecs":
+                        lines.append(as_ecs(name, doc, containers))
+                        continue
                     if tagged:
                         doc = {"_collection": name, **doc}
-                    lines.append(orjson.dumps(doc, default=encode_other, option=JSON_OPTIONS))
+                    lines.append(as_extended_json(doc))
                     if len(lines) >= _EXPORT_CHUNK:
                         written += _flush_lines(sink, lines, advance, name)
                 written += _flush_lines(sink, lines, advance, name)

@@ -2,7 +2,8 @@
 
 A pipe gets whole lines (no width, no colour, no trailing blanks) whatever
 COLUMNS says; a terminal gets its width and a bold header. Listings give JSON
-lines with --json: one document a line, for `jq` and `mongoimport` alike.
+lines with --json: one document a line, for `jq` (`godo export` writes Extended JSON,
+for mongoimport).
 """
 
 from __future__ import annotations

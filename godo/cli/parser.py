@@ -30,6 +30,16 @@ def _time_arg(text: str):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _count_arg(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return value
+
+
 def build() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="godo", description="Record which processes ran, from which parent, with which "
@@ -51,6 +61,9 @@ def build() -> argparse.ArgumentParser:
     window.add_argument("--until", type=_time_arg, metavar="T", help="active at or before T")
     as_json = _Parser(add_help=False)
     as_json.add_argument("--json", action="store_true", help="documents as JSON lines")
+    limit = _Parser(add_help=False)
+    limit.add_argument("--limit", type=_count_arg, metavar="N",
+                       help="at most N rows, in the listing's order (stderr says when more match)")
 
     rec = sub.add_parser("record", parents=[common, null_store], help="record live from the kernel's audit stream",
                          description="Record a command's process tree and files (`godo record -- CMD`), "
@@ -74,7 +87,8 @@ def build() -> argparse.ArgumentParser:
                      "(default: the log's node=NAME, else this machine)")
     rep.add_argument("log", help="the audit.log to read")
 
-    tree = sub.add_parser("tree", parents=[common, window, as_json], help="the recorded process tree",
+    tree = sub.add_parser("tree", parents=[common, window, as_json, limit],
+                          help="the recorded process tree",
                           description="Processes as a tree, grouped by container. With no "
                           "selection, the latest run.")
     tree.add_argument("--run", help="a run id, or its start or end")
@@ -82,7 +96,7 @@ def build() -> argparse.ArgumentParser:
     tree.add_argument("--pid", type=int, help="the subtree of this pid")
     tree.add_argument("--runtime", action="store_true", help=RUNTIME_HELP)
 
-    files = sub.add_parser("files", parents=[common, window, as_json],
+    files = sub.add_parser("files", parents=[common, window, as_json, limit],
                            help="files each process opened and wrote",
                            description="Open file descriptions, like lsof after the fact. With no "
                            "selection, the latest run.")
@@ -94,13 +108,15 @@ def build() -> argparse.ArgumentParser:
     files.add_argument("--path", metavar="GLOB", help="only paths matching GLOB (`*` spans `/`); "
                        "a container's files match by their path inside or on the host")
 
-    sub.add_parser("containers", parents=[common, as_json], help="the containers godo saw",
+    sub.add_parser("containers", parents=[common, as_json, limit], help="the containers godo saw",
                    description="Like `docker ps -a`, for what godo recorded.")
 
     export = sub.add_parser("export", parents=[common], help="documents as JSON lines, streamed",
                             description="Every document of a collection (default: all four, "
                             "each line tagged with `_collection`), one JSON object a line.")
-    export.add_argument("--format", choices=("jsonl",), default="jsonl")
+    export.add_argument("--format", choices=("jsonl", "ecs"), default="jsonl",
+                        help="jsonl: MongoDB Extended JSON (relaxed), as mongoimport reads it; "
+                        "ecs: one Elastic Common Schema event a document")
     export.add_argument("--collection", choices=COLLECTIONS)
     export.add_argument("--run", help="only the documents of this run")
     export.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")

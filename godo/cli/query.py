@@ -6,6 +6,8 @@ that does not exist, is an error."""
 from __future__ import annotations
 
 import fnmatch
+import sys
+from itertools import islice
 
 from ..store.queries import (WORKLOAD, container_names, container_summaries, glob_regex, query,
                              selection)
@@ -21,18 +23,20 @@ def cmd_tree(args) -> int:
             return nothing(title)
         if not args.runtime:
             terms.append(WORKLOAD)
-        docs = list(db.processes.find(query(terms)))
-        if args.pid is not None:
-            docs = subtree(docs, args.pid)
+        found = db.processes.find(query(terms)).sort("start", 1)
+        if args.pid is None:
+            docs, cut = _limited(found, args.limit)
+        else:  # a subtree: every process of the selection first
+            docs, cut = _cut(subtree(list(found), args.pid), args.limit)
             title += f", pid {args.pid}"
         names = container_names(db, {d.get("container") for d in docs} - {None})
     if not docs:
         return nothing(f"no processes recorded ({title})")
     if args.json:
         write_jsonl(docs)
-        return 0
-    print_rich(render_tree(docs, title, names))
-    return 0
+    else:
+        print_rich(render_tree(docs, title, names))
+    return _said_cut(cut, len(docs), "processes")
 
 
 def cmd_files(args) -> int:
@@ -50,21 +54,25 @@ def cmd_files(args) -> int:
         if args.path:
             pattern = glob_regex(args.path)
             terms.append({"$or": [{"path": {"$regex": pattern}}, {"host_path": {"$regex": pattern}}]})
-        files = list(db.files.find(query(terms)).sort([("opened", 1)]))
+        found = db.files.find(query(terms)).sort("opened", 1)
         if args.path:
             # The database's regex dialect has its corners (a newline before `$`):
             # the glob decides.
-            files = [f for f in files if any(
-                fnmatch.fnmatchcase(f.get(k) or "", args.path) for k in ("path", "host_path"))]
-        ids = sorted({f["process"] for f in files})
-        procs = {p["_id"]: p for p in db.processes.find({"_id": {"$in": ids}})} if ids else {}
+            found = (f for f in found if any(
+                fnmatch.fnmatchcase(f.get(k) or "", args.path) for k in ("path", "host_path")))
+        files, cut = _limited(found, args.limit)
+        # A file names its opener's command; documents older than that field get
+        # it from their process.
+        ids = sorted({f["process"] for f in files if f.get("comm") is None})
+        procs = {p["_id"]: p for p in db.processes.find(
+            {"_id": {"$in": ids}}, {"comm": 1})} if ids else {}
     if not files:
         return nothing(f"no files recorded ({title})")
     if args.json:
         write_jsonl(files)
-        return 0
-    print_lines(render_files(files, procs, terminal_width()))
-    return 0
+    else:
+        print_lines(render_files(files, procs, terminal_width()))
+    return _said_cut(cut, len(files), "files")
 
 
 def cmd_containers(args) -> int:
@@ -73,13 +81,36 @@ def cmd_containers(args) -> int:
         docs = container_summaries(db)
     if not docs:
         return nothing("no containers recorded")
+    docs, cut = _cut(docs, args.limit)
     if args.json:
         write_jsonl(docs)
-        return 0
-    print_lines(render_containers(docs, terminal_width()))
-    return 0
+    else:
+        print_lines(render_containers(docs, terminal_width()))
+    return _said_cut(cut, len(docs), "containers")
 
 
 def _selection(db, args, start: str, end: str):
     return selection(db, run=args.run, container=args.container, since=args.since,
                      until=args.until, start=start, end=end)
+
+
+def _limited(cursor, limit: int | None) -> tuple[list[dict], bool]:
+    """The first `limit` documents (all with none) and whether more matched: the
+    database is asked for one more than shown."""
+    if limit is not None and hasattr(cursor, "limit"):
+        cursor = cursor.limit(limit + 1)
+    return _cut(list(cursor) if limit is None else list(islice(cursor, limit + 1)), limit)
+
+
+def _cut(docs: list, limit: int | None) -> tuple[list, bool]:
+    if limit is None or len(docs) <= limit:
+        return docs, False
+    return docs[:limit], True
+
+
+def _said_cut(cut: bool, shown: int, what: str) -> int:
+    """A listing the limit cut says so on stderr, stdout staying the documents."""
+    if cut:
+        print(f"godo: showing the first {shown} {what}; more match (raise --limit)",
+              file=sys.stderr)
+    return 0

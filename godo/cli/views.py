@@ -152,7 +152,7 @@ def render_files(files: list[dict], procs: dict[str, dict], width: int | None) -
         proc = procs.get(doc.get("process"), {})
         host_path = doc.get("host_path")
         held = duration(doc.get("opened"), doc.get("closed")) if doc.get("closed") else "open"
-        rows.append(([str(doc.get("pid")), proc.get("comm") or doc.get("comm") or "?",
+        rows.append(([str(doc.get("pid")), doc.get("comm") or proc.get("comm") or "?",
                       access_label(doc), str(doc.get("writes", 0)), str(doc.get("bytes", 0)),
                       _time(doc.get("opened")), held, doc.get("path") or "?"],
                      f"↳ {host_path}" if host_path and host_path != doc.get("path") else None))

@@ -56,7 +56,10 @@ def _from_dns(exc: BaseException) -> bool:
     return cause is not None and type(cause).__module__.startswith("dns.")
 
 
-def client(uri: str, timeout: float, listeners=()) -> pymongo.MongoClient:
+def client(uri: str, timeout: float, listeners=(), *,
+           socket_timeout: float | None = None) -> pymongo.MongoClient:
+    """`socket_timeout`: how long one command may take to answer (default: 30 s, or
+    six times `timeout`)."""
     options = {"appname": "godo", "event_listeners": list(listeners)}
     # Options in the URI win: it is used as the user gave it.
     lowered = uri.lower()
@@ -67,7 +70,8 @@ def client(uri: str, timeout: float, listeners=()) -> pymongo.MongoClient:
     if "sockettimeoutms" not in lowered:
         # A server that takes a command and never answers must not hold a thread
         # forever; slow FerretDB commands take seconds, not this long.
-        options["socketTimeoutMS"] = max(30_000, int(timeout * 6000))
+        options["socketTimeoutMS"] = int(socket_timeout * 1000) if socket_timeout else max(
+            30_000, int(timeout * 6000))
     try:
         return pymongo.MongoClient(uri, **options)
     except ValueError as exc:

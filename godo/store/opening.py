@@ -54,6 +54,9 @@ def _say_what_is_left(store) -> None:
               file=sys.stderr)
 
 
+QUERY_TIMEOUT = 600.0  # seconds one query may take; Ctrl-C stops it sooner
+
+
 @contextmanager
 def database(uri: str | None, data_dir: str | os.PathLike, *, name: str = DEFAULT_DATABASE,
              timeout: float = 5.0):
@@ -69,7 +72,9 @@ def database(uri: str | None, data_dir: str | os.PathLike, *, name: str = DEFAUL
             from .ferret import connect_or_start
             uri = stack.enter_context(connect_or_start(Path(data_dir))).uri
         try:
-            conn = client(uri, timeout)
+            # A query the server answers by reading a whole collection (FerretDB's
+            # SQLite backend, for all but `_id`) takes minutes on a big store.
+            conn = client(uri, timeout, socket_timeout=QUERY_TIMEOUT)
             stack.callback(conn.close)
             conn.admin.command("ping")
         except PyMongoError as exc:

@@ -37,19 +37,29 @@ WORKLOAD = {"runtime": {"$ne": True}}
 
 
 def container_id(db, given: str) -> str:
-    """A container by its id, by its name, or by a unique start of its id."""
-    ids = set(db.containers.distinct("id")) | set(db.processes.distinct("container"))
-    ids.discard(None)
-    if given in ids:
-        return given
-    named = sorted(db.containers.distinct("id", {"name": given}))
-    matches = named or sorted(c for c in ids if c.startswith(given))
-    if not matches:
+    """A container by its id, by its name, or by a unique start of its id. The
+    containers collection answers (it is small); the processes' containers are
+    read only when it does not (a container whose document never got written)."""
+    known = set(db.containers.distinct("id"))
+    match = _container_match(db, given, known)
+    if match is None:
+        known |= set(db.processes.distinct("container"))
+        known.discard(None)
+        match = _container_match(db, given, known)
+    if not match:
         raise GodoError(f"no container {given} recorded (see godo containers)")
-    if len(matches) > 1:
-        shown = ", ".join(c[:12] for c in matches[:5]) + (", ..." if len(matches) > 5 else "")
-        raise GodoError(f"container {given} is ambiguous ({len(matches)} match: {shown})")
-    return matches[0]
+    if len(match) > 1:
+        shown = ", ".join(c[:12] for c in match[:5]) + (", ..." if len(match) > 5 else "")
+        raise GodoError(f"container {given} is ambiguous ({len(match)} match: {shown})")
+    return match[0]
+
+
+def _container_match(db, given: str, ids: set) -> list[str] | None:
+    """The containers `given` names among `ids`; None when it names none."""
+    if given in ids:
+        return [given]
+    named = sorted(db.containers.distinct("id", {"name": given}))
+    return named or sorted(c for c in ids if c.startswith(given)) or None
 
 
 def container_names(db, ids) -> dict[str, str]:
@@ -135,13 +145,17 @@ _DESCRIPTION = ("name", "runtime", "namespace", "pod", "status", "exit_code", "s
 def container_summaries(db) -> list[dict]:
     """One row per container: its latest document's name, runtime and outcome, with
     its workload's processes, files written and first/last activity counted over
-    every run (the runtime's own processes apart). A few indexed queries per
-    container: FerretDB 1.x has no $min/$max in $group."""
+    every run (the runtime's own processes apart). Three queries whatever the
+    number of containers: the container documents, then every containerised
+    process and every containerised file written, a few fields of each, counted
+    here (FerretDB 1.x has no $min/$max in $group, and its SQLite backend scans a
+    collection for each query not by `_id`: a query per container was a scan each)."""
     rows: dict[str, dict] = {}
 
     def row_of(cid: str) -> dict:
         return rows.setdefault(cid, {"id": cid, "hosts": set(), "rootfs": None,
                                      "first_seen": None, "last_seen": None,
+                                     "processes": 0, "files_written": 0,
                                      **dict.fromkeys(_DESCRIPTION)})
 
     for doc in db.containers.find(sort=[("last_seen", 1)]):
@@ -151,26 +165,29 @@ def container_summaries(db) -> list[dict]:
         row["first_seen"] = _min(row["first_seen"], doc.get("first_seen"))
         row["last_seen"] = _max(row["last_seen"], doc.get("last_seen"))
         row.update({key: doc[key] for key in _DESCRIPTION if doc.get(key) is not None})
-    for cid in db.processes.distinct("container"):
-        if cid:
-            row_of(cid)
+    process_hosts: dict[str, set] = {}
+    rootfs: dict[str, str] = {}
+    for proc in db.processes.find({"container": {"$ne": None}},
+                                  {"_id": 0, "container": 1, "runtime": 1, "start": 1,
+                                   "exit_time": 1, "rootfs": 1, "host": 1}):
+        row = row_of(proc["container"])
+        process_hosts.setdefault(proc["container"], set()).add(proc.get("host"))
+        if proc.get("rootfs"):
+            rootfs.setdefault(proc["container"], proc["rootfs"])
+        if proc.get("runtime") is True:
+            continue
+        row["processes"] += 1
+        row["first_seen"] = _min(row["first_seen"], proc.get("start"))
+        row["last_seen"] = _max(row["last_seen"], proc.get("start"), proc.get("exit_time"))
+    for doc in db.files.find({"container": {"$ne": None}, "writes": {"$gt": 0}, **WORKLOAD},
+                             {"_id": 0, "container": 1, "last_write": 1}):
+        row = row_of(doc["container"])
+        row["files_written"] += 1
+        row["last_seen"] = _max(row["last_seen"], doc.get("last_write"))
     for cid, row in rows.items():
-        procs, files = db.processes, db.files
-        mine = {"container": cid, **WORKLOAD}
-        written = {"container": cid, "writes": {"$gt": 0}, **WORKLOAD}
-        row["processes"] = procs.count_documents(mine)
-        row["files_written"] = files.count_documents(written)
-        first = procs.find_one(mine, {"start": 1}, sort=[("start", 1)])
-        row["first_seen"] = _min(row["first_seen"], first and first.get("start"))
-        for coll, query, key in ((procs, mine, "start"), (procs, mine, "exit_time"),
-                                 (files, written, "last_write")):
-            latest = coll.find_one(query, {key: 1}, sort=[(key, -1)])
-            row["last_seen"] = _max(row["last_seen"], latest and latest.get(key))
-        if row["rootfs"] is None:
-            rooted = procs.find_one({"container": cid, "rootfs": {"$ne": None}}, {"rootfs": 1})
-            row["rootfs"] = rooted and rooted.get("rootfs")
+        row["rootfs"] = row["rootfs"] or rootfs.get(cid)
         row["hosts"] = sorted(h for h in row["hosts"] if h) or sorted(
-            h for h in procs.distinct("host", {"container": cid}) if h)
+            h for h in process_hosts.get(cid, ()) if h)
     return sorted(rows.values(), key=lambda r: (r["last_seen"] is not None, r["last_seen"] or 0),
                   reverse=True)
 

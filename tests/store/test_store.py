@@ -22,6 +22,7 @@ from godo.errors import StoreError
 from godo.run.live import _Gauge
 from godo.store.ferret import EmbeddedFerret, connect_or_start, read_endpoint
 from godo.store.opening import database, open_store
+from godo.store.schema import INDEXES
 from godo.store.writer import MongoStore
 from support.servers import _free_port
 
@@ -139,14 +140,19 @@ def test_flush_forces_a_partial_batch_and_close_flushes(ferret_uri, store_db):
 
 @store
 def test_indexes_are_created_at_start(ferret_uri, store_db):
+    """An index for every filter the command line uses, its sort after an equality."""
     with _open(ferret_uri, store_db) as s:
         names = {coll: {tuple(ix["key"].items()) for ix in s.db[coll].list_indexes()}
                  for coll in ("processes", "files", "containers", "runs")}
-    assert (("host", 1), ("start", 1)) in names["processes"]
-    assert {(("pid", 1),), (("parent", 1),), (("container", 1),)} <= names["processes"]
-    assert {(("process", 1),), (("path", 1),), (("container", 1),)} <= names["files"]
-    assert (("host", 1),) in names["containers"]
-    assert (("host", 1), ("started", 1)) in names["runs"]
+    assert {tuple(keys) for keys in INDEXES["files"]} <= names["files"]
+    assert {(("run", 1), ("start", 1)), (("container", 1), ("start", 1)), (("pid", 1),),
+            (("parent", 1),), (("start", 1),), (("exit_time", 1),), (("exe", 1),),
+            (("host", 1), ("start", 1))} <= names["processes"]
+    assert {(("run", 1), ("opened", 1)), (("container", 1), ("opened", 1)),
+            (("pid", 1), ("opened", 1)), (("process", 1),), (("path", 1),), (("host_path", 1),),
+            (("opened", 1),), (("closed", 1),), (("last_write", 1),)} <= names["files"]
+    assert {(("host", 1),), (("id", 1),), (("name", 1),)} <= names["containers"]
+    assert {(("host", 1), ("started", 1)), (("started", 1),)} <= names["runs"]
 
 
 @store

@@ -232,6 +232,11 @@ def test_usage_errors_are_one_line(capsys):
     assert line.startswith("godo tree: argument --since: cannot read 'last tuesday' as a time")
     assert main(["export", "--format", "csv"]) == 2
     assert "invalid choice: 'csv'" in _one_line_error(capsys.readouterr().err)
+    for bad in ("0", "-3", "ten"):
+        assert main(["files", "--limit", bad]) == 2
+        assert _one_line_error(capsys.readouterr().err) == (
+            f"godo files: argument --limit: '{bad}' is not a positive whole number "
+            "(see godo files --help)")
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.startswith("godo ")
 

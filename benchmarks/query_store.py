@@ -1,0 +1,259 @@
+"""What the command line's queries cost on a big store.
+
+    .venv/bin/python benchmarks/query_store.py            # --files 1000000 --runs 1
+
+Builds once (cached in benchmarks/data/query_store/, rebuilt when --files or the
+layout changes) a store in an embedded FerretDB of its own: 4 runs, 3 containers
+(docker, podman, containerd), one process for every 10 files in process trees (a
+shell, make, compilers, linkers), the files from a pool of paths as a build opens
+them (libraries and headers read, objects and logs written, a container's files
+with their host paths). The documents are made by godo's own model
+(`godo.tracker.model`), so they have the shape godo writes, and go in by bulk
+inserts. Then times each query as a whole `godo` process against it (`--mongo`:
+the server is up, so its start is not counted), best of `--repeat`, output
+to a file, and the render of a 10,000-row table in this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from _common import DATA_DIR, godo_command, machine_load
+
+from godo.store.ferret import EmbeddedFerret
+
+LAYOUT = 2          # bump when what is built changes: the cache is rebuilt
+DATABASE = "godo_bench"
+HOST = "bench-host"
+BOOT = "0123456789abcdef0123456789abcdef"
+T0 = 1_796_000_000.0   # 2026-11-30, the first run's start
+RUNS = 4
+FILES_PER_PROCESS = 10
+CONTAINERS = (("docker", "web"), ("podman", "db"), ("containerd", None))
+IN_CONTAINER = 0.3     # the share of processes in a container
+
+PROGRAMS = (("/usr/bin/make", ["make", "-j2"]), ("/usr/bin/gcc", ["gcc", "-O2", "-c"]),
+            ("/usr/lib/gcc/x86_64-linux-gnu/12/cc1", ["cc1", "-quiet"]),
+            ("/usr/bin/as", ["as", "--64"]), ("/usr/bin/ld", ["ld", "-o", "a.out"]),
+            ("/usr/bin/python3.11", ["python3", "setup.py", "build"]),
+            ("/usr/bin/sh", ["sh", "-c", "true"]), ("/usr/bin/sed", ["sed", "-e", "s/a/b/"]))
+READS = ([f"/usr/lib/x86_64-linux-gnu/lib{n}.so.6" for n in ("c", "m", "z", "ssl", "crypto")] +
+         [f"/usr/include/{h}.h" for h in ("stdio", "stdlib", "string", "unistd", "errno")] +
+         ["/etc/ld.so.cache", "/etc/passwd", "/proc/self/status", "/dev/null"])
+
+
+def build(data: Path, files: int) -> dict:
+    """The store, built into data/ by godo's own document makers and bulk inserts."""
+    import pymongo
+
+    from godo.tracker.model import Container, Context, OpenFile, Process
+
+    rng = random.Random(14)
+    with EmbeddedFerret(data, nice=0) as ferret:
+        client = pymongo.MongoClient(ferret.uri)
+        db = client[DATABASE]
+        client.drop_database(DATABASE)
+        from godo.store.schema import INDEXES
+        for name, keys in INDEXES.items():
+            for k in keys:
+                db[name].create_indexes([pymongo.IndexModel(k)])
+        processes = files // FILES_PER_PROCESS
+        per_run = processes // RUNS
+        run_seconds = per_run * 0.05                      # 20 processes a second
+        started = time.perf_counter()
+        pending = {"processes": [], "files": []}
+
+        def put(name, doc):
+            batch = pending[name]
+            batch.append(doc)
+            if len(batch) >= 1000:
+                db[name].insert_many(batch, ordered=False)
+                batch.clear()
+
+        run_ids = []
+        for r in range(RUNS):
+            run_start = T0 + r * (run_seconds + 3600)
+            run_id = f"{HOST}:{time.strftime('%Y%m%dT%H%M%S', time.gmtime(run_start))}:{r:08x}"
+            ctx = Context(HOST, BOOT, run_id)
+            run_ids.append(run_id)
+            boxes = []
+            for c, (engine, name) in enumerate(CONTAINERS):
+                box = Container(f"{r}{c}" + "%062x" % rng.getrandbits(248), run_start, ctx)
+                box.name, box.engine = name, engine
+                box.rootfs = f"/var/lib/{engine}/overlay/{box.id[:12]}/merged"
+                boxes.append(box)
+            serial = 0
+            parents: list[Process] = []
+            for p in range(per_run):
+                start = run_start + p * 0.05
+                pid = 1000 + (r * per_run + p) % 60000
+                parent = parents[-1] if parents and rng.random() < 0.8 else None
+                proc = Process(f"{HOST}:{BOOT[:8]}:{pid}:{int(start * 1000)}", pid,
+                               parent.pid if parent else 1, parent.id if parent else None, start, ctx)
+                exe, argv = PROGRAMS[rng.randrange(len(PROGRAMS))]
+                proc.exe, proc.argv, proc.comm = exe, argv + [f"src/file{p}.c"], exe.rsplit("/", 1)[1][:15]
+                proc.cwd, proc.uid, proc.auid = "/home/user/project", 1000, 1000
+                proc.execs = [{"time": _utc(start), "exe": exe, "argv": proc.argv, "cwd": proc.cwd}]
+                proc.exit_time, proc.exit_code, proc.status = start + 0.04, 0, "exited"
+                proc.in_scope = True
+                box = boxes[p % len(boxes)] if rng.random() < IN_CONTAINER else None
+                if box is not None:
+                    proc.container, proc.root = box.id, box.rootfs
+                    box.processes += 1
+                    box.last = max(box.last, start + 0.04)
+                for f in range(FILES_PER_PROCESS):
+                    serial += 1
+                    written = f >= FILES_PER_PROCESS - 2
+                    path = (f"/home/user/project/build/file{p}.{'o' if f % 2 else 'log'}" if written
+                            else READS[rng.randrange(len(READS))])
+                    flags = 0o1101 if written else 0o2000000
+                    opened = start + f * 0.003
+                    of = OpenFile(serial, proc, 3 + f, path, flags, 0o644 if written else 0, opened,
+                                  written and f % 2 == 1, False)
+                    of.closed = opened + 0.002
+                    if written:
+                        of.writes, of.bytes = 4, 4096
+                        of.first_write, of.last_write = opened + 0.0005, opened + 0.0015
+                        proc.files_written += 1
+                        if box is not None:
+                            box.files_written += 1
+                    if box is not None:
+                        of.host_path = box.rootfs + path
+                    put("files", of.seal().document())
+                put("processes", proc.document())
+                parents = (parents + [proc])[-4:]
+            for box in boxes:
+                box.status, box.exit_code = "exited", 0
+                db.containers.insert_one(box.document())
+            db.runs.insert_one(_run_document(run_id, run_start, run_start + run_seconds, per_run,
+                                             per_run * FILES_PER_PROCESS))
+            print(f"  run {r + 1}/{RUNS} built, {time.perf_counter() - started:.0f} s", flush=True)
+        for name, batch in pending.items():
+            if batch:
+                db[name].insert_many(batch, ordered=False)
+        took = time.perf_counter() - started
+        client.close()
+    print(f"built in {took:.0f} s")
+    return {"runs": run_ids, "pid": pid, "container": boxes[0].id, "since": _iso(T0), "until": _iso(T0 + run_seconds),
+            "processes": processes, "files": processes * FILES_PER_PROCESS,
+            "containers": RUNS * len(CONTAINERS)}
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def _utc(ts):
+    from godo.tracker.model import utc
+    return utc(ts)
+
+
+def _run_document(run_id, started, ended, processes, files):
+    return {"_id": run_id, "host": HOST, "boot_id": BOOT, "started": _utc(started),
+            "ended": _utc(ended), "status": "finished", "mode": "live", "scope": "host",
+            "command": None, "exit_status": None, "processes": processes, "files": files,
+            "records": files * 4, "events": files * 2, "kernel_lost": 0, "godo_lost": 0}
+
+
+def cached_store(files: int, rebuild: bool) -> tuple[Path, dict]:
+    """The store's data dir, and what the queries need of it (its runs, a pid, the
+    first run's window): kept beside it, since on FerretDB even finding those
+    scans a collection."""
+    data = DATA_DIR / "query_store"
+    stamp = data / "built.json"
+    wanted = {"files": files, "layout": LAYOUT}
+    if not rebuild and stamp.exists():
+        built = json.loads(stamp.read_text())
+        if {key: built.get(key) for key in wanted} == wanted:
+            return data, built
+    shutil.rmtree(data, ignore_errors=True)
+    data.mkdir(parents=True)
+    print(f"building a store of {files:,} file documents in {data} (once)", flush=True)
+    built = {**wanted, **build(data, files)}
+    stamp.write_text(json.dumps(built))
+    return data, built
+
+
+def timed(cmd: list[str], repeat: int) -> tuple[float, int, str]:
+    """Best wall time of a whole process, its stdout's line count, its stderr."""
+    best, lines, err = float("inf"), 0, ""
+    for _ in range(repeat):
+        start = time.perf_counter()
+        done = subprocess.run(cmd, capture_output=True)
+        took = time.perf_counter() - start
+        if done.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)}: {done.stderr.decode(errors='replace').strip()}")
+        best, lines, err = min(best, took), done.stdout.count(b"\n"), done.stderr.decode().strip()
+    return best, lines, err
+
+
+def render_10k(uri: str) -> tuple[float, float]:
+    """Seconds to lay out 10,000 file rows as a pipe and as a 60-column terminal."""
+    import pymongo
+
+    from godo.cli.views import render_files
+    db = pymongo.MongoClient(uri)[DATABASE]
+    docs = list(db.files.find({}, limit=10_000))
+    out = []
+    for width in (None, 60):
+        start = time.perf_counter()
+        render_files(docs, {}, width)
+        out.append(time.perf_counter() - start)
+    return out[0], out[1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each query (best of)")
+    parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--only", help="only the queries whose label contains this")
+    args = parser.parse_args()
+    print(machine_load())
+    data, built = cached_store(args.files, args.rebuild)
+    runs, a_pid, since, until = built["runs"], built["pid"], built["since"], built["until"]
+    box = built["container"][:12]   # the last run's "web" (each run has one of that name)
+    with EmbeddedFerret(data, nice=0) as ferret:
+        uri = ferret.uri.replace("/?", f"/{DATABASE}?")
+        print(f"store: {built['files']:,} files, {built['processes']:,} processes, "
+              f"{len(runs)} runs, {built['containers']} containers")
+        godo = godo_command()
+        queries = [
+            ("files --run R --limit 100", ["files", "--run", runs[-1], "--limit", "100"]),
+            ("files (the latest run) --limit 100", ["files", "--limit", "100"]),
+            ("files --pid P", ["files", "--run", runs[-1], "--pid", str(a_pid)]),
+            ("files --path GLOB --limit 100", ["files", "--path", "*/build/file12*.o", "--limit", "100"]),
+            ("files --written --limit 100", ["files", "--written", "--limit", "100"]),
+            ("files --container C --limit 100", ["files", "--container", box, "--limit", "100"]),
+            ("files --since/--until --limit 100", ["files", "--since", since, "--until", until,
+                                                  "--limit", "100"]),
+            ("files --limit 10000 (table)", ["files", "--limit", "10000"]),
+            ("tree --limit 100", ["tree", "--limit", "100"]),
+            ("tree --container C --limit 100", ["tree", "--container", box, "--limit", "100"]),
+            ("containers", ["containers"]),
+            ("export --run R", ["export", "--run", runs[-1]]),
+        ]
+        print(f"{'query':<38} {'s':>8} {'lines':>8}")
+        for label, argv in queries:
+            if args.only and args.only not in label:
+                continue
+            took, lines, err = timed(godo + argv + ["--mongo", uri], args.repeat)
+            print(f"{label:<38} {took:8.2f} {lines:8}", flush=True)
+        pipe, narrow = render_10k(ferret.uri)
+        print(f"render 10,000 file rows: {pipe * 1000:.0f} ms piped, {narrow * 1000:.0f} ms "
+              f"at 60 columns")
+    print(machine_load(before=False))
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("NO_COLOR", "1")
+    sys.exit(main())
