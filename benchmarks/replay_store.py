@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{corpus}: replayed into the embedded FerretDB in {wall:.1f} s wall, "
           f"{documents:,} documents in the database ({documents / wall:,.0f} a second): "
           + ", ".join(f"{name} {n:,}" for name, n in counts.items()))
-    print(f"\nwhere the time went (CPU s):")
+    print("\nwhere the time went (CPU s):")
     print(f"  pipeline+tracker  {null_cpu:7.2f}   (godo replay --store null)")
     print(f"  encoding          {encoded['seconds']:7.2f}   ({encoded['documents']:,} documents made and "
           f"BSON-encoded)")
