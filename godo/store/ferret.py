@@ -32,6 +32,8 @@ from ..errors import StoreError
 from .local import listening_port
 
 FERRETDB_VERSION = "v1.24.2"
+# godo's build of it (godo/data/build-ferretdb.sh): its bugs fixed, its queries pushed down.
+FERRETDB_BUILD = f"{FERRETDB_VERSION}-godo2"
 _LOG = "ferretdb.log"
 _ENDPOINT = "endpoint.json"
 _LOCK = "lock"
@@ -42,7 +44,7 @@ _LOG_ERROR = re.compile(r"^\S+\t(ERROR|DPANIC|PANIC|FATAL)")
 def cached_binary() -> Path:
     """Where `godo store setup` (godo/data/build-ferretdb.sh) puts the binary."""
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "godo" / f"ferretdb-{FERRETDB_VERSION}-godo1" / "ferretdb"
+    return Path(cache) / "godo" / f"ferretdb-{FERRETDB_BUILD}" / "ferretdb"
 
 
 def find_binary() -> str:

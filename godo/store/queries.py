@@ -102,8 +102,15 @@ def selection(db, *, run: str | None = None, container: str | None = None, since
 
 
 def query(terms: list[dict]) -> dict:
-    """The terms as one MongoDB query."""
-    return terms[0] if len(terms) == 1 else {"$and": terms}
+    """The terms as one MongoDB query: one document while no field repeats (the
+    shape a database can push down whole: the embedded FerretDB takes top-level
+    fields only), else their `$and`."""
+    merged: dict = {}
+    for term in terms:
+        if merged.keys() & term.keys():
+            return {"$and": terms}
+        merged.update(term)
+    return merged
 
 
 def _local(stamp) -> str:

@@ -82,7 +82,8 @@ def test_wheel_carries_its_data_license_and_metadata(built):
         dist_info = next(n.split("/")[0] for n in names if n.endswith(".dist-info/METADATA"))
         metadata = whl.read(f"{dist_info}/METADATA").decode()
     assert {"godo/py.typed", "godo/data/godo.service", "godo/data/godo.toml",
-            "godo/data/build-ferretdb.sh", f"{dist_info}/licenses/LICENSE"} <= names
+            "godo/data/build-ferretdb.sh", "godo/data/ferretdb/backends_godo_pushdown.go",
+            "godo/data/ferretdb/sqlite_godo_pushdown.go", f"{dist_info}/licenses/LICENSE"} <= names
     assert "License-Expression: Apache-2.0" in metadata
     for classifier in ("Operating System :: POSIX :: Linux", "Topic :: System :: Monitoring",
                        "Typing :: Typed", "Programming Language :: Python :: 3.11"):
@@ -152,7 +153,7 @@ def test_store_setup_builds_ferretdb_then_finds_it(wheel_venv):
     before = _user(venv, home, "tree", check=False)
     assert before.returncode == 1 and "run `godo store setup`" in before.stderr
     first = _user(venv, home, "store", "setup")
-    binary = home / "cache" / "godo" / "ferretdb-v1.24.2-godo1" / "ferretdb"
+    binary = home / "cache" / "godo" / "ferretdb-v1.24.2-godo2" / "ferretdb"
     assert first.stdout.strip() == str(binary) and "built FerretDB v1.24.2" in first.stderr
     again = _user(venv, home, "store", "setup")
     assert again.stdout.strip() == str(binary) and "found at" in again.stderr
