@@ -60,8 +60,16 @@ def _keys(docs, key):
     ({"run": "r1", "pid": 22}, lambda d: d["run"] == "r1" and d["pid"] == 22),
     ({"run": "r3", "writes": {"$gt": 0}}, lambda d: d["run"] == "r3" and d["writes"] > 0),
     ({"run": "nope"}, lambda d: False),
+    ({"writes": {"$gt": 0}}, lambda d: d["writes"] > 0),
+    ({"run": "r1", "writes": {"$gte": 1, "$lt": 2}}, lambda d: d["run"] == "r1" and d["writes"] == 1),
+    ({"pid": {"$lte": 22.5}}, lambda d: d["pid"] <= 22),
+    ({"opened": {"$ne": None}}, lambda d: "opened" in d),
+    ({"opened": {"$gte": T0 + timedelta(seconds=5000)}},
+     lambda d: "opened" in d and d["opened"] >= T0 + timedelta(seconds=5000)),
+    ({"run": "r2", "opened": {"$lt": T0 + timedelta(seconds=300)}},
+     lambda d: d["run"] == "r2" and "opened" in d and d["opened"] < T0 + timedelta(seconds=300)),
 ])
-def test_equality_finds_every_match(coll, filter_, match):
+def test_equality_and_ranges_find_every_match(coll, filter_, match):
     coll, docs = coll
     got = sorted(d["_id"] for d in coll.find(filter_, {"_id": 1}))
     assert got == sorted(d["_id"] for d in docs if match(d))
@@ -72,6 +80,7 @@ def test_equality_finds_every_match(coll, filter_, match):
     ({}, lambda d: True),
     ({"run": "r1"}, lambda d: d["run"] == "r1"),
     ({"pid": 4444}, lambda d: d["pid"] == 4444),
+    ({"run": "r3", "writes": {"$gt": 0}}, lambda d: d["run"] == "r3" and d["writes"] > 0),
     # Not all pushed down: sorted and cut by FerretDB's handler, as before.
     ({"run": "r2", "writes": {"$gte": 1}}, lambda d: d["run"] == "r2" and d["writes"] >= 1),
 ])

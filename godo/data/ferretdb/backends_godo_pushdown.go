@@ -5,9 +5,10 @@
 // document of the collection in Go, unless the filter is a lone {_id: X}; sorts and
 // limits are applied after that. At a million documents each query takes minutes.
 // This build pushes down what godo's queries are made of:
-//   - equality on top-level fields with a string, an integer or a boolean value,
-//     and `$ne` a boolean, compared by the field's SQL value (`->>`, which godo's
-//     indexes are built on; a JSON boolean is 1 or 0 there);
+//   - on top-level fields: equality with a string, an integer or a boolean, `$ne`
+//     a boolean or null, and the ranges on a number or a date, compared by the
+//     field's SQL value (`->>`, which godo's indexes are built on; a JSON boolean
+//     is 1 or 0 there, a date its milliseconds);
 //   - then, when the whole filter was pushed down, a sort on one top-level field
 //     and the limit.
 // The handler still filters, sorts and limits what comes back, so the pushdown
@@ -19,7 +20,11 @@
 
 package backends
 
-import "github.com/FerretDB/FerretDB/internal/types"
+import (
+	"time"
+
+	"github.com/FerretDB/FerretDB/internal/types"
+)
 
 // GodoSortPushdown is set by a backend that takes a pushed-down sort and limit
 // on top-level fields (the SQLite backend of this build).
@@ -64,7 +69,7 @@ func GodoPushable(filter *types.Document) bool {
 			return false
 		}
 
-		if _, ok := GodoCondition(v); !ok {
+		if _, _, ok := GodoConditions(v); !ok {
 			return false
 		}
 	}
@@ -72,29 +77,58 @@ func GodoPushable(filter *types.Document) bool {
 	return true
 }
 
-// GodoCondition returns the SQL comparison of a field with the filter's value
-// ("= ?" or "IS NOT ?") and the argument, when the pushdown handles the value.
-func GodoCondition(v any) (string, bool) {
+// godoRanges are the comparison operators pushed down, as SQL.
+var godoRanges = map[string]string{"$gt": "> ?", "$gte": ">= ?", "$lt": "< ?", "$lte": "<= ?"}
+
+// GodoConditions returns the SQL comparisons of a field with a filter's value and
+// their arguments: "= ?" for a string, an integer or a boolean; for an operator
+// document, "IS NOT ?" for `$ne` a boolean, "IS NOT NULL" for `$ne: null`, and the
+// ranges on a number or a date (a date is its milliseconds in SQL, as sjson stores
+// it). ok is false when any part of the value is something else.
+func GodoConditions(v any) (conditions []string, args []any, ok bool) {
 	switch v := v.(type) {
 	case string, int32, int64, bool:
-		return "= ?", true
+		return []string{"= ?"}, []any{godoArgument(v)}, true
 	case *types.Document:
-		if v.Len() != 1 {
-			return "", false
+		if v.Len() == 0 {
+			return nil, nil, false
 		}
 
-		if ne, err := v.Get("$ne"); err == nil {
-			if _, ok := ne.(bool); ok {
-				return "IS NOT ?", true
+		for _, op := range v.Keys() {
+			arg, _ := v.Get(op)
+
+			switch {
+			case op == "$ne":
+				switch arg.(type) {
+				case bool:
+					conditions = append(conditions, "IS NOT ?")
+					args = append(args, godoArgument(arg))
+				case types.NullType:
+					conditions = append(conditions, "IS NOT NULL")
+				default:
+					return nil, nil, false
+				}
+			case godoRanges[op] != "":
+				switch arg.(type) {
+				case int32, int64, float64, time.Time:
+					conditions = append(conditions, godoRanges[op])
+					args = append(args, godoArgument(arg))
+				default:
+					return nil, nil, false
+				}
+			default:
+				return nil, nil, false
 			}
 		}
+
+		return conditions, args, true
 	}
 
-	return "", false
+	return nil, nil, false
 }
 
-// GodoArgument returns the SQL argument of a value GodoCondition handles.
-func GodoArgument(v any) any {
+// godoArgument is a filter's value as the SQL value `->>` gives the field.
+func godoArgument(v any) any {
 	switch v := v.(type) {
 	case int32:
 		return int64(v)
@@ -104,9 +138,8 @@ func GodoArgument(v any) any {
 		}
 
 		return int64(0)
-	case *types.Document:
-		ne, _ := v.Get("$ne")
-		return GodoArgument(ne)
+	case time.Time:
+		return v.UnixMilli()
 	}
 
 	return v

@@ -48,9 +48,12 @@ func prepareGodoWhere(filter *types.Document) (string, []any) {
 			continue
 		}
 
-		if comparison, ok := backends.GodoCondition(v); ok {
-			conditions = append(conditions, godoColumn(key)+" "+comparison)
-			args = append(args, backends.GodoArgument(v))
+		if comparisons, values, ok := backends.GodoConditions(v); ok {
+			for _, comparison := range comparisons {
+				conditions = append(conditions, godoColumn(key)+" "+comparison)
+			}
+
+			args = append(args, values...)
 		}
 	}
 
