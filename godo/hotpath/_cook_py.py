@@ -60,6 +60,8 @@ _CALLS = {arch: {number: (name, code, C.KINDS[code], C.ARCH_NAMES[arch])
 # The same by arch= and syscall= as the kernel spells them; others go by number.
 _CALLS_BY_TEXT = {b"%x" % arch: {b"%d" % number: entry for number, entry in table.items()}
                   for arch, table in _CALLS.items()}
+# O_TMPFILE by the arch name an activity gives (its value differs on aarch64).
+_O_TMPFILE = {name: C.o_tmpfile(name) for name in C.ARCH_NAMES.values()}
 _SYSCALL_KEYS = tuple(name.encode() for name in C.SYSCALL_CALL_FIELDS) + (None,)
 
 
@@ -165,7 +167,8 @@ def cook(event) -> Activity | None:
             flags, mode = event.openat2_flags, None
         else:
             flags, mode = C.O_CREAT | C.O_WRONLY | C.O_TRUNC, int(a1, 16)
-        if flags is None or not (flags & C.O_CREAT or flags & C.O_TMPFILE == C.O_TMPFILE):
+        tmpfile = _O_TMPFILE[act.arch]
+        if flags is None or not (flags & C.O_CREAT or flags & tmpfile == tmpfile):
             mode = None  # the kernel reads mode only with O_CREAT or O_TMPFILE
         act.flags, act.mode = flags, mode
         if success:

@@ -233,8 +233,8 @@ def numbers(arch: int, names) -> frozenset[int]:
 
 # -- kernel values the cook reads arguments with --------------------------------
 
-# The generic values (x86_64 and aarch64 alike) except O_TMPFILE, whose
-# O_DIRECTORY part is 0o40000 on aarch64: an aarch64 log's tmpfile opens lose their mode.
+# The generic values (x86_64, i386 and aarch64 alike), but O_TMPFILE's: its
+# O_DIRECTORY part is arm's on aarch64 (`o_tmpfile` below).
 AT_FDCWD = -100
 CLONE_THREAD = 0x10000
 O_ACCMODE, O_WRONLY, O_RDWR = 0o3, 0o1, 0o2
@@ -256,6 +256,13 @@ OPEN_FLAG_NAMES_ARM = {**OPEN_FLAG_NAMES, "O_TMPFILE": 0o20040000, "O_DIRECTORY"
                        "O_NOFOLLOW": 0o100000, "O_DIRECT": 0o200000, "O_LARGEFILE": 0o400000}
 # By the activity's arch name; any other arch takes the generic values.
 OPEN_FLAG_NAMES_BY_ARCH = {"aarch64": OPEN_FLAG_NAMES_ARM}
+
+
+def o_tmpfile(arch_name: str) -> int:
+    """O_TMPFILE as the arch numbers it: the cook reads an open's mode with it."""
+    return OPEN_FLAG_NAMES_BY_ARCH.get(arch_name, OPEN_FLAG_NAMES)["O_TMPFILE"]
+
+
 CLOSE_RANGE_CLOEXEC = 4
 FD_CLOEXEC = 1  # fcntl(F_SETFD)'s flag
 EXIT_CODE_MASK = 0xFF  # exit_group(status): the parent sees status & 0xff

@@ -255,6 +255,18 @@ def test_o_tmpfile_keeps_mode(twin):
     assert (got["flags"], got["mode"]) == (O_TMPFILE_RDWR, 0o600)
 
 
+def test_o_tmpfile_keeps_mode_on_aarch64_by_its_own_value(twin):
+    # aarch64's O_TMPFILE holds its O_DIRECTORY, 0o40000 there: 0o20040000 | O_RDWR.
+    # openat is 56 there.
+    got = one(twin, syscall(402, 56, AT_FDCWD, 1, 0o20040002, 0o600, exit=4, arch=AARCH64),
+              cwd(402), path(402, 0, '"/tmp"'), proctitle(402, "sh"))
+    assert (got["flags"], got["mode"], got["arch"]) == (0o20040002, 0o600, "aarch64")
+    # x86_64's value on aarch64 is O_DIRECT | __O_TMPFILE bits, not O_TMPFILE: no mode.
+    got = one(twin, syscall(403, 56, AT_FDCWD, 1, O_TMPFILE_RDWR, 0o600, exit=4, arch=AARCH64),
+              cwd(403), path(403, 0, '"/tmp"'), proctitle(403, "sh"))
+    assert "mode" not in got
+
+
 def test_failed_open_has_a_path_and_no_fd(twin):
     got = one(twin, syscall(400, 257, AT_FDCWD, 1, 0, 0, success="no", exit=-2, items=1), cwd(400),
               path(400, 0, '"/etc/nonexistent"', "UNKNOWN"), proctitle(400, "sh"))

@@ -114,6 +114,7 @@ cdef class Assembler:
 cdef class _ArchTable:
     cdef uint64_t arch
     cdef object name  # the arch's, as activities give it
+    cdef uint64_t tmpfile  # O_TMPFILE as it numbers it
     cdef Py_ssize_t size
     cdef int* codes  # cook code per syscall number, 0 for calls godo does not cook
     cdef list names

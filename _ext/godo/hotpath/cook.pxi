@@ -230,7 +230,7 @@ cdef class Cook:
                 flags = O_CREAT | O_WRONLY | O_TRUNC
                 act.flags, act.mode = flags, a1
             # The kernel reads mode only with O_CREAT or O_TMPFILE.
-            if act.flags is None or not (flags & O_CREAT or flags & O_TMPFILE == O_TMPFILE):
+            if act.flags is None or not (flags & O_CREAT or flags & table.tmpfile == table.tmpfile):
                 act.mode = None
             if success is True:
                 act.fd = exit

@@ -67,6 +67,7 @@ cdef class _ArchTable:
         cdef dict table = C.table(arch)
         self.arch = arch
         self.name = C.ARCH_NAMES[arch]
+        self.tmpfile = C.o_tmpfile(self.name)
         self.size = max(table) + 1 if table else 0
         self.names = [None] * self.size
         self.codes = <int*>PyMem_Malloc(max(self.size, 1) * sizeof(int))
