@@ -231,6 +231,9 @@ def main() -> int:
             ("files (the latest run) --limit 100", ["files", "--limit", "100"]),
             ("files --pid P", ["files", "--run", runs[-1], "--pid", str(a_pid)]),
             ("files --path GLOB --limit 100", ["files", "--path", "*/build/file12*.o", "--limit", "100"]),
+            # A glob with a literal start: a range on the path the database answers.
+            ("files --path /DIR/GLOB --limit 100", ["files", "--path",
+                                                   "/home/user/project/build/file12*.o", "--limit", "100"]),
             ("files --written --limit 100", ["files", "--written", "--limit", "100"]),
             ("files --container C --limit 100", ["files", "--container", box, "--limit", "100"]),
             ("files --since/--until --limit 100", ["files", "--since", since, "--until", until,

@@ -9,7 +9,7 @@ import fnmatch
 import sys
 from itertools import islice
 
-from ..store.queries import (WORKLOAD, container_names, container_summaries, glob_regex, query,
+from ..store.queries import (WORKLOAD, container_names, container_summaries, path_terms, query,
                              selection)
 from .output import nothing, print_lines, print_rich, terminal_width, write_jsonl
 from .settings import database
@@ -52,8 +52,7 @@ def cmd_files(args) -> int:
         if not args.runtime:
             terms.append(WORKLOAD)
         if args.path:
-            pattern = glob_regex(args.path)
-            terms.append({"$or": [{"path": {"$regex": pattern}}, {"host_path": {"$regex": pattern}}]})
+            terms.append(path_terms(args.path))
         found = db.files.find(query(terms)).sort("opened", 1)
         if args.path:
             # The database's regex dialect has its corners (a newline before `$`):

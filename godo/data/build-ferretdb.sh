@@ -78,8 +78,9 @@ apply_patch internal/handler/msg_update.go \
     $'\t\tresult, err := common.UpdateDocument(ctx, c, "update", iter, &u)\n\t\tcloser.Close()'
 # 3. Every other query reads and decodes the whole collection in Go (7-10k documents
 #    a second: minutes for a million files), whatever the indexes. Top-level
-#    equalities are pushed down into SQLite, and with them a one-field sort and the
-#    limit; indexes on top-level fields are built on the SQL value they compare.
+#    equalities, ranges and $or of them are pushed down into SQLite, and with them a
+#    one-field sort and the limit; indexes on top-level fields are built on the SQL
+#    value they compare.
 #    The why and the limits: ferretdb/backends_godo_pushdown.go beside this script.
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cp "$here/ferretdb/backends_godo_pushdown.go" "$scratch/src/internal/backends/godo_pushdown.go"
@@ -87,21 +88,21 @@ cp "$here/ferretdb/sqlite_godo_pushdown.go" "$scratch/src/internal/backends/sqli
 apply_patch internal/backends/collection.go \
     $'\t\tsortValue := params.Sort.Map()["$natural"].(int64)' \
     $'\t\tsortValue := params.Sort.Map()[params.Sort.Keys()[0]].(int64) // godo: one field, or $natural'
+apply_patch internal/backends/sqlite/backend.go \
+    $'\treturn backends.BackendContract(&backend{' \
+    $'\tbackends.GodoPushable = godoPushable\n\n\treturn backends.BackendContract(&backend{'
 apply_patch internal/backends/sqlite/collection.go \
     $'\tq += whereClause' \
     $'\twhereClause, args = prepareGodoWhere(params.Filter)\n\tq += whereClause'
 apply_patch internal/backends/sqlite/query.go \
     $'\tv := must.NotFail(sort.Get("$natural"))' \
     $'\tif key := sort.Keys()[0]; key != "$natural" {\n\t\treturn godoOrderBy(key, must.NotFail(sort.Get(key)).(int64))\n\t}\n\n\tv := must.NotFail(sort.Get("$natural"))'
-apply_patch internal/backends/sqlite/backend.go \
-    $'\treturn backends.BackendContract(&backend{' \
-    $'\tbackends.GodoSortPushdown = true\n\n\treturn backends.BackendContract(&backend{'
 apply_patch internal/backends/sqlite/metadata/registry.go \
     $'\t\t\tcolumns[i] = fmt.Sprintf("%s->%s", DefaultColumn, strings.Join(fields, "->"))' \
     $'\t\t\tcolumns[i] = fmt.Sprintf("%s->%s", DefaultColumn, strings.Join(fields, "->"))\n\t\t\tif len(fields) == 1 && key.Field != "_id" {\n\t\t\t\tcolumns[i] = fmt.Sprintf("%s->>%s", DefaultColumn, fields[0])\n\t\t\t}'
 apply_patch internal/handler/msg_find.go \
     $'\th.L.DebugContext(ctx, fmt.Sprintf("Converted %+v for %+v to %+v.", params, cInfo, qp))' \
-    $'\tif backends.GodoSortPushdown && !h.DisablePushdown && params.Skip == 0 && backends.GodoPushable(params.Filter) {\n\t\tif backends.GodoSortable(params.Sort) {\n\t\t\tqp.Sort = params.Sort\n\t\t}\n\n\t\tif params.Sort.Len() == 0 || qp.Sort == params.Sort {\n\t\t\tqp.Limit = params.Limit\n\t\t}\n\t}\n\n\th.L.DebugContext(ctx, fmt.Sprintf("Converted %+v for %+v to %+v.", params, cInfo, qp))'
+    $'\tif backends.GodoPushable != nil && !h.DisablePushdown && params.Skip == 0 && backends.GodoPushable(params.Filter) {\n\t\tif backends.GodoSortable(params.Sort) {\n\t\t\tqp.Sort = params.Sort\n\t\t}\n\n\t\tif params.Sort.Len() == 0 || qp.Sort == params.Sort {\n\t\t\tqp.Limit = params.Limit\n\t\t}\n\t}\n\n\th.L.DebugContext(ctx, fmt.Sprintf("Converted %+v for %+v to %+v.", params, cInfo, qp))'
 (cd "$scratch/src" && gofmt -l internal/backends internal/handler/msg_find.go) >&2
 (cd "$scratch/src" && go build -o "$scratch/ferretdb" ./cmd/ferretdb) >&2
 

@@ -117,6 +117,20 @@ def _local(stamp) -> str:
     return stamp.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
+def path_terms(glob: str) -> dict:
+    """Files whose path inside or on the host may match `glob`: those that begin with
+    its literal start, a range an index (and godo's FerretDB) answers, else those the
+    glob's regex matches. A superset: the glob itself decides, with fnmatch."""
+    start = re.split(r"[*?\[]", glob, maxsplit=1)[0]
+    if start:
+        # Every string that begins with `start` sorts from it to just before the
+        # string with its last character one higher.
+        match = {"$gte": start, "$lt": start[:-1] + chr(ord(start[-1]) + 1)}
+    else:
+        match = {"$regex": glob_regex(glob)}
+    return {"$or": [{"path": match}, {"host_path": match}]}
+
+
 def glob_regex(glob: str) -> str:
     """A glob as an anchored regular expression that MongoDB's PCRE and FerretDB's
     Go regexp read alike: `*` any run of characters (`/` too), `?` one, `[...]` a set."""

@@ -59,6 +59,9 @@ def _keys(docs, key):
     ({"pid": 333}, lambda d: d["pid"] == 333),
     ({"run": "r1", "pid": 22}, lambda d: d["run"] == "r1" and d["pid"] == 22),
     ({"run": "r3", "writes": {"$gt": 0}}, lambda d: d["run"] == "r3" and d["writes"] > 0),
+    # The time window godo asks for: still open, or closed since T; opened before U.
+    ({"$or": [{"writes": 0}, {"writes": {"$gte": 2}}], "opened": {"$lte": T0 + timedelta(seconds=8000)}},
+     lambda d: d["writes"] != 1 and "opened" in d and d["opened"] <= T0 + timedelta(seconds=8000)),
     ({"run": "nope"}, lambda d: False),
     ({"writes": {"$gt": 0}}, lambda d: d["writes"] > 0),
     ({"run": "r1", "writes": {"$gte": 1, "$lt": 2}}, lambda d: d["run"] == "r1" and d["writes"] == 1),
@@ -68,6 +71,12 @@ def _keys(docs, key):
      lambda d: "opened" in d and d["opened"] >= T0 + timedelta(seconds=5000)),
     ({"run": "r2", "opened": {"$lt": T0 + timedelta(seconds=300)}},
      lambda d: d["run"] == "r2" and "opened" in d and d["opened"] < T0 + timedelta(seconds=300)),
+    ({"$or": [{"opened": None}, {"opened": {"$gte": T0 + timedelta(seconds=9000)}}]},
+     lambda d: "opened" not in d or d["opened"] >= T0 + timedelta(seconds=9000)),
+    ({"run": "r1", "$or": [{"pid": 1}, {"writes": {"$gt": 1}}]},
+     lambda d: d["run"] == "r1" and (d["pid"] == 1 or d["writes"] > 1)),
+    ({"_id": {"$gte": "d0100", "$lt": "d0110"}}, lambda d: "d0100" <= d["_id"] < "d0110"),
+    ({"run": {"$gt": "r1"}}, lambda d: d["run"] > "r1"),
 ])
 def test_equality_and_ranges_find_every_match(coll, filter_, match):
     coll, docs = coll
@@ -81,6 +90,9 @@ def test_equality_and_ranges_find_every_match(coll, filter_, match):
     ({"run": "r1"}, lambda d: d["run"] == "r1"),
     ({"pid": 4444}, lambda d: d["pid"] == 4444),
     ({"run": "r3", "writes": {"$gt": 0}}, lambda d: d["run"] == "r3" and d["writes"] > 0),
+    # The time window godo asks for: still open, or closed since T; opened before U.
+    ({"$or": [{"writes": 0}, {"writes": {"$gte": 2}}], "opened": {"$lte": T0 + timedelta(seconds=8000)}},
+     lambda d: d["writes"] != 1 and "opened" in d and d["opened"] <= T0 + timedelta(seconds=8000)),
     # Not all pushed down: sorted and cut by FerretDB's handler, as before.
     ({"run": "r2", "writes": {"$gte": 1}}, lambda d: d["run"] == "r2" and d["writes"] >= 1),
 ])

@@ -120,6 +120,25 @@ def test_glob_regex(glob, matches, misses):
     assert not any(pattern.search(m) for m in misses)
 
 
+@pytest.mark.parametrize("glob, matches, misses", [
+    ("/tmp/*", ["/tmp/", "/tmp/a", "/tmp/a/b", "/tmp/\uffff"], ["/tmo/", "/tmp", "/tmq", "/var/tmp/a"]),
+    ("/data/?.txt", ["/data/a.txt"], ["/dat", "/datb"]),
+    ("/d/[ab].log", ["/d/a.log", "/d/c.log"], ["/d", "/e/a.log"]),
+    ("*.txt", ["/data/a.txt"], ["/data/a.txt.bak"]),
+])
+def test_path_terms_select_a_superset_of_the_glob_by_its_literal_start(glob, matches, misses):
+    from godo.store.queries import path_terms
+    terms = path_terms(glob)
+    assert [list(t) for t in terms["$or"]] == [["path"], ["host_path"]]
+    match = terms["$or"][0]["path"]
+    if "$regex" in match:
+        import re
+        selected = lambda p: re.search(match["$regex"], p) is not None  # noqa: E731
+    else:
+        selected = lambda p: match["$gte"] <= p < match["$lt"]  # noqa: E731
+    assert all(selected(m) for m in matches) and not any(selected(m) for m in misses)
+
+
 def test_sd_notify_reaches_a_path_or_an_abstract_socket(tmp_path, monkeypatch):
     from godo.cli.record import sd_notify
     monkeypatch.delenv("NOTIFY_SOCKET", raising=False)

@@ -7,6 +7,7 @@ package sqlite
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/FerretDB/FerretDB/internal/backends"
 	"github.com/FerretDB/FerretDB/internal/backends/sqlite/metadata"
@@ -15,53 +16,166 @@ import (
 	"github.com/FerretDB/FerretDB/internal/util/must"
 )
 
+// godoPushable reports whether the whole filter is pushed down; NewBackend hands
+// it to the handler (backends.GodoPushable).
+func godoPushable(filter *types.Document) bool {
+	_, _, whole := godoWhere(filter)
+	return whole
+}
+
+// godoRanges are the comparison operators pushed down, as SQL.
+var godoRanges = map[string]string{"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+
 // godoColumn is a top-level field's SQL value, spelled as this build's indexes
 // spell it (metadata/registry.go), so that SQLite's planner uses them.
 func godoColumn(key string) string {
 	return fmt.Sprintf("%s->>%q", metadata.DefaultColumn, key)
 }
 
-// prepareGodoWhere returns the WHERE clause of every equality in the filter the
-// backend can compare in SQL; the others are left to the handler.
+// prepareGodoWhere returns the WHERE clause of what the filter holds that the
+// backend compares in SQL; the rest is left to the handler.
 func prepareGodoWhere(filter *types.Document) (string, []any) {
-	if filter == nil {
-		return "", nil
-	}
-
-	var conditions []string
-	var args []any
-
-	for _, key := range filter.Keys() {
-		v, _ := filter.Get(key)
-
-		if key == "_id" {
-			switch v.(type) {
-			case string, types.ObjectID:
-				conditions = append(conditions, metadata.IDColumn+" = ?")
-				args = append(args, string(must.NotFail(sjson.MarshalSingleValue(v))))
-			}
-
-			continue
-		}
-
-		if !backends.GodoField(key) {
-			continue
-		}
-
-		if comparisons, values, ok := backends.GodoConditions(v); ok {
-			for _, comparison := range comparisons {
-				conditions = append(conditions, godoColumn(key)+" "+comparison)
-			}
-
-			args = append(args, values...)
-		}
-	}
-
+	conditions, args, _ := godoWhere(filter)
 	if len(conditions) == 0 {
 		return "", nil
 	}
 
 	return " WHERE " + strings.Join(conditions, " AND "), args
+}
+
+// godoWhere returns the SQL conditions (all to hold) of the filter's terms the
+// pushdown handles, their arguments, and whether those are all of its terms.
+func godoWhere(filter *types.Document) (conditions []string, args []any, whole bool) {
+	whole = true
+	if filter == nil {
+		return nil, nil, whole
+	}
+
+	for _, key := range filter.Keys() {
+		v, _ := filter.Get(key)
+
+		var condition string
+		var values []any
+		ok := false
+
+		switch {
+		case key == "_id":
+			switch v.(type) {
+			case string, types.ObjectID:
+				condition, ok = metadata.IDColumn+" = ?", true
+				values = []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}
+			}
+		case key == "$or":
+			condition, values, ok = godoOr(v)
+		case backends.GodoField(key):
+			condition, values, ok = godoField(godoColumn(key), v)
+		}
+
+		if !ok {
+			whole = false
+			continue
+		}
+
+		conditions = append(conditions, condition)
+		args = append(args, values...)
+	}
+
+	return conditions, args, whole
+}
+
+// godoOr is an $or whose every branch is pushed down whole, as SQL.
+func godoOr(v any) (string, []any, bool) {
+	branches, ok := v.(*types.Array)
+	if !ok || branches.Len() == 0 {
+		return "", nil, false
+	}
+
+	var alternatives []string
+	var args []any
+
+	for i := 0; i < branches.Len(); i++ {
+		branch, ok := must.NotFail(branches.Get(i)).(*types.Document)
+		if !ok || branch.Len() == 0 {
+			return "", nil, false
+		}
+
+		conditions, values, whole := godoWhere(branch)
+		if !whole {
+			return "", nil, false
+		}
+
+		alternatives = append(alternatives, "("+strings.Join(conditions, " AND ")+")")
+		args = append(args, values...)
+	}
+
+	return "(" + strings.Join(alternatives, " OR ") + ")", args, true
+}
+
+// godoField compares one field's SQL value with a filter's value: equality with a
+// scalar, or an operator document of `$ne` and ranges.
+func godoField(column string, v any) (string, []any, bool) {
+	switch v := v.(type) {
+	case string, int32, int64, bool:
+		return column + " = ?", []any{godoValue(v)}, true
+	case types.NullType:
+		return column + " IS NULL", nil, true
+	case *types.Document:
+		if v.Len() == 0 {
+			return "", nil, false
+		}
+
+		var conditions []string
+		var args []any
+
+		for _, op := range v.Keys() {
+			arg, _ := v.Get(op)
+
+			switch {
+			case op == "$ne":
+				switch arg.(type) {
+				case bool:
+					conditions = append(conditions, column+" IS NOT ?")
+					args = append(args, godoValue(arg))
+				case types.NullType:
+					conditions = append(conditions, column+" IS NOT NULL")
+				default:
+					return "", nil, false
+				}
+			case godoRanges[op] != "":
+				switch arg.(type) {
+				case string, int32, int64, float64, time.Time:
+					conditions = append(conditions, column+" "+godoRanges[op]+" ?")
+					args = append(args, godoValue(arg))
+				default:
+					return "", nil, false
+				}
+			default:
+				return "", nil, false
+			}
+		}
+
+		return strings.Join(conditions, " AND "), args, true
+	}
+
+	return "", nil, false
+}
+
+// godoValue is a filter's value as the SQL value `->>` gives a field holding it.
+func godoValue(v any) any {
+	switch v := v.(type) {
+	case int32:
+		return int64(v)
+	case bool:
+		if v {
+			return int64(1)
+		}
+
+		return int64(0)
+	case time.Time:
+		return v.UnixMilli()
+	}
+
+	return v
 }
 
 // godoOrderBy returns the ORDER BY clause of a sort on one top-level field.
