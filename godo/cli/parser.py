@@ -111,7 +111,7 @@ def build() -> argparse.ArgumentParser:
     sub.add_parser("containers", parents=[common, as_json, limit], help="the containers godo saw",
                    description="Like `docker ps -a`, for what godo recorded.")
 
-    export = sub.add_parser("export", parents=[common], help="documents as JSON lines, streamed",
+    export = sub.add_parser("export", parents=[common], help="documents as Extended JSON or ECS lines, streamed",
                             description="Every document of a collection (default: all four, "
                             "each line tagged with `_collection`), one JSON object a line.")
     export.add_argument("--format", choices=("jsonl", "ecs"), default="jsonl",
