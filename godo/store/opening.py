@@ -73,7 +73,8 @@ def database(uri: str | None, data_dir: str | os.PathLike, *, name: str = DEFAUL
             uri = stack.enter_context(connect_or_start(Path(data_dir))).uri
         try:
             # A query the server answers by reading a whole collection (FerretDB's
-            # SQLite backend, for all but `_id`) takes minutes on a big store.
+            # SQLite backend, for what godo's build does not push down: a glob's
+            # regex, say) takes minutes on a big store.
             conn = client(uri, timeout, socket_timeout=QUERY_TIMEOUT)
             stack.callback(conn.close)
             conn.admin.command("ping")

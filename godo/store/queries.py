@@ -169,8 +169,8 @@ def container_summaries(db) -> list[dict]:
     every run (the runtime's own processes apart). Three queries whatever the
     number of containers: the container documents, then every containerised
     process and every containerised file written, a few fields of each, counted
-    here (FerretDB 1.x has no $min/$max in $group, and its SQLite backend scans a
-    collection for each query not by `_id`: a query per container was a scan each)."""
+    here (FerretDB 1.x has no $min/$max in $group, and its SQLite backend decodes
+    in Go every document a query returns: a query per container was a pass each)."""
     rows: dict[str, dict] = {}
 
     def row_of(cid: str) -> dict:

@@ -8,8 +8,8 @@ COLLECTIONS = ("processes", "files", "containers", "runs")
 # `tree` selects by run or container and sorts by start, `files` by run,
 # container or pid and sorts by opened; --since/--until bound start/exit_time
 # and opened/closed; `files --path` matches path and host_path; `containers`
-# reads each container's processes and files written. (FerretDB 1.24's SQLite
-# backend reads by `_id` alone and scans for the rest; MongoDB uses these.)
+# reads each container's processes and files written. (MongoDB uses them all;
+# godo's FerretDB build those its pushdown compares: godo/data/ferretdb/.)
 INDEXES: dict[str, list[list[tuple[str, int]]]] = {
     "processes": [[("host", 1), ("start", 1)], [("run", 1), ("start", 1)],
                   [("container", 1), ("start", 1)], [("pid", 1)], [("parent", 1)],
