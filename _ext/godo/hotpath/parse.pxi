@@ -133,12 +133,8 @@ cdef const char* _split_header(const char* p, Py_ssize_t n, Header* h) noexcept:
         h.extra = cut + 1
         h.nextra = _strip(&h.extra, end)
         end = cut
-    while body < end and (body[0] == c' ' or body[0] == c'\n' or body[0] == 0):
-        body += 1
-    while end > body and ((end - 1)[0] == c' ' or (end - 1)[0] == c'\n' or (end - 1)[0] == 0):
-        end -= 1
+    h.nbody = _strip(&body, end)
     h.body = body
-    h.nbody = end - body
     return NULL
 
 
