@@ -61,9 +61,9 @@ def _build(ferret) -> str:
 
 
 def _check_it_answers(ferret, binary: str) -> None:
+    """Start it once on a scratch directory: a start waits until it answers a ping."""
     with tempfile.TemporaryDirectory(prefix="godo-store-setup-") as scratch:
-        with ferret.EmbeddedFerret(scratch, binary=binary) as server:
-            ferret.ping(server.uri, timeout=5.0)
+        ferret.EmbeddedFerret(scratch, binary=binary).start().stop()
 
 
 # -- godo install-service ------------------------------------------------------------------------
