@@ -54,13 +54,16 @@ cp -R "$moddir" "$scratch/src"
 chmod -R u+w "$scratch/src"
 echo "$VERSION" > "$scratch/src/build/version/version.txt"
 
-# Replaces one exact line of FerretDB's source, and fails the build when the line is
-# not there: a patch must never silently not apply.
+# Replaces exact whole lines of FerretDB's source (one, or a run of them), and fails
+# the build when they are not there: a patch must never silently not apply.
+holds() {
+    OLD=$2 perl -0777 -ne 'exit(/^\Q$ENV{OLD}\E$/m ? 0 : 1)' "$scratch/src/$1"
+}
 apply_patch() {
     local file=$scratch/src/$1 old=$2 new=$3
-    grep -qxF -- "$old" "$file" || { echo "build-ferretdb.sh: $1 does not hold: $old" >&2; exit 1; }
+    holds "$1" "$old" || { echo "build-ferretdb.sh: $1 does not hold: $old" >&2; exit 1; }
     OLD=$old NEW=$new perl -0pi -e 's/^\Q$ENV{OLD}\E$/$ENV{NEW}/m' "$file"
-    grep -qxF -- "$new" "$file"
+    holds "$1" "$new"
 }
 
 # 1. Updates and deletes by _id scan the whole collection: the index is built on
@@ -92,8 +95,8 @@ apply_patch internal/backends/sqlite/backend.go \
     $'\treturn backends.BackendContract(&backend{' \
     $'\tbackends.GodoPushable = godoPushable\n\n\treturn backends.BackendContract(&backend{'
 apply_patch internal/backends/sqlite/collection.go \
-    $'\tq += whereClause' \
-    $'\twhereClause, args = prepareGodoWhere(params.Filter)\n\tq += whereClause'
+    $'\t// that logic should exist in one place\n\t// TODO https://github.com/FerretDB/FerretDB/issues/3235\n\tif params.Filter.Len() == 1 {\n\t\tv, _ := params.Filter.Get("_id")\n\t\tswitch v.(type) {\n\t\tcase string, types.ObjectID:\n\t\t\twhereClause = fmt.Sprintf(` WHERE %s = ?`, metadata.IDColumn)\n\t\t\targs = []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}\n\t\t}\n\t}' \
+    $'\t// godo: every term of the filter SQLite can compare, a lone _id among them.\n\twhereClause, args = prepareGodoWhere(params.Filter)'
 apply_patch internal/backends/sqlite/query.go \
     $'\tv := must.NotFail(sort.Get("$natural"))' \
     $'\tif key := sort.Keys()[0]; key != "$natural" {\n\t\treturn godoOrderBy(key, must.NotFail(sort.Get(key)).(int64))\n\t}\n\n\tv := must.NotFail(sort.Get("$natural"))'
