@@ -234,9 +234,9 @@ class Recorder:
                     session.remove_rules()
                     marker = session.send_drain_marker()
                     report.drained = wait_for_marker(session, marker, self._batch)
-                if stopped_early or (cmd is not None and self._stop.requested):
-                    report.interrupted = why_interrupted(
-                        signum=stopped_early or self._stop.requested, early=bool(stopped_early))
+                signum = stopped_early or (self._stop.requested if cmd is not None else 0)
+                if signum:
+                    report.interrupted = why_interrupted(signum=signum, early=bool(stopped_early))
                 report.lost_end = session.lost()
                 report.received = session.receiver.datagrams
                 report.overruns = session.receiver.overruns
