@@ -453,6 +453,51 @@ def test_a_runc_container_the_runtime_apart_from_its_workload():
     assert (f["host_path"], f["runtime"], f["container"]) == ("/tmp/rootfs/data/out", False, "webapp")
 
 
+def test_a_file_names_the_command_its_open_record_names_not_the_process_earlier_state():
+    """runc's shape, as a real containerd container shows it: `runc init` is runc
+    re-executed through /proc/self/exe (comm `exe`, its exe a memfd), which enters
+    the root and becomes the container's `sh`; the opens that follow say `comm="sh"`
+    (here with no exec record between, as when that record never reached godo).
+    The file is `sh`'s, as its open record says."""
+    store = ListStore()
+    tracker = Tracker(store, host="h", boot_id="b", scope=Scope("containers"), run="r")
+    shim = "/usr/bin/containerd-shim-runc-v2"
+    memfd = "/memfd:runc_cloned:/proc/self/exe (deleted)"
+    tracker.process([
+        spawn(1, 10, 1.0),
+        execve(10, 1.1, [shim, "-namespace", "default", "-id", "webapp", "-address", "/s"], shim),
+        spawn(10, 20, 1.2),
+        execve(20, 1.3, ["runc", "create", "webapp"], "/usr/sbin/runc", ppid=10),
+        spawn(20, 21, 1.4, ppid=10),
+        act("exec", 21, 1.5, ppid=20, syscall="execve", comm="exe", exe=memfd,
+            argv=["/proc/self/exe", "init"], cwd="/b"),
+        act("pivot_root", 21, 1.6, ppid=20, comm="exe", exe=memfd, new_root="/tmp/rootfs",
+            put_old="/tmp/rootfs"),
+        act("open", 21, 1.7, ppid=20, syscall="openat", exit=3, comm="exe", exe=memfd,
+            path="/run/runc.fifo", fd=3, flags=0o1, mode=None),
+        act("open", 21, 1.8, ppid=20, syscall="openat", exit=4, comm="sh", exe="/bin/busybox",
+            path="/data/out.txt", fd=4, flags=0o1101, mode=0o644),
+        write(21, 1.9, 4, 6, ppid=20),
+        close(21, 2.0, 4, ppid=20),
+        close(21, 2.1, 3, ppid=20),
+    ])
+    tracker.finish(3.0)
+    procs = by_pid(store.docs("processes"))
+    assert procs[21]["comm"] == "exe", "the process as its last exec left it"
+    files = {f["path"]: f for f in store.docs("files")}
+    assert (files["/data/out.txt"]["comm"], files["/data/out.txt"]["exe"]) == ("sh", "/bin/busybox")
+    assert (files["/run/runc.fifo"]["comm"], files["/run/runc.fifo"]["exe"]) == \
+        ("exe", "/usr/sbin/runc"), "runc init from its memfd copy is still runc"
+
+
+def test_a_file_inherited_from_before_godo_looked_names_its_holder(tracked):
+    tracker, store = tracked
+    tracker.process([execve(100, 1000.1, ["sh"], "/usr/bin/dash", ppid=50),
+                     write(100, 1000.2, 1, 3, ppid=50), exit_(100, 1000.3, ppid=50)])
+    (f,) = store.docs("files")
+    assert f["inherited"] and (f["comm"], f["exe"]) == ("dash", "/usr/bin/dash")
+
+
 def test_memory_is_released_for_many_short_processes(tracked):
     tracker, store = tracked
     batch = []
