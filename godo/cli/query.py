@@ -9,14 +9,20 @@ import fnmatch
 import sys
 from itertools import islice
 
+from ..errors import ConfigError
 from ..store.queries import (WORKLOAD, container_names, container_summaries, path_terms, query,
                              selection)
 from .output import nothing, print_lines, print_rich, terminal_width, write_jsonl
 from .settings import database
 
 
+def _local(stamp) -> str:
+    return stamp.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
 def cmd_tree(args) -> int:
     from .views import render_tree, subtree
+    _check_window(args)
     with database(args) as db:
         terms, title = _selection(db, args, "start", "exit_time")
         if terms is None:
@@ -41,6 +47,7 @@ def cmd_tree(args) -> int:
 
 def cmd_files(args) -> int:
     from .views import render_files
+    _check_window(args)
     with database(args) as db:
         terms, title = _selection(db, args, "opened", "closed")
         if terms is None:
@@ -86,6 +93,13 @@ def cmd_containers(args) -> int:
     else:
         print_lines(render_containers(docs, terminal_width()))
     return _said_cut(cut, len(docs), "containers")
+
+
+def _check_window(args) -> None:
+    """An inverted window is a usage error, said before the database is opened."""
+    if args.since is not None and args.until is not None and args.since > args.until:
+        raise ConfigError(f"--since ({_local(args.since)}) is after --until ({_local(args.until)}): "
+                          "no time is in that window")
 
 
 def _selection(db, args, start: str, end: str):

@@ -25,9 +25,11 @@ NOTHING_YET = "nothing recorded yet: run `godo record -- CMD` first"
 
 
 def latest_run(db) -> str | None:
-    """The last live run, else the last replay; None before the first."""
-    latest = db.runs.find_one({"mode": {"$ne": "replay"}}, sort=[("started", -1)]) \
-        or db.runs.find_one({}, sort=[("started", -1)])
+    """The last live run, else the last replay; None before the first. A run that
+    failed (a replay of a file with no records in it) is never the latest."""
+    ok = {"status": {"$ne": "failed"}}
+    latest = db.runs.find_one({"mode": {"$ne": "replay"}, **ok}, sort=[("started", -1)]) \
+        or db.runs.find_one(ok, sort=[("started", -1)])
     return None if latest is None else latest["_id"]
 
 
