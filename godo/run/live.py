@@ -232,12 +232,13 @@ class Recorder:
                     # neither: look again for it.
                     tracker.seed_from_proc(started_before=rules_begin,
                                            unaudited_before=unaudited_before)
-                    _warn_unaudited(tracker, session.coverage)
                 # A stop signal before recording began cuts any run short; after
                 # it, it is how a daemon ends, but it cuts a command short.
                 stopped_early = self._stop.requested
                 if opts.on_ready is not None:
                     opts.on_ready()
+                if cmd is None:
+                    _warn_unaudited(tracker, session.coverage)
                 with _Boost(opts.priority_boost) as boost, _RareFullCollections():
                     report.priority_boost = boost.applied
                     self._loop(session, cmd)
