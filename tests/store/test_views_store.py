@@ -6,19 +6,15 @@ an export that fails leaves its file whole; a failed replay is never the latest 
 from __future__ import annotations
 
 import os
-import pty
 import re
-import select
 import subprocess
-import sys
-import time
 
 import orjson
 import pytest
 from pymongo import MongoClient
 
 from godo.cli import main
-from support.cli import GODO, _one_line_error
+from support.cli import GODO, _one_line_error, on_a_pty
 from support.evil import evil_log
 from support.paths import DATA
 
@@ -41,29 +37,9 @@ def _env(twin: str) -> dict:
 
 def _on_a_terminal(argv: list[str], env: dict, columns: int = 80) -> bytes:
     """argv with its stdout on a pseudo-terminal `columns` wide: what it drew."""
-    master, slave = pty.openpty()
-    os.set_blocking(master, False)
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.DEVNULL,
-                            env={**env, "COLUMNS": str(columns), "LINES": "50"})
-    os.close(slave)
-    chunks, deadline = [], time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.2)
-            if ready:
-                try:
-                    data = os.read(master, 65536)
-                except OSError:
-                    break
-                if not data:
-                    break
-                chunks.append(data)
-            elif proc.poll() is not None:
-                break
-        proc.wait(timeout=30)
-    finally:
-        os.close(master)
-    return b"".join(chunks)
+    rc, drawn = on_a_pty(argv, "stdout", {**env, "COLUMNS": str(columns), "LINES": "50"})
+    assert rc == 0, drawn
+    return drawn
 
 
 def _clean(out: bytes, terminal: bool) -> None:

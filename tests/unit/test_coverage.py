@@ -9,6 +9,7 @@ import pytest
 
 from godo.source import coverage as cov
 from godo.tracker import Scope
+from support.fakeproc import fake_process
 
 BOOT = "4801fbb1-133e-4aca-9c63-189162f8926c"
 NO_AUDIT = "BOOT_IMAGE=/vmlinuz root=/dev/vda1 ro quiet"
@@ -77,22 +78,13 @@ def test_status_cannot_read_the_note_of_a_run_directory_kept_from_it(tmp_path, m
 
 # -- the processes that started before it ---------------------------------------------
 
-def _fake(proc, pid: int, ppid: int, ticks: int, argv: list[str]) -> None:
-    base = proc / str(pid)
-    base.mkdir(parents=True)
-    comm = argv[0].rsplit("/", 1)[-1]
-    (base / "stat").write_text(f"{pid} ({comm}) S {ppid} " + "0 " * 17 + f"{ticks} 0 0\n")
-    (base / "cmdline").write_bytes(b"\0".join(a.encode() for a in argv) + b"\0")
-    (base / "status").write_text("Name:\t%s\nUid:\t0\t0\t0\t0\n" % comm)
-
-
 def test_processes_in_scope_older_than_the_first_enable_are_marked_and_counted(twin, tmp_path):
     from support.capture import DocStore
     store = DocStore()
     tracker = twin.Tracker(store, host="h", boot_id=BOOT, scope=Scope("host"), run="r")
-    _fake(tmp_path, 1, 0, 10, ["/sbin/init"])
-    _fake(tmp_path, 300, 1, 5000, ["/usr/bin/containerd"])
-    _fake(tmp_path, 400, 1, 9000, ["/usr/sbin/sshd"])      # forked after the enable
+    fake_process(tmp_path, 1, 0, 10, ["/sbin/init"])
+    fake_process(tmp_path, 300, 1, 5000, ["/usr/bin/containerd"])
+    fake_process(tmp_path, 400, 1, 9000, ["/usr/sbin/sshd"])      # forked after the enable
     assert tracker.seed_from_proc(str(tmp_path), unaudited_before=6000) == 3
     assert tracker.counts["unaudited"] == 2
     assert {p.pid: p.audited for p in tracker.procs.values()} == {1: False, 300: False, 400: True}
@@ -105,7 +97,7 @@ def test_processes_in_scope_older_than_the_first_enable_are_marked_and_counted(t
 def test_no_moment_known_marks_nothing(twin, tmp_path):
     from support.capture import DocStore
     tracker = twin.Tracker(DocStore(), host="h", boot_id=BOOT, scope=Scope("host"), run="r")
-    _fake(tmp_path, 1, 0, 10, ["/sbin/init"])
+    fake_process(tmp_path, 1, 0, 10, ["/sbin/init"])
     tracker.seed_from_proc(str(tmp_path), unaudited_before=None)
     assert tracker.counts["unaudited"] == 0 and tracker.procs[1].audited
 
@@ -115,8 +107,8 @@ def test_the_warning_is_one_line_naming_them_and_how_to_fix_it(twin, tmp_path, c
     from support.capture import DocStore
     tracker = twin.Tracker(DocStore(), host="h", boot_id=BOOT, scope=Scope("host"), run="r")
     for pid in range(10, 18):
-        _fake(tmp_path, pid, 1, 100 + pid, ["/usr/bin/\x1b[2Jd%d" % pid])
-    _fake(tmp_path, 30, 1, 9000, ["/usr/bin/late"])
+        fake_process(tmp_path, pid, 1, 100 + pid, ["/usr/bin/\x1b[2Jd%d" % pid])
+    fake_process(tmp_path, 30, 1, 9000, ["/usr/bin/late"])
     tracker.seed_from_proc(str(tmp_path), unaudited_before=1000)
     _warn_unaudited(tracker, cov.Coverage(cov.SINCE, 1000, 1795769600.0))
     (line,) = capsys.readouterr().err.splitlines()
@@ -129,7 +121,7 @@ def test_no_warning_when_every_process_is_audited(twin, tmp_path, capsys):
     from godo.run.live import _warn_unaudited
     from support.capture import DocStore
     tracker = twin.Tracker(DocStore(), host="h", boot_id=BOOT, scope=Scope("host"), run="r")
-    _fake(tmp_path, 10, 1, 100, ["/bin/x"])
+    fake_process(tmp_path, 10, 1, 100, ["/bin/x"])
     tracker.seed_from_proc(str(tmp_path))
     _warn_unaudited(tracker, cov.Coverage(cov.BOOT))
     assert capsys.readouterr().err == ""

@@ -11,6 +11,7 @@ import pytest
 
 from godo.store.base import NullStore, document_of
 from godo.tracker import Scope
+from support.fakeproc import fake_process
 
 CID = "ab" * 32
 _serial = itertools.count(1)
@@ -406,6 +407,20 @@ def test_container_attribution_rootfs_and_host_paths():
     assert procs[11]["fs_ops"][0]["new_host_path"] == "/tmp/rootfs/data/final"
 
 
+MEMFD = "/memfd:runc_cloned:/proc/self/exe (deleted)"
+
+
+def _runc_create() -> list:
+    """containerd's shim for container `webapp` runs `runc create`, which forks 21."""
+    shim = "/usr/bin/containerd-shim-runc-v2"
+    return [spawn(1, 10, 1.0),
+            execve(10, 1.1, [shim, "-namespace", "default", "-id", "webapp", "-address", "/s"], shim),
+            spawn(10, 20, 1.2),
+            execve(20, 1.3, ["runc", "--root", "/run/r", "create", "--bundle", "/b", "webapp"],
+                   "/usr/sbin/runc", ppid=10),
+            spawn(20, 21, 1.4, ppid=10)]
+
+
 def test_a_runc_container_the_runtime_apart_from_its_workload():
     """containerd's shim, `runc create`, and `runc init` re-executed from a memfd
     copy of itself, which enters the root and execs the workload: the runtime's
@@ -413,17 +428,9 @@ def test_a_runc_container_the_runtime_apart_from_its_workload():
     workload, and the container ends as its init did."""
     store = ListStore()
     tracker = Tracker(store, host="h", boot_id="b", scope=Scope("containers"), run="r")
-    shim = "/usr/bin/containerd-shim-runc-v2"
-    memfd = "/memfd:runc_cloned:/proc/self/exe (deleted)"
-    tracker.process([
-        spawn(1, 10, 1.0),
-        execve(10, 1.1, [shim, "-namespace", "default", "-id", "webapp", "-address", "/s"], shim),
-        spawn(10, 20, 1.2),
-        execve(20, 1.3, ["runc", "--root", "/run/r", "create", "--bundle", "/b", "webapp"],
-               "/usr/sbin/runc", ppid=10),
-        spawn(20, 21, 1.4, ppid=10),
-        execve(21, 1.5, ["runc", "init"], memfd, ppid=20),
-        act("pivot_root", 21, 1.6, ppid=20, exe=memfd, new_root="/tmp/rootfs",
+    tracker.process(_runc_create() + [
+        execve(21, 1.5, ["runc", "init"], MEMFD, ppid=20),
+        act("pivot_root", 21, 1.6, ppid=20, exe=MEMFD, new_root="/tmp/rootfs",
             put_old="/tmp/rootfs"),
         execve(21, 1.7, ["/bin/sh", "-c", "work"], "/bin/busybox", ppid=20),
         exit_(20, 1.8, ppid=10),
@@ -461,14 +468,8 @@ def test_a_file_names_the_command_its_open_record_names_not_the_process_earlier_
     The file is `sh`'s, as its open record says."""
     store = ListStore()
     tracker = Tracker(store, host="h", boot_id="b", scope=Scope("containers"), run="r")
-    shim = "/usr/bin/containerd-shim-runc-v2"
-    memfd = "/memfd:runc_cloned:/proc/self/exe (deleted)"
-    tracker.process([
-        spawn(1, 10, 1.0),
-        execve(10, 1.1, [shim, "-namespace", "default", "-id", "webapp", "-address", "/s"], shim),
-        spawn(10, 20, 1.2),
-        execve(20, 1.3, ["runc", "create", "webapp"], "/usr/sbin/runc", ppid=10),
-        spawn(20, 21, 1.4, ppid=10),
+    memfd = MEMFD
+    tracker.process(_runc_create() + [
         act("exec", 21, 1.5, ppid=20, syscall="execve", comm="exe", exe=memfd,
             argv=["/proc/self/exe", "init"], cwd="/b"),
         act("pivot_root", 21, 1.6, ppid=20, comm="exe", exe=memfd, new_root="/tmp/rootfs",
@@ -550,26 +551,16 @@ def test_a_container_started_before_godo_has_its_rootfs_from_the_mount_tables(
     assert roots.of(9) is None, "gone: nothing to say"
 
 
-def _fake_process(proc, pid: int, ppid: int, ticks: int, argv: list[str]) -> None:
-    base = proc / str(pid)
-    base.mkdir(parents=True)
-    comm = argv[0].rsplit("/", 1)[-1]
-    # stat: after "(comm) " come state, ppid, 17 fields, then the start time in ticks
-    (base / "stat").write_text(f"{pid} ({comm}) S {ppid} " + "0 " * 17 + f"{ticks} 0 0\n")
-    (base / "cmdline").write_bytes(b"\0".join(a.encode() for a in argv) + b"\0")
-    (base / "status").write_text("Name:\t%s\nUid:\t0\t0\t0\t0\n" % comm)
-
-
 def test_a_second_look_at_proc_adds_only_what_started_in_between(tmp_path):
     store = ListStore()
     tracker = Tracker(store, host="h", boot_id="b", scope=Scope("host"), run="r")
-    _fake_process(tmp_path, 1, 0, 10, ["/sbin/init"])
-    _fake_process(tmp_path, 10, 1, 500, ["/usr/sbin/sshd"])
+    fake_process(tmp_path, 1, 0, 10, ["/sbin/init"])
+    fake_process(tmp_path, 10, 1, 500, ["/usr/sbin/sshd"])
     assert tracker.seed_from_proc(str(tmp_path)) == 2
     # While the first look was taken and the rules went in, sshd forked 11;
     # 12 started after the rules were in: its spawn is in the stream.
-    _fake_process(tmp_path, 11, 10, 700, ["sshd: session"])
-    _fake_process(tmp_path, 12, 10, 900, ["sshd: late"])
+    fake_process(tmp_path, 11, 10, 700, ["sshd: session"])
+    fake_process(tmp_path, 12, 10, 900, ["sshd: late"])
     assert tracker.seed_from_proc(str(tmp_path), started_before=800) == 1
     assert set(tracker.procs) == {1, 10, 11}
     session, sshd = tracker.procs[11], tracker.procs[10]
