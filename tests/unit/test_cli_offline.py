@@ -85,6 +85,11 @@ def test_replay_shows_records_per_second_on_a_terminal(tmp_path):
     rc, drawn = _on_a_terminal(GODO + ["replay", "--store", "null", str(big)])
     assert rc == 0, drawn
     assert "records/s" in drawn and "big.log" in drawn and "100%" in drawn
+    # The bar's column reads its description as markup: a file name is only text.
+    odd = big.rename(tmp_path / "[red]a\x1b[2J[bold].log")
+    rc, drawn = _on_a_terminal(GODO + ["replay", "--store", "null", str(odd)])
+    assert rc == 0 and "Traceback" not in drawn, drawn
+    assert "[red]a\\x1b[2J[bold].log" in drawn and "\x1b[2J" not in drawn
 
 
 # -- units: times and globs -----------------------------------------------------------------------
