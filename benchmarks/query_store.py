@@ -30,7 +30,7 @@ from _common import DATA_DIR, godo_command, machine_load
 
 from godo.store.ferret import EmbeddedFerret
 
-LAYOUT = 2          # bump when what is built changes: the cache is rebuilt
+LAYOUT = 3          # bump when what is built changes: the cache is rebuilt
 DATABASE = "godo_bench"
 HOST = "bench-host"
 BOOT = "0123456789abcdef0123456789abcdef"
