@@ -74,7 +74,7 @@ def documents(count: int, kind: str, salt: str) -> list[dict]:
 
 def index_sets(kind: str, only_all: bool) -> list[tuple[str, list]]:
     keys = INDEXES[kind]
-    sets = [("none", []), (f"all {len(keys)} (godo today)", keys)]
+    sets = [("none", []), (f"all {len(keys)} godo creates", keys)]
     if not only_all:
         sets[1:1] = [("{" + ", ".join(k for k, _ in key) + "}", [key]) for key in keys]
     return sets
