@@ -245,6 +245,9 @@ def main() -> int:
             ("export --run R", ["export", "--run", runs[-1]]),
         ]
         print(f"{'query':<38} {'s':>8} {'lines':>8}")
+        # What any whole godo process costs on this machine now, before any query.
+        took, lines, _ = timed(godo + ["--version"], args.repeat)
+        print(f"{'(floor: godo --version)':<38} {took:8.2f} {lines:8}", flush=True)
         for label, argv in queries:
             if args.only and args.only not in label:
                 continue

@@ -118,16 +118,16 @@ def _local(stamp) -> str:
 
 
 def path_terms(glob: str) -> dict:
-    """Files whose path inside or on the host may match `glob`: those that begin with
-    its literal start, a range an index (and godo's FerretDB) answers, else those the
-    glob's regex matches. A superset: the glob itself decides, with fnmatch."""
+    """Files whose path inside or on the host matches `glob`'s regex, and begins with
+    its literal start: a range an index answers (godo's FerretDB pushes both down,
+    the regex as SQLite's GLOB, so that the sort and the limit go down with them).
+    The glob itself decides, with fnmatch: a regex dialect has its corners."""
+    match = {"$regex": glob_regex(glob)}
     start = re.split(r"[*?\[]", glob, maxsplit=1)[0]
     if start:
         # Every string that begins with `start` sorts from it to just before the
         # string with its last character one higher.
-        match = {"$gte": start, "$lt": start[:-1] + chr(ord(start[-1]) + 1)}
-    else:
-        match = {"$regex": glob_regex(glob)}
+        match = {"$gte": start, "$lt": start[:-1] + chr(ord(start[-1]) + 1), **match}
     return {"$or": [{"path": match}, {"host_path": match}]}
 
 
