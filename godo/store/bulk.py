@@ -49,9 +49,9 @@ _DUPLICATE_KEY = RETRYABLE_CODES["DuplicateKey"]
 # Under the 100 pooled connections one FerretDB update command may hold, with room
 # for a second writer and for readers on the same database.
 _FERRETDB_UPDATE_STATEMENTS = 40
-# `_id`s remembered as stored, per writer: about 17 MB at most. Past it the oldest
+# `_id`s remembered as stored, per writer: about 10 MB at most. Past it the oldest
 # are forgotten; such a document written again goes in by the duplicate key path.
-_REMEMBER = 100_000
+_REMEMBER = 50_000
 
 
 class Retry(Exception):
