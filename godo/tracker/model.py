@@ -230,8 +230,11 @@ class Container:
         self.dirty = True
 
     def document(self) -> dict:
-        host = self.ctx.host
-        return {"_id": f"{host}:{self.id}", "id": self.id, "name": self.name,
+        host, run = self.ctx.host, self.ctx.run
+        # One document per container and run, each with that run's counts: the
+        # `containers` listing adds them up without reading processes or files.
+        return {"_id": f"{run}:{self.id}" if run else f"{host}:{self.id}", "id": self.id,
+                "name": self.name,
                 "namespace": self.namespace, "runtime": self.engine, "pod": self.pod,
                 "host": host, "run": self.ctx.run, "rootfs": self.rootfs, "init": self.init,
                 "init_pid": self.init_pid, "first_seen": utc(self.first),
