@@ -43,6 +43,8 @@ def cmd_record(args) -> int:
         backlog_wait_time=pick(args.backlog_wait, cfg, "rules", "backlog_wait",
                                RecordOptions.backlog_wait_time),
         raw_log=pick(args.raw_log, cfg, "record", "raw_log", None),
+        raw_log_keep=cfg.get("record", "raw_log_keep", RecordOptions.raw_log_keep),
+        raw_log_max_bytes=cfg.get("record", "raw_log_max_mb", 0) << 20,
         checkpoint_interval=cfg.get("record", "checkpoint_interval",
                                     RecordOptions.checkpoint_interval))
     options.exclude_pids = server_pids(mongo_uri(args)) | set(cfg.get("rules", "exclude_pids", ()))
