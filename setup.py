@@ -1,20 +1,27 @@
-"""Build godo's compiled twins: `_ext/godo/STAGE/NAME.pyx` -> the `godo.STAGE.NAME` module.
+"""Build godo's compiled twins: `_ext/godo/STAGE/NAME.pyx` -> the `godo.STAGE.NAME` module,
+and, in a wheel, godo's FerretDB binary (godo/data/build-ferretdb.sh) as godo/_bin/ferretdb.
 
 Switches (environment):
   GODO_NO_EXTENSIONS=1  build nothing: the pure-Python twin runs
   GODO_DEBUG=1          -O0 -g, Cython line tracing and the GODO_DEBUG checks
+  GODO_NO_FERRETDB=1    a wheel without FerretDB (as when Go is not on PATH):
+                        its users run `godo store setup`, which builds it with Go
 """
 
 import os
 import runpy
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import Distribution, setup
+from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).parent
 NO_EXTENSIONS = bool(os.environ.get("GODO_NO_EXTENSIONS"))
 DEBUG = bool(os.environ.get("GODO_DEBUG"))
+NO_FERRETDB = bool(os.environ.get("GODO_NO_FERRETDB"))
 
 
 def extensions():
@@ -30,7 +37,9 @@ def extensions():
     macros = [("GODO_DEBUG", "1" if DEBUG else "0")]
     if DEBUG:
         macros.append(("CYTHON_TRACE_NOGIL", "1"))
-    compile_args = ["-O0", "-g"] if DEBUG else ["-O3"]
+    # GCC 14 makes incompatible pointers an error by default: the build holds to it
+    # on every compiler, so a warning here fails now, not on a user's distribution.
+    compile_args = (["-O0", "-g"] if DEBUG else ["-O3"]) + ["-Werror=incompatible-pointer-types"]
     # _ext/ mirrors the package: _ext/godo/STAGE/NAME.pyx is the module godo.STAGE.NAME,
     # beside its pure-Python twin (Cython finds a module's .pxd by that path).
     modules = [
@@ -76,4 +85,50 @@ def pure_mode_sources():
         yield ".".join(copy.relative_to(HERE / "_ext").with_suffix("").parts), copy
 
 
-setup(ext_modules=extensions())
+# -- FerretDB in the wheel -----------------------------------------------------------------------
+
+def _go() -> str | None:
+    return None if NO_FERRETDB else shutil.which("go")
+
+
+class BuildPyWithFerretDB(build_py):
+    """build_py, then godo's FerretDB into the package as godo/_bin/ferretdb.
+
+    The build script builds into its cache (keyed by its patches' digest) or finds
+    it there, so a checkout's scripts/setup.sh and a wheel build share one Go build.
+    An editable install (a checkout) leaves it in the cache, where godo looks too."""
+
+    def run(self):
+        super().run()
+        if getattr(self, "editable_mode", False):
+            return
+        if _go() is None:
+            why = "GODO_NO_FERRETDB is set" if NO_FERRETDB else "Go is not on PATH"
+            bar = "!" * 78
+            print(f"{bar}\ngodo: {why}: this wheel does NOT carry FerretDB; its users must run "
+                  f"`godo store setup`\n(which builds it with Go 1.22+) or give a MongoDB URI\n{bar}",
+                  file=sys.stderr)
+            return
+        script = HERE / "godo" / "data" / "build-ferretdb.sh"
+        built = subprocess.run(["bash", str(script)], stdout=subprocess.PIPE, text=True)
+        if built.returncode != 0:
+            sys.exit(f"godo: building FerretDB failed (exit {built.returncode}); Go's output is above")
+        binary = built.stdout.strip().splitlines()[-1]
+        target = Path(self.build_lib) / "godo" / "_bin" / "ferretdb"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(binary, target)
+        target.chmod(0o755)
+        print(f"godo: the wheel carries FerretDB from {binary} "
+              f"({target.stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
+
+
+class PlatformDistribution(Distribution):
+    """A wheel carrying the FerretDB binary is a platform wheel, even built with
+    GODO_NO_EXTENSIONS (no compiled module to say so)."""
+
+    def has_ext_modules(self):
+        return super().has_ext_modules() or _go() is not None
+
+
+setup(ext_modules=extensions(), cmdclass={"build_py": BuildPyWithFerretDB},
+      distclass=PlatformDistribution)

@@ -11,6 +11,8 @@ that others can write into.
     pid = 1234                 # the root of the subtree, with scope = "pid"
     multicast = false          # read-only, beside another audit daemon
     raw_log = "/var/log/godo/audit.raw"
+    raw_log_keep = 5           # rotated raw logs kept (.1 .. .5), as auditd's num_logs
+    raw_log_max_mb = 0         # rotate past this size; 0: only on SIGUSR1
     checkpoint_interval = 30.0
 
     [rules]
@@ -24,6 +26,7 @@ that others can write into.
     batch_size = 1000
     flush_interval = 1.0
     max_queued = 200000
+    keep = "30d"               # runs older than this are removed (by the daemon, hourly)
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
         "pid": (int, _POSITIVE),
         "multicast": (bool, None),
         "raw_log": (str, None),
+        "raw_log_keep": (int, _NON_NEGATIVE),
+        "raw_log_max_mb": (int, _NON_NEGATIVE),
         "checkpoint_interval": (float, _POSITIVE),
     },
     "rules": {
@@ -62,6 +67,7 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
         "batch_size": (int, _POSITIVE),
         "flush_interval": (float, _POSITIVE),
         "max_queued": (int, _POSITIVE),
+        "keep": (str, (lambda v: _is_duration(v), "an age like 12h, 30d or 8w")),
     },
 }
 
@@ -177,6 +183,22 @@ def _kind_name(kind: type) -> str:
 
 _RELATIVE = re.compile(r"(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)", re.IGNORECASE)
 _UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta:
+    """`30d`, `12h`, `8w`...: how long a retention keeps things (as --since reads ages)."""
+    match = _RELATIVE.fullmatch(text.strip().lower())
+    if not match or float(match.group(1)) <= 0:
+        raise ValueError(f"cannot read {text!r} as an age: give one like 12h, 30d or 8w")
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def _is_duration(text: str) -> bool:
+    try:
+        parse_duration(text)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_time(text: str, now: datetime | None = None) -> datetime:

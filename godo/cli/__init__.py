@@ -5,7 +5,7 @@ traceback: 1 for a failure, 2 for a usage or configuration error.
 
 - `parser`: the commands and flags; `settings`: flags, environment, config file.
 - `record`: `record` and `replay`; `query`: `tree`, `files`, `containers`;
-  `export`; `status`; `views`: how documents are shown.
+  `runs`: `runs` and `prune`; `export`; `status`; `views`: how documents are shown.
 """
 
 from __future__ import annotations
@@ -85,6 +85,9 @@ def _command(name: str):
         from . import query
         return {"tree": query.cmd_tree, "files": query.cmd_files,
                 "containers": query.cmd_containers}[name]
+    if name in ("runs", "prune"):
+        from . import runs
+        return {"runs": runs.cmd_runs, "prune": runs.cmd_prune}[name]
     if name == "export":
         from .export import cmd_export
         return cmd_export

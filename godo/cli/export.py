@@ -8,13 +8,14 @@ import stat
 import sys
 import tempfile
 from contextlib import contextmanager
+from itertools import islice
 
 from rich.console import Console
 
 from ..errors import GodoError
-from ..store.queries import run_id
+from ..store.queries import processes_by_id, run_id
 from ..store.schema import COLLECTIONS
-from .formats import as_ecs, as_extended_json
+from .formats import EcsContext, as_ecs, as_extended_json
 from .output import shown
 from .settings import database, on_terminal
 
@@ -31,23 +32,22 @@ def cmd_export(args) -> int:
                    for name in names}
         show = on_terminal() and (args.output is not None or not sys.stdout.isatty())
         totals = {name: db[name].count_documents(queries[name]) for name in names} if show else {}
-        if args.format == "ecs":
-            containers = {doc["id"]: doc for doc in db.containers.find(
-                {}, {"_id": 0, "id": 1, "name": 1, "runtime": 1}, sort=[("last_seen", 1)])}
+        context = _ecs_context(db) if args.format == "ecs" else None
         written = 0
         with _export_progress(show, totals) as advance:
             for name in names:
-                lines = []
-                for doc in db[name].find(queries[name], batch_size=_EXPORT_CHUNK):
-                    if args.format == "ecs":
-                        lines.append(as_ecs(name, doc, containers))
-                        continue
-                    if tagged:
-                        doc = {"_collection": name, **doc}
-                    lines.append(as_extended_json(doc))
-                    if len(lines) >= _EXPORT_CHUNK:
-                        written += _flush_lines(sink, lines, advance, name)
-                written += _flush_lines(sink, lines, advance, name)
+                found = db[name].find(queries[name], batch_size=_EXPORT_CHUNK)
+                for chunk in iter(lambda: list(islice(found, _EXPORT_CHUNK)), []):
+                    if context is not None:
+                        if name == "processes":
+                            context.parents = processes_by_id(
+                                db, {d["parent"] for d in chunk if d.get("parent")},
+                                ("exe", "argv", "comm"))
+                        lines = [as_ecs(name, doc, context) for doc in chunk]
+                    else:
+                        lines = [as_extended_json({"_collection": name, **doc} if tagged else doc)
+                                 for doc in chunk]
+                    written += _flush_lines(sink, lines, advance, name, len(chunk))
         sink.flush()
     if show:
         print(f"godo: exported {written} documents to {shown(target)}", file=sys.stderr)
@@ -103,15 +103,23 @@ def _drop_stdout() -> None:
         pass
 
 
-def _flush_lines(sink, lines: list[bytes], advance, name: str) -> int:
-    if not lines:
-        return 0
+def _ecs_context(db) -> EcsContext:
+    """What ECS events name from other documents: the containers' names and
+    runtimes, and the runs' boot ids (both small: a document a container, a run)."""
+    containers = {doc["id"]: doc for doc in db.containers.find(
+        {}, {"_id": 0, "id": 1, "name": 1, "runtime": 1}, sort=[("last_seen", 1)])}
+    boots = {doc["_id"]: doc["boot_id"] for doc in db.runs.find({}, {"boot_id": 1})
+             if doc.get("boot_id")}
+    return EcsContext(containers=containers, boots=boots)
+
+
+def _flush_lines(sink, lines: list[bytes], advance, name: str, documents: int) -> int:
+    """Write a chunk's lines; the documents it held (an ECS process may give more
+    than one line)."""
     sink.write(b"\n".join(lines) + b"\n")
-    count = len(lines)
-    lines.clear()
     if advance is not None:
-        advance(name, count)
-    return count
+        advance(name, documents)
+    return documents
 
 
 @contextmanager

@@ -1,5 +1,5 @@
 """What a wheel install needs besides itself: `godo store setup` (the embedded
-FerretDB, located or built with Go) and `godo install-service` (the systemd unit
+FerretDB: the one a platform wheel carries, else located or built with Go) and `godo install-service` (the systemd unit
 and the config file, naming this godo)."""
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ def cmd_store_setup(args) -> int:
         binary = _build(ferret)
         print(f"godo: built FerretDB {ferret.FERRETDB_VERSION} at {binary}", file=sys.stderr)
     else:
-        print(f"godo: FerretDB {ferret.FERRETDB_VERSION} found at {binary}", file=sys.stderr)
+        carried = " (carried by the wheel)" if binary == str(ferret.PACKAGED_BINARY) else ""
+        print(f"godo: FerretDB {ferret.FERRETDB_VERSION} found at {binary}{carried}", file=sys.stderr)
     _check_it_answers(ferret, binary)
     print(binary)
     return 0

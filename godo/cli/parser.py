@@ -37,6 +37,11 @@ def _host_arg(text: str) -> str:
             f"{text[:64]!r} is not a host name (letters, digits, '.', '-', '_', ':', "
             "at most 253)")
     return text
+def _age_arg(text: str):
+    try:
+        return config_mod.parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _count_arg(text: str) -> int:
@@ -86,6 +91,9 @@ def build() -> argparse.ArgumentParser:
     rec.add_argument("--backlog-wait", type=int,
                      help="kernel backlog_wait_time (default 0: never slow the monitored workload)")
     rec.add_argument("--raw-log", metavar="FILE", help="also append every record, RAW format")
+    rec.add_argument("--keep", type=_age_arg, metavar="AGE",
+                     help="remove runs that ended longer ago than AGE (30d, 12h), at start and "
+                     "hourly (default: [store] keep, else keep everything)")
     rec.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
 
     rep = sub.add_parser("replay", parents=[common, null_store],
@@ -129,6 +137,17 @@ def build() -> argparse.ArgumentParser:
     export.add_argument("--collection", choices=COLLECTIONS)
     export.add_argument("--run", help="only the documents of this run")
     export.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+
+    sub.add_parser("runs", parents=[common, as_json, limit], help="the runs recorded, newest first",
+                   description="One row a run: its id (what --run takes), host, mode, start, "
+                   "end, status and counts.")
+    prune = sub.add_parser("prune", parents=[common], help="remove runs and every document they wrote",
+                           description="Remove runs with their processes, files and containers "
+                           "documents; a running run is refused. Prints what was removed.")
+    which = prune.add_mutually_exclusive_group(required=True)
+    which.add_argument("--run", help="this run (its id, or its start or end)")
+    which.add_argument("--before", type=_time_arg, metavar="T",
+                       help="every run that ended before T: ISO time, or an age like 30d")
 
     sub.add_parser("status", parents=[common, as_json],
                    help="the kernel's audit state, rules, the store and the last run")

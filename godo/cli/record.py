@@ -44,6 +44,8 @@ def cmd_record(args) -> int:
         backlog_wait_time=pick(args.backlog_wait, cfg, "rules", "backlog_wait",
                                RecordOptions.backlog_wait_time),
         raw_log=pick(args.raw_log, cfg, "record", "raw_log", None),
+        raw_log_keep=cfg.get("record", "raw_log_keep", RecordOptions.raw_log_keep),
+        raw_log_max_bytes=cfg.get("record", "raw_log_max_mb", 0) << 20,
         checkpoint_interval=cfg.get("record", "checkpoint_interval",
                                     RecordOptions.checkpoint_interval))
     options.exclude_pids = server_pids(mongo_uri(args)) | set(cfg.get("rules", "exclude_pids", ()))
@@ -58,12 +60,37 @@ def cmd_record(args) -> int:
             sd_notify("READY=1")
 
         options.on_ready = ready
-    with store(args) as opened:
+    keep = args.keep or _keep(cfg)
+    with store(args) as opened, _retention(opened, keep):
         report = Recorder(opened, data_dir(args), options).run(command or None)
         opened.flush()
         report.store = opened.stats()
     _summary(report)
     return report.exit_status if report.exit_status is not None else 0
+
+
+def _keep(cfg):
+    from ..config import parse_duration
+    keep = cfg.get("store", "keep")
+    return None if keep is None else parse_duration(keep)
+
+
+@contextmanager
+def _retention(opened, keep):
+    """The daemon's prune of runs older than `keep` (godo.store.retention), beside
+    the recording; none without `keep` or without a database."""
+    uri = getattr(opened, "uri", None)
+    if keep is None or uri is None:
+        yield None
+        return
+    from ..store.retention import Retention
+    from .status import as_seen_now
+    pruner = Retention(uri, opened.database_name, keep, as_seen_now)
+    pruner.start()
+    try:
+        yield pruner
+    finally:
+        pruner.stop()
 
 
 def sd_notify(state: str) -> bool:

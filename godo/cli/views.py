@@ -7,7 +7,7 @@ as `Text`, never as markup: a `[bold]` in a file name is a file name."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 from rich.table import Table
 from rich.text import Text
@@ -363,9 +363,35 @@ def _local(value: datetime) -> datetime:
     return value.astimezone()
 
 
+def when(value: datetime, *, millis: bool = False, today: date | None = None) -> str:
+    """A stored time as every view shows it: local, with its date unless it is of
+    today (`today`, local; default now), to the second or the millisecond."""
+    local = _local(value)
+    shown = local.strftime("%H:%M:%S.%f")[:-3] if millis else local.strftime("%H:%M:%S")
+    if local.date() != (today or datetime.now().astimezone().date()):
+        shown = f"{local:%Y-%m-%d} {shown}"
+    return shown
+
+
 def _stamp(value: datetime | None) -> str:
-    return _local(value).strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+    return when(value) if value else "-"
 
 
 def _time(value: datetime | None) -> str:
-    return _local(value).strftime("%H:%M:%S.%f")[:-3] if value else ""
+    return when(value, millis=True) if value else ""
+
+
+def render_runs(runs: list[dict], width: int | None) -> list[str]:
+    """One row a run, as `godo runs` lists them (newest first), its command or
+    scope last."""
+    rows = []
+    for run in runs:
+        command = run.get("command")
+        what = (abbreviate_argv(command) if isinstance(command, list) else str(command)) \
+            if command else f"scope {run.get('scope') or '-'}"
+        rows.append(([run["_id"], run.get("host") or "-", run.get("mode") or "-",
+                      _stamp(run.get("started")), _stamp(run.get("ended")),
+                      run.get("status") or "-", str(run.get("processes", 0)),
+                      str(run.get("files", 0)), what], None))
+    return columns(("RUN", "HOST", "MODE", "STARTED", "ENDED", "STATUS", "PROCESSES", "FILES",
+                    "COMMAND"), rows, right={6, 7}, width=width)

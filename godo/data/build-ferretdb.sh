@@ -2,21 +2,30 @@
 # Builds FerretDB v1.24.2, the embedded MongoDB-compatible server godo uses when no
 # MongoDB URI is given, into a cache directory reused across runs.
 #
-#   godo/data/build-ferretdb.sh [OUTPUT]   (what `godo store setup` runs)
+#   godo/data/build-ferretdb.sh [OUTPUT]   (what scripts/setup.sh, `godo store setup`
+#                                           and setup.py's wheel build run)
 #
-# OUTPUT defaults to ${XDG_CACHE_HOME:-$HOME/.cache}/godo/ferretdb-v1.24.2-godo3/ferretdb,
-# the first place godo.ferret looks after $GODO_FERRETDB. Prints the binary's path.
-# Idempotent: a binary already there that reports v1.24.2 is kept as it is.
+# OUTPUT defaults to ${XDG_CACHE_HOME:-$HOME/.cache}/godo/ferretdb-$BUILD/ferretdb,
+# where godo.store.ferret looks after the binary a wheel carries. Prints the
+# binary's path. Idempotent: a binary already there that reports v1.24.2 is kept.
 #
 # Two bugs of v1.24.2's SQLite backend are patched, and godo's queries are pushed
-# down into SQLite (see apply_patch below); the `-godo3` in the cache path names
-# that build, so an unpatched or older one is never reused.
+# down into SQLite (see apply_patch below). BUILD names that build: the version and
+# a digest of this script and the Go files it adds (godo.store.ferret computes the
+# same), so a binary built from other patches or flags is never reused.
+#
+# The binary is static (CGO_ENABLED=0: FerretDB's SQLite is pure Go) and stripped,
+# so the one a wheel carries runs on any Linux of its architecture.
 set -euo pipefail
 
 VERSION=v1.24.2
 MODULE=github.com/FerretDB/FerretDB
-BUILD=$VERSION-godo3
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+mapfile -t patches < <(printf '%s\n' "$here"/ferretdb/*.go | LC_ALL=C sort)
+digest=$(cat "$here/build-ferretdb.sh" "${patches[@]}" | sha256sum | cut -c1-12)
+BUILD=$VERSION-godo-$digest
 OUTPUT=${1:-${XDG_CACHE_HOME:-$HOME/.cache}/godo/ferretdb-$BUILD/ferretdb}
+export CGO_ENABLED=0
 
 reports_version() {
     local out
@@ -85,7 +94,6 @@ apply_patch internal/handler/msg_update.go \
 #    one-field sort and the limit; indexes on top-level fields are built on the SQL
 #    value they compare.
 #    The why and the limits: ferretdb/backends_godo_pushdown.go beside this script.
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cp "$here/ferretdb/backends_godo_pushdown.go" "$scratch/src/internal/backends/godo_pushdown.go"
 cp "$here/ferretdb/sqlite_godo_pushdown.go" "$scratch/src/internal/backends/sqlite/godo_pushdown.go"
 apply_patch internal/backends/collection.go \
@@ -107,7 +115,7 @@ apply_patch internal/handler/msg_find.go \
     $'\th.L.DebugContext(ctx, fmt.Sprintf("Converted %+v for %+v to %+v.", params, cInfo, qp))' \
     $'\tif backends.GodoPushable != nil && !h.DisablePushdown && params.Skip == 0 && backends.GodoPushable(params.Filter) {\n\t\tif backends.GodoSortable(params.Sort) {\n\t\t\tqp.Sort = params.Sort\n\t\t}\n\n\t\tif params.Sort.Len() == 0 || qp.Sort == params.Sort {\n\t\t\tqp.Limit = params.Limit\n\t\t}\n\t}\n\n\th.L.DebugContext(ctx, fmt.Sprintf("Converted %+v for %+v to %+v.", params, cInfo, qp))'
 (cd "$scratch/src" && gofmt -l internal/backends internal/handler/msg_find.go) >&2
-(cd "$scratch/src" && go build -o "$scratch/ferretdb" ./cmd/ferretdb) >&2
+(cd "$scratch/src" && go build -trimpath -ldflags="-s -w" -o "$scratch/ferretdb" ./cmd/ferretdb) >&2
 
 if ! reports_version "$scratch/ferretdb"; then
     echo "build-ferretdb.sh: the FerretDB binary built does not report $VERSION" >&2

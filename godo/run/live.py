@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Callable
 from ..hotpath import Pipeline
 from ..paths import boot_id, run_dir
 from ..source import rules as rules_mod
-from ..source.rawlog import frames_to_lines
+from ..source.rawlog import RawLog, frames_to_lines
 from ..source.session import AuditSession, wait_for_marker
 from ..tracker import Scope, Tracker
 from ..tracker.procfs import boot_ticks
@@ -58,6 +58,18 @@ class _Stop:
             signal.signal(signum, handler)
         self._old.clear()
 
+    def keep_running_on_hup(self, daemon: bool, raw) -> None:
+        """SIGUSR1 rotates the raw log, as it does auditd's log (and is ignored
+        without one, not fatal). A daemon's SIGHUP reloads instead of stopping: what a
+        run can take anew is its raw log, reopened; its rules, scope and store stay
+        as they started (a restart changes them). `record -- CMD` ends on SIGHUP."""
+        handlers = {signal.SIGUSR1: lambda *_: raw is not None and raw.request_rotate()}
+        if daemon:
+            handlers[signal.SIGHUP] = lambda *_: raw is not None and raw.request_reopen()
+        for signum, handler in handlers.items():
+            old = signal.signal(signum, handler)
+            self._old.setdefault(signum, old)
+
     def _handle(self, signum, _frame):
         self.requested = signum
         if self.on_stop is not None:
@@ -78,6 +90,8 @@ class RecordOptions:
     backlog_limit: int = 65536
     backlog_wait_time: int = 0
     raw_log: str | None = None
+    raw_log_keep: int = 5        # files kept, the one written included (auditd's num_logs)
+    raw_log_max_bytes: int = 0   # rotate past this size (auditd's max_log_file); 0: on SIGUSR1 only
     exclude_pids: set[int] = field(default_factory=set)
     checkpoint_interval: float = 30.0
     # The live thread runs this much nicer than godo was started (as auditd's
@@ -193,7 +207,9 @@ class Recorder:
             if command:
                 check_command(command)  # said before audit is touched
             if opts.raw_log:
-                self._raw = open(opts.raw_log, "ab")
+                self._raw = RawLog(opts.raw_log, keep=opts.raw_log_keep,
+                                   max_bytes=opts.raw_log_max_bytes)
+            self._stop.keep_running_on_hup(not command, self._raw)
             # Audit goes on before CMD is forked: a task forked while audit was never
             # enabled since boot is never audited (see source/coverage.py).
             with AuditSession(run_dir() / "audit-session.json", multicast=opts.multicast,

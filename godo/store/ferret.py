@@ -15,6 +15,7 @@ reused, never doubled. `endpoint.json` beside it says where that server listens.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -32,14 +33,27 @@ from ..errors import StoreError
 from .local import listening_port
 
 FERRETDB_VERSION = "v1.24.2"
-# godo's build of it (godo/data/build-ferretdb.sh): its bugs fixed, its queries pushed down.
-FERRETDB_BUILD = f"{FERRETDB_VERSION}-godo3"
 # SQLite settings for FerretDB's connections (its URL's `_pragma`s; FerretDB adds WAL
 # and a busy timeout itself). In WAL mode `synchronous(normal)` syncs the log at
 # checkpoints, not at every commit: a crash of FerretDB or godo loses nothing, a
 # power cut the last commits, as MongoDB's default write concern (no `j`) does.
 # Measured by benchmarks/store_cost.py: see benchmarks/README.md.
 SQLITE_PRAGMAS = ("synchronous(normal)",)
+_DATA = Path(__file__).resolve().parent.parent / "data"
+# Where a wheel carries the binary its build made (setup.py), beside the package.
+PACKAGED_BINARY = Path(__file__).resolve().parent.parent / "_bin" / "ferretdb"
+
+
+def _build_name() -> str:
+    """godo's build of FerretDB (godo/data/build-ferretdb.sh: its bugs fixed, its
+    queries pushed down), named as the script names it: the version and a digest of
+    the script and its Go files, so that changed patches never reuse a stale cache."""
+    sources = [_DATA / "build-ferretdb.sh", *sorted((_DATA / "ferretdb").glob("*.go"))]
+    digest = hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()
+    return f"{FERRETDB_VERSION}-godo-{digest[:12]}"
+
+
+FERRETDB_BUILD = _build_name()
 _LOG = "ferretdb.log"
 _ENDPOINT = "endpoint.json"
 _LOCK = "lock"
@@ -54,12 +68,15 @@ def cached_binary() -> Path:
 
 
 def find_binary() -> str:
-    """$GODO_FERRETDB, else the build script's cache, else `ferretdb` on PATH."""
+    """$GODO_FERRETDB, else the one the wheel carries, else the build script's
+    cache, else `ferretdb` on PATH."""
     configured = os.environ.get("GODO_FERRETDB")
     if configured:
         if os.path.isfile(configured) and os.access(configured, os.X_OK):
             return configured
         raise StoreError(f"GODO_FERRETDB={configured} is not an executable file")
+    if os.access(PACKAGED_BINARY, os.X_OK):
+        return str(PACKAGED_BINARY)
     cached = cached_binary()
     if os.access(cached, os.X_OK):
         return str(cached)

@@ -33,6 +33,39 @@ def latest_run(db) -> str | None:
     return None if latest is None else latest["_id"]
 
 
+def processes_by_id(db, ids, fields) -> dict[str, dict]:
+    """These processes' `fields`, by id, in one query: an `$or` of `_id` equalities,
+    which godo's FerretDB build answers from the _id index (an `$in` it reads whole)."""
+    ids = sorted(ids)
+    if not ids:
+        return {}
+    return {doc["_id"]: doc for doc in db.processes.find(
+        {"$or": [{"_id": pid} for pid in ids]}, dict.fromkeys(fields, 1))}
+
+
+def runs(db, limit: int | None = None) -> list[dict]:
+    """Every run, newest first (the runs collection is small: a document a run)."""
+    found = db.runs.find({}, sort=[("started", -1)])
+    return list(found.limit(limit) if limit else found)
+
+
+# The collections whose documents name their run in `run`, the runs' own last.
+RUN_PARTS = ("processes", "files", "containers")
+
+
+def delete_runs(db, ids: list[str]) -> dict[str, int]:
+    """Remove these runs and every document of theirs; how many of each went.
+    One delete a run and collection, by top-level equality: the shape godo's
+    FerretDB build pushes down into SQLite (an `$in` it reads whole)."""
+    counts = dict.fromkeys((*RUN_PARTS, "runs"), 0)
+    for rid in ids:
+        for name in RUN_PARTS:
+            counts[name] += db[name].delete_many({"run": rid}).deleted_count
+        # The run's own document last: a prune cut short leaves it, and is run again.
+        counts["runs"] += db.runs.delete_many({"_id": rid}).deleted_count
+    return counts
+
+
 # Container runtimes' own processes and files (shims, runc, conmon) carry
 # runtime: true; listings show the workload unless asked for them.
 WORKLOAD = {"runtime": {"$ne": True}}

@@ -58,11 +58,16 @@ class Tracker(Containers):
         self._file_serial = 0
         self.counts = {"activities": 0, "out_of_scope": 0, "processes": 0, "files": 0,
                        "pid_reuse": 0, "gone": 0, "unaudited": 0}
+        # The handlers Files and Containers define are looked up by name: compiled,
+        # `self._open` of a cpdef method of a base class cimported from another module
+        # is its C function wrapped without the dispatch argument (a Cython fault GCC 14
+        # rejects as an incompatible pointer), where getattr gives the bound method.
         self._handlers = {
-            "spawn": self._spawn, "exec": self._exec, "exit": self._exit, "open": self._open,
-            "write": self._write, "close": self._close, "dup": self._dup,
-            "cloexec": self._set_cloexec, "pivot_root": self._pivot_root, "chdir": self._chdir,
-            "rename": self._fs_op, "unlink": self._fs_op, "kill": self._kill,
+            "spawn": self._spawn, "exec": self._exec, "exit": self._exit,
+            "open": getattr(self, "_open"), "write": getattr(self, "_write"),
+            "close": getattr(self, "_close"), "dup": getattr(self, "_dup"),
+            "cloexec": getattr(self, "_set_cloexec"), "pivot_root": getattr(self, "_pivot_root"),
+            "chdir": self._chdir, "rename": self._fs_op, "unlink": self._fs_op, "kill": self._kill,
         }
 
     # -- ids --------------------------------------------------------------------

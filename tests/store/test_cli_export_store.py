@@ -123,7 +123,8 @@ def test_export_ecs_events_carry_ecs_fields(replayed):
     by_set: dict[str, list[dict]] = {}
     for event in events:
         by_set.setdefault(event["event"]["dataset"], []).append(event)
-    assert set(by_set) == {"godo.processes", "godo.files", "godo.containers", "godo.runs"}
+    assert set(by_set) == {"godo.processes", "godo.files", "godo.containers", "godo.runs",
+                           "godo.fs_ops"}   # the rename and the unlink a process made
     for event in events:
         assert event["@timestamp"].endswith("Z") and event["host"]["name"]
         assert event["event"]["kind"] in ("event", "state") and event["event"]["id"]
