@@ -138,7 +138,7 @@ def cmd_replay(args) -> int:
     track = not (args.jsonl and args.store == "null")
     show = on_terminal() and source.size >= PROGRESS_MIN_BYTES and not (args.jsonl and sys.stdout.isatty())
     with store(args) as opened, _replay_progress(args.log, source, show) as progress:
-        report = replay(args.log, opened, scope=Scope(args.scope),
+        report = replay(source, opened, scope=Scope(args.scope),
                         on_activities=emit if args.jsonl else None, progress=progress, track=track,
                         host=args.host)
         opened.flush()
@@ -152,16 +152,6 @@ def cmd_replay(args) -> int:
     return 0
 
 
-def _gzip_size(path: str) -> int | None:
-    """The uncompressed size a gzip file's trailer gives (mod 4 GiB, last member)."""
-    try:
-        with open(path, "rb") as f:
-            f.seek(-4, os.SEEK_END)
-            return int.from_bytes(f.read(4), "little") or None
-    except OSError:
-        return None
-
-
 @contextmanager
 def _replay_progress(path: str, source, show: bool):
     """A progress callback for `replay` drawing a bar with records/s on stderr."""
@@ -171,7 +161,7 @@ def _replay_progress(path: str, source, show: bool):
     from rich.console import Console
     from rich.progress import (BarColumn, DownloadColumn, Progress, TaskProgressColumn,
                                TextColumn, TimeRemainingColumn)
-    total = (_gzip_size(path) if source.gzip else None) or source.size
+    total = source.uncompressed_size() or source.size
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
                DownloadColumn(), TextColumn("{task.fields[records]:>12,} records  "
                                             "{task.fields[rate]:>10,.0f} records/s"),
