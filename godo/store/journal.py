@@ -7,17 +7,27 @@ batches back in order once the database takes writes again. A journal left by a
 run that died (SIGKILL, power cut) is replayed by the next store that opens it.
 
 Layout: one directory (0700) of segment files (0600) named `NNNNNNNNNNNN.seg`,
-replayed in name order. A segment is `MAGIC` followed by records:
+replayed in name order. A segment is `MAGIC`, the sequence number of its first
+document and a CRC32 of those 16 bytes, then records:
 
-    u32 payload length | u32 mutations | u32 crc32 of the 8 bytes before and the payload
+    RECORD_MAGIC | u32 payload length | u32 documents | u64 sequence number of the
+    first | u32 crc32 of the 20 bytes before | u32 crc32 of the payload
     payload: BSON {"c": [collection, ...], "i": [_id, ...]}, then each document's BSON
 
 Documents are kept as the BSON the database will get (`RawBSONDocument`), so a
 replayed batch is byte for byte the batch that was written, datetimes included.
 A segment is deleted only once every record in it is acknowledged by the database
-(`release`). A record that does not check out (cut short by a crash, or damaged)
-ends its segment: it and whatever follows it there are dropped and counted, never
-raised, and the file is cut back so that appends go on after the last good record.
+(`release`); a run appends only to segments it made itself.
+
+Damage: a record that does not check out (cut short by a crash, a flipped bit) is
+skipped to the next record that does (found by its magic), never raised. The
+documents it held are counted as lost: the gap in the sequence numbers says how
+many, else its header when that checks out, else it is a damaged record of unknown
+size. A damaged segment is never deleted: once its good records are acknowledged
+it is moved to `damaged/` beside the segments, kept for whoever wants to look.
+Segments written by godo's first format (`OLD_MAGIC`: no record magic, no
+sequence numbers) are read the same way, resynchronised on the BSON head that
+starts every payload.
 
 Durability: a record goes to the kernel in one `write`, so a godo killed by any
 signal loses nothing it appended; `fdatasync` runs at most every `fsync_interval`
@@ -31,6 +41,7 @@ JournalFull and the caller decides (the store writer makes the tracker wait).
 
 from __future__ import annotations
 
+import mmap
 import os
 import re
 import struct
@@ -41,9 +52,16 @@ from pathlib import Path
 
 import bson
 
-MAGIC = b"GODOJNL1"
-_HEADER = struct.Struct("<III")
+MAGIC = b"GODOJNL2"
+OLD_MAGIC = b"GODOJNL1"         # godo's first format: read, never written
+RECORD_MAGIC = b"GJR2"
+_SEGMENT_HEAD = struct.Struct("<8sQI")          # magic, first sequence number, crc
+_HEAD = struct.Struct("<4sIIQI")                # magic, length, documents, sequence, head crc
+_HEADER_SIZE = _HEAD.size + 4                   # and the payload's crc
+_OLD_HEADER = struct.Struct("<III")             # length, documents, crc of both and the payload
+_OLD_SYNC = b"\x04c\x00"                        # the payload's BSON head: its first element, "c"
 SEGMENT = re.compile(r"^(\d{12})\.seg$")
+DAMAGED = "damaged"              # where damaged segments are kept, beside the segments
 _MAX_RECORD = 64 << 20          # a payload longer than this is damage, not data
 RECORD_TARGET = 1 << 20         # a batch is split into records of about this size
 
@@ -58,12 +76,18 @@ class JournalError(Exception):
     """The journal directory cannot be used."""
 
 
-def encode_record(entries: list) -> bytes:
-    """One record (header and payload) holding `entries`."""
+def encode_record(entries: list, seq: int = 0) -> bytes:
+    """One record (header and payload) holding `entries`, the first of which is
+    document number `seq` of its journal."""
     head = bson.encode({"c": [e[0] for e in entries], "i": [e[1] for e in entries]})
     payload = b"".join([head, *(e[3] for e in entries)])
-    lengths = struct.pack("<II", len(payload), len(entries))
-    return lengths + struct.pack("<I", zlib.crc32(payload, zlib.crc32(lengths))) + payload
+    front = struct.pack("<4sIIQ", RECORD_MAGIC, len(payload), len(entries), seq)
+    return b"".join([front, struct.pack("<II", zlib.crc32(front), zlib.crc32(payload)), payload])
+
+
+def segment_head(seq: int) -> bytes:
+    front = struct.pack("<8sQ", MAGIC, seq)
+    return front + struct.pack("<I", zlib.crc32(front))
 
 
 def decode_payload(payload: bytes, count: int) -> list:
@@ -98,15 +122,102 @@ def key_of(value):
         return bson.encode({"": value})
 
 
-class _Segment:
-    __slots__ = ("number", "path", "size", "records", "mutations", "read_records", "read_mutations")
+# -- reading records, either format -----------------------------------------------------
 
-    def __init__(self, number: int, path: Path, size: int = len(MAGIC)):
+class _Found:
+    """A record as its header says (`checked`: its payload checks out too)."""
+    __slots__ = ("offset", "length", "count", "seq", "checked")
+
+    def __init__(self, offset, length, count, seq, checked):
+        self.offset, self.length, self.count, self.seq, self.checked = (
+            offset, length, count, seq, checked)
+
+
+def _record_at(data, off: int, end: int, old: bool) -> _Found | None:
+    """The record at `off` of `data` (bytes or an mmap), or None when not even its
+    header checks out. Its whole length, header included, is `length`."""
+    if old:
+        if off + _OLD_HEADER.size > end:
+            return None
+        length, count, crc = _OLD_HEADER.unpack_from(data, off)
+        total = _OLD_HEADER.size + length
+        if length > _MAX_RECORD or off + total > end:
+            return None
+        ok = zlib.crc32(data[off + 12:off + total], zlib.crc32(data[off:off + 8])) == crc
+        # No header checksum in this format: a header is trusted only with its payload.
+        return _Found(off, total, count, None, True) if ok else None
+    if off + _HEADER_SIZE > end:
+        return None
+    magic, length, count, seq, head_crc = _HEAD.unpack_from(data, off)
+    if magic != RECORD_MAGIC or zlib.crc32(data[off:off + 20]) != head_crc:
+        return None
+    total = _HEADER_SIZE + length
+    if length > _MAX_RECORD:
+        return None
+    (crc,) = struct.unpack_from("<I", data, off + _HEAD.size)
+    ok = off + total <= end and zlib.crc32(data[off + _HEADER_SIZE:off + total]) == crc
+    return _Found(off, total, count, seq, ok)
+
+
+def _next_record(data, off: int, end: int, old: bool) -> _Found | None:
+    """The first record at or after `off` that checks out whole (resynchronising on
+    the record magic, or on the old format's payload head), or None."""
+    sync, back = (_OLD_SYNC, _OLD_HEADER.size + 4) if old else (RECORD_MAGIC, 0)
+    pos = off + back
+    while True:
+        pos = data.find(sync, pos, end)
+        if pos < 0:
+            return None
+        found = _record_at(data, pos - back, end, old)
+        if found is not None and found.checked:
+            return found
+        pos += 1
+
+
+def _damaged_records(data, off: int, end: int, old: bool) -> tuple[int, int, int]:
+    """What a damaged stretch [off, end) held, as far as its headers tell: (records
+    whose header checks out, their documents, records of unknown size)."""
+    if old:
+        # No header checksum: a header is believed when its length ends the stretch.
+        if end - off >= _OLD_HEADER.size:
+            length, count, _crc = _OLD_HEADER.unpack_from(data, off)
+            if off + _OLD_HEADER.size + length == end:
+                return 1, count, 0
+        return 0, 0, 1
+    records = documents = unknown = 0
+    pos = off
+    while pos < end:
+        found = _record_at(data, pos, end, False)
+        if found is None:
+            unknown += 1
+            pos = data.find(RECORD_MAGIC, pos + 1, end)
+            if pos < 0:
+                break
+            continue
+        records += 1
+        documents += found.count
+        pos += found.length
+    return records, documents, unknown
+
+
+class _Segment:
+    __slots__ = ("number", "path", "size", "old", "good", "mutations", "next_read",
+                 "read_mutations", "damaged")
+
+    def __init__(self, number: int, path: Path, size: int = _SEGMENT_HEAD.size):
         self.number = number
         self.path = path
-        self.size = size          # bytes of good records, magic included
-        self.records = self.mutations = 0
-        self.read_records = self.read_mutations = 0
+        self.size = size          # bytes, header included
+        self.old = False          # godo's first format
+        self.good: list = []      # (offset, length, documents) of the records that check out
+        self.mutations = 0        # documents in them
+        self.next_read = 0        # index into good of the next record to read
+        self.read_mutations = 0
+        self.damaged = False      # kept in DAMAGED once acknowledged, never deleted
+
+    @property
+    def records(self) -> int:
+        return len(self.good)
 
 
 class Journal:
@@ -123,17 +234,21 @@ class Journal:
         self.fsync_interval = fsync_interval
         self._segments: deque[_Segment] = deque()
         self._fd: int | None = None             # the segment being appended to (the last)
+        self._own: _Segment | None = None       # that segment: made by this journal
         self._read_seg = 0                      # index into _segments of the read cursor
-        self._read_off = len(MAGIC)
         self._read_fd: int | None = None
         self._read_fd_number = -1
         self._last_sync = time.monotonic()
         self._next_number = 1
+        self._seq = 0                           # sequence number of the next document
         # Counted since open.
         self.found_records = self.found_mutations = 0   # left by an earlier run
-        self.torn = 0            # records dropped: cut short or failing their checksum
-        self.dropped_bytes = 0   # bytes cut from segments behind such a record
-        self.bad_segments = 0    # files set aside whole (not a godo journal)
+        self.lost_records = 0    # damaged records: skipped, their documents lost
+        self.lost_mutations = 0  # documents in them, where it can be told
+        self.unknown_records = 0  # of those, records whose document count cannot be told
+        self.read_lost = 0       # documents lost to damage found only when read back
+        self.dropped_bytes = 0   # damaged bytes skipped
+        self.damaged: list[str] = []    # segments found damaged (kept in DAMAGED)
         self.appended_records = self.appended_mutations = self.appended_bytes = 0
         self.read_records = self.read_mutations = 0
         self.syncs = 0
@@ -159,8 +274,10 @@ class Journal:
             segment = self._scan(number, self.dir / name)
             if segment is None:
                 continue
-            if segment.records == 0:
-                segment.path.unlink(missing_ok=True)
+            if segment.damaged:
+                self.damaged.append(segment.path.name)
+            if not segment.good:
+                self._retire(segment)
                 continue
             self._segments.append(segment)
             self.found_records += segment.records
@@ -168,39 +285,89 @@ class Journal:
         self.unread_records, self.unread_mutations = self.found_records, self.found_mutations
 
     def _scan(self, number: int, path: Path) -> _Segment | None:
-        """Check every record of a segment; cut it back after its last good one."""
+        """Check every record of a segment: the good ones are indexed, the damaged
+        ones skipped and counted. None for an empty file."""
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
-        except OSError:
-            self.bad_segments += 1
-            return None
-        try:
-            os.fchmod(fd, 0o600)
-            size = os.fstat(fd).st_size
-            if os.pread(fd, len(MAGIC), 0) != MAGIC:
-                self.bad_segments += 1
-                os.close(fd)
-                fd = -1
-                path.replace(path.with_name(path.name + ".bad"))
-                return None
-            segment = _Segment(number, path)
-            off = len(MAGIC)
-            while off < size:
-                checked = read_record(fd, off, size)
-                if checked is None:
-                    self.torn += 1
-                    self.dropped_bytes += size - off
-                    os.ftruncate(fd, off)
-                    break
-                _payload, count, length = checked
-                segment.records += 1
-                segment.mutations += count
-                off += length
-            segment.size = off
+            with open(path, "rb") as f:
+                os.fchmod(f.fileno(), 0o600)
+                size = os.fstat(f.fileno()).st_size
+                if size == 0:
+                    path.unlink()
+                    return None
+                with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                    return self._index(_Segment(number, path, size), data)
+        except (OSError, ValueError) as exc:
+            raise JournalError(f"cannot read the journal segment {path}: {exc}") from None
+
+    def _index(self, segment: _Segment, data) -> _Segment:
+        size = segment.size
+        head = bytes(data[:_SEGMENT_HEAD.size])
+        expected = None         # the sequence number the next record should carry
+        if head[:len(OLD_MAGIC)] == OLD_MAGIC:
+            segment.old, off = True, len(OLD_MAGIC)
+        elif len(head) == _SEGMENT_HEAD.size and head[:8] == MAGIC and \
+                zlib.crc32(head[:16]) == _SEGMENT_HEAD.unpack(head)[2]:
+            expected, off = _SEGMENT_HEAD.unpack(head)[1], _SEGMENT_HEAD.size
+        elif size <= _SEGMENT_HEAD.size:
+            # Too short to hold a record (cut while it was being made): nothing lost,
+            # but not what godo wrote either: kept aside.
+            segment.damaged = True
             return segment
-        finally:
-            if fd >= 0:
-                os.close(fd)
+        else:
+            # The segment's own head is damaged: whichever format has records in it.
+            segment.damaged = True
+            first = _next_record(data, 0, size, old=False)
+            if first is None:
+                first = _next_record(data, 0, size, old=True)
+                segment.old = first is not None
+            at = first.offset if first is not None else -1
+            if first is None:
+                at = data.find(RECORD_MAGIC, 0, size)       # a header that checks out
+                if at >= 0 and _record_at(data, at, size, False) is None:
+                    at = -1
+            # Records start where the format puts the first; a file with no trace of
+            # either format is one damaged record of unknown size.
+            off = min(at, len(OLD_MAGIC) if segment.old else _SEGMENT_HEAD.size) if at >= 0 else 0
+            self.dropped_bytes += off
+        old = segment.old
+        while off < size:
+            found = _record_at(data, off, size, old)
+            if found is not None and found.checked:
+                segment.good.append((off, found.length, found.count))
+                segment.mutations += found.count
+                if found.seq is not None:
+                    expected = found.seq + found.count
+                    self._seq = max(self._seq, expected)
+                off += found.length
+                continue
+            segment.damaged = True
+            following = _next_record(data, off + 1, size, old)
+            end = following.offset if following is not None else size
+            self.dropped_bytes += end - off
+            records, documents, unknown = _damaged_records(data, off, end, old)
+            if following is not None and following.seq is not None and expected is not None:
+                # The sequence numbers say exactly how many documents the stretch held.
+                self.lost_records += max(1, records + unknown)
+                self.lost_mutations += following.seq - expected
+            else:
+                self.lost_records += records + unknown
+                self.lost_mutations += documents
+                self.unknown_records += unknown
+            off = end
+        return segment
+
+    def _retire(self, segment: _Segment) -> None:
+        """A segment whose good records are all acknowledged: deleted, or, damaged,
+        moved to DAMAGED to be kept."""
+        if not segment.damaged:
+            segment.path.unlink(missing_ok=True)
+            return
+        aside = self.dir / DAMAGED
+        aside.mkdir(mode=0o700, exist_ok=True)
+        target = aside / segment.path.name
+        if target.exists():
+            target = aside / f"{segment.path.name}.{time.strftime('%Y%m%dT%H%M%S')}"
+        segment.path.replace(target)
 
     # -- the state ------------------------------------------------------------------------
 
@@ -223,25 +390,31 @@ class Journal:
                 "appended_records": self.appended_records,
                 "appended_mutations": self.appended_mutations,
                 "appended_bytes": self.appended_bytes, "read_records": self.read_records,
-                "read_mutations": self.read_mutations, "torn": self.torn,
-                "dropped_bytes": self.dropped_bytes, "bad_segments": self.bad_segments,
-                "syncs": self.syncs, "max_bytes": self.max_bytes}
+                "read_mutations": self.read_mutations, "lost_records": self.lost_records,
+                "lost_mutations": self.lost_mutations, "unknown_records": self.unknown_records,
+                "dropped_bytes": self.dropped_bytes, "damaged": list(self.damaged),
+                "damaged_dir": str(self.dir / DAMAGED), "syncs": self.syncs,
+                "max_bytes": self.max_bytes}
 
     # -- appending --------------------------------------------------------------------------
 
     def append(self, entries: list) -> int:
         """Append a batch (split into records of about RECORD_TARGET bytes); returns
         the bytes written. JournalFull, with nothing written, if it does not fit."""
-        records = []
+        groups = []
         start = 0
         size = 0
         for i, entry in enumerate(entries):
             size += len(entry[3]) + 64
             if size >= RECORD_TARGET or i == len(entries) - 1:
-                records.append((encode_record(entries[start:i + 1]), i + 1 - start))
+                groups.append(entries[start:i + 1])
                 start, size = i + 1, 0
+        records, seq = [], self._seq
+        for group in groups:
+            records.append((encode_record(group, seq), len(group)))
+            seq += len(group)
         total = sum(len(r) for r, _n in records)
-        if self.size + total + len(MAGIC) > self.max_bytes and self._segments:
+        if self.size + total + _SEGMENT_HEAD.size > self.max_bytes and self._segments:
             raise JournalFull(f"the journal is full ({self.size} of {self.max_bytes} bytes)")
         for record, count in records:
             self._append_record(record, count)
@@ -249,18 +422,18 @@ class Journal:
         return total
 
     def _append_record(self, record: bytes, count: int) -> None:
-        segment = self._segments[-1] if self._segments else None
-        if self._fd is None or segment is None or segment.size + len(record) > self.segment_bytes \
-                and segment.records:
+        segment = self._own
+        if segment is None or segment.size + len(record) > self.segment_bytes and segment.records:
             segment = self._new_segment()
         written = os.pwrite(self._fd, record, segment.size)
         if written != len(record):
             # A short write (disk full): cut it off so the segment stays whole.
             os.ftruncate(self._fd, segment.size)
             raise OSError(28, "short write to the journal")
+        segment.good.append((segment.size, written, count))
         segment.size += written
-        segment.records += 1
         segment.mutations += count
+        self._seq += count
         self.unread_records += 1
         self.unread_mutations += count
         self.appended_records += 1
@@ -271,20 +444,22 @@ class Journal:
         if self._fd is not None:
             self._sync()
             os.close(self._fd)
-            self._fd = None
+            self._fd = self._own = None
         number = self._next_number
         self._next_number += 1
         path = self.dir / f"{number:012d}.seg"
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
-            os.pwrite(fd, MAGIC, 0)
+            head = segment_head(self._seq)
+            if os.pwrite(fd, head, 0) != len(head):
+                raise OSError(28, "short write to the journal")
             _sync_dir(self.dir)
         except OSError:
             os.close(fd)
             path.unlink(missing_ok=True)
             raise
         self._fd = fd
-        segment = _Segment(number, path)
+        segment = self._own = _Segment(number, path)
         self._segments.append(segment)
         return segment
 
@@ -304,50 +479,49 @@ class Journal:
     # -- reading and releasing -------------------------------------------------------------------
 
     def read(self) -> tuple[list, tuple[int, int]] | None:
-        """The next unread record's entries and its end position (for `release`), or
+        """The next unread record's entries and its position (for `release`), or
         None when everything appended has been read. A record that no longer checks
-        out (the disk changed under us) ends its segment, counted as torn."""
+        out (the disk changed under us) is skipped and its documents counted as
+        lost (`read_lost` too: the store had counted them as queued)."""
         while self._read_seg < len(self._segments):
             segment = self._segments[self._read_seg]
-            if self._read_off >= segment.size:
+            if segment.next_read >= segment.records:
                 if segment is self._segments[-1]:
                     return None
                 self._read_seg += 1
-                self._read_off = len(MAGIC)
                 continue
-            fd = self._reader(segment)
-            checked = read_record(fd, self._read_off, segment.size)
-            entries = None
-            if checked is not None:
-                payload, count, length = checked
-                try:
-                    entries = decode_payload(payload, count)
-                except (ValueError, IndexError, KeyError, TypeError, bson.errors.BSONError):
-                    entries = None
-            if entries is None:
-                self.torn += 1
-                self.dropped_bytes += segment.size - self._read_off
-                self._forget_rest(segment)
-                continue
-            self._read_off += length
-            segment.read_records += 1
+            off, length, count = segment.good[segment.next_read]
+            segment.next_read += 1
             segment.read_mutations += count
-            self.read_records += 1
-            self.read_mutations += count
             self.unread_records -= 1
             self.unread_mutations -= count
-            return entries, (segment.number, self._read_off)
+            position = (segment.number, segment.next_read)
+            entries = self._entries(segment, off, length, count)
+            if entries is None:
+                segment.damaged = True
+                if segment.path.name not in self.damaged:
+                    self.damaged.append(segment.path.name)
+                self.lost_records += 1
+                self.lost_mutations += count
+                self.read_lost += count
+                self.dropped_bytes += length
+                return [], position
+            self.read_records += 1
+            self.read_mutations += count
+            return entries, position
         return None
 
-    def _forget_rest(self, segment: _Segment) -> None:
-        """Drop the unread records of a damaged segment: from the counts, and from
-        the file, so that appends (to the last segment) go on after the good ones."""
-        self.unread_records -= segment.records - segment.read_records
-        self.unread_mutations -= segment.mutations - segment.read_mutations
-        segment.records, segment.mutations = segment.read_records, segment.read_mutations
-        segment.size = self._read_off
-        if segment is self._segments[-1] and self._fd is not None:
-            os.ftruncate(self._fd, segment.size)
+    def _entries(self, segment: _Segment, off: int, length: int, count: int) -> list | None:
+        fd = self._reader(segment)
+        data = os.pread(fd, length, off)
+        found = _record_at(data, 0, len(data), segment.old)
+        if found is None or not found.checked or found.length != length:
+            return None
+        start = _OLD_HEADER.size if segment.old else _HEADER_SIZE
+        try:
+            return decode_payload(data[start:], count)
+        except (ValueError, IndexError, KeyError, TypeError, bson.errors.BSONError):
+            return None
 
     def _reader(self, segment: _Segment) -> int:
         if self._read_fd_number != segment.number:
@@ -359,41 +533,39 @@ class Journal:
 
     def release(self, position: tuple[int, int]) -> None:
         """Every record up to `position` (as returned by `read`) is acknowledged by the
-        database: delete the segments that hold nothing else."""
-        number, offset = position
+        database: delete (or, damaged, set aside) the segments that hold nothing else."""
+        number, index = position
         while self._segments:
             head = self._segments[0]
-            last = head is self._segments[-1]
-            done = head.number < number or (head.number == number and offset >= head.size)
+            done = head.number < number or (head.number == number and index >= head.records)
             if not done:
                 return
-            if last:
+            if head is self._own:
                 if self.unread_records:
                     return
                 self._drop_all()
                 return
-            self._delete(head)
+            self._close_reader(head)
+            self._retire(head)
+            self._segments.popleft()
+            if self._read_seg:
+                self._read_seg -= 1
 
-    def _delete(self, segment: _Segment) -> None:
+    def _close_reader(self, segment: _Segment) -> None:
         if self._read_fd_number == segment.number:
             os.close(self._read_fd)
             self._read_fd, self._read_fd_number = None, -1
-        segment.path.unlink(missing_ok=True)
-        self._segments.popleft()
-        if self._read_seg == 0:
-            # The reader had come to the end of it: on to the start of the next.
-            self._read_off = len(MAGIC)
-        else:
-            self._read_seg -= 1
 
     def _drop_all(self) -> None:
         """Everything is acknowledged: the journal is empty again."""
         if self._fd is not None:
             os.close(self._fd)
-            self._fd = None
+            self._fd = self._own = None
         while self._segments:
-            self._delete(self._segments[0])
-        self._read_seg, self._read_off = 0, len(MAGIC)
+            segment = self._segments.popleft()
+            self._close_reader(segment)
+            self._retire(segment)
+        self._read_seg = 0
 
     def close(self) -> None:
         if self._fd is not None:
@@ -407,21 +579,15 @@ class Journal:
             self._read_fd, self._read_fd_number = None, -1
 
 
-def read_record(fd: int, off: int, end: int):
-    """(payload, mutations, record length) of the record at `off`, or None when it is
-    cut short or fails its checksum."""
-    if off + _HEADER.size > end:
+def read_record(fd: int, off: int, end: int, old: bool = False):
+    """(payload, documents, record length) of the record at `off` of a segment
+    file, or None when it is cut short or fails its checksums."""
+    data = os.pread(fd, min(end - off, _MAX_RECORD + _HEADER_SIZE), off)
+    found = _record_at(data, 0, len(data), old)
+    if found is None or not found.checked:
         return None
-    head = os.pread(fd, _HEADER.size, off)
-    if len(head) != _HEADER.size:
-        return None
-    length, count, crc = _HEADER.unpack(head)
-    if length > _MAX_RECORD or off + _HEADER.size + length > end:
-        return None
-    payload = os.pread(fd, length, off + _HEADER.size)
-    if len(payload) != length or zlib.crc32(payload, zlib.crc32(head[:8])) != crc:
-        return None
-    return payload, count, _HEADER.size + length
+    start = _OLD_HEADER.size if old else _HEADER_SIZE
+    return data[start:found.length], found.count, found.length
 
 
 def _sync_dir(path: Path) -> None:

@@ -81,6 +81,16 @@ class WriterThread:
                     chunk = self._backlog.peek(self.batch_size)
                 except OSError as exc:
                     chunk, why = None, f"reading the spill journal failed: {exc}"
+                lost = self._backlog.take_lost()
+                if lost:
+                    # Queued, and gone with a record that no longer checks out: done
+                    # with, and counted as the journal's loss.
+                    self._done += lost
+                    self._last_error = f"{lost} document writes lost to a damaged journal record"
+                    self._cond.notify_all()
+                if chunk == []:
+                    self._backlog.ack(0)        # releases the empty records' segments
+                    continue
             if chunk is not None:
                 try:
                     written, rejected = self._bulk.write_chunk(chunk)
