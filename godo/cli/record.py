@@ -59,10 +59,10 @@ def cmd_record(args) -> int:
         options.on_ready = ready
     with store(args) as opened:
         report = Recorder(opened, data_dir(args), options).run(command or None)
-        opened.flush()
-        report.store = opened.stats()
+        settled(opened)
+    report.store = opened.stats()
     _summary(report)
-    return report.exit_status if report.exit_status is not None else 0
+    return _said_lost(report, report.exit_status if report.exit_status is not None else 0)
 
 
 def sd_notify(state: str) -> bool:
@@ -107,8 +107,11 @@ def _summary(report) -> None:
         [("  kernel lost ", None), ("unknown" if lost is None else str(lost), "red" if lost else "green"),
          ("   godo lost ", None), (str(own), "red" if own else "green"),
          (f"   serial gaps {pipe.get('serial_gaps', 0)}   malformed {pipe.get('malformed', 0)}   "
-          f"store {report.store.get('written', '-')} docs", None)],
+          f"store {stored_docs(report.store)} docs", None)],
     ]
+    if report.store.get("journaled"):
+        lines.append([(f"  journal {report.store['journaled']} document writes left for the next "
+                       "start", None)])
     if report.exit_status is not None:
         source = " (from waitpid: not in the stream)" if report.exit_source == "waitpid" else ""
         lines.append([(f"  command exit status {report.exit_status}{source}", None)])
@@ -122,11 +125,25 @@ def _summary(report) -> None:
         console.print(Text.assemble(*line))
 
 
+# Seconds the database may answer nothing before a replay stops waiting for it: what
+# it has not taken then goes to the spill journal, for the next start (said on stderr).
+SETTLE_IDLE = 5.0
+
+
+def stored_docs(stats: dict) -> int | str:
+    """Documents the database acknowledged: writes, less the run document's own
+    rewrites (a run writes its document as it starts and twice as it ends)."""
+    written = stats.get("written")
+    if written is None:
+        return "-"
+    runs = (stats.get("collections") or {}).get("runs", 0)
+    return written - max(0, runs - 1)
+
+
 def cmd_replay(args) -> int:
     from ..run.replay import replay
     from ..source.logfile import LogSource
     out = sys.stdout.buffer
-    source = LogSource(args.log)  # an unreadable log is said before a store is opened
 
     def emit(activities):
         out.write(b"".join(orjson.dumps(a.to_dict()) + b"\n" for a in activities))
@@ -136,12 +153,18 @@ def cmd_replay(args) -> int:
         args.store = "null"
     # With no database, the cooked events printed are all a replay makes.
     track = not (args.jsonl and args.store == "null")
-    show = on_terminal() and source.size >= PROGRESS_MIN_BYTES and not (args.jsonl and sys.stdout.isatty())
-    with store(args) as opened, _replay_progress(args.log, source, show) as progress:
-        report = replay(source, opened, scope=Scope(args.scope),
-                        on_activities=emit if args.jsonl else None, progress=progress, track=track,
-                        host=args.host)
-        opened.flush()
+    # Opened once, before the store (an unreadable log is said first): a FIFO or
+    # /dev/stdin cannot be opened twice.
+    with LogSource(args.log) as source:
+        show = on_terminal() and source.size >= PROGRESS_MIN_BYTES and not (args.jsonl and sys.stdout.isatty())
+        with store(args) as opened, _replay_progress(args.log, source, show) as progress:
+            report = replay(source, opened, scope=Scope(args.scope),
+                            on_activities=emit if args.jsonl else None, progress=progress,
+                            track=track, host=args.host)
+            settled(opened)
+    # The store is closed: its figures are final (what was written, what waits in
+    # the journal, what was lost).
+    report.store = opened.stats()
     out.flush()
     if report.pipeline.get("malformed"):
         for line in report.errors[:_ERRORS_SHOWN]:
@@ -149,7 +172,27 @@ def cmd_replay(args) -> int:
         print(f"godo: {report.pipeline['malformed']} malformed record(s) skipped", file=sys.stderr)
     if not args.jsonl:
         _summary(report)
-    return 0
+    return _said_lost(report, 0)
+
+
+def settled(opened) -> bool:
+    """Wait while the database makes progress on what is queued; after SETTLE_IDLE
+    seconds in which it answered nothing, say so and stop waiting (closing the
+    store then journals the rest)."""
+    if opened.settle(SETTLE_IDLE):
+        return True
+    print(f"godo: the database answered nothing for {SETTLE_IDLE:.0f} s; "
+          "what it has not taken goes to the spill journal", file=sys.stderr)
+    return False
+
+
+def _said_lost(report, status: int) -> int:
+    """The exit status of a run: `status`, or 1 when godo lost anything (said on
+    stderr, one line each)."""
+    lines = report.lost_lines()
+    for line in lines:
+        print(f"godo: {line}", file=sys.stderr)
+    return status or (1 if lines else 0)
 
 
 @contextmanager

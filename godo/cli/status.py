@@ -13,7 +13,7 @@ from ..errors import GodoError
 from ..paths import boot_id, hostname
 from ..store.schema import COLLECTIONS
 from ..twins import mode
-from .settings import JSON_OPTIONS, database, encode_other, where
+from .settings import JSON_OPTIONS, data_dir, database, encode_other, where
 
 
 def cmd_status(args) -> int:
@@ -33,6 +33,8 @@ def cmd_status(args) -> int:
         "rules": {"godo": ours, "other": others},
         "hotpath": mode(), "version": __version__,
     }
+    from ..store.journal_dir import journal_state
+    report["journal"] = journal_state(data_dir(args))
     store_error = None
     try:
         report["store"] = _store_status(args)

@@ -302,6 +302,14 @@ def render_status(report: dict) -> Table:
                 grid.add_row("", f"godo lost {run['godo_lost']}   journal: spilled "
                              f"{store.get('spilled', 0)}   replayed {store.get('replayed', 0)}   "
                              f"left {store.get('pending', 0)}")
+    journal = report.get("journal")
+    if journal is not None:
+        grid.add_row("journal", f"{journal['segments']} segments ({journal['bytes']:,} bytes) wait for "
+                     "the database" if journal["segments"] else "nothing waits for the database")
+        for one in journal["journals"]:
+            if one["damaged_segments"]:
+                grid.add_row("", f"[red]{one['damaged_segments']} damaged segments "
+                             f"({one['damaged_bytes']:,} bytes)[/] kept in {escape(one['damaged_dir'])}")
     grid.add_row("godo", f"{report['version']} ({report['hotpath']})")
     return grid
 

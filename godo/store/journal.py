@@ -44,7 +44,6 @@ from __future__ import annotations
 import mmap
 import os
 import re
-import struct
 import time
 import zlib
 from collections import deque
@@ -52,17 +51,12 @@ from pathlib import Path
 
 import bson
 
-MAGIC = b"GODOJNL2"
-OLD_MAGIC = b"GODOJNL1"         # godo's first format: read, never written
-RECORD_MAGIC = b"GJR2"
-_SEGMENT_HEAD = struct.Struct("<8sQI")          # magic, first sequence number, crc
-_HEAD = struct.Struct("<4sIIQI")                # magic, length, documents, sequence, head crc
-_HEADER_SIZE = _HEAD.size + 4                   # and the payload's crc
-_OLD_HEADER = struct.Struct("<III")             # length, documents, crc of both and the payload
-_OLD_SYNC = b"\x04c\x00"                        # the payload's BSON head: its first element, "c"
+from .journal_format import (HEADER_SIZE, MAGIC, OLD_HEADER, OLD_MAGIC, RECORD_MAGIC,  # noqa: F401
+                             SEGMENT_HEAD, decode_payload, encode_record, key_of, next_record,
+                             read_record, record_at, segment_head, damaged_records)
+
 SEGMENT = re.compile(r"^(\d{12})\.seg$")
 DAMAGED = "damaged"              # where damaged segments are kept, beside the segments
-_MAX_RECORD = 64 << 20          # a payload longer than this is damage, not data
 RECORD_TARGET = 1 << 20         # a batch is split into records of about this size
 
 Entry = tuple  # (collection, _id, key, raw BSON bytes)
@@ -76,135 +70,11 @@ class JournalError(Exception):
     """The journal directory cannot be used."""
 
 
-def encode_record(entries: list, seq: int = 0) -> bytes:
-    """One record (header and payload) holding `entries`, the first of which is
-    document number `seq` of its journal."""
-    head = bson.encode({"c": [e[0] for e in entries], "i": [e[1] for e in entries]})
-    payload = b"".join([head, *(e[3] for e in entries)])
-    front = struct.pack("<4sIIQ", RECORD_MAGIC, len(payload), len(entries), seq)
-    return b"".join([front, struct.pack("<II", zlib.crc32(front), zlib.crc32(payload)), payload])
-
-
-def segment_head(seq: int) -> bytes:
-    front = struct.pack("<8sQ", MAGIC, seq)
-    return front + struct.pack("<I", zlib.crc32(front))
-
-
-def decode_payload(payload: bytes, count: int) -> list:
-    """The entries of a checked payload; ValueError if it does not hold `count`."""
-    view = memoryview(payload)
-    head_len = int.from_bytes(view[:4], "little")
-    head = bson.decode(view[:head_len])
-    names, ids = head["c"], head["i"]
-    if len(names) != count or len(ids) != count:
-        raise ValueError("record header does not match its count")
-    entries = []
-    off = head_len
-    end = len(payload)
-    for name, _id in zip(names, ids):
-        size = int.from_bytes(view[off:off + 4], "little")
-        if size < 5 or off + size > end:
-            raise ValueError("document runs past its record")
-        entries.append((name, _id, key_of(_id), bytes(view[off:off + size])))
-        off += size
-    if off != end:
-        raise ValueError("bytes left over after the documents")
-    return entries
-
-
-def key_of(value):
-    """A dict key equal for equal `_id`s; compound ids are compared as BSON, as the
-    database compares them."""
-    try:
-        hash(value)
-        return value
-    except TypeError:
-        return bson.encode({"": value})
-
-
-# -- reading records, either format -----------------------------------------------------
-
-class _Found:
-    """A record as its header says (`checked`: its payload checks out too)."""
-    __slots__ = ("offset", "length", "count", "seq", "checked")
-
-    def __init__(self, offset, length, count, seq, checked):
-        self.offset, self.length, self.count, self.seq, self.checked = (
-            offset, length, count, seq, checked)
-
-
-def _record_at(data, off: int, end: int, old: bool) -> _Found | None:
-    """The record at `off` of `data` (bytes or an mmap), or None when not even its
-    header checks out. Its whole length, header included, is `length`."""
-    if old:
-        if off + _OLD_HEADER.size > end:
-            return None
-        length, count, crc = _OLD_HEADER.unpack_from(data, off)
-        total = _OLD_HEADER.size + length
-        if length > _MAX_RECORD or off + total > end:
-            return None
-        ok = zlib.crc32(data[off + 12:off + total], zlib.crc32(data[off:off + 8])) == crc
-        # No header checksum in this format: a header is trusted only with its payload.
-        return _Found(off, total, count, None, True) if ok else None
-    if off + _HEADER_SIZE > end:
-        return None
-    magic, length, count, seq, head_crc = _HEAD.unpack_from(data, off)
-    if magic != RECORD_MAGIC or zlib.crc32(data[off:off + 20]) != head_crc:
-        return None
-    total = _HEADER_SIZE + length
-    if length > _MAX_RECORD:
-        return None
-    (crc,) = struct.unpack_from("<I", data, off + _HEAD.size)
-    ok = off + total <= end and zlib.crc32(data[off + _HEADER_SIZE:off + total]) == crc
-    return _Found(off, total, count, seq, ok)
-
-
-def _next_record(data, off: int, end: int, old: bool) -> _Found | None:
-    """The first record at or after `off` that checks out whole (resynchronising on
-    the record magic, or on the old format's payload head), or None."""
-    sync, back = (_OLD_SYNC, _OLD_HEADER.size + 4) if old else (RECORD_MAGIC, 0)
-    pos = off + back
-    while True:
-        pos = data.find(sync, pos, end)
-        if pos < 0:
-            return None
-        found = _record_at(data, pos - back, end, old)
-        if found is not None and found.checked:
-            return found
-        pos += 1
-
-
-def _damaged_records(data, off: int, end: int, old: bool) -> tuple[int, int, int]:
-    """What a damaged stretch [off, end) held, as far as its headers tell: (records
-    whose header checks out, their documents, records of unknown size)."""
-    if old:
-        # No header checksum: a header is believed when its length ends the stretch.
-        if end - off >= _OLD_HEADER.size:
-            length, count, _crc = _OLD_HEADER.unpack_from(data, off)
-            if off + _OLD_HEADER.size + length == end:
-                return 1, count, 0
-        return 0, 0, 1
-    records = documents = unknown = 0
-    pos = off
-    while pos < end:
-        found = _record_at(data, pos, end, False)
-        if found is None:
-            unknown += 1
-            pos = data.find(RECORD_MAGIC, pos + 1, end)
-            if pos < 0:
-                break
-            continue
-        records += 1
-        documents += found.count
-        pos += found.length
-    return records, documents, unknown
-
-
 class _Segment:
     __slots__ = ("number", "path", "size", "old", "good", "mutations", "next_read",
                  "read_mutations", "damaged")
 
-    def __init__(self, number: int, path: Path, size: int = _SEGMENT_HEAD.size):
+    def __init__(self, number: int, path: Path, size: int = SEGMENT_HEAD.size):
         self.number = number
         self.path = path
         self.size = size          # bytes, header included
@@ -301,14 +171,14 @@ class Journal:
 
     def _index(self, segment: _Segment, data) -> _Segment:
         size = segment.size
-        head = bytes(data[:_SEGMENT_HEAD.size])
+        head = bytes(data[:SEGMENT_HEAD.size])
         expected = None         # the sequence number the next record should carry
         if head[:len(OLD_MAGIC)] == OLD_MAGIC:
             segment.old, off = True, len(OLD_MAGIC)
-        elif len(head) == _SEGMENT_HEAD.size and head[:8] == MAGIC and \
-                zlib.crc32(head[:16]) == _SEGMENT_HEAD.unpack(head)[2]:
-            expected, off = _SEGMENT_HEAD.unpack(head)[1], _SEGMENT_HEAD.size
-        elif size <= _SEGMENT_HEAD.size:
+        elif len(head) == SEGMENT_HEAD.size and head[:8] == MAGIC and \
+                zlib.crc32(head[:16]) == SEGMENT_HEAD.unpack(head)[2]:
+            expected, off = SEGMENT_HEAD.unpack(head)[1], SEGMENT_HEAD.size
+        elif size <= SEGMENT_HEAD.size:
             # Too short to hold a record (cut while it was being made): nothing lost,
             # but not what godo wrote either: kept aside.
             segment.damaged = True
@@ -316,22 +186,22 @@ class Journal:
         else:
             # The segment's own head is damaged: whichever format has records in it.
             segment.damaged = True
-            first = _next_record(data, 0, size, old=False)
+            first = next_record(data, 0, size, old=False)
             if first is None:
-                first = _next_record(data, 0, size, old=True)
+                first = next_record(data, 0, size, old=True)
                 segment.old = first is not None
             at = first.offset if first is not None else -1
             if first is None:
                 at = data.find(RECORD_MAGIC, 0, size)       # a header that checks out
-                if at >= 0 and _record_at(data, at, size, False) is None:
+                if at >= 0 and record_at(data, at, size, False) is None:
                     at = -1
             # Records start where the format puts the first; a file with no trace of
             # either format is one damaged record of unknown size.
-            off = min(at, len(OLD_MAGIC) if segment.old else _SEGMENT_HEAD.size) if at >= 0 else 0
+            off = min(at, len(OLD_MAGIC) if segment.old else SEGMENT_HEAD.size) if at >= 0 else 0
             self.dropped_bytes += off
         old = segment.old
         while off < size:
-            found = _record_at(data, off, size, old)
+            found = record_at(data, off, size, old)
             if found is not None and found.checked:
                 segment.good.append((off, found.length, found.count))
                 segment.mutations += found.count
@@ -341,10 +211,10 @@ class Journal:
                 off += found.length
                 continue
             segment.damaged = True
-            following = _next_record(data, off + 1, size, old)
+            following = next_record(data, off + 1, size, old)
             end = following.offset if following is not None else size
             self.dropped_bytes += end - off
-            records, documents, unknown = _damaged_records(data, off, end, old)
+            records, documents, unknown = damaged_records(data, off, end, old)
             if following is not None and following.seq is not None and expected is not None:
                 # The sequence numbers say exactly how many documents the stretch held.
                 self.lost_records += max(1, records + unknown)
@@ -414,12 +284,45 @@ class Journal:
             records.append((encode_record(group, seq), len(group)))
             seq += len(group)
         total = sum(len(r) for r, _n in records)
-        if self.size + total + _SEGMENT_HEAD.size > self.max_bytes and self._segments:
+        if self.size + total + SEGMENT_HEAD.size > self.max_bytes and self._segments:
             raise JournalFull(f"the journal is full ({self.size} of {self.max_bytes} bytes)")
-        for record, count in records:
-            self._append_record(record, count)
+        undo = self._mark()
+        try:
+            for record, count in records:
+                self._append_record(record, count)
+        except OSError:
+            # All or nothing: the caller keeps the batch and offers it again, so a
+            # part of it left here would be written twice (disk full part way).
+            self._undo(undo)
+            raise
         self._maybe_sync()
         return total
+
+    def _mark(self) -> tuple:
+        own = self._own
+        return (own, own.size if own else 0, own.records if own else 0,
+                own.mutations if own else 0, len(self._segments), self._seq,
+                self.unread_records, self.unread_mutations, self.appended_records,
+                self.appended_mutations, self.appended_bytes)
+
+    def _undo(self, mark: tuple) -> None:
+        """Take back what appends since `mark` (from `_mark`) wrote."""
+        own, size, records, mutations, segments = mark[:5]
+        while len(self._segments) > segments:
+            made = self._segments.pop()
+            if made is self._own and self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+            made.path.unlink(missing_ok=True)
+        self._own = own
+        if own is not None:
+            if self._fd is None:
+                self._fd = os.open(own.path, os.O_RDWR | os.O_CLOEXEC)
+            os.ftruncate(self._fd, size)
+            own.size, own.mutations = size, mutations
+            del own.good[records:]
+        (self._seq, self.unread_records, self.unread_mutations, self.appended_records,
+         self.appended_mutations, self.appended_bytes) = mark[5:]
 
     def _append_record(self, record: bytes, count: int) -> None:
         segment = self._own
@@ -514,10 +417,10 @@ class Journal:
     def _entries(self, segment: _Segment, off: int, length: int, count: int) -> list | None:
         fd = self._reader(segment)
         data = os.pread(fd, length, off)
-        found = _record_at(data, 0, len(data), segment.old)
+        found = record_at(data, 0, len(data), segment.old)
         if found is None or not found.checked or found.length != length:
             return None
-        start = _OLD_HEADER.size if segment.old else _HEADER_SIZE
+        start = OLD_HEADER.size if segment.old else HEADER_SIZE
         try:
             return decode_payload(data[start:], count)
         except (ValueError, IndexError, KeyError, TypeError, bson.errors.BSONError):
@@ -577,17 +480,6 @@ class Journal:
         if self._read_fd is not None:
             os.close(self._read_fd)
             self._read_fd, self._read_fd_number = None, -1
-
-
-def read_record(fd: int, off: int, end: int, old: bool = False):
-    """(payload, documents, record length) of the record at `off` of a segment
-    file, or None when it is cut short or fails its checksums."""
-    data = os.pread(fd, min(end - off, _MAX_RECORD + _HEADER_SIZE), off)
-    found = _record_at(data, 0, len(data), old)
-    if found is None or not found.checked:
-        return None
-    start = _OLD_HEADER.size if old else _HEADER_SIZE
-    return data[start:found.length], found.count, found.length
 
 
 def _sync_dir(path: Path) -> None:

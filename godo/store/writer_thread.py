@@ -15,6 +15,7 @@ from .client import reason
 from .journal import JournalFull
 
 _BACKOFF_MIN, _BACKOFF_MAX = 0.1, 5.0
+_BACKOFF_ENDING = 0.5   # the longest backoff while a flush or close waits
 _PR_SET_NAME = 15  # prctl(2)
 
 
@@ -115,8 +116,11 @@ class WriterThread:
                             self._last_error = rejected[-1]
                         self._cond.notify_all()
                     continue
-            backoff = min(_BACKOFF_MAX, max(_BACKOFF_MIN, backoff * 2))
             with self._cond:
+                # A run that ends waits for the database: it is asked often then, so
+                # that a database back up is seen at once, not after a long backoff.
+                longest = _BACKOFF_ENDING if self._closing or self._flushing else _BACKOFF_MAX
+                backoff = min(longest, max(_BACKOFF_MIN, backoff * 2))
                 self._errors += 1
                 self._last_error = why
                 # Only moves go on meanwhile; new writes do not cut the backoff short.

@@ -161,7 +161,7 @@ def test_one_flipped_byte_in_a_big_segment_loses_one_record(tmp_path):
 
 def test_a_file_that_is_not_a_journal_is_set_aside_and_counted(tmp_path):
     (tmp_path / "j").mkdir()
-    (tmp_path / "j" / "000000000001.seg").write_bytes(b"not a journal at all")
+    (tmp_path / "j" / "000000000001.seg").write_bytes(b"not a journal at all, and longer than a segment head")
     (tmp_path / "j" / "notes.txt").write_text("ignored")
     j = Journal(tmp_path / "j")
     assert j.damaged == ["000000000001.seg"] and not j
@@ -320,3 +320,34 @@ def test_magic_starts_every_segment(tmp_path):
     j.close()
     (segment,) = _segments(tmp_path / "j")
     assert (tmp_path / "j" / segment).read_bytes()[:len(MAGIC)] == MAGIC
+
+
+def test_an_append_that_fails_part_way_leaves_nothing(tmp_path):
+    # A disk that fills in the middle of a batch of several records (here a file
+    # size limit: EFBIG, as ENOSPC would be): the batch is all or nothing, or the
+    # store, which offers it again, would journal its first records twice.
+    code = (
+        "import resource, signal, sys, bson\n"
+        "from godo.store.journal import Journal\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (3_500_000, 3_500_000))\n"
+        "j = Journal(sys.argv[1], segment_bytes=64 << 20)\n"
+        "batch = lambda s: [('files', f'h:{i}', f'h:{i}', bson.encode({'_id': f'h:{i}', 'pad': 'x' * 100_000}))\n"
+        "                   for i in range(s, s + 25)]\n"
+        "j.append(batch(0))\n"
+        "try:\n"
+        "    j.append(batch(25))\n"
+        "except OSError as exc:\n"
+        "    print('refused', exc.errno, j.unread_mutations, j.appended_mutations, j.size)\n"
+        "j.close()\n")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "j")], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    words = done.stdout.split()
+    assert words[:1] == ["refused"] and words[2:4] == ["25", "25"]
+    (segment,) = _segments(tmp_path / "j")
+    assert (tmp_path / "j" / segment).stat().st_size == int(words[4])
+    again = Journal(tmp_path / "j")
+    assert [e[1] for e in _drain(again)] == [f"h:{i}" for i in range(25)]
+    assert again.lost_records == 0
+    again.close()
