@@ -57,11 +57,13 @@ def process_records(i: int, serial: int, files: int, pad: int = 0) -> tuple[byte
     return b"".join(out), serial + 1
 
 
-def write_log(path: Path, processes: int, files: int, pad: int = 0) -> dict:
-    """Write the log; the documents a replay of it must store, per collection."""
-    serial = 1
+def write_log(path: Path, processes: int, files: int, pad: int = 0, first: int = 0) -> dict:
+    """Write the log; the documents a replay of it must store, per collection.
+    `first`: the number of its first process (logs with different `first` and no
+    overlap share no document but the shell's)."""
+    serial = 1 + first * (3 + 3 * files)
     with open(path, "wb") as out:
-        for i in range(processes):
+        for i in range(first, first + processes):
             records, serial = process_records(i, serial, files, pad)
             out.write(records)
     return {"processes": processes + 1, "files": processes * files}
