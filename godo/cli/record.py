@@ -128,6 +128,7 @@ def _summary(report) -> None:
 # Seconds the database may answer nothing before a replay stops waiting for it: what
 # it has not taken then goes to the spill journal, for the next start (said on stderr).
 SETTLE_IDLE = 5.0
+SETTLE_REPORT = 30.0    # seconds between two lines saying how much is left
 
 
 def stored_docs(stats: dict) -> int | str:
@@ -176,11 +177,19 @@ def cmd_replay(args) -> int:
 
 
 def settled(opened) -> bool:
-    """Wait while the database makes progress on what is queued; after SETTLE_IDLE
-    seconds in which it answered nothing, say so and stop waiting (closing the
-    store then journals the rest)."""
-    if opened.settle(SETTLE_IDLE):
-        return True
+    """Wait while the database makes progress on what is queued, saying every
+    SETTLE_REPORT seconds how much is left; after SETTLE_IDLE seconds in which it
+    answered nothing, say so and stop waiting (closing the store then journals
+    the rest)."""
+    while True:
+        began = time.monotonic()
+        if opened.settle(SETTLE_IDLE, timeout=SETTLE_REPORT):
+            return True
+        if time.monotonic() - began < SETTLE_REPORT:
+            break
+        print(f"godo: the database is taking writes slowly: {opened.stats().get('queued', 0)} "
+              f"document writes still to go (godo waits while it makes progress, up to "
+              f"{SETTLE_IDLE:.0f} s without)", file=sys.stderr, flush=True)
     print(f"godo: the database answered nothing for {SETTLE_IDLE:.0f} s; "
           "what it has not taken goes to the spill journal", file=sys.stderr)
     return False

@@ -17,6 +17,7 @@ from ..tracker.model import utc
 from ..twins import mode
 
 _SETTLE = 5.0  # seconds the database may answer nothing before a run's end gives up waiting
+_SETTLE_LONGEST = 30.0  # seconds a run's end waits at most before its document is written
 
 
 @dataclass
@@ -159,7 +160,9 @@ def finish_run(report: RunReport, pipeline, tracker, store, *, on_activities=Non
     report.errors = [f"{where}: {what}" for where, what in pipeline.errors] + list(errors)
     report.store = store.stats()
     tracker.record_run(report.document())
-    store.settle(_SETTLE)
+    # Not for long: a database that takes writes slowly is waited for by the
+    # command, which says how much is left (cli/record.py `settled`).
+    store.settle(_SETTLE, timeout=_SETTLE_LONGEST)
     report.store = store.stats()
     tracker.record_run(report.document())
 

@@ -408,10 +408,11 @@ class MongoStore(WriterThread, _Store):
         passed first."""
         return self._wait_acknowledged(timeout, None)
 
-    def settle(self, idle: float = 5.0) -> bool:
+    def settle(self, idle: float = 5.0, timeout: float | None = None) -> bool:
         """Like `flush`, but gives up (False) once the database has answered no
-        command for `idle` seconds, however long it keeps making progress."""
-        return self._wait_acknowledged(None, idle)
+        command for `idle` seconds, or after `timeout` seconds (None: however long
+        it keeps making progress)."""
+        return self._wait_acknowledged(timeout, idle)
 
     def _wait_acknowledged(self, timeout: float | None, idle: float | None) -> bool:
         if self._thread is None:
