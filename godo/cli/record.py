@@ -190,7 +190,7 @@ def settled(opened) -> bool:
         print(f"godo: the database is taking writes slowly: {opened.stats().get('queued', 0)} "
               f"document writes still to go (godo waits while it makes progress, up to "
               f"{SETTLE_IDLE:.0f} s without)", file=sys.stderr, flush=True)
-    print(f"godo: the database answered nothing for {SETTLE_IDLE:.0f} s; "
+    print(f"godo: the database took nothing for {SETTLE_IDLE:.0f} s; "
           "what it has not taken goes to the spill journal", file=sys.stderr)
     return False
 

@@ -155,6 +155,7 @@ class MongoStore(WriterThread, _Store):
         self._no_room = False           # the last move found the journal full
         self._said_full = False         # stderr was told the journal is full
         self._gave_up = None            # progress when write() last gave up waiting
+        self._wasted = 0                # commands answered in chunks that then failed
         self._said_wait_at = -1e9       # when stderr was last told write() waits
         self._room_error = ""
         # Holding back for the live stream: set by the live thread alone, read by
@@ -276,7 +277,7 @@ class MongoStore(WriterThread, _Store):
                 now = time.monotonic()
                 if self._move(now, spill=True, limit=self._inbox_count - self.max_queued + 1):
                     continue
-                if self._progress() != progress:
+                if self._progress() > progress:
                     progress, last_progress = self._progress(), now
                 stalled = now - last_progress > self.full_wait or progress == self._gave_up
                 if self._interrupted or self._abandon or stalled:
@@ -305,9 +306,13 @@ class MongoStore(WriterThread, _Store):
             if waited_since is not None:
                 self._backpressure_seconds += time.monotonic() - waited_since
 
-    def _progress(self) -> tuple[int, int]:
-        """What changes as the database takes writes: any command it answers."""
-        return self._done, self._round_trips.succeeded_count
+    def _progress(self) -> int:
+        """What grows as the database takes writes: writes acknowledged, and the
+        commands it answers (one chunk can take many on a slow server), less those
+        of chunks that failed after all (a database whose disk is full answers some
+        commands of every attempt). Compared by its highest value so far: only
+        growth past it is progress."""
+        return self._done + self._round_trips.succeeded_count - self._wasted
 
     def _hold(self, now: float) -> None:
         """The live stream is dense: hold encoding and database writes back until
@@ -432,7 +437,7 @@ class MongoStore(WriterThread, _Store):
                     if deadline is not None and now >= deadline:
                         return False
                     self._cond.wait(0.1 if deadline is None else min(0.1, deadline - now))
-                    if progress() != last:
+                    if progress() > last:
                         last, since = progress(), time.monotonic()
                     elif idle is not None and time.monotonic() - since > idle:
                         return False
@@ -462,7 +467,7 @@ class MongoStore(WriterThread, _Store):
             while self._done < self._accepted:
                 self._cond.wait(0.1)
                 now = time.monotonic()
-                if progress() != last:
+                if progress() > last:
                     last, last_progress = progress(), now
                     continue
                 if journal is not None and now - last_progress > self.spill_after and now - tried >= 1.0:

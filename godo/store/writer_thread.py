@@ -93,6 +93,7 @@ class WriterThread:
                     self._backlog.ack(0)        # releases the empty records' segments
                     continue
             if chunk is not None:
+                answered = self._round_trips.succeeded_count
                 try:
                     written, rejected = self._bulk.write_chunk(chunk)
                 except Retry as exc:
@@ -117,6 +118,8 @@ class WriterThread:
                         self._cond.notify_all()
                     continue
             with self._cond:
+                if chunk is not None:
+                    self._wasted += self._round_trips.succeeded_count - answered
                 # A run that ends waits for the database: it is asked often then, so
                 # that a database back up is seen at once, not after a long backoff.
                 longest = _BACKOFF_ENDING if self._closing or self._flushing else _BACKOFF_MAX

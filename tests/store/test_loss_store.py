@@ -188,7 +188,7 @@ def test_a_killed_database_ends_the_replay_within_a_stated_bound(server, tmp_pat
     # Bounded: the settle (5 s), the writer's own (5 s), the spill (2 s), and slack.
     assert took < 40, f"godo waited {took:.0f} s for a dead database"
     assert proc.returncode == 0, err
-    assert "the database answered nothing for 5 s" in err
+    assert "the database took nothing for 5 s" in err
     left = int(err.split("the database did not take ")[1].split()[0])
     assert f"journal {left} document writes left for the next start" in err
     server.restart()
@@ -249,3 +249,42 @@ def test_the_summary_counts_what_the_database_holds(server, tmp_path):
     huge = _godo(["files", "--mongo", uri, "--limit", "99999999999999999999"], env)
     assert huge.returncode == 2 and huge.stderr.count("\n") == 1
     assert huge.stderr.startswith("godo: --limit 99999999999999999999 is too large")
+
+
+@pytest.mark.store
+def test_a_database_on_a_full_disk_ends_the_replay_within_a_stated_bound(tmp_path, tmpfs, ferret_uri):
+    from support.servers import _Server
+    disk = tmpfs(tmp_path / "disk", "20m")
+    server = _Server(disk / "db")
+    try:
+        db = "diskfull"
+        uri = server.uri(db)
+        first = write_log(tmp_path / "a.log", 200, 40, pad=300)
+        second = write_log(tmp_path / "b.log", 5, 4, first=1000)
+        env = _env(tmp_path)
+        pad = disk / "pad"
+        # 15 of the disk's 20 MB taken: room for the database to start, not for the log.
+        pad.write_bytes(bytes(15 << 20))
+        began = time.monotonic()
+        done = _godo(["replay", "--mongo", uri, str(tmp_path / "a.log")], env)
+        took = time.monotonic() - began
+        assert took < 60, f"godo waited {took:.0f} s for a database on a full disk"
+        assert done.returncode == 0, done.stderr
+        assert "the database took nothing for 5 s" in done.stderr
+        left = int(done.stderr.split("the database did not take ")[1].split()[0])
+        assert left > 0
+        # Room again (a bigger disk: SQLite's write-ahead log alone outgrows 20 MB),
+        # and the database restarted: the next start takes it all from the journal.
+        pad.unlink()
+        subprocess.run(["mount", "-o", "remount,size=200m", str(disk)], check=True)
+        server.stop()
+        server.restart()
+        done = _godo(["replay", "--mongo", uri, str(tmp_path / "b.log")], env)
+        assert done.returncode == 0, done.stderr
+        runs = _runs(uri, db)
+        assert runs[-1]["store"].get("recovered") == left, (done.stderr, [(r["status"], r["store"]) for r in runs])
+        assert _counts(uri, db) == {"files": first["files"] + second["files"],
+                                    "processes": first["processes"] + second["processes"] - 2}
+        assert [r["status"] for r in _runs(uri, db)] == ["finished", "finished"]
+    finally:
+        server.stop()
