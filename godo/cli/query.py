@@ -105,9 +105,21 @@ def _selection(db, args, start: str, end: str):
                      until=args.until, start=start, end=end)
 
 
+# The most rows a listing can be asked for: the database takes a limit as a signed
+# 64-bit number, and one more than the limit is asked for.
+MAX_LIMIT = (1 << 63) - 2
+
+
+def _checked_limit(limit: int | None) -> int | None:
+    if limit is not None and limit > MAX_LIMIT:
+        raise ConfigError(f"--limit {limit} is too large (at most {MAX_LIMIT}; leave it out for no limit)")
+    return limit
+
+
 def _limited(cursor, limit: int | None) -> tuple[list[dict], bool]:
     """The first `limit` documents (all with none) and whether more matched: the
     database is asked for one more than shown."""
+    limit = _checked_limit(limit)
     if limit is not None and hasattr(cursor, "limit"):
         cursor = cursor.limit(limit + 1)
     return _cut(list(cursor) if limit is None else list(islice(cursor, limit + 1)), limit)
@@ -129,6 +141,7 @@ def _globbed(cursor, glob: str, limit: int | None) -> tuple[list[dict], bool]:
 
 
 def _cut(docs: list, limit: int | None) -> tuple[list, bool]:
+    limit = _checked_limit(limit)
     if limit is None or len(docs) <= limit:
         return docs, False
     return docs[:limit], True

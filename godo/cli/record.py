@@ -63,10 +63,10 @@ def cmd_record(args) -> int:
     keep = args.keep or _keep(cfg)
     with store(args) as opened, _retention(opened, keep):
         report = Recorder(opened, data_dir(args), options).run(command or None)
-        opened.flush()
-        report.store = opened.stats()
+        settled(opened)
+    report.store = opened.stats()
     _summary(report)
-    return report.exit_status if report.exit_status is not None else 0
+    return _said_lost(report, report.exit_status if report.exit_status is not None else 0)
 
 
 def _keep(cfg):
@@ -135,8 +135,11 @@ def _summary(report) -> None:
         [("  kernel lost ", None), ("unknown" if lost is None else str(lost), "red" if lost else "green"),
          ("   godo lost ", None), (str(own), "red" if own else "green"),
          (f"   serial gaps {pipe.get('serial_gaps', 0)}   malformed {pipe.get('malformed', 0)}   "
-          f"store {report.store.get('written', '-')} docs", None)],
+          f"store {stored_docs(report.store)} docs", None)],
     ]
+    if report.store.get("journaled"):
+        lines.append([(f"  journal {report.store['journaled']} document writes left for the next "
+                       "start", None)])
     if report.exit_status is not None:
         source = " (from waitpid: not in the stream)" if report.exit_source == "waitpid" else ""
         lines.append([(f"  command exit status {report.exit_status}{source}", None)])
@@ -154,11 +157,26 @@ def _summary(report) -> None:
         console.print(Text.assemble(*line))
 
 
+# Seconds the database may answer nothing before a replay stops waiting for it: what
+# it has not taken then goes to the spill journal, for the next start (said on stderr).
+SETTLE_IDLE = 5.0
+SETTLE_REPORT = 30.0    # seconds between two lines saying how much is left
+
+
+def stored_docs(stats: dict) -> int | str:
+    """Documents the database acknowledged: writes, less the run document's own
+    rewrites (a run writes its document as it starts and twice as it ends)."""
+    written = stats.get("written")
+    if written is None:
+        return "-"
+    runs = (stats.get("collections") or {}).get("runs", 0)
+    return written - max(0, runs - 1)
+
+
 def cmd_replay(args) -> int:
     from ..run.replay import replay
     from ..source.logfile import LogSource
     out = sys.stdout.buffer
-    source = LogSource(args.log)  # an unreadable log is said before a store is opened
 
     def emit(activities):
         out.write(b"".join(orjson.dumps(a.to_dict()) + b"\n" for a in activities))
@@ -168,12 +186,18 @@ def cmd_replay(args) -> int:
         args.store = "null"
     # With no database, the cooked events printed are all a replay makes.
     track = not (args.jsonl and args.store == "null")
-    show = on_terminal() and source.size >= PROGRESS_MIN_BYTES and not (args.jsonl and sys.stdout.isatty())
-    with store(args) as opened, _replay_progress(args.log, source, show) as progress:
-        report = replay(args.log, opened, scope=Scope(args.scope),
-                        on_activities=emit if args.jsonl else None, progress=progress, track=track,
-                        host=args.host)
-        opened.flush()
+    # Opened once, before the store (an unreadable log is said first): a FIFO or
+    # /dev/stdin cannot be opened twice.
+    with LogSource(args.log) as source:
+        show = on_terminal() and source.size >= PROGRESS_MIN_BYTES and not (args.jsonl and sys.stdout.isatty())
+        with store(args) as opened, _replay_progress(args.log, source, show) as progress:
+            report = replay(source, opened, scope=Scope(args.scope),
+                            on_activities=emit if args.jsonl else None, progress=progress,
+                            track=track, host=args.host)
+            settled(opened)
+    # The store is closed: its figures are final (what was written, what waits in
+    # the journal, what was lost).
+    report.store = opened.stats()
     out.flush()
     if report.pipeline.get("malformed"):
         for line in report.errors[:_ERRORS_SHOWN]:
@@ -181,17 +205,35 @@ def cmd_replay(args) -> int:
         print(f"godo: {report.pipeline['malformed']} malformed record(s) skipped", file=sys.stderr)
     if not args.jsonl:
         _summary(report)
-    return 0
+    return _said_lost(report, 0)
 
 
-def _gzip_size(path: str) -> int | None:
-    """The uncompressed size a gzip file's trailer gives (mod 4 GiB, last member)."""
-    try:
-        with open(path, "rb") as f:
-            f.seek(-4, os.SEEK_END)
-            return int.from_bytes(f.read(4), "little") or None
-    except OSError:
-        return None
+def settled(opened) -> bool:
+    """Wait while the database makes progress on what is queued, saying every
+    SETTLE_REPORT seconds how much is left; after SETTLE_IDLE seconds in which it
+    answered nothing, say so and stop waiting (closing the store then journals
+    the rest)."""
+    while True:
+        began = time.monotonic()
+        if opened.settle(SETTLE_IDLE, timeout=SETTLE_REPORT):
+            return True
+        if time.monotonic() - began < SETTLE_REPORT:
+            break
+        print(f"godo: the database is taking writes slowly: {opened.stats().get('queued', 0)} "
+              f"document writes still to go (godo waits while it makes progress, up to "
+              f"{SETTLE_IDLE:.0f} s without)", file=sys.stderr, flush=True)
+    print(f"godo: the database took nothing for {SETTLE_IDLE:.0f} s; "
+          "what it has not taken goes to the spill journal", file=sys.stderr)
+    return False
+
+
+def _said_lost(report, status: int) -> int:
+    """The exit status of a run: `status`, or 1 when godo lost anything (said on
+    stderr, one line each)."""
+    lines = report.lost_lines()
+    for line in lines:
+        print(f"godo: {line}", file=sys.stderr)
+    return status or (1 if lines else 0)
 
 
 @contextmanager
@@ -203,7 +245,7 @@ def _replay_progress(path: str, source, show: bool):
     from rich.console import Console
     from rich.progress import (BarColumn, DownloadColumn, Progress, TaskProgressColumn,
                                TextColumn, TimeRemainingColumn)
-    total = (_gzip_size(path) if source.gzip else None) or source.size
+    total = source.uncompressed_size() or source.size
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
                DownloadColumn(), TextColumn("{task.fields[records]:>12,} records  "
                                             "{task.fields[rate]:>10,.0f} records/s"),

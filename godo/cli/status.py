@@ -12,7 +12,7 @@ from ..errors import GodoError
 from ..paths import boot_id, hostname
 from ..store.schema import COLLECTIONS
 from ..twins import mode
-from .settings import JSON_OPTIONS, database, encode_other, where
+from .settings import JSON_OPTIONS, data_dir, database, encode_other, where
 
 
 def cmd_status(args) -> int:
@@ -31,6 +31,7 @@ def cmd_status(args) -> int:
     except GodoError as exc:
         report["store"] = {"where": _where(args), "error": str(exc)}
         errors.append(exc)
+    report["journal"] = _journal_status(args)
     if args.json:
         sys.stdout.buffer.write(orjson.dumps(report, default=encode_other, option=JSON_OPTIONS) + b"\n")
         sys.stdout.flush()
@@ -41,6 +42,16 @@ def cmd_status(args) -> int:
     if errors:
         raise errors[0]
     return 0
+
+
+def _journal_status(args) -> dict | None:
+    """What waits in the spill journal, and what was set aside as damaged, read
+    from the disk; None when the data directory cannot be named."""
+    from ..store.journal_dir import journal_state
+    try:
+        return journal_state(data_dir(args))
+    except GodoError:
+        return None
 
 
 def _where(args) -> str:

@@ -297,6 +297,15 @@ def render_status(report: dict) -> Table:
             grid.add_row("last run", "none")
         else:
             _run_rows(grid, run)
+    journal = report.get("journal")
+    if journal is not None:
+        grid.add_row("journal", f"{journal['segments']} segments ({journal['bytes']:,} bytes) wait for "
+                     "the database" if journal["segments"] else "nothing waits for the database")
+        for one in journal["journals"]:
+            if one["damaged_segments"]:
+                grid.add_row("", _text((f"{one['damaged_segments']} damaged segments "
+                                        f"({one['damaged_bytes']:,} bytes)", "red"),
+                                       f" kept in {shown(one['damaged_dir'])}"))
     grid.add_row("godo", f"{report['version']} ({report['hotpath']})")
     return grid
 

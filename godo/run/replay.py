@@ -33,16 +33,18 @@ class Untracked:
         pass
 
 
-def replay(path: str, store, *, scope: Scope = Scope("host"), on_activities=None,
+def replay(log: str | LogSource, store, *, scope: Scope = Scope("host"), on_activities=None,
            progress=None, track: bool = True, host: str | None = None) -> RunReport:
-    """Read an audit.log (RAW or ENRICHED, plain or gzip) through the pipeline.
+    """Read an audit.log (RAW or ENRICHED, plain or gzip; a path, or a LogSource
+    already open: a FIFO or /dev/stdin can be opened only once) through the pipeline.
     `on_activities(batch)` sees each batch of activities as the tracker gets it;
     `progress(bytes, records)` is told after each chunk; `track` False: no
     documents (see Untracked). The run and its documents name `host`, else the
     node auditd named on the log's first line, else this machine. A log that is
     not empty and in which nothing parses as a record raises GodoError once the
     run is written."""
-    source = LogSource(path)
+    source = log if isinstance(log, LogSource) else LogSource(log)
+    path = source.path
     report = new_run("replay", scope, [path], host=host or _node(source))
     tracker = (Tracker(store, host=report.host, boot_id=boot_id(), scope=scope, run=report.run_id)
                if track else Untracked())

@@ -17,6 +17,7 @@ from ..tracker.model import utc
 from ..twins import mode
 
 _SETTLE = 5.0  # seconds the database may answer nothing before a run's end gives up waiting
+_SETTLE_LONGEST = 30.0  # seconds a run's end waits at most before its document is written
 
 
 @dataclass
@@ -61,6 +62,9 @@ class RunReport:
                       (in memory or in the spill journal), counted by the store
           dropped     document writes the store gave up on, neither written nor
                       journaled (the journal full when godo was told to stop)
+          journal     document writes in damaged spill-journal records (their
+                      checksums failed), and `journal_unknown`: damaged records
+                      whose count of documents could not be read (each at least one)
         A document the database refuses for good is `store.rejected`, with its reason."""
         pipe, store = self.pipeline, self.store
         records = 0
@@ -69,8 +73,31 @@ class RunReport:
         activities = max(0, pipe.get("activities", 0) - self.tracker.get("activities", 0))
         mutations = max(0, store.get("unaccounted", 0) or 0)
         dropped = store.get("dropped", 0) or 0
+        journal = store.get("journal") or {}
+        damaged = journal.get("lost_mutations", 0) or 0
+        unknown = journal.get("unknown_records", 0) or 0
         return {"records": records, "activities": activities, "mutations": mutations,
-                "dropped": dropped, "total": records + activities + mutations + dropped}
+                "dropped": dropped, "journal": damaged, "journal_unknown": unknown,
+                "total": records + activities + mutations + dropped + damaged + unknown}
+
+    def lost_lines(self) -> list[str]:
+        """What godo lost, one line each, for stderr; none when it lost nothing."""
+        loss = self.loss()
+        if not loss["total"]:
+            return []
+        lines = [f"godo lost {loss['total']} document writes or records in this run "
+                 f"(records {loss['records']}, activities {loss['activities']}, "
+                 f"mutations {loss['mutations']}, dropped {loss['dropped']}, "
+                 f"damaged journal {loss['journal']})"]
+        journal = self.store.get("journal") or {}
+        if loss["journal"] or loss["journal_unknown"]:
+            unknown = (f", and {loss['journal_unknown']} damaged records that cannot say how many "
+                       "they held" if loss["journal_unknown"] else "")
+            lines.append(f"the spill journal was damaged: {loss['journal']} document writes lost in "
+                         f"{journal.get('lost_records', 0)} records{unknown}; the damaged segments "
+                         f"({', '.join(journal.get('damaged') or []) or 'none'}) are kept in "
+                         f"{journal.get('damaged_dir')}")
+        return lines
 
     @property
     def status(self) -> str:
@@ -143,7 +170,9 @@ def finish_run(report: RunReport, pipeline, tracker, store, *, on_activities=Non
     report.errors = [f"{where}: {what}" for where, what in pipeline.errors] + list(errors)
     report.store = store.stats()
     tracker.record_run(report.document())
-    store.settle(_SETTLE)
+    # Not for long: a database that takes writes slowly is waited for by the
+    # command, which says how much is left (cli/record.py `settled`).
+    store.settle(_SETTLE, timeout=_SETTLE_LONGEST)
     report.store = store.stats()
     tracker.record_run(report.document())
 

@@ -32,6 +32,7 @@ class Backlog:
         self.spilled = 0        # mutations written to the journal
         self.spills = 0         # times memory went to the journal
         self.loaded = 0         # mutations read back from the journal
+        self._lost = 0          # read back damaged, not yet told to the writer (take_lost)
         self._batches: deque = deque()  # [entries, offset, arrived, journal position or None]
         self._memory = 0        # unacknowledged mutations in memory
         self._native = 0        # of those, the ones that are in memory only
@@ -102,10 +103,15 @@ class Backlog:
         """Read the next journal record into memory; False when there is none."""
         if self.journal is None:
             return False
-        record = self.journal.read()
+        journal = self.journal
+        lost = journal.read_lost
+        record = journal.read()
         if record is None:
             return False
         entries, position = record
+        # A record that no longer checks out comes back empty, its documents lost; it
+        # still takes its place in the queue, so that its segment is released in order.
+        self._lost += journal.read_lost - lost
         self._batches.append([entries, 0, 0.0, position])
         self._memory += len(entries)
         self.loaded += len(entries)
@@ -130,8 +136,15 @@ class Backlog:
                 break
         return chunk
 
+    def take_lost(self) -> int:
+        """Mutations lost to damage found reading the journal back since last asked."""
+        lost, self._lost = self._lost, 0
+        return lost
+
     def ack(self, n: int) -> None:
         batches = self._batches
+        while batches and len(batches[0][0]) == batches[0][1] and batches[0][3] is not None:
+            self.journal.release(batches.popleft()[3])   # an empty record, lost to damage
         while n:
             if not batches and not self._load():
                 raise RuntimeError("acknowledged more mutations than the backlog holds")
@@ -148,3 +161,5 @@ class Backlog:
             batches.popleft()
             if head[3] is not None:
                 self.journal.release(head[3])
+            while batches and len(batches[0][0]) == batches[0][1] and batches[0][3] is not None:
+                self.journal.release(batches.popleft()[3])

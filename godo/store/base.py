@@ -48,8 +48,9 @@ class Store(Protocol):
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything queued so far is written; False on time-out."""
 
-    def settle(self, idle: float = 5.0) -> bool:
-        """Like flush, but give up once the database has answered nothing for `idle` s."""
+    def settle(self, idle: float = 5.0, timeout: float | None = None) -> bool:
+        """Like flush, but give up once the database has answered nothing for `idle`
+        s, or after `timeout` s."""
 
     def interrupt(self) -> None:
         """godo is stopping: a write must not wait for room any more."""
@@ -110,7 +111,7 @@ class NullStore(_Store):
     def flush(self, timeout: float | None = None) -> bool:
         return True
 
-    def settle(self, idle: float = 5.0) -> bool:
+    def settle(self, idle: float = 5.0, timeout: float | None = None) -> bool:
         return True
 
     def interrupt(self) -> None:

@@ -27,6 +27,7 @@ in order; see `MongoStore` for the policy when the journal is full and at close.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from collections import deque
@@ -46,9 +47,14 @@ from .journal import Journal, JournalFull, key_of
 from .journal_dir import open_journal
 from .schema import DEFAULT_DATABASE, INDEXES
 from .uri import redact
-from .writer_thread import WriterThread
+from .writer_thread import _BACKOFF_ENDING, WriterThread
 
 _MAX_DOCUMENT = 16 * 1024 * 1024
+
+
+def say(message: str) -> None:
+    """Tell the user what the store is doing about a fault, one line on stderr."""
+    print(f"godo: {message}", file=sys.stderr, flush=True)
 
 
 class MongoStore(WriterThread, _Store):
@@ -75,13 +81,18 @@ class MongoStore(WriterThread, _Store):
     mutations are in memory, or when one has waited `spill_after` seconds (the
     database is slow or down: a SIGKILL then loses at most that much; while held,
     what waits in the inbox is not encoded for this). A journal at
-    `journal_max_bytes` makes `write()` wait for room: backpressure on the live
-    loop, whose cost is the kernel's `lost` counter, never a silent drop; after
-    `interrupt()` (godo is stopping) a batch that finds no room is counted as dropped.
+    `journal_max_bytes`, or on a full disk (an append is all or nothing), makes
+    `write()` wait for room once `2 * max_queued` writes wait in memory:
+    backpressure on the live loop, whose cost is the kernel's `lost` counter,
+    never a silent drop, said once on stderr. It waits while the database makes
+    progress; once it has taken nothing for `full_wait` seconds, or after
+    `interrupt()` (godo is stopping), a batch that finds no room is counted as
+    dropped, and said.
 
     `close()` waits while the database makes progress. When it makes none for
     `spill_after`, what is only in memory goes to the journal, for the next start,
-    and close returns; without a journal it waits `stall_timeout`, then counts what
+    and close returns; without a journal it waits `stall_timeout` (a journal with
+    no room: `full_wait`, said on stderr) without progress, then counts what
     remains as dropped and raises StoreError.
     """
 
@@ -90,7 +101,8 @@ class MongoStore(WriterThread, _Store):
                  max_queued: int = 100_000, stall_timeout: float = 30.0,
                  journal_dir: str | os.PathLike | None = None, journal_max_bytes: int = 1 << 30,
                  spill_after: float = 2.0, fsync_interval: float | None = 1.0,
-                 hold_calm: float = 0.5, journal_hold_bytes: int | None = None):
+                 hold_calm: float = 0.5, journal_hold_bytes: int | None = None,
+                 full_wait: float = 120.0):
         super().__init__(host)
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -100,6 +112,7 @@ class MongoStore(WriterThread, _Store):
         self.flush_interval = flush_interval
         self.timeout = timeout
         self.stall_timeout = stall_timeout
+        self.full_wait = full_wait
         self.journal_dir = Path(journal_dir) if journal_dir is not None else None
         self.journal_max_bytes = journal_max_bytes
         self.spill_after = spill_after
@@ -140,6 +153,10 @@ class MongoStore(WriterThread, _Store):
         self._retry_at = 0.0            # no write to the database before (backoff)
         self._move_retry_at = 0.0       # no move into a full journal before
         self._no_room = False           # the last move found the journal full
+        self._said_full = False         # stderr was told the journal is full
+        self._gave_up = None            # progress when write() last gave up waiting
+        self._wasted = 0                # commands answered in chunks that then failed
+        self._said_wait_at = -1e9       # when stderr was last told write() waits
         self._room_error = ""
         # Holding back for the live stream: set by the live thread alone, read by
         # the others (plain floats: no lock on the live thread's way).
@@ -248,27 +265,54 @@ class MongoStore(WriterThread, _Store):
 
     def _make_room(self, n: int) -> bool:
         """Encode the inbox's oldest batches into the journal here (under the lock),
-        down to the bound, waiting while the journal has no room; after `interrupt()`
-        give the batch up, counted as dropped. Whether the batch may be queued."""
+        down to the bound, waiting while the journal has no room and the database
+        makes progress (said once on stderr). Given up, the batch counted as
+        dropped: after `interrupt()`, or once the database has taken nothing for
+        `full_wait` seconds. Whether the batch may be queued."""
         waited_since = None
+        progress = self._progress()
+        last_progress = time.monotonic()
         try:
             while self._over_bound():
                 now = time.monotonic()
                 if self._move(now, spill=True, limit=self._inbox_count - self.max_queued + 1):
                     continue
-                if self._interrupted or self._abandon:
+                if self._progress() > progress:
+                    progress, last_progress = self._progress(), now
+                stalled = now - last_progress > self.full_wait or progress == self._gave_up
+                if self._interrupted or self._abandon or stalled:
                     self._dropped += n
-                    self._last_error = f"{n} writes dropped: {self._room_error}"
+                    why = (f"the database took nothing for {self.full_wait:.0f} s" if stalled
+                           else "godo is stopping")
+                    self._last_error = f"{n} writes dropped ({why}): {self._room_error}"
+                    if stalled and self._gave_up != progress:
+                        self._gave_up = progress
+                        say(f"the spill journal is full and the database took nothing for "
+                            f"{self.full_wait:.0f} s: dropping document writes until it "
+                            "does (counted as lost)")
                     return False
                 if waited_since is None:
                     waited_since = now
                     self._backpressure_waits += 1
+                    if now - self._said_wait_at > self.full_wait:
+                        self._said_wait_at = now
+                        say(f"{self._inbox_count} document writes wait in memory and the spill "
+                            "journal is full: the recording waits for the database (up to "
+                            f"{self.full_wait:.0f} s without progress)")
                 self._cond.notify_all()
                 self._cond.wait(0.2)
             return True
         finally:
             if waited_since is not None:
                 self._backpressure_seconds += time.monotonic() - waited_since
+
+    def _progress(self) -> int:
+        """What grows as the database takes writes: writes acknowledged, and the
+        commands it answers (one chunk can take many on a slow server), less those
+        of chunks that failed after all (a database whose disk is full answers some
+        commands of every attempt). Compared by its highest value so far: only
+        growth past it is progress."""
+        return self._done + self._round_trips.succeeded_count - self._wasted
 
     def _hold(self, now: float) -> None:
         """The live stream is dense: hold encoding and database writes back until
@@ -330,6 +374,12 @@ class MongoStore(WriterThread, _Store):
                 if not self._no_room:
                     self._no_room = True
                     self._last_error = f"{exc}: waiting for the database to take writes"
+                    if not self._said_full:
+                        self._said_full = True
+                        say(f"the spill journal has no room ({exc}): holding document writes "
+                            "in memory until the database takes them; past "
+                            f"{2 * self.max_queued} the recording waits (up to "
+                            f"{self.full_wait:.0f} s without progress)")
                 return False
         self._no_room = False
         self._inbox_count -= count
@@ -363,10 +413,11 @@ class MongoStore(WriterThread, _Store):
         passed first."""
         return self._wait_acknowledged(timeout, None)
 
-    def settle(self, idle: float = 5.0) -> bool:
+    def settle(self, idle: float = 5.0, timeout: float | None = None) -> bool:
         """Like `flush`, but gives up (False) once the database has answered no
-        command for `idle` seconds, however long it keeps making progress."""
-        return self._wait_acknowledged(None, idle)
+        command for `idle` seconds, or after `timeout` seconds (None: however long
+        it keeps making progress)."""
+        return self._wait_acknowledged(timeout, idle)
 
     def _wait_acknowledged(self, timeout: float | None, idle: float | None) -> bool:
         if self._thread is None:
@@ -374,8 +425,9 @@ class MongoStore(WriterThread, _Store):
         with self._cond:
             target = self._accepted
             self._flushing += 1
+            self._retry_at = min(self._retry_at, time.monotonic() + _BACKOFF_ENDING)
             self._cond.notify_all()
-            progress = lambda: (self._done, self._round_trips.succeeded_count)  # noqa: E731
+            progress = self._progress
             now = time.monotonic()
             deadline = None if timeout is None else now + timeout
             last, since = progress(), now
@@ -385,7 +437,7 @@ class MongoStore(WriterThread, _Store):
                     if deadline is not None and now >= deadline:
                         return False
                     self._cond.wait(0.1 if deadline is None else min(0.1, deadline - now))
-                    if progress() != last:
+                    if progress() > last:
                         last, since = progress(), time.monotonic()
                     elif idle is not None and time.monotonic() - since > idle:
                         return False
@@ -403,18 +455,23 @@ class MongoStore(WriterThread, _Store):
         journal = self.journal
         with self._cond:
             self._closing = True
+            self._retry_at = min(self._retry_at, time.monotonic() + _BACKOFF_ENDING)
             self._cond.notify_all()
             # Progress is any command answered, not only a whole chunk: one chunk can
             # take minutes on a slow server.
-            progress = lambda: (self._done, self._round_trips.succeeded_count)  # noqa: E731
+            progress = self._progress
             last, last_progress = progress(), time.monotonic()
+            # Without a journal, or with one that has no room, what is in memory has
+            # nowhere else to go: wait longer for the database (said once).
+            bound, tried = self.stall_timeout, 0.0
             while self._done < self._accepted:
                 self._cond.wait(0.1)
                 now = time.monotonic()
-                if progress() != last:
+                if progress() > last:
                     last, last_progress = progress(), now
                     continue
-                if journal is not None and now - last_progress > self.spill_after:
+                if journal is not None and now - last_progress > self.spill_after and now - tried >= 1.0:
+                    tried = now
                     try:
                         if not self._move(now, spill=True):
                             raise JournalFull(self._room_error)
@@ -422,9 +479,14 @@ class MongoStore(WriterThread, _Store):
                     except (JournalFull, OSError) as exc:
                         self._journal_errors += 1
                         self._last_error = f"the spill journal has no room for the rest: {exc}"
+                        if bound != self.full_wait:
+                            bound = self.full_wait
+                            say(f"the spill journal has no room for the last "
+                                f"{self._backlog.memory_only + self._inbox_count} document writes "
+                                f"({exc}): waiting up to {bound:.0f} s for the database to take them")
                     else:
                         break
-                if now - last_progress > self.stall_timeout:
+                if now - last_progress > bound:
                     break
             self._abandon = True
             self._cond.notify_all()
@@ -478,6 +540,9 @@ class MongoStore(WriterThread, _Store):
                 "backlog_peak": backlog.peak, "over_limit": backlog.over_limit,
                 "recovered": self._recovered, "spilled": backlog.spilled, "spills": backlog.spills,
                 "replayed": backlog.loaded, "dropped": self._dropped,
+                # Waiting in the journal (after close: left there for the next start).
+                "journaled": (journal.unread_mutations + backlog.in_memory - backlog.memory_only
+                              if journal is not None else 0),
                 # Queued and neither acknowledged, nor waiting, nor given up as dropped:
                 # 0 unless the backlog lost something. Counted two ways on purpose.
                 "unaccounted": self._accepted - self._done - pending,

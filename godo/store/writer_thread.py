@@ -15,6 +15,7 @@ from .client import reason
 from .journal import JournalFull
 
 _BACKOFF_MIN, _BACKOFF_MAX = 0.1, 5.0
+_BACKOFF_ENDING = 0.5   # the longest backoff while a flush or close waits
 _PR_SET_NAME = 15  # prctl(2)
 
 
@@ -81,7 +82,18 @@ class WriterThread:
                     chunk = self._backlog.peek(self.batch_size)
                 except OSError as exc:
                     chunk, why = None, f"reading the spill journal failed: {exc}"
+                lost = self._backlog.take_lost()
+                if lost:
+                    # Queued, and gone with a record that no longer checks out: done
+                    # with, and counted as the journal's loss.
+                    self._done += lost
+                    self._last_error = f"{lost} document writes lost to a damaged journal record"
+                    self._cond.notify_all()
+                if chunk == []:
+                    self._backlog.ack(0)        # releases the empty records' segments
+                    continue
             if chunk is not None:
+                answered = self._round_trips.succeeded_count
                 try:
                     written, rejected = self._bulk.write_chunk(chunk)
                 except Retry as exc:
@@ -105,8 +117,13 @@ class WriterThread:
                             self._last_error = rejected[-1]
                         self._cond.notify_all()
                     continue
-            backoff = min(_BACKOFF_MAX, max(_BACKOFF_MIN, backoff * 2))
             with self._cond:
+                if chunk is not None:
+                    self._wasted += self._round_trips.succeeded_count - answered
+                # A run that ends waits for the database: it is asked often then, so
+                # that a database back up is seen at once, not after a long backoff.
+                longest = _BACKOFF_ENDING if self._closing or self._flushing else _BACKOFF_MAX
+                backoff = min(longest, max(_BACKOFF_MIN, backoff * 2))
                 self._errors += 1
                 self._last_error = why
                 # Only moves go on meanwhile; new writes do not cut the backoff short.

@@ -1,5 +1,7 @@
 """The spill journal on its own: records in order, checksums, a torn tail after a
-crash, the size bound, segment deletion, file modes. No database needed."""
+crash, a damaged record skipped to the next good one and counted, damaged segments
+kept aside, godo's first format still read, the size bound, segment deletion,
+file modes. No database needed."""
 
 from __future__ import annotations
 
@@ -11,8 +13,9 @@ from datetime import datetime, timezone
 import bson
 import pytest
 
-from godo.store.journal import MAGIC, Journal, JournalFull, decode_payload, encode_record
-from support.journal import read_all
+from godo.store.journal import (DAMAGED, MAGIC, Journal, JournalFull, decode_payload,
+                                encode_record)
+from support.journal import read_all, write_old_segment
 
 
 def _entries(n: int, start: int = 0, collection: str = "files", pad: int = 0) -> list:
@@ -76,7 +79,11 @@ def test_a_journal_left_behind_is_found_by_the_next_open(tmp_path):
     again.close()
 
 
-def test_a_torn_last_record_is_dropped_and_counted(tmp_path):
+def _damaged(path) -> list[str]:
+    return sorted(os.listdir(path / DAMAGED)) if (path / DAMAGED).exists() else []
+
+
+def test_a_torn_last_record_is_skipped_counted_and_its_segment_kept(tmp_path):
     j = Journal(tmp_path / "j")
     j.append(_entries(4))
     j.append(_entries(4, 4))
@@ -87,47 +94,106 @@ def test_a_torn_last_record_is_dropped_and_counted(tmp_path):
     with open(path, "r+b") as f:
         f.truncate(whole - 7)  # a crash in the middle of the second write
     again = Journal(tmp_path / "j")
-    assert (again.found_records, again.found_mutations, again.torn) == (1, 4, 1)
-    assert again.dropped_bytes > 0
-    # Appends go on after the last good record.
+    assert (again.found_records, again.found_mutations) == (1, 4)
+    # Its header checks out: it tells how many documents went with it.
+    assert (again.lost_records, again.lost_mutations, again.unknown_records) == (1, 4, 0)
+    assert again.damaged == [segment] and again.dropped_bytes > 0
+    # Appends go to a segment of this run's own, after the damaged one.
     again.append(_entries(2, 100))
     assert [e[1] for e in _drain(again)] == ["h:0", "h:1", "h:2", "h:3", "h:100", "h:101"]
+    assert _segments(tmp_path / "j") == [] and _damaged(tmp_path / "j") == [segment], \
+        "a damaged segment is kept aside once its good records are acknowledged, never deleted"
+    assert (tmp_path / "j" / DAMAGED / segment).stat().st_size == whole - 7
     again.close()
 
 
-@pytest.mark.parametrize("where", ["payload", "header", "zeros"])
-def test_a_damaged_record_ends_its_segment_never_the_replay(tmp_path, where):
+@pytest.mark.parametrize("where", ["payload", "header", "zeros", "magic"])
+def test_a_damaged_record_is_skipped_to_the_next_good_one(tmp_path, where):
     j = Journal(tmp_path / "j", segment_bytes=1 << 20)
     j.append(_entries(3))
     second = j.size
-    j.append(_entries(3, 3))
-    j.append(_entries(3, 6))
+    j.append(_entries(4, 3))
+    third = j.size
+    j.append(_entries(3, 7))
     j.close()
     (segment,) = _segments(tmp_path / "j")
     path = tmp_path / "j" / segment
     data = bytearray(path.read_bytes())
     if where == "payload":
-        data[second + 40] ^= 0xFF
+        data[second + 60] ^= 0xFF
     elif where == "header":
-        data[second:second + 4] = (10 ** 9).to_bytes(4, "little")
+        data[second + 4:second + 8] = (10 ** 9).to_bytes(4, "little")
+    elif where == "zeros":
+        data[second:third] = bytes(third - second)
     else:
-        data[second:] = bytes(len(data) - second)
+        data[second] ^= 0x01
     path.write_bytes(bytes(data))
     again = Journal(tmp_path / "j")
-    assert again.torn == 1 and again.found_mutations == 3
-    assert [e[1] for e in _drain(again)] == ["h:0", "h:1", "h:2"]
+    assert again.found_mutations == 6
+    # The sequence numbers of the records around it say exactly what was lost.
+    assert (again.lost_records, again.lost_mutations, again.unknown_records) == (1, 4, 0)
+    assert [e[1] for e in _drain(again)] == ["h:0", "h:1", "h:2", "h:7", "h:8", "h:9"]
+    assert _damaged(tmp_path / "j") == [segment]
     again.close()
 
 
-def test_a_file_that_is_not_a_journal_is_set_aside(tmp_path):
+def test_one_flipped_byte_in_a_big_segment_loses_one_record(tmp_path):
+    """The issue's case: one byte of a many-record segment flipped. Before, the rest
+    of the segment was cut off and deleted; now one record's documents are lost and
+    counted, exactly."""
+    j = Journal(tmp_path / "j", segment_bytes=64 << 20, max_bytes=1 << 30)
+    for start in range(0, 20_000, 1000):
+        j.append(_entries(1000, start, pad=200))
+    appended = j.appended_mutations
+    j.close()
+    (segment,) = _segments(tmp_path / "j")
+    path = tmp_path / "j" / segment
+    data = bytearray(path.read_bytes())
+    data[len(data) // 3] ^= 0x20
+    path.write_bytes(bytes(data))
+    again = Journal(tmp_path / "j")
+    got = [e[1] for e in _drain(again)]
+    assert (again.lost_records, again.lost_mutations) == (1, 1000)  # one batch a record
+    assert len(got) + again.lost_mutations == appended == 20_000
+    assert len(set(got)) == len(got)
+    again.close()
+
+
+def test_a_file_that_is_not_a_journal_is_set_aside_and_counted(tmp_path):
     (tmp_path / "j").mkdir()
-    (tmp_path / "j" / "000000000001.seg").write_bytes(b"not a journal at all")
+    (tmp_path / "j" / "000000000001.seg").write_bytes(b"not a journal at all, and longer than a segment head")
     (tmp_path / "j" / "notes.txt").write_text("ignored")
     j = Journal(tmp_path / "j")
-    assert j.bad_segments == 1 and not j
-    assert (tmp_path / "j" / "000000000001.seg.bad").exists()
+    assert j.damaged == ["000000000001.seg"] and not j
+    assert (j.lost_records, j.unknown_records) == (1, 1)
+    assert _damaged(tmp_path / "j") == ["000000000001.seg"]
     j.append(_entries(1))
     assert _segments(tmp_path / "j") == ["000000000002.seg"], "numbering goes past the bad file"
+    j.close()
+
+
+def test_a_segment_of_the_first_format_is_read(tmp_path):
+    (tmp_path / "j").mkdir()
+    write_old_segment(tmp_path / "j" / "000000000001.seg", [_entries(3), _entries(2, 3)])
+    j = Journal(tmp_path / "j")
+    assert (j.found_records, j.found_mutations, j.lost_records) == (2, 5, 0)
+    j.append(_entries(1, 5))
+    assert [e[1] for e in _drain(j)] == [f"h:{i}" for i in range(6)]
+    assert _segments(tmp_path / "j") == [] and _damaged(tmp_path / "j") == []
+    j.close()
+
+
+def test_a_damaged_record_of_the_first_format_is_skipped_and_counted(tmp_path):
+    (tmp_path / "j").mkdir()
+    path = tmp_path / "j" / "000000000001.seg"
+    offsets = write_old_segment(path, [_entries(3), _entries(4, 3), _entries(2, 7)])
+    data = bytearray(path.read_bytes())
+    data[offsets[1] + 40] ^= 0xFF
+    path.write_bytes(bytes(data))
+    j = Journal(tmp_path / "j")
+    assert (j.found_mutations, j.lost_records, j.lost_mutations, j.unknown_records) == (5, 1, 4, 0)
+    assert [e[1] for e in _drain(j)] == ["h:0", "h:1", "h:2", "h:7", "h:8"]
+    assert _damaged(tmp_path / "j") == ["000000000001.seg"]
     j.close()
 
 
@@ -226,13 +292,13 @@ def test_a_record_survives_sigkill_mid_stream(tmp_path):
     j = Journal(tmp_path / "j")
     ids = [e[1] for e in _drain(j)]
     assert len(ids) > 200 and ids == [f"h:{i}" for i in range(len(ids))]
-    assert j.torn <= 1
+    assert j.lost_records <= 1 and j.unknown_records == 0
     j.close()
 
 
 def test_records_decode_only_as_a_whole():
     record = encode_record(_entries(3))
-    payload = record[12:]
+    payload = record[28:]
     assert [e[1] for e in decode_payload(payload, 3)] == ["h:0", "h:1", "h:2"]
     with pytest.raises(ValueError):
         decode_payload(payload, 4)
@@ -254,3 +320,34 @@ def test_magic_starts_every_segment(tmp_path):
     j.close()
     (segment,) = _segments(tmp_path / "j")
     assert (tmp_path / "j" / segment).read_bytes()[:len(MAGIC)] == MAGIC
+
+
+def test_an_append_that_fails_part_way_leaves_nothing(tmp_path):
+    # A disk that fills in the middle of a batch of several records (here a file
+    # size limit: EFBIG, as ENOSPC would be): the batch is all or nothing, or the
+    # store, which offers it again, would journal its first records twice.
+    code = (
+        "import resource, signal, sys, bson\n"
+        "from godo.store.journal import Journal\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (3_500_000, 3_500_000))\n"
+        "j = Journal(sys.argv[1], segment_bytes=64 << 20)\n"
+        "batch = lambda s: [('files', f'h:{i}', f'h:{i}', bson.encode({'_id': f'h:{i}', 'pad': 'x' * 100_000}))\n"
+        "                   for i in range(s, s + 25)]\n"
+        "j.append(batch(0))\n"
+        "try:\n"
+        "    j.append(batch(25))\n"
+        "except OSError as exc:\n"
+        "    print('refused', exc.errno, j.unread_mutations, j.appended_mutations, j.size)\n"
+        "j.close()\n")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "j")], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    words = done.stdout.split()
+    assert words[:1] == ["refused"] and words[2:4] == ["25", "25"]
+    (segment,) = _segments(tmp_path / "j")
+    assert (tmp_path / "j" / segment).stat().st_size == int(words[4])
+    again = Journal(tmp_path / "j")
+    assert [e[1] for e in _drain(again)] == [f"h:{i}" for i in range(25)]
+    assert again.lost_records == 0
+    again.close()
