@@ -62,7 +62,19 @@ def cmd_record(args) -> int:
         opened.flush()
         report.store = opened.stats()
     _summary(report)
-    return report.exit_status if report.exit_status is not None else 0
+    return _said_lost(report, report.exit_status if report.exit_status is not None else 0)
+
+
+def _said_lost(report, status: int) -> int:
+    """The exit status: a run that lost documents (the database refused them)
+    says so and fails, unless the command's own status already does."""
+    lost = report.loss()["total"]
+    if not lost:
+        return status
+    why = report.store.get("last_error") if report.loss()["rejected"] else None
+    print(f"godo: {lost} document write(s) lost" + (f"; the last: {why}" if why else ""),
+          file=sys.stderr)
+    return status or 1
 
 
 def sd_notify(state: str) -> bool:
@@ -149,7 +161,7 @@ def cmd_replay(args) -> int:
         print(f"godo: {report.pipeline['malformed']} malformed record(s) skipped", file=sys.stderr)
     if not args.jsonl:
         _summary(report)
-    return 0
+    return _said_lost(report, 0)
 
 
 def _gzip_size(path: str) -> int | None:

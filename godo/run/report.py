@@ -56,7 +56,8 @@ class RunReport:
                       (in memory or in the spill journal), counted by the store
           dropped     document writes the store gave up on, neither written nor
                       journaled (the journal full when godo was told to stop)
-        A document the database refuses for good is `store.rejected`, with its reason."""
+          rejected    documents the database (or the encoder, over 16 MiB) refused
+                      for good; the last reason is `store.last_error`"""
         pipe, store = self.pipeline, self.store
         records = 0
         if self.received is not None:
@@ -64,8 +65,10 @@ class RunReport:
         activities = max(0, pipe.get("activities", 0) - self.tracker.get("activities", 0))
         mutations = max(0, store.get("unaccounted", 0) or 0)
         dropped = store.get("dropped", 0) or 0
+        rejected = store.get("rejected", 0) or 0
         return {"records": records, "activities": activities, "mutations": mutations,
-                "dropped": dropped, "total": records + activities + mutations + dropped}
+                "dropped": dropped, "rejected": rejected,
+                "total": records + activities + mutations + dropped + rejected}
 
     @property
     def status(self) -> str:

@@ -11,7 +11,7 @@ import urllib.parse
 from pathlib import Path
 
 from ..errors import StoreError
-from ..paths import private_dir
+from ..paths import open_private, private_dir
 from .journal import Journal, JournalError
 
 
@@ -23,10 +23,7 @@ def _try_lock(path: Path) -> int | None:
     """An flock on `path/lock` (the directory made 0700), or None if another holds it."""
     private_dir(path.parent)
     private_dir(path)
-    try:
-        fd = os.open(path / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    except OSError as exc:
-        raise StoreError(f"cannot use the spill journal {path}: {exc.strerror}") from None
+    fd = open_private(path / "lock", os.O_RDWR | os.O_CREAT, "the spill journal's lock")
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
