@@ -33,9 +33,12 @@ def cmd_status(args) -> int:
         "rules": {"godo": ours, "other": others},
         "hotpath": mode(), "version": __version__,
     }
+    from ..store.ferret import NoStore
     store_error = None
     try:
         report["store"] = _store_status(args)
+    except NoStore as exc:  # nothing recorded yet: said, and no failure
+        report["store"] = {"where": where(args), "error": str(exc)}
     except GodoError as exc:
         report["store"] = {"where": where(args), "error": str(exc)}
         store_error = exc
