@@ -11,7 +11,7 @@ import urllib.parse
 from pathlib import Path
 
 from ..errors import StoreError
-from ..paths import open_private, private_dir
+from ..paths import check_private_dir, open_private
 from .journal import Journal, JournalError
 
 
@@ -21,8 +21,8 @@ def _candidates(base: Path) -> list[Path]:
 
 def _try_lock(path: Path) -> int | None:
     """An flock on `path/lock` (the directory made 0700), or None if another holds it."""
-    private_dir(path.parent)
-    private_dir(path)
+    check_private_dir(path.parent, "journal directory", parents=True)
+    check_private_dir(path, "journal directory")
     fd = open_private(path / "lock", os.O_RDWR | os.O_CREAT, "the spill journal's lock")
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -19,7 +19,7 @@ import pytest
 
 from godo.cli import main
 from godo.store.ferret import EmbeddedFerret, connect_or_start, read_endpoint
-from godo.store.local import listening_port
+from godo.store.local import listening_port, server_pids
 from godo.store.opening import database
 from godo.tracker.model import ARGV_BYTES
 from support.auditlog import CHILD, argv_of, many_huge_execs
@@ -91,6 +91,8 @@ def test_nobody_cannot_reach_the_embedded_server(open_base, ferret_uri):
 def test_a_port_is_opened_only_when_asked_for(tmp_path, ferret_uri):
     with EmbeddedFerret(tmp_path, port=0) as ferret:
         assert ferret.port == listening_port(ferret.pid) and ferret.port > 0
+        # The server godo must not audit, found from its socket URI as from its port.
+        assert server_pids(ferret.uri) == server_pids(f"mongodb://127.0.0.1:{ferret.port}/") == {ferret.pid}
         with pymongo.MongoClient(f"mongodb://127.0.0.1:{ferret.port}/?directConnection=true") as c:
             assert c.admin.command("ping")["ok"] == 1
 

@@ -334,3 +334,16 @@ def test_a_process_document_is_bounded_in_argv_and_exec_history(twin):
     assert doc["argv_truncated"] == {"kept": 22, "dropped_args": 280,
                                      "dropped_bytes": total - 128 * 1024}
     assert len(doc["argv"][10]) == 64 * 1024 - len("/bin/prog69") - 9 * 7000
+
+
+@root_only
+def test_a_journal_directory_of_nobody_is_refused(tmp_path):
+    from godo.store.journal_dir import journal_dir_for, open_journal
+    base = journal_dir_for(tmp_path, None, "godo")
+    base.mkdir(mode=0o700, parents=True)
+    os.chown(base, NOBODY, NOBODY)
+    with pytest.raises(UnsafePath) as caught:
+        open_journal(base, max_bytes=1 << 20, fsync_interval=None)
+    assert str(caught.value) == (f"journal directory {base} is owned by uid {NOBODY}, not root "
+                                 "or uid 0: refusing it")
+    assert os.listdir(base) == []
