@@ -76,7 +76,10 @@ class ServerRunning(StoreError):
 
 
 class NoStore(StoreError):
-    """A command that only reads found no embedded store in the data directory."""
+    """A command that only reads found no embedded store in the data directory:
+    an empty answer, as from an empty store (exit status 0)."""
+
+    exit_code = 0
 
 
 class EmbeddedFerret:
@@ -150,7 +153,7 @@ class EmbeddedFerret:
             return
         if not check_private_dir(self.root, "data directory", create=self.create, parents=True) \
                 or not check_private_dir(self.dir, "FerretDB directory", create=self.create):
-            raise NoStore(f"no godo store in {self.root} yet: nothing was recorded there")
+            raise NoStore(f"nothing recorded yet in {self.root}: run `godo record -- CMD` first")
         encoded = len(os.fsencode(self.socket_path))
         if encoded > _SUN_PATH_MAX:
             raise StoreError(f"the data directory {self.root} is too long a path for FerretDB's "

@@ -130,13 +130,13 @@ def test_a_symlinked_data_dir_is_refused_and_its_target_left_as_it_was(env, tmp_
 
 def test_a_command_that_reads_makes_no_directory_and_changes_no_mode(data, capsys):
     code, line = _godo(capsys, "tree")
-    assert (code, line) == (1, f"godo: no godo store in {data} yet: nothing was recorded there")
+    assert (code, line) == (0, f"godo: nothing recorded yet in {data}: run `godo record -- CMD` first")
     assert not data.exists()
     data.mkdir()
     data.chmod(0o755)
     for argv in (["tree"], ["files"]):
         code, line = _godo(capsys, *argv)
-        assert code == 1 and line.startswith("godo: no godo store in")
+        assert code == 0 and line.startswith("godo: nothing recorded yet in")
     assert _mode(data) == 0o755 and os.listdir(data) == []
 
 
