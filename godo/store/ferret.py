@@ -153,6 +153,8 @@ class EmbeddedFerret:
             return
         if not check_private_dir(self.root, "data directory", create=self.create, parents=True) \
                 or not check_private_dir(self.dir, "FerretDB directory", create=self.create):
+            # No FerretDB to make one with is said first: it is what is missing.
+            self.binary = self.binary or find_binary()
             raise NoStore(f"nothing recorded yet in {self.root}: run `godo record -- CMD` first")
         encoded = len(os.fsencode(self.socket_path))
         if encoded > _SUN_PATH_MAX:
@@ -336,7 +338,7 @@ class EmbeddedFerret:
     def _our_args(self) -> tuple[str, ...]:
         return (f"--state-dir={self.dir}", f"--listen-unix={self.socket_path}")
 
-    def unprovable(self, pid: int) -> str | None:
+    def why_not_ours(self, pid: int) -> str | None:
         """Why `pid` is not provably the server godo started here (None: it is)."""
         try:
             lock = os.lstat(self.dir / _LOCK)
@@ -375,7 +377,7 @@ class EmbeddedFerret:
             return
         # Another godo started it: stopped through its pid once proven ours, and
         # gone when its lock is free.
-        if self.unprovable(self.pid) is not None:
+        if self.why_not_ours(self.pid) is not None:
             return
         try:
             os.kill(self.pid, signal.SIGTERM)
@@ -471,7 +473,7 @@ def _connect_or_start(ferret: EmbeddedFerret) -> EmbeddedFerret:
         endpoint = read_endpoint(ferret.root)
         if endpoint is not None:
             pid = endpoint["pid"]
-            why = ferret.unprovable(pid)
+            why = ferret.why_not_ours(pid)
             if why is None:
                 try:
                     ping(socket_uri(ferret.socket_path), timeout=1.0)
