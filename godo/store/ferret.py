@@ -42,6 +42,12 @@ from .ferret_binary import (FERRETDB_BUILD, FERRETDB_VERSION, cached_binary, fin
                             nice_binary, reports_version, trusted_executable)
 from .local import listening_port, unprovable
 
+# SQLite settings for FerretDB's connections (its URL's `_pragma`s; FerretDB adds WAL
+# and a busy timeout itself). In WAL mode `synchronous(normal)` syncs the log at
+# checkpoints, not at every commit: a crash of FerretDB or godo loses nothing, a
+# power cut the last commits, as MongoDB's default write concern (no `j`) does.
+# Measured by benchmarks/store_cost.py: see benchmarks/README.md.
+SQLITE_PRAGMAS = ("synchronous(normal)",)
 _LOG = "ferretdb.log"
 _ENDPOINT = "endpoint.json"
 _LOCK = "lock"
@@ -97,7 +103,8 @@ class EmbeddedFerret:
 
     def __init__(self, data_dir: str | os.PathLike, *, binary: str | None = None,
                  port: int | None = None, start_timeout: float = 30.0, stop_timeout: float = 10.0,
-                 log_level: str = "info", nice: int = 10, create: bool = True):
+                 log_level: str = "info", nice: int = 10, create: bool = True,
+                 sqlite_pragmas: tuple[str, ...] = SQLITE_PRAGMAS):
         self.root = Path(os.path.abspath(data_dir))
         self.dir = self.root / "ferretdb"
         self.nice = nice
@@ -107,6 +114,7 @@ class EmbeddedFerret:
         self.stop_timeout = stop_timeout
         self.log_level = log_level
         self.create = create
+        self.sqlite_pragmas = sqlite_pragmas
         self.port: int | None = None
         self.pid: int | None = None
         self.owned = False
@@ -248,6 +256,8 @@ class EmbeddedFerret:
         if log.exists() and log.stat().st_size:
             log.replace(log.with_name(_LOG + ".1"))
         sqlite_url = "file:" + urllib.parse.quote(f"{self.dir}/")
+        if self.sqlite_pragmas:
+            sqlite_url += "?" + urllib.parse.urlencode([("_pragma", p) for p in self.sqlite_pragmas])
         tcp = "" if self.listen_port is None else f"127.0.0.1:{self.listen_port}"
         args = [binary, "--handler=sqlite", f"--sqlite-url={sqlite_url}",
                 f"--state-dir={self.dir}", f"--listen-unix={self.socket_path}",

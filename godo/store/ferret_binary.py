@@ -15,7 +15,7 @@ from ..paths import check_owned, check_parents
 
 FERRETDB_VERSION = "v1.24.2"
 # godo's build of it (godo/data/build-ferretdb.sh): its bugs fixed, its queries pushed down.
-FERRETDB_BUILD = f"{FERRETDB_VERSION}-godo2"
+FERRETDB_BUILD = f"{FERRETDB_VERSION}-godo3"
 
 
 def cached_binary() -> Path:

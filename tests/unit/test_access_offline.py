@@ -20,7 +20,7 @@ import pytest
 from godo.cli import main
 from godo.errors import GodoError, StoreError
 from godo.paths import UnsafePath
-from godo.store.ferret import EmbeddedFerret, connect_or_start, find_binary
+from godo.store.ferret import FERRETDB_BUILD, EmbeddedFerret, connect_or_start, find_binary
 from support.cli import NOBODY, _config_file, _one_line_error
 from support.paths import DATA
 
@@ -161,7 +161,7 @@ def test_a_binary_nobody_could_change_is_never_run(how, data, tmp_path, capsys, 
     for name in ("GODO_FERRETDB", "XDG_CACHE_HOME"):
         monkeypatch.delenv(name, raising=False)
     if how == "XDG_CACHE_HOME":
-        cache = shared / "godo" / "ferretdb-v1.24.2-godo2"
+        cache = shared / "godo" / f"ferretdb-{FERRETDB_BUILD}"
         cache.mkdir(parents=True)
         binary = _script(cache, marker)
         monkeypatch.setenv("XDG_CACHE_HOME", str(shared))

@@ -37,7 +37,7 @@ cdef class Process:
     cdef public object fds, cloexec, fs_ops, proc_start, argv_cut
     cdef public list execs, children
     cdef public long long pid, ppid, children_count, threads, files_written, execs_dropped
-    cdef public bint in_scope, dirty, seeded, runtime
+    cdef public bint in_scope, dirty, seeded, runtime, audited
     cdef public Context ctx
 
     cpdef set_argv(self, object argv)
