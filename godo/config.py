@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from .errors import ConfigError
+from .paths import check_owned, check_parents
 
 DEFAULT_PATH = "/etc/godo/godo.toml"
 SCOPES = ("containers", "host", "pid")
@@ -126,24 +127,16 @@ def load(given: str | None = None) -> Config:
 
 
 def _check_owner(path: str, st: os.stat_result) -> None:
-    trusted = {0, os.geteuid()}
+    """The file read (`st`, of the open file) and every directory above it, and
+    above the link when `path` is a symlink, no one's but root's or ours to
+    change: a symlink out of a safe directory into a 0777 one is refused."""
     if stat.S_ISDIR(st.st_mode):
         raise IsADirectoryError(path)
-    if st.st_uid not in trusted:
-        raise ConfigError(f"config {path} is owned by uid {st.st_uid}, not root or uid "
-                          f"{os.geteuid()}: refusing a file another user can change")
-    if st.st_mode & 0o022:
-        who = "everyone" if st.st_mode & 0o002 else "its group"
-        raise ConfigError(f"config {path} is writable by {who} (mode {stat.S_IMODE(st.st_mode):04o}): "
-                          f"refusing it; chmod go-w {path}")
-    parent = os.path.dirname(os.path.abspath(path))
-    try:
-        dst = os.stat(parent)
-    except OSError:
-        return
-    # Others may replace a file in a directory they can write to, unless it is sticky.
-    if dst.st_mode & 0o022 and not dst.st_mode & stat.S_ISVTX or dst.st_uid not in trusted:
-        raise ConfigError(f"config {path} is in {parent}, which others can write to: refusing it")
+    check_owned(path, st, "config")
+    check_parents(path, "config")
+    real = os.path.realpath(path)
+    if real != os.path.abspath(path):
+        check_parents(real, f"config {path} (a link to {real}):")
 
 
 def _validate(path: str, data: dict) -> dict[tuple[str, str], object]:

@@ -21,13 +21,13 @@ CONFIG = "etc/godo/godo.toml"
 # -- godo store setup ----------------------------------------------------------------------------
 
 def cmd_store_setup(args) -> int:
-    from ..store import ferret
+    from ..store import ferret, ferret_binary
     binary = _usable_binary(ferret)
     if binary is None:
         binary = _build(ferret)
         print(f"godo: built FerretDB {ferret.FERRETDB_VERSION} at {binary}", file=sys.stderr)
     else:
-        carried = " (carried by the wheel)" if binary == str(ferret.PACKAGED_BINARY) else ""
+        carried = " (carried by the wheel)" if binary == str(ferret_binary.PACKAGED_BINARY) else ""
         print(f"godo: FerretDB {ferret.FERRETDB_VERSION} found at {binary}{carried}", file=sys.stderr)
     _check_it_answers(ferret, binary)
     print(binary)

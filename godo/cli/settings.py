@@ -34,11 +34,12 @@ def mongo_uri(args) -> str | None:
             or config(args).get("store", "uri") or None)
 
 
-def data_dir(args) -> Path:
+def data_dir(args, *, create: bool = False) -> Path:
+    """The data directory, checked; made only by a command that writes (`create`)."""
     configured = config(args).get("store", "data_dir")
     if configured and not os.environ.get("GODO_DATA_DIR"):
-        return private_dir(Path(configured))
-    return default_data_dir()
+        return private_dir(Path(os.path.abspath(configured)), create=create)
+    return default_data_dir(create=create)
 
 
 def pick(flag, cfg: config_mod.Config, section: str, key: str, default):
@@ -80,7 +81,7 @@ def store(args):
     options = {} if _null(args) else {
         key: cfg.get("store", key) for key in ("batch_size", "flush_interval", "max_queued")
         if cfg.get("store", key) is not None}
-    with open_store(uri, data_dir(args), null=_null(args), database=database_name(uri),
+    with open_store(uri, data_dir(args, create=True), null=_null(args), database=database_name(uri),
                     **options) as opened:
         yield opened
 

@@ -65,7 +65,8 @@ class RunReport:
           journal     document writes in damaged spill-journal records (their
                       checksums failed), and `journal_unknown`: damaged records
                       whose count of documents could not be read (each at least one)
-        A document the database refuses for good is `store.rejected`, with its reason."""
+          rejected    documents the database (or the encoder, over 16 MiB) refused
+                      for good; the last reason is `store.last_error`"""
         pipe, store = self.pipeline, self.store
         records = 0
         if self.received is not None:
@@ -76,9 +77,11 @@ class RunReport:
         journal = store.get("journal") or {}
         damaged = journal.get("lost_mutations", 0) or 0
         unknown = journal.get("unknown_records", 0) or 0
+        rejected = store.get("rejected", 0) or 0
         return {"records": records, "activities": activities, "mutations": mutations,
-                "dropped": dropped, "journal": damaged, "journal_unknown": unknown,
-                "total": records + activities + mutations + dropped + damaged + unknown}
+                "dropped": dropped, "rejected": rejected, "journal": damaged,
+                "journal_unknown": unknown,
+                "total": records + activities + mutations + dropped + rejected + damaged + unknown}
 
     def lost_lines(self) -> list[str]:
         """What godo lost, one line each, for stderr; none when it lost nothing."""
@@ -88,7 +91,10 @@ class RunReport:
         lines = [f"godo lost {loss['total']} document writes or records in this run "
                  f"(records {loss['records']}, activities {loss['activities']}, "
                  f"mutations {loss['mutations']}, dropped {loss['dropped']}, "
-                 f"damaged journal {loss['journal']})"]
+                 f"rejected {loss['rejected']}, damaged journal {loss['journal']})"]
+        if loss["rejected"] and self.store.get("last_error"):
+            lines.append(f"the database refused {loss['rejected']} documents for good; the last: "
+                         f"{self.store['last_error']}")
         journal = self.store.get("journal") or {}
         if loss["journal"] or loss["journal_unknown"]:
             unknown = (f", and {loss['journal_unknown']} damaged records that cannot say how many "

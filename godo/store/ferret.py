@@ -6,21 +6,28 @@ FerretDB (a MongoDB wire-protocol server) with its SQLite files under
 caches the SQLite metadata in memory; a second godo command (`godo tree` while
 `godo record` runs) connects to the running one through `connect_or_start`.
 
+FerretDB checks no password, so only godo's user may reach it: it listens on a
+Unix socket inside the 0700 directory (and made 0700 itself), on no TCP port
+unless one is asked for. Every file it makes is 0600 (it runs with umask 077).
+
 Who owns the files is decided by an flock on `DATA_DIR/ferretdb/lock`, which the
 FerretDB child inherits: the lock is held exactly as long as the server lives, even
-when the godo process that started it has died, so a leftover server is found and
-reused, never doubled. `endpoint.json` beside it says where that server listens.
+when the godo process that started it has died. Such a server is reused only
+when it is provably godo's own (our uid, its arguments naming this directory,
+holding this lock). Who uses it is an flock too: every godo using the server
+holds a shared lock on `users`; the one that gets it exclusively on leaving is
+the last, and stops the server, so a server left by a SIGKILLed godo lives only
+until the next godo that uses it ends.
 """
 
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import re
-import shutil
 import signal
+import stat
 import subprocess
 import time
 import urllib.parse
@@ -29,71 +36,30 @@ from pathlib import Path
 import pymongo
 from pymongo.errors import PyMongoError
 
-from ..errors import StoreError
-from .local import listening_port
+from ..errors import GodoError, StoreError
+from ..paths import UnsafePath, check_private_dir, open_private
+# Re-exported: `godo store setup` and the tests reach the binary's helpers through here.
+from .ferret_binary import (FERRETDB_BUILD,  # noqa: F401 FERRETDB_VERSION, cached_binary, find_binary,
+                            nice_binary, reports_version, trusted_executable)
+from .local import listening_port, unprovable
 
-FERRETDB_VERSION = "v1.24.2"
 # SQLite settings for FerretDB's connections (its URL's `_pragma`s; FerretDB adds WAL
 # and a busy timeout itself). In WAL mode `synchronous(normal)` syncs the log at
 # checkpoints, not at every commit: a crash of FerretDB or godo loses nothing, a
 # power cut the last commits, as MongoDB's default write concern (no `j`) does.
 # Measured by benchmarks/store_cost.py: see benchmarks/README.md.
 SQLITE_PRAGMAS = ("synchronous(normal)",)
-_DATA = Path(__file__).resolve().parent.parent / "data"
-# Where a wheel carries the binary its build made (setup.py), beside the package.
-PACKAGED_BINARY = Path(__file__).resolve().parent.parent / "_bin" / "ferretdb"
-
-
-def _build_name() -> str:
-    """godo's build of FerretDB (godo/data/build-ferretdb.sh: its bugs fixed, its
-    queries pushed down), named as the script names it: the version and a digest of
-    the script and its Go files, so that changed patches never reuse a stale cache."""
-    sources = [_DATA / "build-ferretdb.sh", *sorted((_DATA / "ferretdb").glob("*.go"))]
-    digest = hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()
-    return f"{FERRETDB_VERSION}-godo-{digest[:12]}"
-
-
-FERRETDB_BUILD = _build_name()
 _LOG = "ferretdb.log"
 _ENDPOINT = "endpoint.json"
 _LOCK = "lock"
+_USERS = "users"
+_SOCKET = "ferretdb.sock"  # pymongo takes a host ending in .sock as a socket path
+_SUN_PATH_MAX = 107        # sockaddr_un's 108 bytes, less the NUL
 _LOG_ENTRY = re.compile(r"\d{4}-\d\d-\d\dT")
 _LOG_ERROR = re.compile(r"^\S+\t(ERROR|DPANIC|PANIC|FATAL)")
-
-
-def cached_binary() -> Path:
-    """Where `godo store setup` (godo/data/build-ferretdb.sh) puts the binary."""
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "godo" / f"ferretdb-{FERRETDB_BUILD}" / "ferretdb"
-
-
-def find_binary() -> str:
-    """$GODO_FERRETDB, else the one the wheel carries, else the build script's
-    cache, else `ferretdb` on PATH."""
-    configured = os.environ.get("GODO_FERRETDB")
-    if configured:
-        if os.path.isfile(configured) and os.access(configured, os.X_OK):
-            return configured
-        raise StoreError(f"GODO_FERRETDB={configured} is not an executable file")
-    if os.access(PACKAGED_BINARY, os.X_OK):
-        return str(PACKAGED_BINARY)
-    cached = cached_binary()
-    if os.access(cached, os.X_OK):
-        return str(cached)
-    on_path = shutil.which("ferretdb")
-    if on_path:
-        return on_path
-    raise StoreError(f"FerretDB {FERRETDB_VERSION} is not installed: run `godo store setup` "
-                     "(it builds it with Go), or give a MongoDB URI with --mongo or GODO_MONGO_URI")
-
-
-def reports_version(binary: str) -> bool:
-    """Whether `binary` is FerretDB of the version godo runs."""
-    try:
-        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return f"version: {FERRETDB_VERSION}" in out.splitlines()
+# Servers this process started and left to other users: kept so that Popen does
+# not warn that they still run, and reaped when they end.
+_DETACHED: list[subprocess.Popen] = []
 
 
 def ping(uri: str, timeout: float) -> None:
@@ -107,47 +73,65 @@ def ping(uri: str, timeout: float) -> None:
         client.close()
 
 
-def _uri(port: int) -> str:
-    return f"mongodb://127.0.0.1:{port}/?directConnection=true"
+def socket_uri(path: str | os.PathLike) -> str:
+    """The MongoDB URI of a server listening on the Unix socket `path`."""
+    return f"mongodb://{urllib.parse.quote(str(path), safe='')}/?directConnection=true"
 
 
 class ServerRunning(StoreError):
     """Another FerretDB already owns this data directory (see `connect_or_start`)."""
 
 
-class EmbeddedFerret:
-    """A FerretDB serving `data_dir/ferretdb/` on a free loopback port.
+class NoStore(StoreError):
+    """A command that only reads found no embedded store in the data directory:
+    an empty answer, as from an empty store (exit status 0)."""
 
-    `with EmbeddedFerret(data_dir) as ferret:` starts it and stops it on exit;
-    `ferret.uri` is the MongoDB URI, `ferret.pid` the server's pid (godo must not
-    audit it: it writes what godo sends). `port` 0 lets the kernel choose one. Made by `connect_or_start`, it may instead
-    be attached to a server another process started (`owned` False), which it then
-    leaves running.
+    exit_code = 0
+
+
+class EmbeddedFerret:
+    """A FerretDB serving `data_dir/ferretdb/` on a Unix socket there.
+
+    `with EmbeddedFerret(data_dir) as ferret:` starts it and stops it on exit (if
+    no other godo uses it then); `ferret.uri` is the MongoDB URI, `ferret.pid` the
+    server's pid (godo must not audit it: it writes what godo sends). `port`
+    listens on 127.0.0.1 too, which any local user can reach (0: the kernel picks
+    one; None, the default: no TCP). `create` False: a command that only reads,
+    which makes no directory (`NoStore` when there is none). Made by
+    `connect_or_start`, it may instead be attached to a server another process
+    started (`owned` False).
     """
 
     def __init__(self, data_dir: str | os.PathLike, *, binary: str | None = None,
-                 port: int = 0, start_timeout: float = 30.0, stop_timeout: float = 10.0,
-                 log_level: str = "info", nice: int = 10,
+                 port: int | None = None, start_timeout: float = 30.0, stop_timeout: float = 10.0,
+                 log_level: str = "info", nice: int = 10, create: bool = True,
                  sqlite_pragmas: tuple[str, ...] = SQLITE_PRAGMAS):
-        self.dir = Path(data_dir) / "ferretdb"
+        self.root = Path(os.path.abspath(data_dir))
+        self.dir = self.root / "ferretdb"
         self.nice = nice
         self.binary = binary
         self.listen_port = port
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self.log_level = log_level
+        self.create = create
         self.sqlite_pragmas = sqlite_pragmas
         self.port: int | None = None
         self.pid: int | None = None
         self.owned = False
         self._proc: subprocess.Popen | None = None
         self._lock_fd: int | None = None
+        self._users_fd: int | None = None
+
+    @property
+    def socket_path(self) -> Path:
+        return self.dir / _SOCKET
 
     @property
     def uri(self) -> str:
-        if self.port is None:
+        if self.pid is None:
             raise RuntimeError("FerretDB is not running")
-        return _uri(self.port)
+        return socket_uri(self.socket_path)
 
     @property
     def log_path(self) -> Path:
@@ -155,7 +139,7 @@ class EmbeddedFerret:
 
     @property
     def running(self) -> bool:
-        return self.port is not None
+        return self.pid is not None
 
     def __enter__(self) -> EmbeddedFerret:
         if not self.running:
@@ -166,8 +150,54 @@ class EmbeddedFerret:
         self.stop()
 
     def __repr__(self) -> str:
-        state = f"pid {self.pid} port {self.port}" if self.running else "stopped"
+        state = f"pid {self.pid}" if self.running else "stopped"
         return f"EmbeddedFerret({str(self.dir)!r}, {state}, owned={self.owned})"
+
+    # -- the directory and its users --------------------------------------------------
+
+    def _join(self) -> None:
+        """Check the directories and take a share of `users` (waiting, within
+        `start_timeout`, for a last user that is stopping the server)."""
+        if self._users_fd is not None:
+            return
+        if not check_private_dir(self.root, "data directory", create=self.create, parents=True) \
+                or not check_private_dir(self.dir, "FerretDB directory", create=self.create):
+            # No FerretDB to make one with is said first: it is what is missing.
+            self.binary = self.binary or find_binary()
+            raise NoStore(f"nothing recorded yet in {self.root}: run `godo record -- CMD` first")
+        encoded = len(os.fsencode(self.socket_path))
+        if encoded > _SUN_PATH_MAX:
+            raise StoreError(f"the data directory {self.root} is too long a path for FerretDB's "
+                             f"socket ({encoded} bytes, at most {_SUN_PATH_MAX}): "
+                             "give a shorter GODO_DATA_DIR")
+        fd = self._open(_USERS, "FerretDB's users lock")
+        deadline = time.monotonic() + self.start_timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    os.close(fd)
+                    raise StoreError(f"the last user of the FerretDB serving {self.dir} did not "
+                                     f"stop it within {self.start_timeout:g} s") from None
+                time.sleep(0.05)
+        self._users_fd = fd
+
+    def _open(self, name: str, what: str) -> int:
+        return open_private(self.dir / name, os.O_RDWR | os.O_CREAT, what)
+
+    def _leave(self) -> None:
+        if self._users_fd is not None:
+            os.close(self._users_fd)
+            self._users_fd = None
+
+    def _last_user(self) -> bool:
+        try:
+            fcntl.flock(self._users_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
 
     # -- start ------------------------------------------------------------------------
 
@@ -175,9 +205,16 @@ class EmbeddedFerret:
         """Start a server; `ServerRunning` if one already owns the directory."""
         if self.running:
             raise RuntimeError("FerretDB is already running")
+        self._join()
+        try:
+            return self._start()
+        except BaseException:
+            self._leave()
+            raise
+
+    def _start(self) -> EmbeddedFerret:
         binary = self.binary or find_binary()
-        self._make_dir()
-        lock_fd = os.open(self.dir / _LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        lock_fd = self._open(_LOCK, "FerretDB's lock")
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -186,7 +223,9 @@ class EmbeddedFerret:
         self._lock_fd = lock_fd
         try:
             # Left by a server that died without cleaning up; the lock says it is gone.
-            (self.dir / _ENDPOINT).unlink(missing_ok=True)
+            for name in (_ENDPOINT, _SOCKET):
+                (self.dir / name).unlink(missing_ok=True)
+            self._private_files()
             self._spawn(binary, lock_fd)
             self._wait_ready()
             self._write_endpoint()
@@ -198,46 +237,59 @@ class EmbeddedFerret:
         self.owned = True
         return self
 
-    def _make_dir(self) -> None:
-        try:
-            self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            if self.dir.stat().st_mode & 0o077:
-                self.dir.chmod(0o700)
-        except OSError as exc:
-            raise StoreError(f"cannot use {self.dir} for FerretDB: {exc.strerror}") from None
+    def _private_files(self) -> None:
+        """Files an older godo left readable by others (FerretDB's, under umask
+        022) made 0600: the directory is 0700, but a file's mode should say so too."""
+        for entry in os.scandir(self.dir):
+            try:
+                st = entry.stat(follow_symlinks=False)
+                if stat.S_ISREG(st.st_mode) and st.st_mode & 0o077 and st.st_uid == os.geteuid():
+                    fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                    try:
+                        os.fchmod(fd, 0o600)
+                    finally:
+                        os.close(fd)
+            except OSError:
+                continue
 
     def _spawn(self, binary: str, lock_fd: int) -> None:
         log = self.log_path
         if log.exists() and log.stat().st_size:
             log.replace(log.with_name(_LOG + ".1"))
-        sqlite_url = "file:" + urllib.parse.quote(f"{self.dir.resolve()}/")
+        sqlite_url = "file:" + urllib.parse.quote(f"{self.dir}/")
         if self.sqlite_pragmas:
             sqlite_url += "?" + urllib.parse.urlencode([("_pragma", p) for p in self.sqlite_pragmas])
+        tcp = "" if self.listen_port is None else f"127.0.0.1:{self.listen_port}"
         args = [binary, "--handler=sqlite", f"--sqlite-url={sqlite_url}",
-                f"--state-dir={self.dir.resolve()}",
-                # With port 0 the kernel picks a free port as FerretDB binds, so no
-                # other process can take it in between (see _listening_port).
-                f"--listen-addr=127.0.0.1:{self.listen_port}",
+                f"--state-dir={self.dir}", f"--listen-unix={self.socket_path}",
+                # Empty: no TCP listener. With port 0 the kernel picks a free port as
+                # FerretDB binds, so no other process can take it in between.
+                f"--listen-addr={tcp}",
                 # `-` disables the debug HTTP listener, whose default 127.0.0.1:8088
                 # would collide between two servers.
                 "--debug-addr=-",
                 "--telemetry=disable", f"--log-level={self.log_level}"]
-        nice = shutil.which("nice")
-        if nice and self.nice:
+        nice = nice_binary() if self.nice else None
+        if nice:
             # Under a storm godo and the workload need the CPUs first; writes that
             # wait meanwhile go to the spill journal and in once the storm is over.
             args = [nice, "-n", str(self.nice), *args]
-        with open(log, "ab") as out:
-            try:
-                self._proc = subprocess.Popen(
-                    args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                    # The child holds the lock for as long as it lives.
-                    pass_fds=(lock_fd,),
-                    # Out of the terminal's process group: Ctrl-C stops godo, which
-                    # flushes what it holds into FerretDB before stopping it.
-                    start_new_session=True)
-            except OSError as exc:
-                raise StoreError(f"cannot start FerretDB {binary}: {exc.strerror}") from None
+        out = self._open(_LOG, "FerretDB's log")
+        try:
+            os.lseek(out, 0, os.SEEK_END)
+            self._proc = subprocess.Popen(
+                args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                # The child holds the lock for as long as it lives.
+                pass_fds=(lock_fd,),
+                # Its SQLite files, state and socket: ours alone.
+                umask=0o077, cwd=self.dir,
+                # Out of the terminal's process group: Ctrl-C stops godo, which
+                # flushes what it holds into FerretDB before stopping it.
+                start_new_session=True)
+        except OSError as exc:
+            raise StoreError(f"cannot start FerretDB {binary}: {exc.strerror}") from None
+        finally:
+            os.close(out)
         self.pid = self._proc.pid
 
     def _wait_ready(self) -> None:
@@ -246,9 +298,9 @@ class EmbeddedFerret:
             status = self._proc.poll()
             if status is not None:
                 raise StoreError(f"FerretDB exited at start (status {status}): {self.last_log_line()}")
-            if self.port is None:
+            if self.listen_port is not None and self.port is None:
                 self.port = listening_port(self.pid)
-            if self.port is not None:
+            if self.socket_path.exists() and (self.listen_port is None or self.port is not None):
                 try:
                     ping(self.uri, timeout=max(0.1, min(2.0, deadline - time.monotonic())))
                     return
@@ -262,9 +314,21 @@ class EmbeddedFerret:
     def _write_endpoint(self) -> None:
         path = self.dir / _ENDPOINT
         tmp = path.with_name(f".{_ENDPOINT}.{os.getpid()}")
-        tmp.write_text(json.dumps({"pid": self.pid, "port": self.port, "owner": os.getpid(),
-                                   "version": FERRETDB_VERSION}))
-        tmp.replace(path)
+        text = json.dumps({"pid": self.pid, "socket": str(self.socket_path), "port": self.port,
+                           "owner": os.getpid(), "version": FERRETDB_VERSION}).encode()
+        try:
+            fd = open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, "FerretDB's endpoint")
+            try:
+                os.write(fd, text)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StoreError(f"cannot write {path}: {exc.strerror}") from None
+        except GodoError:
+            tmp.unlink(missing_ok=True)
+            raise
 
     def last_log_line(self) -> str:
         """The log's last error, else its last entry, on one line. Errors first:
@@ -282,17 +346,64 @@ class EmbeddedFerret:
 
     # -- attach and stop ------------------------------------------------------------
 
-    def _attach(self, pid: int, port: int) -> None:
+    def _our_args(self) -> tuple[str, ...]:
+        return (f"--state-dir={self.dir}", f"--listen-unix={self.socket_path}")
+
+    def why_not_ours(self, pid: int) -> str | None:
+        """Why `pid` is not provably the server godo started here (None: it is)."""
+        try:
+            lock = os.lstat(self.dir / _LOCK)
+            sock = os.lstat(self.socket_path)
+        except OSError as exc:
+            return f"{exc.filename}: {exc.strerror}"
+        if not stat.S_ISSOCK(sock.st_mode) or sock.st_uid != os.geteuid() or sock.st_mode & 0o077:
+            return f"{self.socket_path} is not a socket of uid {os.geteuid()} for it alone"
+        return unprovable(pid, lock, self._our_args())
+
+    def _attach(self, pid: int, port: int | None) -> None:
         self.pid, self.port, self.owned = pid, port, False
 
     def stop(self) -> None:
-        """Stop the server if this object started it; forget it either way."""
-        if self.owned:
+        """Leave the server: stop it if no other godo uses it, else leave it to
+        the last one. Forget it either way."""
+        try:
+            if self.running:
+                if self._users_fd is None or self._last_user():
+                    self._stop_server()
+                elif self._proc is not None:
+                    _DETACHED.append(self._proc)
+                    self._proc = None
+        finally:
+            self._release()
+            self._leave()
+            self.pid = self.port = None
+            self.owned = False
+            _DETACHED[:] = [proc for proc in _DETACHED if proc.poll() is None]
+
+    def _stop_server(self) -> None:
+        if self._proc is not None:
             (self.dir / _ENDPOINT).unlink(missing_ok=True)
             self._terminate()
-            self._release()
-        self.port = None
-        self.owned = False
+            (self.dir / _SOCKET).unlink(missing_ok=True)
+            return
+        # Another godo started it: stopped through its pid once proven ours, and
+        # gone when its lock is free.
+        if self.why_not_ours(self.pid) is not None:
+            return
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        lock_fd = self._open(_LOCK, "FerretDB's lock")
+        if not _lock_within(lock_fd, self.stop_timeout):
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            _lock_within(lock_fd, self.stop_timeout)
+        self._lock_fd = lock_fd
+        for name in (_ENDPOINT, _SOCKET):
+            (self.dir / name).unlink(missing_ok=True)
 
     def _terminate(self) -> None:
         proc, self._proc = self._proc, None
@@ -312,37 +423,75 @@ class EmbeddedFerret:
             self._lock_fd = None
 
 
+def _lock_within(fd: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+
+
 def read_endpoint(data_dir: str | os.PathLike) -> dict | None:
+    """Where the server of `data_dir` says it is: pid, socket, TCP port (or None).
+    None when there is no endpoint (or a torn one); one another user could have
+    written is refused (`UnsafePath`)."""
+    path = Path(data_dir) / "ferretdb" / _ENDPOINT
     try:
-        endpoint = json.loads((Path(data_dir) / "ferretdb" / _ENDPOINT).read_text())
-        return {"pid": int(endpoint["pid"]), "port": int(endpoint["port"])}
-    except (OSError, ValueError, KeyError, TypeError):
+        fd = open_private(path, os.O_RDONLY, "FerretDB's endpoint")
+    except UnsafePath:
+        raise
+    except GodoError:
+        return None  # none yet, or gone meanwhile
+    try:
+        with os.fdopen(fd, "rb") as f:
+            endpoint = json.loads(f.read())
+        port = endpoint.get("port")
+        return {"pid": int(endpoint["pid"]), "socket": str(endpoint["socket"]),
+                "port": None if port is None else int(port)}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
 def connect_or_start(data_dir: str | os.PathLike, **options) -> EmbeddedFerret:
-    """The FerretDB serving `data_dir`: the one already running, else a new one.
+    """The FerretDB serving `data_dir`: the one already running (if provably
+    godo's own), else a new one.
 
-    Use the result as a context manager: on exit it stops a server it started and
-    leaves alone one it found. A server that holds the directory but does not
-    answer within `start_timeout` (it may still be starting) is a StoreError.
+    Use the result as a context manager: on exit it stops the server if no other
+    godo uses it. A server that holds the directory but does not answer within
+    `start_timeout` (it may still be starting) is a StoreError.
     """
     ferret = EmbeddedFerret(data_dir, **options)
+    ferret._join()
+    try:
+        return _connect_or_start(ferret)
+    except BaseException:
+        ferret._leave()
+        raise
+
+
+def _connect_or_start(ferret: EmbeddedFerret) -> EmbeddedFerret:
     deadline = time.monotonic() + ferret.start_timeout
+    why = "no endpoint"
     while True:
         try:
-            return ferret.start()
+            return ferret._start()
         except ServerRunning:
             pass
-        endpoint = read_endpoint(data_dir)
+        endpoint = read_endpoint(ferret.root)
         if endpoint is not None:
-            try:
-                ping(_uri(endpoint["port"]), timeout=1.0)
-                ferret._attach(endpoint["pid"], endpoint["port"])
-                return ferret
-            except PyMongoError:
-                pass
+            pid = endpoint["pid"]
+            why = ferret.why_not_ours(pid)
+            if why is None:
+                try:
+                    ping(socket_uri(ferret.socket_path), timeout=1.0)
+                    ferret._attach(pid, endpoint["port"])
+                    return ferret
+                except PyMongoError as exc:
+                    why = f"pid {pid} does not answer: {' '.join(str(exc).split())[:200]}"
         if time.monotonic() > deadline:
-            where = f"pid {endpoint['pid']}, port {endpoint['port']}" if endpoint else "no endpoint"
-            raise StoreError(f"the FerretDB serving {ferret.dir} ({where}) does not answer")
+            raise StoreError(f"the FerretDB serving {ferret.dir} cannot be used: {why}")
         time.sleep(0.1)

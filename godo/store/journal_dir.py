@@ -11,7 +11,7 @@ import urllib.parse
 from pathlib import Path
 
 from ..errors import StoreError
-from ..paths import private_dir
+from ..paths import check_private_dir, open_private
 from .journal import DAMAGED, SEGMENT, Journal, JournalError
 
 
@@ -60,12 +60,9 @@ def _files(directory: Path, wanted) -> tuple[int, int]:
 
 def _try_lock(path: Path) -> int | None:
     """An flock on `path/lock` (the directory made 0700), or None if another holds it."""
-    private_dir(path.parent)
-    private_dir(path)
-    try:
-        fd = os.open(path / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    except OSError as exc:
-        raise StoreError(f"cannot use the spill journal {path}: {exc.strerror}") from None
+    check_private_dir(path.parent, "journal directory", parents=True)
+    check_private_dir(path, "journal directory")
+    fd = open_private(path / "lock", os.O_RDWR | os.O_CREAT, "the spill journal's lock")
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -70,7 +70,8 @@ def database(uri: str | None, data_dir: str | os.PathLike, *, name: str = DEFAUL
     with ExitStack() as stack:
         if uri is None:
             from .ferret import connect_or_start
-            uri = stack.enter_context(connect_or_start(Path(data_dir))).uri
+            # A command that reads makes no directory: no store there is said.
+            uri = stack.enter_context(connect_or_start(Path(data_dir), create=False)).uri
         try:
             # A query the server answers by reading a whole collection (FerretDB's
             # SQLite backend, for what godo's build does not push down: a glob's

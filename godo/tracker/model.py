@@ -61,6 +61,65 @@ def flag_names(flags: int | None, arch: str | None) -> list[str] | None:
     return list(names)
 
 
+# What one process may put in its document, which the database takes only up to
+# 16 MiB: an argv (the process's, and each run's in its exec history) keeps up to
+# ARGV_BYTES from its two ends, the history its first and last runs, and the
+# document says what was cut. With the tracker's other bounds (children, fs_ops)
+# a document stays under 14 MiB for anything a real kernel can report.
+ARGV_BYTES = 128 * 1024
+EXECS_FIRST = 32
+EXECS_LAST = 32
+
+
+def _utf8_len(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _head(text: str, room: int) -> str:
+    return text.encode("utf-8", "surrogatepass")[:room].decode("utf-8", "ignore")
+
+
+def _tail(text: str, room: int) -> str:
+    raw = text.encode("utf-8", "surrogatepass")
+    return raw[len(raw) - room:].decode("utf-8", "ignore") if room > 0 else ""
+
+
+def bound_argv(argv):
+    """`(argv, None)` when it is within ARGV_BYTES, else both its ends within it
+    and what was cut: `{kept, dropped_args, dropped_bytes}` (an argument cut in
+    two counts as kept). The arguments at either end that do not fit whole
+    are cut to the room left, so the program's name and its last argument stay."""
+    if argv is None:
+        return None, None
+    chars = 0
+    for arg in argv:
+        chars += len(arg)
+    if chars * 4 <= ARGV_BYTES:  # a UTF-8 character is at most 4 bytes
+        return argv, None
+    sizes = [_utf8_len(arg) for arg in argv]
+    total = sum(sizes)
+    if total <= ARGV_BYTES:
+        return argv, None
+    half = ARGV_BYTES // 2
+    head, used, i, n = [], 0, 0, len(argv)
+    # The last argument is the tail's, unless it is the only one.
+    while i < max(n - 1, 1) and used < half:
+        room = half - used
+        head.append(argv[i] if sizes[i] <= room else _head(argv[i], room))
+        used += min(sizes[i], room)
+        i += 1
+    tail, used_tail, j = [], 0, n
+    while j > i and used_tail < half:
+        room = half - used_tail
+        tail.append(argv[j - 1] if sizes[j - 1] <= room else _tail(argv[j - 1], room))
+        used_tail += min(sizes[j - 1], room)
+        j -= 1
+    tail.reverse()
+    kept = head + tail
+    return kept, {"kept": len(kept), "dropped_args": n - len(kept),
+                  "dropped_bytes": total - used - used_tail}
+
+
 class Context:
     """What every document of one run carries: the host, its boot, the run."""
 
@@ -149,7 +208,7 @@ class Process:
                  "auid", "euid", "suid", "gid", "egid", "ses", "tty", "names", "execs", "children", "children_count", "exit_time", "exit_code",
                  "signal", "status", "container", "shim_id", "runtime", "root", "in_scope", "threads",
                  "fds", "cloexec", "dirty", "seeded", "fs_ops", "files_written", "proc_start",
-                 "audited", "ctx")
+                 "audited", "ctx", "argv_cut", "execs_dropped")
 
     def __init__(self, id, pid, ppid, parent, start, ctx: Context):
         self.ctx = ctx
@@ -162,7 +221,9 @@ class Process:
         self.uid = self.auid = self.euid = self.suid = self.gid = self.egid = None
         self.ses = self.tty = None
         self.names = None             # what an ENRICHED log named its ids
+        self.argv_cut = None          # what bound_argv cut from argv, or None
         self.execs = []
+        self.execs_dropped = 0        # runs left out of the middle of the history
         self.children = []
         self.children_count = 0
         self.exit_time = self.exit_code = self.signal = None
@@ -182,8 +243,28 @@ class Process:
         self.proc_start = None        # /proc starttime in clock ticks, to tell pid reuse
         self.audited = True           # False: started before audit's first enable of its boot
 
+    def set_argv(self, argv) -> None:
+        """The argv an exec (or /proc) gave, bounded (see `bound_argv`)."""
+        self.argv, self.argv_cut = bound_argv(argv)
+
+    def add_exec(self, run: dict) -> None:
+        """One more run in the exec history: its first EXECS_FIRST and last
+        EXECS_LAST are kept, and the number left out between them."""
+        if self.argv_cut is not None:
+            run["argv_truncated"] = self.argv_cut
+        execs = self.execs
+        if len(execs) >= EXECS_FIRST + EXECS_LAST:
+            del execs[EXECS_FIRST]
+            self.execs_dropped += 1
+        execs.append(run)
+
     def document(self) -> dict:
         ctx = self.ctx
+        cut = {}
+        if self.argv_cut is not None:
+            cut["argv_truncated"] = self.argv_cut
+        if self.execs_dropped:
+            cut["execs_dropped"] = self.execs_dropped
         return {
             "_id": self.id, "host": ctx.host, "boot_id": ctx.boot, "run": ctx.run,
             "pid": self.pid, "ppid": self.ppid, "parent": self.parent,
@@ -199,7 +280,7 @@ class Process:
             "container": self.container, "runtime": self.runtime, "rootfs": self.root,
             "threads": self.threads,
             "seeded": self.seeded, "fs_ops": list(self.fs_ops) if self.fs_ops else [],
-            "files_written": self.files_written,
+            "files_written": self.files_written, **cut,
             # Only where it is false: the kernel never audits this process.
             **({} if self.audited else {"audited": False}),
         }

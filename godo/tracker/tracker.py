@@ -20,7 +20,6 @@ from .paths import join
 from .runtimes import real_exe
 
 _MAX_CHILDREN = 10_000
-_MAX_EXECS = 64
 _MAX_FS_OPS = 256
 _MAX_PENDING_SPAWNS = 65_536
 _RECENT_ENDS = 4096  # ended pids remembered, for spawn records that arrive late
@@ -157,6 +156,7 @@ class Tracker(Containers):
         if cloner is not None and cloner is not parent:
             # A copy of the cloner, whoever its parent is.
             proc.exe, proc.argv, proc.cwd = cloner.exe, cloner.argv, cloner.cwd
+            proc.argv_cut = cloner.argv_cut
         self._take_task(proc, act)
         return proc
 
@@ -166,6 +166,7 @@ class Tracker(Containers):
                        self._ctx)
         if parent is not None:
             proc.comm, proc.exe, proc.argv, proc.cwd = parent.comm, parent.exe, parent.argv, parent.cwd
+            proc.argv_cut = parent.argv_cut
             proc.uid, proc.auid, proc.root = parent.uid, parent.auid, parent.root
             proc.euid, proc.suid, proc.gid, proc.egid = parent.euid, parent.suid, parent.gid, parent.egid
             proc.ses, proc.tty, proc.names = parent.ses, parent.tty, parent.names
@@ -251,17 +252,16 @@ class Tracker(Containers):
             return
         runc_init = self._runs_oci_runtime(proc)
         self._take_task(proc, act)
-        proc.argv = act.argv if act.argv is not None else act.proctitle
+        proc.set_argv(act.argv if act.argv is not None else act.proctitle)
         if act.cwd is not None:
             proc.cwd = act.cwd
-        if len(proc.execs) < _MAX_EXECS:
-            # The ids as the exec left them: a setuid program's euid is not its uid.
-            run = {"time": utc(act.ts), "exe": proc.exe, "argv": proc.argv, "cwd": proc.cwd,
-                   "arch": act.arch, "uid": act.uid, "euid": act.euid, "suid": act.suid,
-                   "gid": act.gid, "egid": act.egid}
-            if act.names is not None:
-                run["names"] = act.names
-            proc.execs.append(run)
+        # The ids as the exec left them: a setuid program's euid is not its uid.
+        run = {"time": utc(act.ts), "exe": proc.exe, "argv": proc.argv, "cwd": proc.cwd,
+               "arch": act.arch, "uid": act.uid, "euid": act.euid, "suid": act.suid,
+               "gid": act.gid, "egid": act.egid}
+        if act.names is not None:
+            run["names"] = act.names
+        proc.add_exec(run)
         proc.dirty = True
         if proc.fds and proc.cloexec:
             for fd in list(proc.cloexec):
@@ -408,7 +408,8 @@ class Tracker(Containers):
             parent = self.procs.get(info["ppid"])
             proc = Process(self._proc_id(info["pid"], info["start"]), info["pid"], info["ppid"],
                            None, info["start"], self._ctx)
-            proc.comm, proc.exe, proc.argv, proc.cwd = info["comm"], info["exe"], info["argv"], info["cwd"]
+            proc.comm, proc.exe, proc.cwd = info["comm"], info["exe"], info["cwd"]
+            proc.set_argv(info["argv"])
             proc.uid, proc.seeded, proc.proc_start = info["uid"], True, info["ticks"]
             proc.euid, proc.suid, proc.gid, proc.egid = info["euid"], info["suid"], info["gid"], info["egid"]
             if parent is not None:
@@ -437,7 +438,7 @@ class Tracker(Containers):
         """The root of `godo record -- CMD`: known before its first record, with
         the fds it inherited from godo (fd -> what it names)."""
         proc = Process(self._proc_id(pid, start), pid, os.getpid(), None, start, self._ctx)
-        proc.argv = argv
+        proc.set_argv(argv)
         self.procs[pid] = proc
         proc.in_scope = True
         proc.fds, proc.cloexec = {}, set()

@@ -24,7 +24,7 @@ from godo.store.ferret import EmbeddedFerret, connect_or_start, read_endpoint
 from godo.store.opening import database, open_store
 from godo.store.schema import INDEXES
 from godo.store.writer import MongoStore
-from support.servers import _free_port
+from support.servers import _alive
 
 
 store = pytest.mark.store
@@ -39,14 +39,6 @@ def _open(uri: str, db: str, **options) -> MongoStore:
     mongo_store = MongoStore(uri, db, host="test-host", **options)
     mongo_store.start()
     return mongo_store
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 # -- writes ---------------------------------------------------------------------------
@@ -227,8 +219,7 @@ def test_what_waits_for_a_stalled_database_waits_encoded_unless_the_stream_is_de
 
 @store
 def test_a_database_that_goes_away_loses_nothing(tmp_path, store_db):
-    port = _free_port()
-    first = EmbeddedFerret(tmp_path, port=port).start()
+    first = EmbeddedFerret(tmp_path).start()
     s = _open(first.uri, store_db, timeout=0.3)
     try:
         s.write(_docs(10))
@@ -239,7 +230,7 @@ def test_a_database_that_goes_away_loses_nothing(tmp_path, store_db):
         stats = s.stats()
         assert stats["queued"] == 500 and stats["errors"] >= 1
         assert stats["last_error"] and "\n" not in stats["last_error"]
-        with EmbeddedFerret(tmp_path, port=port):
+        with EmbeddedFerret(tmp_path):
             assert s.flush(60)
             assert s.db.processes.count_documents({"gen": 2}) == 500
             s.close()
@@ -348,7 +339,8 @@ def test_held_past_its_bound_the_inbox_goes_to_the_journal_in_order(ferret_uri, 
 @store
 def test_a_second_command_reuses_the_running_ferretdb(tmp_path):
     with EmbeddedFerret(tmp_path) as first:
-        assert read_endpoint(tmp_path) == {"pid": first.pid, "port": first.port}
+        assert read_endpoint(tmp_path) == {"pid": first.pid, "port": None,
+                                           "socket": str(first.socket_path)}
         with connect_or_start(tmp_path) as second:
             assert (second.pid, second.uri, second.owned) == (first.pid, first.uri, False)
             with pymongo.MongoClient(second.uri) as client:
@@ -361,7 +353,7 @@ def test_a_second_command_reuses_the_running_ferretdb(tmp_path):
 
 
 @store
-def test_a_server_whose_godo_died_is_reused_not_doubled(tmp_path):
+def test_a_server_whose_godo_died_is_reused_not_doubled_and_stopped_by_its_last_user(tmp_path):
     # A godo that starts FerretDB and is then SIGKILLed, leaving its server running.
     code = ("import sys, time; from godo.store.ferret import EmbeddedFerret; "
             "f = EmbeddedFerret(sys.argv[1]).start(); print(f.pid, flush=True); time.sleep(600)")
@@ -373,9 +365,15 @@ def test_a_server_whose_godo_died_is_reused_not_doubled(tmp_path):
     try:
         with connect_or_start(tmp_path) as ferret:
             assert (ferret.pid, ferret.owned) == (orphan, False)
-        assert _alive(orphan)
+        # Its last user stopped it: a dead godo's server lives no longer than that.
+        deadline = time.monotonic() + 15
+        while _alive(orphan) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(orphan)
+        assert read_endpoint(tmp_path) is None
     finally:
-        os.kill(orphan, signal.SIGKILL)
+        if _alive(orphan):
+            os.kill(orphan, signal.SIGKILL)
 
 
 @store

@@ -1,6 +1,6 @@
 """Servers the store and fault tests of every tier stop, pause or restart: a private
-FerretDB a test kills and brings back on the same port, and a server that accepts
-connections but never answers."""
+FerretDB a test kills and brings back on the same socket, and a server that
+accepts connections but never answers."""
 
 from __future__ import annotations
 
@@ -9,8 +9,18 @@ import signal
 import socket
 import threading
 from pathlib import Path
+from urllib.parse import quote
 
 from godo.store.ferret import EmbeddedFerret
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process (or a zombie not yet reaped) has this pid."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _free_port() -> int:
@@ -20,23 +30,22 @@ def _free_port() -> int:
 
 
 class _Server:
-    """A private FerretDB that a test kills and brings back on the same port."""
+    """A private FerretDB that a test kills and brings back on the same socket."""
 
     def __init__(self, root: Path):
         self.root = root
-        self.port = _free_port()
-        self.ferret = EmbeddedFerret(root, port=self.port).start()
+        self.ferret = EmbeddedFerret(root).start()
 
     def uri(self, db: str, auth: str = "") -> str:
-        return f"mongodb://{auth}127.0.0.1:{self.port}/{db}?directConnection=true" + (
-            "&authMechanism=PLAIN" if auth else "")
+        return (f"mongodb://{auth}{quote(str(self.ferret.socket_path), safe='')}/{db}"
+                "?directConnection=true" + ("&authMechanism=PLAIN" if auth else ""))
 
     def kill(self) -> None:
         os.kill(self.ferret.pid, signal.SIGKILL)
         self.ferret.stop()  # reaps it and lets go of the directory's lock
 
     def restart(self) -> None:
-        self.ferret = EmbeddedFerret(self.root, port=self.port).start()
+        self.ferret = EmbeddedFerret(self.root).start()
 
     def stop(self) -> None:
         self.ferret.stop()

@@ -5,6 +5,7 @@
 cimport cython
 
 cpdef object utc(object ts)
+cpdef tuple bound_argv(object argv)
 cpdef object flag_names(object flags, object arch)
 
 
@@ -33,12 +34,14 @@ cdef class Process:
     cdef public object id, parent, start, comm, exe, argv, cwd, uid, auid
     cdef public object euid, suid, gid, egid, ses, tty, names
     cdef public object exit_time, exit_code, signal, status, container, shim_id, root
-    cdef public object fds, cloexec, fs_ops, proc_start
+    cdef public object fds, cloexec, fs_ops, proc_start, argv_cut
     cdef public list execs, children
-    cdef public long long pid, ppid, children_count, threads, files_written
+    cdef public long long pid, ppid, children_count, threads, files_written, execs_dropped
     cdef public bint in_scope, dirty, seeded, runtime, audited
     cdef public Context ctx
 
+    cpdef set_argv(self, object argv)
+    cpdef add_exec(self, dict run)
     @cython.locals(ctx=Context)
     cpdef dict document(self)
 
