@@ -39,8 +39,8 @@ from pymongo.errors import PyMongoError
 from ..errors import GodoError, StoreError
 from ..paths import UnsafePath, check_private_dir, open_private
 # Re-exported: `godo store setup` and the tests reach the binary's helpers through here.
-from .ferret_binary import (FERRETDB_BUILD,  # noqa: F401 FERRETDB_VERSION, cached_binary, find_binary,
-                            nice_binary, reports_version, trusted_executable)
+from .ferret_binary import (FERRETDB_BUILD, FERRETDB_VERSION, cached_binary,  # noqa: F401
+                            find_binary, nice_binary, reports_version, trusted_executable)
 from .local import listening_port, unprovable
 
 # SQLite settings for FerretDB's connections (its URL's `_pragma`s; FerretDB adds WAL
