@@ -192,7 +192,8 @@ def test_a_document_the_database_cannot_take_counts_in_godo_lost(env, tmp_path, 
     run = got["run"]
     assert code == 1
     assert "godo lost 1 " in err
-    assert ("godo: 1 document write(s) lost; the last: processes " in err
+    assert "rejected 1," in err
+    assert ("godo: the database refused 1 documents for good; the last: processes " in err
             and "is over the 16 MiB document limit" in err)
     assert run["godo_lost"] == 1 and run["loss"]["rejected"] == 1
     assert got["doc"] is None
