@@ -112,3 +112,34 @@ def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:
             return True
         time.sleep(interval)
     return predicate()
+
+
+@contextmanager
+def busy_neighbour(on: bool):
+    """With `on`, one CPU kept busy by an unrelated process (`yes > /dev/null`)
+    for as long as the block runs: the targets are met on a machine where
+    something else runs, not on an idle one. Stopped (by its pid) on every exit."""
+    if not on:
+        yield None
+        return
+    neighbour = subprocess.Popen(["yes"], stdout=subprocess.DEVNULL, preexec_fn=die_with_parent)
+    try:
+        yield neighbour
+    finally:
+        neighbour.terminate()
+        neighbour.wait()
+
+
+def run_cpu(cmd: list[str], stdout=subprocess.DEVNULL, env=None) -> tuple[float, float]:
+    """(wall seconds, CPU seconds: user + system) of one whole process, from its
+    start to its exit; a failure raises with its stderr."""
+    start = time.perf_counter()
+    child = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE, env=env)
+    stderr = child.stderr.read()
+    _pid, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - start
+    child.returncode = os.waitstatus_to_exitcode(status)
+    child.stderr.close()
+    if child.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {stderr.decode(errors='replace').strip()}")
+    return seconds, usage.ru_utime + usage.ru_stime
