@@ -143,3 +143,62 @@ def run_cpu(cmd: list[str], stdout=subprocess.DEVNULL, env=None) -> tuple[float,
     if child.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed: {stderr.decode(errors='replace').strip()}")
     return seconds, usage.ru_utime + usage.ru_stime
+
+
+def audit_socket_queued(pid: int) -> int:
+    """Bytes the kernel has put in `pid`'s NETLINK_AUDIT sockets (/proc/net/netlink,
+    protocol 9, matched by inode to the process's fds) that it has not read yet."""
+    inodes = set()
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return 0
+    for fd in fds:
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    queued = 0
+    for line in Path("/proc/net/netlink").read_text().splitlines()[1:]:
+        cols = line.split()
+        if len(cols) >= 10 and cols[1] == "9" and cols[9] in inodes:
+            queued += int(cols[4])
+    return queued
+
+
+def all_threads_waiting(pid: int) -> bool:
+    """Whether no thread of `pid` is running or runnable (state R): each waits in
+    the kernel, for a datagram, a lock or a timer."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return True
+    for tid in tids:
+        try:
+            state = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state == "R":
+            return False
+    return True
+
+
+def wait_handled(pid: int, kernel_backlog, timeout: float, interval: float = 0.02) -> float | None:
+    """Seconds until the consumer `pid` has handled every record the kernel sent it:
+    the kernel holds none for it (`kernel_backlog()` 0) and none wait unread in its
+    audit sockets, so what it received is what the kernel sent; then, for at most
+    half a second more, until no thread of it is runnable (the last batch handled).
+    None: the queues were not empty within `timeout`. A consumer's CPU read then is
+    its whole cost for what it was sent. (Where its rules are still in, the
+    neighbours' syscalls keep coming: the first moment it has caught up counts.)"""
+    start = time.monotonic()
+    while audit_socket_queued(pid) or kernel_backlog() or audit_socket_queued(pid):
+        if time.monotonic() - start > timeout:
+            return None
+        time.sleep(interval)
+    caught_up = time.monotonic()
+    while not all_threads_waiting(pid) and time.monotonic() - caught_up < 0.5:
+        time.sleep(0.005)
+    return time.monotonic() - start
