@@ -148,18 +148,11 @@ def run_cpu(cmd: list[str], stdout=subprocess.DEVNULL, env=None) -> tuple[float,
 def audit_socket_queued(pid: int) -> int:
     """Bytes the kernel has put in `pid`'s NETLINK_AUDIT sockets (/proc/net/netlink,
     protocol 9, matched by inode to the process's fds) that it has not read yet."""
-    inodes = set()
+    from godo.store.local import _socket_inodes
     try:
-        fds = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
+        inodes = _socket_inodes(pid)
+    except OSError:  # gone
         return 0
-    for fd in fds:
-        try:
-            link = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if link.startswith("socket:["):
-            inodes.add(link[8:-1])
     queued = 0
     for line in Path("/proc/net/netlink").read_text().splitlines()[1:]:
         cols = line.split()
