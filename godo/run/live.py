@@ -8,7 +8,6 @@ rule to that session, so the kernel drops everything else before sending it.
 
 from __future__ import annotations
 
-import gc
 import os
 import signal
 import threading
@@ -25,6 +24,7 @@ from ..source.session import AuditSession, wait_for_marker
 from ..tracker import Scope, Tracker
 from ..tracker.procfs import boot_ticks
 from .command import Command
+from .gc_pace import RareFullCollections
 from .report import RunReport, finish_run, interrupt_run, new_run, why_interrupted
 
 if TYPE_CHECKING:
@@ -124,27 +124,6 @@ class _Boost:
                 pass
 
 
-class _RareFullCollections:
-    """Python's full garbage collections made rare for the `with` block, then the
-    thresholds put back. While the store holds documents back, its inbox grows by a
-    dict a document, and every full collection, which the interpreter runs each
-    time the old generation grew by a quarter, walks all of them on the live thread
-    (measured on the storm: a quarter of the tracker's time). What godo allocates
-    makes few cycles, and the young generations are still collected as before."""
-
-    def __init__(self, threshold2: int = 1000):
-        self.threshold2 = threshold2
-        self.old = None
-
-    def __enter__(self):
-        self.old = gc.get_threshold()
-        gc.set_threshold(self.old[0], self.old[1], max(self.old[2], self.threshold2))
-        return self
-
-    def __exit__(self, *exc) -> None:
-        gc.set_threshold(*self.old)
-
-
 class _Gauge:
     """Whether the live stream is under pressure, from what the live loop sees: the
     receiver handing over full batches (every slot filled: more was waiting)
@@ -233,7 +212,7 @@ class Recorder:
                 stopped_early = self._stop.requested
                 if opts.on_ready is not None:
                     opts.on_ready()
-                with _Boost(opts.priority_boost) as boost, _RareFullCollections():
+                with _Boost(opts.priority_boost) as boost, RareFullCollections():
                     report.priority_boost = boost.applied
                     self._loop(session, cmd)
                     # Everything the kernel queued before this marker is ours: wait for it.
