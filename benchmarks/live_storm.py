@@ -292,10 +292,12 @@ def measure_godo(kernel: Kernel, storm: Path, iterations: int, workdir: Path,
         st = kernel.status()
         lost0, cpu0 = st.lost, cpu_seconds(proc.pid)
         rate = run_storm(storm, iterations)
-        # godo's rules stay in until SIGTERM; the storm is over, and what still comes
-        # is the machine's odd syscall. The window ends when godo has handled every
-        # record the kernel sent it, not when the kernel's queue is empty: godo may
-        # then hold tens of MB in its socket buffer still.
+        # godo's rules out now, as the bare sink's are after its storm (godo takes a
+        # rule already gone as removed): the rules are host-wide, and a busy
+        # neighbour's syscalls would otherwise stream on into the window. It ends
+        # when godo has handled every record the kernel sent it, not when the
+        # kernel's queue is empty: godo may then hold tens of MB unread still.
+        kernel.control.delete_rules_with_key()
         drain = wait_handled(proc.pid, lambda: kernel.status().backlog, 120)
         lost1, cpu1 = kernel.status().lost, cpu_seconds(proc.pid)
         proc.send_signal(signal.SIGTERM)
