@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from .errors import ConfigError
@@ -52,3 +53,13 @@ def boot_id() -> str:
 
 def hostname() -> str:
     return os.uname().nodename
+
+
+# A host name as a run and its documents name their host: a DNS name, an address
+# (auditd's name_format numeric, IPv6 too) or a short user-set name; no spaces,
+# no control or other bytes a terminal would act on.
+_HOST_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._:-]{0,252}")
+
+
+def is_host_name(name: str) -> bool:
+    return bool(_HOST_NAME.fullmatch(name))

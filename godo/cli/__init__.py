@@ -24,7 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
     except parser_mod.UsageError as exc:
-        print(exc, file=sys.stderr)
+        from .output import shown
+        print(shown(exc), file=sys.stderr)
         return 2
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else 0
@@ -44,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _command(args.command)(args)
     except GodoError as exc:
-        print(f"godo: {exc}", file=sys.stderr)
+        from .output import shown
+        # Errors name what the user gave and what the host holds: one safe line.
+        print(f"godo: {shown(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("godo: interrupted", file=sys.stderr)

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
-from contextlib import contextmanager, nullcontext
+import tempfile
+from contextlib import contextmanager
 
 from rich.console import Console
 
@@ -12,6 +15,7 @@ from ..errors import GodoError
 from ..store.queries import run_id
 from ..store.schema import COLLECTIONS
 from .formats import as_ecs, as_extended_json
+from .output import shown
 from .settings import database, on_terminal
 
 _EXPORT_CHUNK = 1000
@@ -20,11 +24,8 @@ _EXPORT_CHUNK = 1000
 def cmd_export(args) -> int:
     names = [args.collection] if args.collection else list(COLLECTIONS)
     tagged = args.collection is None
-    try:
-        out = open(args.output, "wb") if args.output else nullcontext(sys.stdout.buffer)
-    except OSError as exc:
-        raise GodoError(f"cannot write {args.output}: {exc.strerror}") from None
-    with out as sink, database(args) as db:
+    target = args.output or "stdout"
+    with _output(args.output) as sink, database(args) as db:
         run = run_id(db, args.run) if args.run else None
         queries = {name: ({} if run is None else {"_id" if name == "runs" else "run": run})
                    for name in names}
@@ -49,9 +50,57 @@ def cmd_export(args) -> int:
                 written += _flush_lines(sink, lines, advance, name)
         sink.flush()
     if show:
-        target = args.output or "stdout"
-        print(f"godo: exported {written} documents to {target}", file=sys.stderr)
+        print(f"godo: exported {written} documents to {shown(target)}", file=sys.stderr)
     return 0
+
+
+@contextmanager
+def _output(path: str | None):
+    """Where the lines go, open for the block. A file is written as a temporary file
+    beside it (0600) and renamed over it only once every line is in, so an export
+    that fails (a run that does not exist, a full disk) leaves what was there
+    whole. A path that is no regular file (/dev/full, a FIFO) is written in place.
+    A write that fails is one line, whatever the sink."""
+    if path is None:
+        try:
+            yield sys.stdout.buffer
+        except OSError as exc:
+            _drop_stdout()
+            raise GodoError(f"cannot write to stdout: {exc.strerror or exc}") from None
+        return
+    try:
+        regular = not os.path.exists(path) or stat.S_ISREG(os.stat(path).st_mode)
+        if regular:
+            directory, base = os.path.split(os.path.abspath(path))
+            fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=directory)
+            out = os.fdopen(fd, "wb")
+        else:
+            tmp, out = None, open(path, "wb")
+    except OSError as exc:
+        raise GodoError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        with out:
+            yield out
+        if tmp is not None:
+            os.replace(tmp, path)
+            tmp = None
+    except OSError as exc:
+        raise GodoError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+def _drop_stdout() -> None:
+    """What stdout still buffers is lost with the failed write; the interpreter's
+    flush at exit must not try again (a second error, not one line)."""
+    try:
+        sys.stdout = open(os.devnull, "w")
+    except OSError:
+        pass
 
 
 def _flush_lines(sink, lines: list[bytes], advance, name: str) -> int:

@@ -129,7 +129,7 @@ def _file(doc: dict, out: dict, event: dict) -> None:
 
 
 def _run_outcome(status: str | None) -> str | None:
-    return {"finished": "success", "interrupted": "failure"}.get(status or "")
+    return {"finished": "success", "interrupted": "failure", "failed": "failure"}.get(status or "")
 
 
 def _drop_none(fields: dict) -> dict:

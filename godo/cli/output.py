@@ -19,6 +19,29 @@ from .settings import JSON_OPTIONS, encode_other
 _PIPE_WIDTH = 1 << 20  # rich's width for a pipe: no line is ever folded
 
 
+def shown(value) -> str:
+    """A value from the audited host (argv, a path, comm, exe, a host or container
+    name) as a terminal may be given it: every character Python does not call
+    printable (C0 and C1 controls, ESC, BEL, CR, DEL, bidi and zero-width format
+    characters, line and paragraph separators, lone surrogates) written as a
+    visible escape, `\\x1b`, `\\u202e`. Anyone who can run a program on a
+    recorded host chooses these bytes: raw, they move the cursor, erase lines and
+    set the clipboard (OSC 52). Bytes that were not UTF-8 are already `\\xNN`
+    text in the store. The one escaping of every view; --json and export write
+    the values exactly (JSON escapes controls itself)."""
+    text = value if isinstance(value, str) else str(value)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _escape(c) for c in text)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
 def terminal_width() -> int | None:
     """The terminal's width, or None when stdout is not one."""
     try:
@@ -61,5 +84,5 @@ def write_jsonl(docs: list[dict]) -> None:
 
 def nothing(what: str) -> int:
     """An empty answer is an answer: said on stderr, and exit status 0."""
-    print(f"godo: {what}", file=sys.stderr)
+    print(f"godo: {shown(what)}", file=sys.stderr)
     return 0

@@ -30,6 +30,15 @@ def _time_arg(text: str):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _host_arg(text: str) -> str:
+    from ..paths import is_host_name
+    if not is_host_name(text):
+        raise argparse.ArgumentTypeError(
+            f"{text[:64]!r} is not a host name (letters, digits, '.', '-', '_', ':', "
+            "at most 253)")
+    return text
+
+
 def _count_arg(text: str) -> int:
     try:
         value = int(text)
@@ -129,7 +138,7 @@ def _replay(sub, p: _Parents) -> None:
                          help="read an audit.log (RAW/ENRICHED, plain or gzip)")
     rep.add_argument("--jsonl", action="store_true", help="print cooked events as JSON lines")
     rep.add_argument("--scope", choices=("containers", "host"), default="host")
-    rep.add_argument("--host", metavar="NAME", help="the host the run and its documents name "
+    rep.add_argument("--host", metavar="NAME", type=_host_arg, help="the host the run and its documents name "
                      "(default: the log's node=NAME, else this machine)")
     rep.add_argument("log", help="the audit.log to read")
 

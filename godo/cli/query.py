@@ -9,14 +9,20 @@ import fnmatch
 import sys
 from itertools import islice
 
+from ..errors import ConfigError
 from ..store.queries import (WORKLOAD, container_names, container_summaries, path_terms, query,
                              selection)
 from .output import nothing, print_lines, print_rich, terminal_width, write_jsonl
 from .settings import database
 
 
+def _local(stamp) -> str:
+    return stamp.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
 def cmd_tree(args) -> int:
     from .views import render_tree, subtree
+    _check_window(args)
     with database(args) as db:
         terms, title = _selection(db, args, "start", "exit_time")
         if terms is None:
@@ -41,6 +47,7 @@ def cmd_tree(args) -> int:
 
 def cmd_files(args) -> int:
     from .views import render_files
+    _check_window(args)
     with database(args) as db:
         terms, title = _selection(db, args, "opened", "closed")
         if terms is None:
@@ -55,11 +62,9 @@ def cmd_files(args) -> int:
             terms.append(path_terms(args.path))
         found = db.files.find(query(terms)).sort("opened", 1)
         if args.path:
-            # The database's regex dialect has its corners (a newline before `$`):
-            # the glob decides.
-            found = (f for f in found if any(
-                fnmatch.fnmatchcase(f.get(k) or "", args.path) for k in ("path", "host_path")))
-        files, cut = _limited(found, args.limit)
+            files, cut = _globbed(found, args.path, args.limit)
+        else:
+            files, cut = _limited(found, args.limit)
         # A file names its opener's command; documents older than that field get
         # it from their process.
         ids = sorted({f["process"] for f in files if f.get("comm") is None})
@@ -88,6 +93,13 @@ def cmd_containers(args) -> int:
     return _said_cut(cut, len(docs), "containers")
 
 
+def _check_window(args) -> None:
+    """An inverted window is a usage error, said before the database is opened."""
+    if args.since is not None and args.until is not None and args.since > args.until:
+        raise ConfigError(f"--since ({_local(args.since)}) is after --until ({_local(args.until)}): "
+                          "no time is in that window")
+
+
 def _selection(db, args, start: str, end: str):
     return selection(db, run=args.run, container=args.container, since=args.since,
                      until=args.until, start=start, end=end)
@@ -99,6 +111,21 @@ def _limited(cursor, limit: int | None) -> tuple[list[dict], bool]:
     if limit is not None and hasattr(cursor, "limit"):
         cursor = cursor.limit(limit + 1)
     return _cut(list(cursor) if limit is None else list(islice(cursor, limit + 1)), limit)
+
+
+def _globbed(cursor, glob: str, limit: int | None) -> tuple[list[dict], bool]:
+    """Like `_limited`, the glob deciding: the database's regex dialect has its
+    corners (a newline before `$`). The database's limit holds when the glob kept
+    all it returned, or it returned all there was; else every match is read."""
+    def matches(doc):
+        return any(fnmatch.fnmatchcase(doc.get(k) or "", glob) for k in ("path", "host_path"))
+
+    if limit is not None:
+        got = list(cursor.clone().limit(limit + 1))
+        kept = [doc for doc in got if matches(doc)]
+        if len(kept) == len(got) or len(got) <= limit:
+            return _cut(kept, limit)
+    return _cut([doc for doc in cursor if matches(doc)], limit)
 
 
 def _cut(docs: list, limit: int | None) -> tuple[list, bool]:

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 
 from ..errors import ConfigError, GodoError
 from ..tracker import Scope
+from .output import shown
 from .settings import config, data_dir, mongo_uri, on_terminal, pick, store, where
 
 # Below this size a replay is over before a progress bar would tell anything.
@@ -98,7 +99,7 @@ def _summary(report) -> None:
     pipe, track = report.pipeline, report.tracker
     lost, own = report.lost, report.loss()["total"]
     lines = [
-        [("godo", "bold"), (f" run {report.run_id} ({report.scope}, {report.mode})", None)],
+        [("godo", "bold"), (f" run {shown(report.run_id)} ({shown(report.scope)}, {report.mode})", None)],
         [(f"  processes {track.get('processes', 0)}   files {track.get('files', 0)}   "
           f"events {pipe.get('events', 0)}   activities {pipe.get('activities', 0)}   "
           f"records {pipe.get('records', 0)}", None)],
@@ -110,6 +111,10 @@ def _summary(report) -> None:
     if report.exit_status is not None:
         source = " (from waitpid: not in the stream)" if report.exit_source == "waitpid" else ""
         lines.append([(f"  command exit status {report.exit_status}{source}", None)])
+    unaudited = track.get("unaudited", 0)
+    if unaudited:
+        lines.append([(f"  not audited {unaudited}", "yellow"),
+                      (" (started before audit was first enabled on this boot)", None)])
     if not on_terminal():
         print("\n".join("".join(text for text, _style in line) for line in lines), file=sys.stderr)
         return
@@ -144,7 +149,7 @@ def cmd_replay(args) -> int:
     out.flush()
     if report.pipeline.get("malformed"):
         for line in report.errors[:_ERRORS_SHOWN]:
-            print(f"godo: malformed record at {line}", file=sys.stderr)
+            print(f"godo: malformed record at {shown(line)}", file=sys.stderr)
         print(f"godo: {report.pipeline['malformed']} malformed record(s) skipped", file=sys.stderr)
     if not args.jsonl:
         _summary(report)
@@ -177,7 +182,10 @@ def _replay_progress(path: str, source, show: bool):
                TimeRemainingColumn())
     started = time.monotonic()
     with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
-        task = bar.add_task(os.path.basename(path), total=total, records=0, rate=0.0)
+        from rich.markup import escape
+        # The column reads the description as markup: a file name is only text.
+        task = bar.add_task(escape(shown(os.path.basename(path))), total=total, records=0,
+                            rate=0.0)
 
         def advance(nbytes: int, records: int) -> None:
             elapsed = max(time.monotonic() - started, 1e-6)

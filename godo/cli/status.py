@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import orjson
-from rich.console import Console
 
 from .. import __version__
 from ..errors import GodoError
@@ -17,7 +16,45 @@ from .settings import JSON_OPTIONS, database, encode_other, where
 
 
 def cmd_status(args) -> int:
+    """What can be read is shown, whoever asks: a user who may not read the
+    kernel's audit state (it needs CAP_AUDIT_CONTROL) still sees the store and
+    the last run; the first part that could not be read is the one error line."""
+    report = {"audit": None, "rules": None, "hotpath": mode(), "version": __version__}
+    errors: list[GodoError] = []
+    try:
+        report["audit"], report["rules"] = _audit_status()
+    except GodoError as exc:
+        report["audit"] = {"error": str(exc)}
+        errors.append(exc)
+    try:
+        report["store"] = _store_status(args)
+    except GodoError as exc:
+        report["store"] = {"where": _where(args), "error": str(exc)}
+        errors.append(exc)
+    if args.json:
+        sys.stdout.buffer.write(orjson.dumps(report, default=encode_other, option=JSON_OPTIONS) + b"\n")
+        sys.stdout.flush()
+    else:
+        from .output import print_rich
+        from .views import render_status
+        print_rich(render_status(report))
+    if errors:
+        raise errors[0]
+    return 0
+
+
+def _where(args) -> str:
+    try:
+        return where(args)
+    except GodoError:  # its data directory cannot be made: the error says so
+        return "the embedded FerretDB"
+
+
+def _audit_status() -> tuple[dict, dict]:
+    """The kernel's audit settings, how far audit reaches on this boot, and the rules."""
+    from ..paths import run_dir
     from ..source.audit import GODO_KEY, AuditControl, describe_pid
+    from ..source.coverage import current
     from ..source.rules import describe, native_arch
     with AuditControl() as control:
         st = control.status()
@@ -25,30 +62,15 @@ def cmd_status(args) -> int:
     arch = native_arch()
     ours = [describe(rule, arch) for rule, _raw in rules if GODO_KEY in rule.keys]
     others = [describe(rule, arch) for rule, _raw in rules if GODO_KEY not in rule.keys]
-    report = {
-        "audit": {"enabled": st.enabled, "failure": st.failure, "pid": st.pid,
-                  "owner": describe_pid(st.pid) if st.pid else None, "backlog": st.backlog,
-                  "backlog_limit": st.backlog_limit, "backlog_wait_time": st.backlog_wait_time,
-                  "lost": st.lost, "rate_limit": st.rate_limit},
-        "rules": {"godo": ours, "other": others},
-        "hotpath": mode(), "version": __version__,
-    }
-    store_error = None
     try:
-        report["store"] = _store_status(args)
-    except GodoError as exc:
-        report["store"] = {"where": where(args), "error": str(exc)}
-        store_error = exc
-    if args.json:
-        sys.stdout.buffer.write(orjson.dumps(report, default=encode_other, option=JSON_OPTIONS) + b"\n")
-        sys.stdout.flush()
-    else:
-        from .views import render_status
-        Console(highlight=False).print(render_status(report))
-    if store_error is not None:
-        print(f"godo: {store_error}", file=sys.stderr)
-        return store_error.exit_code
-    return 0
+        reach = current(run_dir(), st.enabled, boot_id()).document()
+    except GodoError:  # the run directory cannot be made: nothing written down there
+        reach = {"kind": "unknown", "first_enabled": None, "first_enabled_ticks": None}
+    audit = {"enabled": st.enabled, "failure": st.failure, "pid": st.pid,
+             "owner": describe_pid(st.pid) if st.pid else None, "backlog": st.backlog,
+             "backlog_limit": st.backlog_limit, "backlog_wait_time": st.backlog_wait_time,
+             "lost": st.lost, "rate_limit": st.rate_limit, "reach": reach}
+    return audit, {"godo": ours, "other": others}
 
 
 def _store_status(args) -> dict:

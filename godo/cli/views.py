@@ -1,16 +1,20 @@
 """How recorded documents are shown: process trees, file and container tables and
-the status page, with rich. Times are stored in UTC and shown in local time."""
+the status page, with rich. Times are stored in UTC and shown in local time.
+
+Every value that came from the recorded host goes through `output.shown` before
+it is shown (a control byte is written as `\\x1b`, never sent), and into rich only
+as `Text`, never as markup: a `[bold]` in a file name is a file name."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
 from ..hotpath import contract as C
+from .output import shown
 
 ARGV_SHOWN = 8
 ARG_CHARS = 60
@@ -19,8 +23,8 @@ ARG_CHARS = 60
 def abbreviate_argv(argv: list[str] | None) -> str:
     if not argv:
         return ""
-    shown = [a if len(a) <= ARG_CHARS else a[:ARG_CHARS - 1] + "…" for a in argv[:ARGV_SHOWN]]
-    text = " ".join(_quote(a) for a in shown)
+    cut = [a if len(a) <= ARG_CHARS else a[:ARG_CHARS - 1] + "…" for a in argv[:ARGV_SHOWN]]
+    text = " ".join(_quote(shown(a)) for a in cut)
     if len(argv) > ARGV_SHOWN:
         text += f" … (+{len(argv) - ARGV_SHOWN} args)"
     return text
@@ -61,7 +65,7 @@ def process_label(doc: dict) -> Text:
     if doc.get("runtime"):
         label.append(" [runtime]", style="dim")   # shown with --runtime only
     label.append(" ")
-    label.append(doc.get("exe") or doc.get("comm") or "?", style="magenta")
+    label.append(shown(doc.get("exe") or doc.get("comm") or "?"), style="magenta")
     argv = abbreviate_argv(doc.get("argv"))
     if argv:
         label.append("  " + argv)
@@ -113,7 +117,7 @@ def subtree(docs: list[dict], pid: int) -> list[dict]:
 def render_tree(docs: list[dict], title: str, names: dict[str, str] | None = None) -> Tree:
     """One branch per container (by name where it has one), the host's first."""
     names = names or {}
-    top = Tree(Text(title, style="bold"))
+    top = Tree(Text(shown(title), style="bold"))
     groups: dict[str | None, list[dict]] = {}
     for doc in docs:
         groups.setdefault(doc.get("container"), []).append(doc)
@@ -128,10 +132,10 @@ def render_tree(docs: list[dict], title: str, names: dict[str, str] | None = Non
 def _group_label(container: str | None, name: str | None, docs: list[dict]) -> Text:
     if container is None:
         return Text("host", style="bold blue")
-    label = Text(f"container {name or container[:12]}", style="bold blue")
+    label = Text(f"container {shown(name or container[:12])}", style="bold blue")
     if name:
-        label.append(f"  id {container[:12]}", style="blue")
-    roots = sorted({d["rootfs"] for d in docs if d.get("rootfs")})
+        label.append(f"  id {shown(container[:12])}", style="blue")
+    roots = sorted({shown(d["rootfs"]) for d in docs if d.get("rootfs")})
     if roots:
         label.append(f"  rootfs {roots[-1] if len(roots) == 1 else ', '.join(roots)}", style="blue")
     return label
@@ -152,10 +156,10 @@ def render_files(files: list[dict], procs: dict[str, dict], width: int | None) -
         proc = procs.get(doc.get("process"), {})
         host_path = doc.get("host_path")
         held = duration(doc.get("opened"), doc.get("closed")) if doc.get("closed") else "open"
-        rows.append(([str(doc.get("pid")), doc.get("comm") or proc.get("comm") or "?",
+        rows.append(([str(doc.get("pid")), shown(doc.get("comm") or proc.get("comm") or "?"),
                       access_label(doc), str(doc.get("writes", 0)), str(doc.get("bytes", 0)),
-                      _time(doc.get("opened")), held, doc.get("path") or "?"],
-                     f"↳ {host_path}" if host_path and host_path != doc.get("path") else None))
+                      _time(doc.get("opened")), held, shown(doc.get("path") or "?")],
+                     f"↳ {shown(host_path)}" if host_path and host_path != doc.get("path") else None))
     return columns(("PID", "COMMAND", "ACCESS", "WRITES", "BYTES", "OPENED", "HELD", "PATH"), rows,
                    right={0, 3, 4, 6}, width=width)
 
@@ -232,15 +236,15 @@ def render_containers(rows: list[dict], width: int | None) -> list[str]:
                "PROCESSES", "FILES WRITTEN"]
     lines = []
     for row in rows:
-        cells = [row["id"][:12], row.get("name") or "-",
-                 row.get("runtime") or "-", container_status(row),
+        cells = [shown(row["id"][:12]), shown(row.get("name") or "-"),
+                 shown(row.get("runtime") or "-"), shown(container_status(row)),
                  _stamp(row.get("first_seen")), _stamp(row.get("last_seen")),
                  str(row.get("processes", 0)), str(row.get("files_written", 0))]
         if pods:
-            cells.append((row.get("pod") or "-")[:12])
+            cells.append(shown((row.get("pod") or "-")[:12]))
         if several:
-            cells.append(", ".join(row.get("hosts") or ()))
-        lines.append((cells + [row.get("rootfs") or "-"], None))
+            cells.append(shown(", ".join(row.get("hosts") or ())))
+        lines.append((cells + [shown(row.get("rootfs") or "-")], None))
     headers += (["POD"] if pods else []) + (["HOST"] if several else []) + ["ROOTFS"]
     return columns(headers, lines, right={6, 7}, width=width)
 
@@ -256,54 +260,97 @@ def container_status(row: dict) -> str:
 
 
 def render_status(report: dict) -> Table:
-    """The kernel's audit state, the rules, the store and the last run, as a grid."""
+    """The kernel's audit state, the rules, the store and the last run, as a grid.
+    Built of `Text`, never markup: run ids, rules and errors carry the host's names."""
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")
-    audit = report["audit"]
-    enabled = {0: "[yellow]0 (off)[/]", 1: "[green]1[/]", 2: "[green]2 (locked)[/]"}.get(
-        audit["enabled"], str(audit["enabled"]))
-    grid.add_row("audit", f"enabled {enabled}   owner {escape(audit['owner'] or 'none')}   "
-                 f"backlog {audit['backlog']}/{audit['backlog_limit']}   "
-                 f"wait {audit['backlog_wait_time']}   lost {audit['lost']}   "
-                 f"rate limit {audit['rate_limit']}   failure {audit['failure']}")
-    ours, others = report["rules"]["godo"], report["rules"]["other"]
-    grid.add_row("rules", f"{len(ours)} godo, {len(others)} other")
-    for who, rules in (("godo", ours), ("other", others)):
-        for rule in rules[:20]:
-            grid.add_row("", f"[dim]{who}[/]  {escape(_shorten(rule, 160))}")
-        if len(rules) > 20:
-            grid.add_row("", f"[dim]{who}[/]  … and {len(rules) - 20} more")
+    audit = report.get("audit") or {}
+    if "error" in audit:
+        grid.add_row("audit", _text((shown(audit["error"]), "red")))
+    else:
+        enabled = {0: ("0 (off)", "yellow"), 1: ("1", "green"), 2: ("2 (locked)", "green")}.get(
+            audit["enabled"], (str(audit["enabled"]), None))
+        grid.add_row("audit", _text("enabled ", enabled, f"   owner {shown(audit['owner'] or 'none')}   "
+                                    f"backlog {audit['backlog']}/{audit['backlog_limit']}   "
+                                    f"wait {audit['backlog_wait_time']}   lost {audit['lost']}   "
+                                    f"rate limit {audit['rate_limit']}   failure {audit['failure']}"))
+        if audit.get("reach"):
+            grid.add_row("audited", _text(*audit_reach(audit["reach"], audit["enabled"])))
+    if report.get("rules") is not None:
+        ours, others = report["rules"]["godo"], report["rules"]["other"]
+        grid.add_row("rules", f"{len(ours)} godo, {len(others)} other")
+        for who, rules in (("godo", ours), ("other", others)):
+            for rule in rules[:20]:
+                grid.add_row("", _text((who, "dim"), f"  {_shorten(shown(rule), 160)}"))
+            if len(rules) > 20:
+                grid.add_row("", _text((who, "dim"), f"  … and {len(rules) - 20} more"))
     store = report["store"]
     if "error" in store:
-        grid.add_row("store", f"{escape(store['where'])}   [red]{escape(store['error'])}[/]")
+        grid.add_row("store", _text(f"{shown(store['where'])}   ", (shown(store["error"]), "red")))
     else:
         counts = "   ".join(f"{name} {n}" for name, n in store["counts"].items())
-        grid.add_row("store", f"{escape(store['where'])}   database {escape(store['database'])}")
+        grid.add_row("store", Text(f"{shown(store['where'])}   database {shown(store['database'])}"))
         grid.add_row("", counts)
         run = store.get("last_run")
         if run is None:
             grid.add_row("last run", "none")
         else:
-            grid.add_row("last run", f"{escape(run['_id'])}   {run.get('status')}   "
-                         f"{run.get('mode')}   scope {escape(str(run.get('scope')))}")
-            if run.get("interrupted"):
-                grid.add_row("", f"interrupted: {escape(run['interrupted'])}")
-            took = duration(run.get("started"), run.get("ended"))
-            grid.add_row("", f"started {_stamp(run.get('started'))}" +
-                         (f"   ended {_stamp(run.get('ended'))} ({took})" if run.get("ended") else ""))
-            lost = run.get("kernel_lost")
-            grid.add_row("", f"processes {run.get('processes', 0)}   files {run.get('files', 0)}   "
-                         f"records {run.get('records', 0)}   events {run.get('events', 0)}   "
-                         f"kernel lost {'unknown' if lost is None else lost}   "
-                         f"serial gaps {run.get('serial_gaps', 0)}   malformed {run.get('malformed', 0)}")
-            if "godo_lost" in run:
-                store = run.get("store") or {}
-                grid.add_row("", f"godo lost {run['godo_lost']}   journal: spilled "
-                             f"{store.get('spilled', 0)}   replayed {store.get('replayed', 0)}   "
-                             f"left {store.get('pending', 0)}")
+            _run_rows(grid, run)
     grid.add_row("godo", f"{report['version']} ({report['hotpath']})")
     return grid
+
+
+def _run_rows(grid: Table, run: dict) -> None:
+    grid.add_row("last run", Text(f"{shown(run['_id'])}   {shown(run.get('status'))}   "
+                                  f"{shown(run.get('mode'))}   scope {shown(run.get('scope'))}"))
+    for why in ("interrupted", "failed"):
+        if run.get(why):
+            grid.add_row("", Text(f"{why}: {shown(run[why])}"))
+    took = duration(run.get("started"), run.get("ended"))
+    grid.add_row("", f"started {_stamp(run.get('started'))}" +
+                 (f"   ended {_stamp(run.get('ended'))} ({took})" if run.get("ended") else ""))
+    lost = run.get("kernel_lost")
+    grid.add_row("", f"processes {run.get('processes', 0)}   files {run.get('files', 0)}   "
+                 f"records {run.get('records', 0)}   events {run.get('events', 0)}   "
+                 f"kernel lost {'unknown' if lost is None else lost}   "
+                 f"serial gaps {run.get('serial_gaps', 0)}   malformed {run.get('malformed', 0)}")
+    if run.get("unaudited"):
+        grid.add_row("", _text((f"not audited {run['unaudited']}", "yellow"),
+                               " (in scope, started before audit was first enabled on their boot)"))
+    if "godo_lost" in run:
+        store = run.get("store") or {}
+        grid.add_row("", f"godo lost {run['godo_lost']}   journal: spilled "
+                     f"{store.get('spilled', 0)}   replayed {store.get('replayed', 0)}   "
+                     f"left {store.get('pending', 0)}")
+
+
+def audit_reach(reach: dict, enabled: int) -> list:
+    """Which processes the kernel can audit on this boot, said with what to do
+    about those it cannot: (text, style) pieces."""
+    kind = reach.get("kind")
+    if kind == "boot":
+        return [("every process", "green"), " (audit=1 at boot)"]
+    fix = "; boot with audit=1 to audit every process"
+    if kind == "since":
+        return [(f"processes started since {_stamp(reach.get('first_enabled'))}", "yellow"),
+                f" (when godo first enabled audit on this boot): older ones never are{fix}"]
+    if kind == "first":
+        return [("what starts after audit's first enable", "yellow"),
+                f" (off now, no audit=1 at boot, not enabled by godo on this boot){fix}"]
+    return [("unknown", "yellow"), " (audit was enabled on this boot before godo looked, "
+            f"without audit=1): older processes may never be audited{fix}"]
+
+
+def _text(*parts) -> Text:
+    """Text from pieces, each a str or a (str, style): markup never applies."""
+    text = Text()
+    for part in parts:
+        if isinstance(part, tuple):
+            text.append(part[0], style=part[1])
+        else:
+            text.append(part)
+    return text
 
 
 def _shorten(text: str, limit: int) -> str:

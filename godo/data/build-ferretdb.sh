@@ -4,18 +4,18 @@
 #
 #   godo/data/build-ferretdb.sh [OUTPUT]   (what `godo store setup` runs)
 #
-# OUTPUT defaults to ${XDG_CACHE_HOME:-$HOME/.cache}/godo/ferretdb-v1.24.2-godo2/ferretdb,
+# OUTPUT defaults to ${XDG_CACHE_HOME:-$HOME/.cache}/godo/ferretdb-v1.24.2-godo3/ferretdb,
 # the first place godo.ferret looks after $GODO_FERRETDB. Prints the binary's path.
 # Idempotent: a binary already there that reports v1.24.2 is kept as it is.
 #
 # Two bugs of v1.24.2's SQLite backend are patched, and godo's queries are pushed
-# down into SQLite (see apply_patch below); the `-godo2` in the cache path names
+# down into SQLite (see apply_patch below); the `-godo3` in the cache path names
 # that build, so an unpatched or older one is never reused.
 set -euo pipefail
 
 VERSION=v1.24.2
 MODULE=github.com/FerretDB/FerretDB
-BUILD=$VERSION-godo2
+BUILD=$VERSION-godo3
 OUTPUT=${1:-${XDG_CACHE_HOME:-$HOME/.cache}/godo/ferretdb-$BUILD/ferretdb}
 
 reports_version() {

@@ -73,6 +73,36 @@ def text(raw: bytes | None) -> bytes | None:
         return raw
 
 
+def is_text(raw: bytes | None) -> bool:
+    """A string field as the kernel writes one: absent, "quoted", (null), or pairs
+    of hex digits. Anything else is refused, never kept as the text it is."""
+    if not raw or raw[:1] == b'"' or raw == b"(null)":
+        return True
+    return not len(raw) & 1 and not raw.translate(None, _HEX_DIGITS)
+
+
+def _checked(raw: bytes | None, name: str) -> bytes | None:
+    if not is_text(raw):
+        raise MalformedRecord(f"{name} is neither quoted nor hex")
+    return raw
+
+
+def execve_args(body: bytes) -> bytes:
+    """An EXECVE record's body, each argument checked to be quoted or hex."""
+    for key, value in _KV.findall(body):
+        if key[1:2].isdigit() and key[:1] == b"a" and not key.endswith(b"_len") \
+                and not is_text(value):
+            raise MalformedRecord("an argument is neither quoted nor hex")
+    return body
+
+
+def cwd_body(body: bytes) -> bytes:
+    """A CWD record's body, its value checked to be quoted or hex."""
+    if body.startswith(b"cwd="):
+        _checked(body[4:], "cwd")
+    return body
+
+
 def to_str(raw: bytes | None) -> str | None:
     return None if raw is None else raw.decode("utf-8", "backslashreplace")
 
@@ -186,7 +216,11 @@ def _value(rtype: int, body: bytes, enriched: bytes | None):
         if flags and not _OCT.fullmatch(flags):
             raise MalformedRecord("oflag is not octal")
         return int(flags, 8) if flags else None
-    if rtype in (C.CWD, C.EXECVE, C.PROCTITLE):
+    if rtype == C.CWD:
+        return cwd_body(body)
+    if rtype == C.EXECVE:
+        return execve_args(body)
+    if rtype == C.PROCTITLE:
         return body
     return None
 
@@ -274,12 +308,18 @@ def read_lines(lines: list, enriched: bool, first: int, out: list) -> None:
             body, names = _body(rest)
         else:
             body, names = rest.strip(b" \n\0"), None
-        if kind == SYSCALL_RECORD:
-            value = read_syscall(body, names)
-        elif kind == PATH_RECORD:
-            value = path_item(body)
-        else:
-            value = body
+        try:
+            if kind == SYSCALL_RECORD:
+                value = read_syscall(body, names)
+            elif kind == PATH_RECORD:
+                value = path_item(body)
+            elif kind == CWD_RECORD:
+                value = cwd_body(body)
+            else:
+                value = body
+        except MalformedRecord as exc:
+            extend((MALFORMED, None, None, 0, str(exc), lineno))
+            continue
         extend((kind, ts, serial, len(body), value, lineno))
 
 
@@ -355,7 +395,10 @@ def read_syscall(body: bytes, enriched: bytes | None = None) -> tuple:
             task = _task(values[8])
         if task is not None:
             return values, task, enriched
-    return dict(_KV.findall(body)), None, enriched
+    raw = dict(_KV.findall(body))
+    _checked(raw.get(b"comm"), "comm")
+    _checked(raw.get(b"exe"), "exe")
+    return raw, None, enriched
 
 
 def tty(raw: bytes | None) -> str | None:
@@ -369,6 +412,8 @@ def _task(raw: bytes) -> tuple | None:
     if found is None:
         return None
     ppid, pid, auid, uid, gid, euid, suid, egid, tty_raw, ses, comm, exe = found.groups()
+    if not (is_text(comm) and is_text(exe)):
+        return None  # the general way says which is malformed
     task = (int(pid), int(ppid), int(uid), int(auid), to_str(text(comm)), to_str(text(exe)),
             int(euid), int(suid), int(gid), int(egid), int(ses), tty(tty_raw))
     if len(_TASKS) >= CACHE_SIZE:
@@ -382,8 +427,9 @@ def path_item(body: bytes) -> tuple:
     fast = _PATH_FAST.match(body)
     if fast is not None:
         name, nametype = fast.groups()
-        return text(name), nametype
-    return text(field(body, b"name=")), field(body, b"nametype=")
+    else:
+        name, nametype = field(body, b"name="), field(body, b"nametype=")
+    return text(_checked(name, "name")), nametype
 
 
 # -- for tests and fixtures ------------------------------------------------------

@@ -1,5 +1,6 @@
 """The command `godo record -- CMD` runs: forked with an audit session of its own,
-held before its exec until godo's rules are in."""
+once audit is on (a task forked before audit's first enable of a boot is never
+audited), and held before its exec until godo's rules are in."""
 
 from __future__ import annotations
 
@@ -14,15 +15,20 @@ from ..tracker.procfs import open_fds
 _UNSET_LOGINUID = 4294967295  # (uid_t)-1: no login uid was ever set
 
 
+def check_command(argv: list[str]) -> None:
+    """A command that can be run, or GodoError saying why not."""
+    if not argv:
+        raise GodoError("no command given after --")
+    if shutil.which(argv[0]) is None:
+        raise GodoError(f"command not found: {argv[0]}")
+
+
 class Command:
     """CMD forked with its own audit session, held before exec until the rules
     that select that session are in."""
 
     def __init__(self, argv: list[str]):
-        if not argv:
-            raise GodoError("no command given after --")
-        if shutil.which(argv[0]) is None:
-            raise GodoError(f"command not found: {argv[0]}")
+        check_command(argv)
         self.argv = argv
         # What the command inherits: godo's stdio (everything else godo opens is
         # close-on-exec).

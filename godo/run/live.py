@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from ..source.rawlog import frames_to_lines
 from ..source.session import AuditSession, wait_for_marker
 from ..tracker import Scope, Tracker
 from ..tracker.procfs import boot_ticks
-from .command import Command
+from .command import Command, check_command
 from .gc_pace import RareFullCollections
 from .report import RunReport, finish_run, interrupt_run, new_run, why_interrupted
 
@@ -175,22 +176,30 @@ class Recorder:
         self._stop.install()
         try:
             if command:
-                cmd = Command(command)
-                scope = Scope("command", cmd.pid)
-            report = self.report = new_run("multicast" if opts.multicast else "unicast", scope, command)
-            tracker = self.tracker = Tracker(self.store, host=report.host, boot_id=boot_id(),
-                                             scope=scope, run=report.run_id, live=True,
-                                             checkpoint_interval=opts.checkpoint_interval)
-            if cmd is not None:
-                tracker.adopt_command(cmd.pid, cmd.started, command, cmd.inherited)
-                self._stop.child = cmd.pid
-            else:
-                tracker.seed_from_proc()
+                check_command(command)  # said before audit is touched
             if opts.raw_log:
                 self._raw = open(opts.raw_log, "ab")
+            # Audit goes on before CMD is forked: a task forked while audit was never
+            # enabled since boot is never audited (see source/coverage.py).
             with AuditSession(run_dir() / "audit-session.json", multicast=opts.multicast,
                               backlog_limit=opts.backlog_limit,
                               backlog_wait_time=opts.backlog_wait_time) as session:
+                if command:
+                    cmd = Command(command)
+                    scope = Scope("command", cmd.pid)
+                report = self.report = new_run("multicast" if opts.multicast else "unicast",
+                                               scope, command)
+                report.coverage = session.coverage.document()
+                report.audit_enabled_at = session.enabled_at
+                tracker = self.tracker = Tracker(self.store, host=report.host, boot_id=boot_id(),
+                                                 scope=scope, run=report.run_id, live=True,
+                                                 checkpoint_interval=opts.checkpoint_interval)
+                unaudited_before = session.coverage.ticks  # None where no moment is known
+                if cmd is not None:
+                    tracker.adopt_command(cmd.pid, cmd.started, command, cmd.inherited)
+                    self._stop.child = cmd.pid
+                else:
+                    tracker.seed_from_proc(unaudited_before=unaudited_before)
                 report.lost_start = session.found.lost
                 arch = rules_mod.native_arch()
                 exclude = {os.getpid()} | set(opts.exclude_pids) | set(self.store.server_pids)
@@ -206,12 +215,15 @@ class Recorder:
                 else:
                     # What started while /proc was read and the rules went in is in
                     # neither: look again for it.
-                    tracker.seed_from_proc(started_before=rules_begin)
+                    tracker.seed_from_proc(started_before=rules_begin,
+                                           unaudited_before=unaudited_before)
                 # A stop signal before recording began cuts any run short; after
                 # it, it is how a daemon ends, but it cuts a command short.
                 stopped_early = self._stop.requested
                 if opts.on_ready is not None:
                     opts.on_ready()
+                if cmd is None:
+                    _warn_unaudited(tracker, session.coverage)
                 with _Boost(opts.priority_boost) as boost, RareFullCollections():
                     report.priority_boost = boost.applied
                     self._loop(session, cmd)
@@ -274,3 +286,28 @@ class Recorder:
         if self._raw is not None and batch:
             self._raw.write(frames_to_lines(batch))
         self.tracker.process(self.pipeline.feed_frames(batch, time.monotonic()), dense=dense)
+
+
+_NAMED = 5  # processes a warning names; the rest are counted
+
+
+def _warn_unaudited(tracker: Tracker, coverage) -> None:
+    """One line on stderr when processes in scope run unseen by audit: they started
+    before its first enable of this boot (see source/coverage.py)."""
+    from ..cli.output import shown
+    from ..source.coverage import UNKNOWN
+    seeded = [p for p in tracker.procs.values() if p.in_scope and p.seeded]
+    if coverage.kind == UNKNOWN and seeded:
+        print("godo: audit was enabled on this boot before godo looked, by another program "
+              "(no audit=1 at boot): processes already running may not be audited; boot with "
+              "audit=1 to be sure", file=sys.stderr)
+        return
+    blind = sorted((p for p in seeded if not p.audited), key=lambda p: p.pid)
+    if not blind:
+        return
+    names = ", ".join(f"{p.pid} {shown(p.comm or '?')}" for p in blind[:_NAMED])
+    more = f" and {len(blind) - _NAMED} more" if len(blind) > _NAMED else ""
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(coverage.time))
+    print(f"godo: {len(blind)} process{'es' if len(blind) != 1 else ''} in scope started before "
+          f"audit was first enabled on this boot ({since}) and cannot be audited: {names}{more}; "
+          "boot with audit=1 to record them", file=sys.stderr)

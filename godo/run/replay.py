@@ -6,7 +6,7 @@ import os
 
 from ..errors import GodoError
 from ..hotpath import Pipeline
-from ..paths import boot_id
+from ..paths import boot_id, is_host_name
 from ..source.logfile import LogSource
 from ..tracker import Scope, Tracker
 from .gc_pace import RareFullCollections
@@ -44,7 +44,7 @@ def replay(path: str, store, *, scope: Scope = Scope("host"), on_activities=None
     not empty and in which nothing parses as a record raises GodoError once the
     run is written."""
     source = LogSource(path)
-    report = new_run("replay", scope, [path], host=host or source.node())
+    report = new_run("replay", scope, [path], host=host or _node(source))
     tracker = (Tracker(store, host=report.host, boot_id=boot_id(), scope=scope, run=report.run_id)
                if track else Untracked())
     pipeline = Pipeline()
@@ -69,13 +69,28 @@ def replay(path: str, store, *, scope: Scope = Scope("host"), on_activities=None
     except BaseException as exc:  # Ctrl-C, SIGTERM, a failure: the run says so
         interrupt_run(report, pipeline, tracker, store, exc)
         raise
+    failure = read_error
+    if failure is None and size and not pipeline.records:
+        malformed = pipeline.malformed
+        failure = GodoError(f"nothing in {name} parsed as an audit record ("
+                            + (f"{malformed} malformed line{'s' if malformed != 1 else ''})"
+                               if malformed else "no records in it)"))
+    # A replay that fails says so in its run document (`failed`), so that no view
+    # takes it for the latest run.
+    report.failed = None if failure is None else str(failure)
     finish_run(report, pipeline, tracker, store, on_activities=on_activities,
                errors=(str(read_error),) if read_error is not None else ())
-    if read_error is not None:
-        raise read_error
-    if size and not report.pipeline.get("records"):
-        malformed = report.pipeline.get("malformed", 0)
-        raise GodoError(f"nothing in {name} parsed as an audit record ("
-                        + (f"{malformed} malformed line{'s' if malformed != 1 else ''})" if malformed
-                           else "no records in it)"))
+    if failure is not None:
+        raise failure
     return report
+
+
+def _node(source: LogSource) -> str | None:
+    """The host the log's first line names (auditd's `node=`), when it is a host
+    name; a log that names something else is refused, not taken at its word."""
+    node = source.node()
+    if node is not None and not is_host_name(node):
+        raise GodoError(f"{os.path.basename(source.path)} names its host {node[:64]!r}"
+                        f"{'…' if len(node) > 64 else ''} (node= on its first line), which is not "
+                        "a host name: give one with --host NAME")
+    return node

@@ -36,6 +36,11 @@ class RunReport:
     batches: int = 0                # receive calls that brought datagrams (live runs)
     priority_boost: int = 0         # how much nicer the live thread ran (0: as started)
     interrupted: str | None = None  # why the run ended before its natural end
+    failed: str | None = None       # why the run failed (a replay of a log with no records)
+    # Audit's reach on this boot (source/coverage.py, as a document), and when this
+    # run turned audit on (seconds on the boot clock; None: it was on already).
+    coverage: dict | None = None
+    audit_enabled_at: float | None = None
 
     def __init__(self, run_id: str, host: str, started: float, mode: str, scope: str,
                  command: list[str] | None = None) -> None:
@@ -72,6 +77,8 @@ class RunReport:
 
     @property
     def status(self) -> str:
+        if self.failed:
+            return "failed"
         if self.interrupted:
             return "interrupted"
         return "running" if self.ended is None else "finished"
@@ -87,7 +94,8 @@ class RunReport:
         return {
             "_id": self.run_id, "host": self.host, "boot_id": boot_id(),
             "started": utc(self.started), "ended": utc(self.ended),
-            "status": self.status, "interrupted": self.interrupted, "pid": os.getpid(),
+            "status": self.status, "interrupted": self.interrupted, "failed": self.failed,
+            "pid": os.getpid(),
             "mode": self.mode, "scope": self.scope, "command": self.command,
             "exit_status": self.exit_status,
             "exit_source": self.exit_source, "godo": __version__, "hotpath": mode(),
@@ -98,6 +106,8 @@ class RunReport:
             "malformed": self.pipeline.get("malformed", 0),
             "serial_gaps": self.pipeline.get("serial_gaps", 0),
             "processes": self.tracker.get("processes", 0), "files": self.tracker.get("files", 0),
+            "audit_coverage": self.coverage, "audit_enabled_at": self.audit_enabled_at,
+            "unaudited": self.tracker.get("unaudited", 0),
             "store": self.store, "errors": self.errors[:100], "audit_session": self.session,
             "drained": self.drained, "received": self.received, "overruns": self.overruns,
             "batches": self.batches,

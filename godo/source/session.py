@@ -3,7 +3,9 @@
 `AuditSession` owns it. It writes down what it is
 about to change before changing it (a state file), so that every exit path, and
 the next start after a SIGKILL, puts back exactly what it found: its rules
-removed, the daemon pid released, `enabled`, backlog and wait restored.
+removed, the daemon pid released, `enabled`, backlog and wait restored. It also
+tells how far audit reaches on this boot (`coverage`): an enable that is the
+first of the boot is written down, as only tasks forked after it are audited.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from ..errors import AuditError, GodoError
 from ..paths import boot_id
 from . import audit as A
+from . import coverage
 from .receive import Receiver
 
 SO_RCVBUFFORCE = 33
@@ -100,6 +103,10 @@ class AuditSession:
         self.receiver = None
         self.state: SessionState | None = None
         self.found: A.AuditStatus | None = None
+        # Audit's reach on this boot (coverage.Coverage), and when this run turned
+        # audit on (the boot clock's seconds; None: it was on already).
+        self.coverage: coverage.Coverage | None = None
+        self.enabled_at: float | None = None
         self.recovered = 0
         self._added: list[bytes] = []
 
@@ -145,8 +152,17 @@ class AuditSession:
             wanted["backlog_limit"] = self.backlog_limit
         if status.backlog_wait_time != self.backlog_wait_time:
             wanted["backlog_wait_time"] = self.backlog_wait_time
+        self.coverage = coverage.decide(coverage.read_cmdline(), status.enabled,
+                                        coverage.read_marker(self.state_path.parent),
+                                        self.state.boot_id)
         if wanted:
             self.control.set_status(**wanted)
+        if "enabled" in wanted:
+            # Taken once the kernel has it: a task forked from now on is audited.
+            self.enabled_at = coverage.boot_clock()
+            if self.coverage.kind == coverage.FIRST:
+                self.coverage = coverage.remember(self.state_path.parent, self.state.boot_id,
+                                                  self.enabled_at, time.time())
         if not self.multicast:
             self.state.registered = True
             self.state.save(self.state_path)

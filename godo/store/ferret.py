@@ -33,7 +33,13 @@ from .local import listening_port
 
 FERRETDB_VERSION = "v1.24.2"
 # godo's build of it (godo/data/build-ferretdb.sh): its bugs fixed, its queries pushed down.
-FERRETDB_BUILD = f"{FERRETDB_VERSION}-godo2"
+FERRETDB_BUILD = f"{FERRETDB_VERSION}-godo3"
+# SQLite settings for FerretDB's connections (its URL's `_pragma`s; FerretDB adds WAL
+# and a busy timeout itself). In WAL mode `synchronous(normal)` syncs the log at
+# checkpoints, not at every commit: a crash of FerretDB or godo loses nothing, a
+# power cut the last commits, as MongoDB's default write concern (no `j`) does.
+# Measured by benchmarks/store_cost.py: see benchmarks/README.md.
+SQLITE_PRAGMAS = ("synchronous(normal)",)
 _LOG = "ferretdb.log"
 _ENDPOINT = "endpoint.json"
 _LOCK = "lock"
@@ -104,7 +110,8 @@ class EmbeddedFerret:
 
     def __init__(self, data_dir: str | os.PathLike, *, binary: str | None = None,
                  port: int = 0, start_timeout: float = 30.0, stop_timeout: float = 10.0,
-                 log_level: str = "info", nice: int = 10):
+                 log_level: str = "info", nice: int = 10,
+                 sqlite_pragmas: tuple[str, ...] = SQLITE_PRAGMAS):
         self.dir = Path(data_dir) / "ferretdb"
         self.nice = nice
         self.binary = binary
@@ -112,6 +119,7 @@ class EmbeddedFerret:
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self.log_level = log_level
+        self.sqlite_pragmas = sqlite_pragmas
         self.port: int | None = None
         self.pid: int | None = None
         self.owned = False
@@ -186,6 +194,8 @@ class EmbeddedFerret:
         if log.exists() and log.stat().st_size:
             log.replace(log.with_name(_LOG + ".1"))
         sqlite_url = "file:" + urllib.parse.quote(f"{self.dir.resolve()}/")
+        if self.sqlite_pragmas:
+            sqlite_url += "?" + urllib.parse.urlencode([("_pragma", p) for p in self.sqlite_pragmas])
         args = [binary, "--handler=sqlite", f"--sqlite-url={sqlite_url}",
                 f"--state-dir={self.dir.resolve()}",
                 # With port 0 the kernel picks a free port as FerretDB binds, so no

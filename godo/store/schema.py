@@ -3,20 +3,21 @@
 DEFAULT_DATABASE = "godo"
 COLLECTIONS = ("processes", "files", "containers", "runs")
 
-# collection -> the keys of each index. One for every filter the command line
-# uses, with the listing's sort after an equality where both go together:
-# `tree` selects by run or container and sorts by start, `files` by run,
-# container or pid and sorts by opened; --since/--until bound start/exit_time
-# and opened/closed; `files --path` matches path and host_path; `containers`
-# reads each container's processes and files written. (MongoDB uses them all;
-# godo's FerretDB build those its pushdown compares: godo/data/ferretdb/.)
+# collection -> the keys of each index: one for every filter the command line
+# uses, with the listing's sort after an equality where both go together, and
+# no more (each costs FerretDB ~6-7 µs on every document written, against
+# ~70 µs for the insert itself: benchmarks/store_cost.py). `tree` selects by run
+# or container and sorts by start, `files` by run, container or pid and sorts by
+# opened; --since/--until bound start/exit_time and opened/closed; `files --path`
+# matches path and host_path; `containers` reads the containers collection alone.
+# (MongoDB uses them all; godo's FerretDB build those its pushdown compares:
+# godo/data/ferretdb/.) Query times at 1M files: benchmarks/README.md.
 INDEXES: dict[str, list[list[tuple[str, int]]]] = {
-    "processes": [[("host", 1), ("start", 1)], [("run", 1), ("start", 1)],
-                  [("container", 1), ("start", 1)], [("pid", 1)], [("parent", 1)],
-                  [("start", 1)], [("exit_time", 1)], [("exe", 1)]],
+    "processes": [[("run", 1), ("start", 1)], [("container", 1), ("start", 1)],
+                  [("start", 1)], [("exit_time", 1)]],
     "files": [[("run", 1), ("opened", 1)], [("container", 1), ("opened", 1)],
-              [("pid", 1), ("opened", 1)], [("process", 1)], [("path", 1)], [("host_path", 1)],
-              [("opened", 1)], [("closed", 1)], [("last_write", 1)]],
+              [("pid", 1), ("opened", 1)], [("path", 1)], [("host_path", 1)],
+              [("opened", 1)], [("closed", 1)]],
     "containers": [[("host", 1)], [("id", 1)], [("name", 1)]],
     "runs": [[("host", 1), ("started", 1)], [("started", 1)]],
 }

@@ -11,6 +11,7 @@ from ..hotpath import contract as C
 from . import procfs
 from .model import OpenFile, Process
 from .paths import join
+from .runtimes import real_exe
 
 _O_CLOEXEC = C.O_CLOEXEC
 
@@ -48,6 +49,10 @@ class Files:
         open_file = OpenFile(self._file_serial_next(), proc, fd, path, act.flags, act.mode,
                              act.ts, bool(act.created), False)
         open_file.arch = act.arch
+        # The names the open's own record gives: the process may have changed its
+        # name since the tracker last took it (runc init, re-executed as `exe`,
+        # becomes the container's `sh`).
+        open_file.comm, open_file.exe = act.comm, real_exe(act.exe, proc.exe)
         if proc.root and path and path.startswith("/"):
             open_file.host_path = join(proc.root, path.lstrip("/"))
         open_file.refs = 1

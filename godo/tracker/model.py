@@ -109,9 +109,13 @@ class OpenFile:
         return f"{self.proc.id}:{self.fd}:{int(self.opened * 1000)}:{self.serial}"
 
     def seal(self) -> OpenFile:
-        """Hand over: the opener's names as they are now (an exec later changes them)."""
+        """Hand over: the opener's names as its open's record gave them (an exec
+        later changes the process's), else, for a file inherited from before godo
+        looked, the holder's as they are now; its container as it is now."""
         proc = self.proc
-        self.comm, self.exe, self.container = proc.comm, proc.exe, proc.container
+        if self.comm is None and self.exe is None:
+            self.comm, self.exe = proc.comm, proc.exe
+        self.container = proc.container
         self.runtime = proc.runtime
         return self
 
@@ -145,7 +149,7 @@ class Process:
                  "auid", "euid", "suid", "gid", "egid", "ses", "tty", "names", "execs", "children", "children_count", "exit_time", "exit_code",
                  "signal", "status", "container", "shim_id", "runtime", "root", "in_scope", "threads",
                  "fds", "cloexec", "dirty", "seeded", "fs_ops", "files_written", "proc_start",
-                 "ctx")
+                 "audited", "ctx")
 
     def __init__(self, id, pid, ppid, parent, start, ctx: Context):
         self.ctx = ctx
@@ -176,6 +180,7 @@ class Process:
         self.fs_ops = None
         self.files_written = 0
         self.proc_start = None        # /proc starttime in clock ticks, to tell pid reuse
+        self.audited = True           # False: started before audit's first enable of its boot
 
     def document(self) -> dict:
         ctx = self.ctx
@@ -195,6 +200,8 @@ class Process:
             "threads": self.threads,
             "seeded": self.seeded, "fs_ops": list(self.fs_ops) if self.fs_ops else [],
             "files_written": self.files_written,
+            # Only where it is false: the kernel never audits this process.
+            **({} if self.audited else {"audited": False}),
         }
 
 
@@ -223,8 +230,11 @@ class Container:
         self.dirty = True
 
     def document(self) -> dict:
-        host = self.ctx.host
-        return {"_id": f"{host}:{self.id}", "id": self.id, "name": self.name,
+        host, run = self.ctx.host, self.ctx.run
+        # One document per container and run, each with that run's counts: the
+        # `containers` listing adds them up without reading processes or files.
+        return {"_id": f"{run}:{self.id}" if run else f"{host}:{self.id}", "id": self.id,
+                "name": self.name,
                 "namespace": self.namespace, "runtime": self.engine, "pod": self.pod,
                 "host": host, "run": self.ctx.run, "rootfs": self.rootfs, "init": self.init,
                 "init_pid": self.init_pid, "first_seen": utc(self.first),

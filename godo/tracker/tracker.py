@@ -57,7 +57,7 @@ class Tracker(Containers):
         self.last_ts: float | None = None  # the audit time of the last activity
         self._file_serial = 0
         self.counts = {"activities": 0, "out_of_scope": 0, "processes": 0, "files": 0,
-                       "pid_reuse": 0, "gone": 0}
+                       "pid_reuse": 0, "gone": 0, "unaudited": 0}
         self._handlers = {
             "spawn": self._spawn, "exec": self._exec, "exit": self._exit, "open": self._open,
             "write": self._write, "close": self._close, "dup": self._dup,
@@ -385,14 +385,17 @@ class Tracker(Containers):
 
     # -- /proc -------------------------------------------------------------------------
 
-    def seed_from_proc(self, proc_root: str = "/proc", *, started_before: int | None = None) -> int:
+    def seed_from_proc(self, proc_root: str = "/proc", *, started_before: int | None = None,
+                       unaudited_before: int | None = None) -> int:
         """Learn the processes that were running before we started, parents
         first, so they keep their ancestry and container.
 
         With `started_before` (clock ticks since boot, as `boot_ticks()` gives),
         only processes not known yet that started before then: the second look,
         once the rules are in, at what started while the first one was taken.
-        Anything later has its spawn in the audit stream."""
+        Anything later has its spawn in the audit stream. Those in scope that
+        started before `unaudited_before` (ticks: audit's first enable of this
+        boot) are never audited: marked, and counted in `unaudited`."""
         order = procfs.running(proc_root, started_before=started_before,
                                known=self.procs.keys() if started_before is not None else ())
         roots = procfs.MountRoots(proc_root)
@@ -416,6 +419,9 @@ class Tracker(Containers):
             if proc.in_scope:
                 proc.fds, proc.cloexec = {}, set()
                 self.counts["processes"] += 1
+                if unaudited_before is not None and info["ticks"] < unaudited_before:
+                    proc.audited = False
+                    self.counts["unaudited"] += 1
                 self._count(proc, info["start"], 1)
                 if proc_root == "/proc":
                     self._inherit(proc, procfs.open_fds(proc.pid), info["start"])

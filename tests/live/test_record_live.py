@@ -78,6 +78,36 @@ def test_record_a_command_tree_and_its_files(live_audit, godo_env, store_uri, sh
     assert f"cat {target}" in tree and "exit 7" in tree
 
 
+def test_the_command_is_forked_after_godo_turns_audit_on(live_audit, godo_env, store_uri, short_dir):
+    """A task forked while audit was never enabled since boot is never audited
+    (audit_alloc), so on a fresh boot (enabled 0, no audit=1) CMD must be forked
+    after godo sets `enabled 1`: its start time in /proc (clock ticks on the boot
+    clock) is not before the moment the run document says godo turned audit on.
+    (audit_ever_enabled cannot be made false again here; this is the order that
+    makes a fresh boot's first run whole.)"""
+    stat = short_dir / "stat"
+    script = f"cat /proc/$$/stat > {stat}"
+    with A.AuditControl() as control:
+        control.set_status(enabled=0)  # as a fresh boot finds it; live_audit checks it is put back
+    try:
+        assert main(["record", "--mongo", store_uri, "--", "sh", "-c", script]) == 0
+    finally:
+        with A.AuditControl() as control:
+            control.set_status(enabled=live_audit["enabled"])
+    start_ticks = int(stat.read_text().rsplit(")", 1)[1].split()[19])
+    client, db = _db(store_uri)
+    with client:
+        run = db.runs.find_one({"command": ["sh", "-c", script]})
+        shell = db.processes.find_one({"run": run["_id"], "argv": ["sh", "-c", script]})
+    assert run["audit_enabled_at"] is not None, "godo found audit off and turned it on"
+    assert start_ticks >= int(run["audit_enabled_at"] * os.sysconf("SC_CLK_TCK")), \
+        "CMD was forked after godo set enabled 1"
+    assert run["audit_coverage"]["kind"] in ("since", "boot"), run["audit_coverage"]
+    assert run["exit_source"] == "audit" and shell["exe"] == "/usr/bin/dash", \
+        "CMD's own exec and exit are in the stream"
+    assert run["unaudited"] == 0 and "audited" not in shell
+
+
 def test_record_subprocess_with_null_store_prints_a_summary(live_audit, godo_env):
     result = subprocess.run(GODO + ["record", "--store", "null", "--", "sh", "-c", "ls / >/dev/null"],
                             capture_output=True, text=True, timeout=60)

@@ -153,7 +153,7 @@ def test_store_setup_builds_ferretdb_then_finds_it(wheel_venv):
     before = _user(venv, home, "tree", check=False)
     assert before.returncode == 1 and "run `godo store setup`" in before.stderr
     first = _user(venv, home, "store", "setup")
-    binary = home / "cache" / "godo" / "ferretdb-v1.24.2-godo2" / "ferretdb"
+    binary = home / "cache" / "godo" / "ferretdb-v1.24.2-godo3" / "ferretdb"
     assert first.stdout.strip() == str(binary) and "built FerretDB v1.24.2" in first.stderr
     again = _user(venv, home, "store", "setup")
     assert again.stdout.strip() == str(binary) and "found at" in again.stderr

@@ -132,3 +132,35 @@ def test_ne_a_boolean_matches_false_null_and_missing(ferret_uri):
     finally:
         client.drop_database("test_pushdown_ne")
         client.close()
+
+
+_PATHS = ["/a/build/file12.o", "/a/build/file120.o", "/b/build/file12.c", "/a/b*ld/x.o",
+          "/a/b?ld/x.o", "/a/[x]/y", "/a/x/y", "/line\nbreak.o", "/ünï/cödé.o", "/a/build/f.O",
+          "/a/build/file1.o", "/r/a]b", "/r/a^b", None]
+
+
+@pytest.mark.parametrize("glob", ["*/build/file12*.o", "*.o", "/a/b?ld/*", "*/b[*]ld/*",
+                                  "*/[xy]/*", "*[!o]", "/a/build/file1[0-9]*", "*ünï*",
+                                  "*a]b", "*a^b", "/*/*/*/*", "/a/build/f.[oO]"])
+def test_a_glob_regex_matches_what_it_matches_in_python(ferret_uri, glob):
+    """A glob's terms (godo's `files --path`: its regex, pushed down as SQLite's
+    GLOB, and its literal start as a range) find what the regex finds: the same
+    documents, sorted and cut alike."""
+    import re
+
+    from godo.store.queries import glob_regex, path_terms
+    client = pymongo.MongoClient(ferret_uri, serverSelectionTimeoutMS=5000)
+    try:
+        coll = client["test_pushdown_glob"].docs
+        coll.drop()
+        coll.create_index([("run", 1), ("opened", 1)])
+        coll.insert_many([{"_id": f"p{i}", "run": "r", "path": p, "opened": T0 + timedelta(seconds=i)}
+                          for i, p in enumerate(_PATHS)])
+        pattern = glob_regex(glob)
+        want = [f"p{i}" for i, p in enumerate(_PATHS) if p is not None and re.search(pattern, p)]
+        terms = {"run": "r", **path_terms(glob)}
+        assert [d["_id"] for d in coll.find(terms).sort("opened", 1)] == want
+        assert [d["_id"] for d in coll.find(terms).sort("opened", 1).limit(1)] == want[:1]
+    finally:
+        client.drop_database("test_pushdown_glob")
+        client.close()

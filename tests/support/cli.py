@@ -60,10 +60,17 @@ def _config_file(directory: Path, text: str, mode: int = 0o644) -> Path:
 
 def _on_a_terminal(argv: list[str], timeout: float = 120.0) -> tuple[int, str]:
     """Run argv with its stderr on a pseudo-terminal; its return code and what it drew."""
+    rc, drawn = on_a_pty(argv, "stderr", {**os.environ, "COLUMNS": "160"}, timeout)
+    return rc, drawn.decode(errors="replace")
+
+
+def on_a_pty(argv: list[str], stream: str, env: dict, timeout: float = 120.0) -> tuple[int, bytes]:
+    """Run argv with `stream` (stdout or stderr) on a pseudo-terminal, the other
+    to /dev/null; its return code and the bytes it drew there."""
     master, slave = pty.openpty()
     os.set_blocking(master, False)
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=slave, env={**os.environ, "COLUMNS": "160"})
+    streams = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, stream: slave}
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, env=env, **streams)
     os.close(slave)
     chunks, deadline = [], time.monotonic() + timeout
     try:
@@ -82,7 +89,7 @@ def _on_a_terminal(argv: list[str], timeout: float = 120.0) -> tuple[int, str]:
         rc = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
     finally:
         os.close(master)
-    return rc, b"".join(chunks).decode(errors="replace")
+    return rc, b"".join(chunks)
 
 
 # -- godo as nobody ---------------------------------------------------------------------------

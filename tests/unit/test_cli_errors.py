@@ -241,6 +241,46 @@ def test_usage_errors_are_one_line(capsys):
     assert capsys.readouterr().out.startswith("godo ")
 
 
+@pytest.mark.parametrize("command", ["tree", "files"])
+def test_an_inverted_window_is_a_usage_error_before_the_database_is_opened(env, closed_port, capsys,
+                                                                          command):
+    # A database that refuses connections: the window is refused first, in one line.
+    uri = f"mongodb://127.0.0.1:{closed_port}/"
+    assert main([command, "--mongo", uri, "--since", "10m", "--until", "1h"]) == 2
+    line = _one_line_error(capsys.readouterr().err)
+    assert line.startswith("godo: --since (") and "is after --until (" in line
+    assert main([command, "--mongo", uri, "--since", "1h", "--until", "10m"]) == 1, \
+        "the right way round, it asks the database"
+    assert "cannot reach the database" in _one_line_error(capsys.readouterr().err)
+
+
+def test_a_host_name_is_a_host_name(env, tmp_path, capsys):
+    log = tmp_path / "n.log"
+    log.write_bytes(b"node=" + b"\x1b[2Jx" * 200 + b" " + (DATA / "dirfd.log").read_bytes())
+    assert main(["replay", "--store", "null", str(log)]) == 1
+    line = _one_line_error(capsys.readouterr().err)
+    assert line.startswith("godo: n.log names its host '\\x1b[2Jx") and "--host NAME" in line
+    assert "\x1b" not in line and len(line) < 250, "escaped, and cut"
+    assert main(["replay", "--store", "null", "--host", "db7", str(log)]) == 0, "--host wins"
+    capsys.readouterr()
+    for bad in ("a\x1bb", "x" * 254, "", "two words", "-lead"):
+        assert main(["replay", "--store", "null", f"--host={bad}", str(log)]) == 2
+        assert "is not a host name" in _one_line_error(capsys.readouterr().err)
+    from godo.paths import is_host_name
+    assert all(is_host_name(n) for n in ("web1", "db7.example.org", "10.0.0.7", "fe80::1", "my_host"))
+
+
+def test_status_as_nobody_shows_what_it_can():
+    result = _nobody_subprocess("status")
+    assert result.returncode == 1
+    assert _one_line_error(result.stderr) == (
+        "godo: not allowed to read the audit status: run godo as root (CAP_AUDIT_CONTROL)")
+    shown = result.stdout.splitlines()
+    assert shown[0].split()[0] == "audit" and "not allowed" in shown[0]
+    assert any(line.startswith("store") for line in shown)
+    assert shown[-1].startswith("godo") and "0.1.0" in shown[-1]
+
+
 # -- a run whose godo is gone ----------------------------------------------------------------------
 
 def test_a_run_left_running_by_a_dead_godo_is_shown_interrupted():

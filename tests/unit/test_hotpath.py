@@ -477,24 +477,55 @@ def test_null_values_are_absent(twin):
     assert got["path"] == "rel"  # no cwd to join with
 
 
-def test_hex_that_is_not_hex_is_kept_as_it_is(twin):
-    got = one(twin, syscall(562, 257, AT_FDCWD, 1, 0, exit=3, comm="0A41", exe="41424"), cwd(562),
-              path(562, 0, "/plain"), proctitle(562, "x"))
-    assert (got["comm"], got["exe"], got["path"]) == ("\nA", "41424", "/plain")
+def test_hex_with_both_cases_of_digits_decodes(twin):
+    got = one(twin, syscall(562, 257, AT_FDCWD, 1, 0, exit=3, comm="0a41", exe='"/bin/x"'), cwd(562),
+              path(562, 0, "2f706C61696E"), proctitle(562, "x"))
+    assert (got["comm"], got["path"]) == ("\nA", "/plain")
+
+
+def _exec_lines(serial: int, *, comm="0A41", exe='"/bin/x"', arg="4A6F", cwd_value='"/w"',
+                name='"/bin/x"') -> list[str]:
+    return [syscall(serial, 59, exit=0, comm=comm, exe=exe, items=1),
+            record("EXECVE", serial, f'argc=2 a0="x" a1={arg}'), cwd(serial, cwd_value),
+            path(serial, 0, name), proctitle(serial, "x")]
+
+
+@pytest.mark.parametrize("bad, why", [
+    ({"comm": "0A4"}, "comm is neither quoted nor hex"),            # odd: half a byte
+    ({"exe": "41424"}, "exe is neither quoted nor hex"),
+    ({"arg": "4A6F6"}, "an argument is neither quoted nor hex"),    # the issue's a1=4A6F6
+    ({"name": "66696C65GG"}, "name is neither quoted nor hex"),     # and its name=66696C65GG
+    ({"cwd_value": "2F7 4"}, "cwd is neither quoted nor hex"),      # the kernel writes no spaces
+    ({"cwd_value": "2F74\t6D70"}, "cwd is neither quoted nor hex"),
+    ({"arg": "C3A9\xc3\xa9"}, "an argument is neither quoted nor hex"),  # not ASCII
+])
+def test_a_value_neither_quoted_nor_hex_is_malformed_not_kept_as_text(twin, bad, why):
+    """A string field is "quoted", (null), or pairs of hex digits: anything else is a
+    record the kernel did not write, counted malformed with why, on both twins."""
+    pipeline = twin.Pipeline()
+    activities = pipeline.feed_log(log(*_exec_lines(570, **bad))) + pipeline.flush()
+    assert pipeline.malformed == 1
+    assert [w for _where, w in pipeline.errors] == [why]
+    if "comm" in bad or "exe" in bad:
+        assert activities == [], "no SYSCALL record: nothing to cook"
+    else:
+        (got,) = [a.to_dict() for a in activities]
+        assert got["kind"] == "exec" and "4A6F6" not in str(got) and "GG" not in str(got)
+
+
+def test_a_value_neither_quoted_nor_hex_in_a_datagram_is_malformed_too(twin):
+    from support.frames import lines_to_frames
+    pipeline = twin.Pipeline()
+    frames = b"".join(lines_to_frames(line.encode()) for line in _exec_lines(571, name="ABC"))
+    pipeline.feed_frames(frames, 0.0)
+    pipeline.flush()
+    assert pipeline.malformed == 1 and pipeline.errors[0][1] == "name is neither quoted nor hex"
 
 
 def test_every_ascii_whitespace_separates_fields(twin):
     # Python's bytes \s, which the pure twin splits on: not the 0x1c-0x1f separators.
     got = twin.parse_record(b"audit(1.2:3): a=1\tb=2\x0bc=3\x0cd=4\re=5 f=6\x1cg=7\nh=8", 1300)
     assert got["fields"] == {"a": "1", "b": "2", "c": "3", "d": "4", "e": "5", "f": "6\x1cg=7", "h": "8"}
-
-
-def test_hex_may_hold_whitespace_between_byte_pairs(twin):
-    # bytes.fromhex skips ASCII whitespace before each pair, never inside one.
-    got = one(twin, syscall(564, 80, 1), cwd(564, "2F74 6D70\t2F\x0b61"), proctitle(564, "x"))
-    assert got["path"] == "/tmp/a"
-    split_pair = one(twin, syscall(565, 80, 1), cwd(565, "2F7 4"), proctitle(565, "x"))
-    assert split_pair["path"] == "2F7 4"
 
 
 def test_enriched_lines_cook_as_raw_ones_and_keep_the_names(twin):

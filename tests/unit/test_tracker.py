@@ -11,6 +11,7 @@ import pytest
 
 from godo.store.base import NullStore, document_of
 from godo.tracker import Scope
+from support.fakeproc import fake_process
 
 CID = "ab" * 32
 _serial = itertools.count(1)
@@ -406,6 +407,20 @@ def test_container_attribution_rootfs_and_host_paths():
     assert procs[11]["fs_ops"][0]["new_host_path"] == "/tmp/rootfs/data/final"
 
 
+MEMFD = "/memfd:runc_cloned:/proc/self/exe (deleted)"
+
+
+def _runc_create() -> list:
+    """containerd's shim for container `webapp` runs `runc create`, which forks 21."""
+    shim = "/usr/bin/containerd-shim-runc-v2"
+    return [spawn(1, 10, 1.0),
+            execve(10, 1.1, [shim, "-namespace", "default", "-id", "webapp", "-address", "/s"], shim),
+            spawn(10, 20, 1.2),
+            execve(20, 1.3, ["runc", "--root", "/run/r", "create", "--bundle", "/b", "webapp"],
+                   "/usr/sbin/runc", ppid=10),
+            spawn(20, 21, 1.4, ppid=10)]
+
+
 def test_a_runc_container_the_runtime_apart_from_its_workload():
     """containerd's shim, `runc create`, and `runc init` re-executed from a memfd
     copy of itself, which enters the root and execs the workload: the runtime's
@@ -413,17 +428,9 @@ def test_a_runc_container_the_runtime_apart_from_its_workload():
     workload, and the container ends as its init did."""
     store = ListStore()
     tracker = Tracker(store, host="h", boot_id="b", scope=Scope("containers"), run="r")
-    shim = "/usr/bin/containerd-shim-runc-v2"
-    memfd = "/memfd:runc_cloned:/proc/self/exe (deleted)"
-    tracker.process([
-        spawn(1, 10, 1.0),
-        execve(10, 1.1, [shim, "-namespace", "default", "-id", "webapp", "-address", "/s"], shim),
-        spawn(10, 20, 1.2),
-        execve(20, 1.3, ["runc", "--root", "/run/r", "create", "--bundle", "/b", "webapp"],
-               "/usr/sbin/runc", ppid=10),
-        spawn(20, 21, 1.4, ppid=10),
-        execve(21, 1.5, ["runc", "init"], memfd, ppid=20),
-        act("pivot_root", 21, 1.6, ppid=20, exe=memfd, new_root="/tmp/rootfs",
+    tracker.process(_runc_create() + [
+        execve(21, 1.5, ["runc", "init"], MEMFD, ppid=20),
+        act("pivot_root", 21, 1.6, ppid=20, exe=MEMFD, new_root="/tmp/rootfs",
             put_old="/tmp/rootfs"),
         execve(21, 1.7, ["/bin/sh", "-c", "work"], "/bin/busybox", ppid=20),
         exit_(20, 1.8, ppid=10),
@@ -451,6 +458,45 @@ def test_a_runc_container_the_runtime_apart_from_its_workload():
         "runc init from its memfd copy is still runc"
     (f,) = store.docs("files")
     assert (f["host_path"], f["runtime"], f["container"]) == ("/tmp/rootfs/data/out", False, "webapp")
+
+
+def test_a_file_names_the_command_its_open_record_names_not_the_process_earlier_state():
+    """runc's shape, as a real containerd container shows it: `runc init` is runc
+    re-executed through /proc/self/exe (comm `exe`, its exe a memfd), which enters
+    the root and becomes the container's `sh`; the opens that follow say `comm="sh"`
+    (here with no exec record between, as when that record never reached godo).
+    The file is `sh`'s, as its open record says."""
+    store = ListStore()
+    tracker = Tracker(store, host="h", boot_id="b", scope=Scope("containers"), run="r")
+    memfd = MEMFD
+    tracker.process(_runc_create() + [
+        act("exec", 21, 1.5, ppid=20, syscall="execve", comm="exe", exe=memfd,
+            argv=["/proc/self/exe", "init"], cwd="/b"),
+        act("pivot_root", 21, 1.6, ppid=20, comm="exe", exe=memfd, new_root="/tmp/rootfs",
+            put_old="/tmp/rootfs"),
+        act("open", 21, 1.7, ppid=20, syscall="openat", exit=3, comm="exe", exe=memfd,
+            path="/run/runc.fifo", fd=3, flags=0o1, mode=None),
+        act("open", 21, 1.8, ppid=20, syscall="openat", exit=4, comm="sh", exe="/bin/busybox",
+            path="/data/out.txt", fd=4, flags=0o1101, mode=0o644),
+        write(21, 1.9, 4, 6, ppid=20),
+        close(21, 2.0, 4, ppid=20),
+        close(21, 2.1, 3, ppid=20),
+    ])
+    tracker.finish(3.0)
+    procs = by_pid(store.docs("processes"))
+    assert procs[21]["comm"] == "exe", "the process as its last exec left it"
+    files = {f["path"]: f for f in store.docs("files")}
+    assert (files["/data/out.txt"]["comm"], files["/data/out.txt"]["exe"]) == ("sh", "/bin/busybox")
+    assert (files["/run/runc.fifo"]["comm"], files["/run/runc.fifo"]["exe"]) == \
+        ("exe", "/usr/sbin/runc"), "runc init from its memfd copy is still runc"
+
+
+def test_a_file_inherited_from_before_godo_looked_names_its_holder(tracked):
+    tracker, store = tracked
+    tracker.process([execve(100, 1000.1, ["sh"], "/usr/bin/dash", ppid=50),
+                     write(100, 1000.2, 1, 3, ppid=50), exit_(100, 1000.3, ppid=50)])
+    (f,) = store.docs("files")
+    assert f["inherited"] and (f["comm"], f["exe"]) == ("dash", "/usr/bin/dash")
 
 
 def test_memory_is_released_for_many_short_processes(tracked):
@@ -505,26 +551,16 @@ def test_a_container_started_before_godo_has_its_rootfs_from_the_mount_tables(
     assert roots.of(9) is None, "gone: nothing to say"
 
 
-def _fake_process(proc, pid: int, ppid: int, ticks: int, argv: list[str]) -> None:
-    base = proc / str(pid)
-    base.mkdir(parents=True)
-    comm = argv[0].rsplit("/", 1)[-1]
-    # stat: after "(comm) " come state, ppid, 17 fields, then the start time in ticks
-    (base / "stat").write_text(f"{pid} ({comm}) S {ppid} " + "0 " * 17 + f"{ticks} 0 0\n")
-    (base / "cmdline").write_bytes(b"\0".join(a.encode() for a in argv) + b"\0")
-    (base / "status").write_text("Name:\t%s\nUid:\t0\t0\t0\t0\n" % comm)
-
-
 def test_a_second_look_at_proc_adds_only_what_started_in_between(tmp_path):
     store = ListStore()
     tracker = Tracker(store, host="h", boot_id="b", scope=Scope("host"), run="r")
-    _fake_process(tmp_path, 1, 0, 10, ["/sbin/init"])
-    _fake_process(tmp_path, 10, 1, 500, ["/usr/sbin/sshd"])
+    fake_process(tmp_path, 1, 0, 10, ["/sbin/init"])
+    fake_process(tmp_path, 10, 1, 500, ["/usr/sbin/sshd"])
     assert tracker.seed_from_proc(str(tmp_path)) == 2
     # While the first look was taken and the rules went in, sshd forked 11;
     # 12 started after the rules were in: its spawn is in the stream.
-    _fake_process(tmp_path, 11, 10, 700, ["sshd: session"])
-    _fake_process(tmp_path, 12, 10, 900, ["sshd: late"])
+    fake_process(tmp_path, 11, 10, 700, ["sshd: session"])
+    fake_process(tmp_path, 12, 10, 900, ["sshd: late"])
     assert tracker.seed_from_proc(str(tmp_path), started_before=800) == 1
     assert set(tracker.procs) == {1, 10, 11}
     session, sshd = tracker.procs[11], tracker.procs[10]

@@ -244,6 +244,36 @@ cdef inline int _sys_field(const char* k, Py_ssize_t n) noexcept:
     return -1
 
 
+cdef inline bint _is_text(const char* s, Py_ssize_t n) noexcept:
+    """A string field as the kernel writes one: absent (n < 0), "quoted", (null), or
+    pairs of hex digits. Anything else is refused, never kept as the text it is."""
+    cdef Py_ssize_t i
+    cdef unsigned char c
+    if n <= 0 or s[0] == c'"' or (n == 6 and memcmp(s, b"(null)", 6) == 0):
+        return True
+    if n & 1:
+        return False
+    for i in range(n):
+        c = <unsigned char>s[i] | 0x20  # folds A-F to a-f (digits are unchanged)
+        if not (c'0' <= c <= c'9' or c'a' <= c <= c'f'):
+            return False
+    return True
+
+
+cdef const char* _execve_args(const char* body, Py_ssize_t n) noexcept:
+    """Why an EXECVE record's arguments are malformed (one neither quoted nor hex), or NULL."""
+    cdef const char* pos = body
+    cdef const char* key
+    cdef const char* val
+    cdef Py_ssize_t keylen, vallen
+    while godo_next_kv(&pos, body + n, &key, &keylen, &val, &vallen):
+        if (keylen >= 2 and key[0] == c'a' and c'0' <= key[1] <= c'9'
+                and not (keylen >= 4 and memcmp(key + keylen - 4, b"_len", 4) == 0)
+                and not _is_text(val, vallen)):
+            return "an argument is neither quoted nor hex"
+    return NULL
+
+
 cdef inline void _slice(Slice* s, const char* base, const char* value, Py_ssize_t n) noexcept:
     if value == NULL:
         s.len = -1
@@ -280,16 +310,26 @@ cdef const char* read_record(int rtype, const char* data, Py_ssize_t n, Record* 
             if f >= 0:  # a key written twice keeps its last value, as in a dict
                 r.sys[f].off = val - h.body
                 r.sys[f].len = vallen
+        if not _is_text(h.body + r.sys[F_COMM].off, r.sys[F_COMM].len):
+            return "comm is neither quoted nor hex"
+        if not _is_text(h.body + r.sys[F_EXE].off, r.sys[F_EXE].len):
+            return "exe is neither quoted nor hex"
         _slice(&r.names, h.body, h.extra, h.nextra)
     elif rtype == T_PATH:
         val = godo_field(h.body, h.nbody, b"name=", 5, &vallen)
+        if val != NULL and not _is_text(val, vallen):
+            return "name is neither quoted nor hex"
         _slice(&r.value, h.body, val, vallen)
         val = godo_field(h.body, h.nbody, b"nametype=", 9, &vallen)
         _slice(&r.nametype, h.body, val, vallen)
     elif rtype == T_CWD:
         r.value.len = -1
         if h.nbody >= 4 and memcmp(h.body, b"cwd=", 4) == 0:
+            if not _is_text(h.body + 4, h.nbody - 4):
+                return "cwd is neither quoted nor hex"
             _slice(&r.value, h.body, h.body + 4, h.nbody - 4)
+    elif rtype == T_EXECVE:
+        return _execve_args(h.body, h.nbody)
     elif rtype == T_PROCTITLE:
         r.value.len = -1
         if h.nbody >= 10 and memcmp(h.body, b"proctitle=", 10) == 0:

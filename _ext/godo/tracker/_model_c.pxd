@@ -36,7 +36,7 @@ cdef class Process:
     cdef public object fds, cloexec, fs_ops, proc_start
     cdef public list execs, children
     cdef public long long pid, ppid, children_count, threads, files_written
-    cdef public bint in_scope, dirty, seeded, runtime
+    cdef public bint in_scope, dirty, seeded, runtime, audited
     cdef public Context ctx
 
     @cython.locals(ctx=Context)

@@ -7,8 +7,10 @@
 // This build pushes down what godo's queries are made of (the SQL is in
 // internal/backends/sqlite/godo_pushdown.go):
 //   - on top-level fields: equality with a string, an integer, a boolean or null;
-//     `$ne` a boolean or null; the ranges on a string, a number or a date; an `$or`
-//     of such terms. Each is compared by the field's SQL value (`->>`, which godo's
+//     `$ne` a boolean or null; the ranges on a string, a number or a date; a
+//     `$regex` without options of the shape godo makes of a glob (`^`, literals,
+//     `.`, `.*`, bracket sets, `$`) as SQLite's GLOB, which matches a superset (its
+//     `?` takes a newline, the regex's `.` does not); an `$or` of such terms. Each is compared by the field's SQL value (`->>`, which godo's
 //     indexes are built on; a JSON boolean is 1 or 0 there, a date its milliseconds);
 //   - then, when the whole filter was pushed down, a sort on one top-level field
 //     and the limit.

@@ -141,6 +141,20 @@ func godoField(column string, v any) (string, []any, bool) {
 				default:
 					return "", nil, false
 				}
+			case op == "$regex":
+				// Only a pattern without options: `$options` is a key of its own.
+				pattern, ok := arg.(string)
+				if !ok || v.Has("$options") {
+					return "", nil, false
+				}
+
+				glob, ok := godoGlob(pattern)
+				if !ok {
+					return "", nil, false
+				}
+
+				conditions = append(conditions, column+" GLOB ?")
+				args = append(args, glob)
 			case godoRanges[op] != "":
 				switch arg.(type) {
 				case string, int32, int64, float64, time.Time:
@@ -186,4 +200,117 @@ func godoOrderBy(key string, order int64) string {
 	}
 
 	return clause
+}
+
+// godoGlob turns an anchored regular expression made of literals, `.`, `.*` and
+// bracket sets (the shape godo gives a glob: `^...$`) into SQLite's GLOB pattern,
+// which matches every string the expression matches (`?` matches a newline, `.`
+// does not: the handler filters again). False for any other expression.
+func godoGlob(pattern string) (string, bool) {
+	if !strings.HasPrefix(pattern, "^") {
+		return "", false
+	}
+
+	rs := []rune(pattern[1:])
+	var out strings.Builder
+
+	for i := 0; i < len(rs); i++ {
+		c := rs[i]
+
+		switch c {
+		case '$':
+			if i != len(rs)-1 {
+				return "", false
+			}
+
+			return out.String(), true
+		case '.':
+			if i+1 < len(rs) && rs[i+1] == '*' {
+				out.WriteRune('*')
+				i++
+			} else {
+				out.WriteRune('?')
+			}
+		case '\\':
+			if i+1 >= len(rs) {
+				return "", false
+			}
+
+			i++
+			godoGlobLiteral(&out, rs[i])
+		case '[':
+			end, set, ok := godoGlobSet(rs, i)
+			if !ok {
+				return "", false
+			}
+
+			out.WriteString(set)
+			i = end
+		case '*', '+', '?', '(', ')', '{', '}', '|', ']':
+			return "", false
+		default:
+			godoGlobLiteral(&out, c)
+		}
+	}
+
+	// No closing `$`: not anchored at the end.
+	return "", false
+}
+
+// godoGlobLiteral writes one literal character as GLOB reads it.
+func godoGlobLiteral(out *strings.Builder, c rune) {
+	switch c {
+	case '*', '?', '[':
+		out.WriteString("[" + string(c) + "]")
+	default:
+		out.WriteRune(c)
+	}
+}
+
+// godoGlobSet turns the bracket set at rs[start] into GLOB's: the index of its
+// closing `]`, the set, and whether GLOB can say it (a literal `]` or `^` must
+// come where GLOB reads them as literals).
+func godoGlobSet(rs []rune, start int) (int, string, bool) {
+	var out strings.Builder
+	out.WriteRune('[')
+
+	i := start + 1
+	if i < len(rs) && rs[i] == '^' {
+		out.WriteRune('^')
+		i++
+	}
+
+	first := true
+
+	for ; i < len(rs); i++ {
+		c := rs[i]
+
+		switch {
+		case c == ']':
+			if first {
+				return 0, "", false
+			}
+
+			out.WriteRune(']')
+
+			return i, out.String(), true
+		case c == '\\':
+			if i+1 >= len(rs) {
+				return 0, "", false
+			}
+
+			i++
+			c = rs[i]
+			if c == ']' || (c == '^' && first) {
+				return 0, "", false
+			}
+		case c == '[':
+			return 0, "", false
+		}
+
+		out.WriteRune(c)
+		first = false
+	}
+
+	return 0, "", false
 }
