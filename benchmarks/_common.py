@@ -112,3 +112,86 @@ def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:
             return True
         time.sleep(interval)
     return predicate()
+
+
+@contextmanager
+def busy_neighbour(on: bool):
+    """With `on`, one CPU kept busy by an unrelated process (`yes > /dev/null`)
+    for as long as the block runs: the targets are met on a machine where
+    something else runs, not on an idle one. Stopped (by its pid) on every exit."""
+    if not on:
+        yield None
+        return
+    neighbour = subprocess.Popen(["yes"], stdout=subprocess.DEVNULL, preexec_fn=die_with_parent)
+    try:
+        yield neighbour
+    finally:
+        neighbour.terminate()
+        neighbour.wait()
+
+
+def run_cpu(cmd: list[str], stdout=subprocess.DEVNULL, env=None) -> tuple[float, float]:
+    """(wall seconds, CPU seconds: user + system) of one whole process, from its
+    start to its exit; a failure raises with its stderr."""
+    start = time.perf_counter()
+    child = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE, env=env)
+    stderr = child.stderr.read()
+    _pid, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - start
+    child.returncode = os.waitstatus_to_exitcode(status)
+    child.stderr.close()
+    if child.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {stderr.decode(errors='replace').strip()}")
+    return seconds, usage.ru_utime + usage.ru_stime
+
+
+def audit_socket_queued(pid: int) -> int:
+    """Bytes the kernel has put in `pid`'s NETLINK_AUDIT sockets (/proc/net/netlink,
+    protocol 9, matched by inode to the process's fds) that it has not read yet."""
+    from godo.store.local import _socket_inodes
+    try:
+        inodes = _socket_inodes(pid)
+    except OSError:  # gone
+        return 0
+    queued = 0
+    for line in Path("/proc/net/netlink").read_text().splitlines()[1:]:
+        cols = line.split()
+        if len(cols) >= 10 and cols[1] == "9" and cols[9] in inodes:
+            queued += int(cols[4])
+    return queued
+
+
+def all_threads_waiting(pid: int) -> bool:
+    """Whether no thread of `pid` is running or runnable (state R): each waits in
+    the kernel, for a datagram, a lock or a timer."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return True
+    for tid in tids:
+        try:
+            state = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state == "R":
+            return False
+    return True
+
+
+def wait_handled(pid: int, kernel_backlog, timeout: float, interval: float = 0.02) -> float | None:
+    """Seconds until the consumer `pid` has handled every record the kernel sent it:
+    the kernel holds none for it (`kernel_backlog()` 0) and none wait unread in its
+    audit sockets, so what it received is what the kernel sent; then, for at most
+    half a second more, until no thread of it is runnable (the last batch handled).
+    None: the queues were not empty within `timeout`. A consumer's CPU read then is
+    its whole cost for what it was sent. (Where its rules are still in, the
+    neighbours' syscalls keep coming: the first moment it has caught up counts.)"""
+    start = time.monotonic()
+    while audit_socket_queued(pid) or kernel_backlog() or audit_socket_queued(pid):
+        if time.monotonic() - start > timeout:
+            return None
+        time.sleep(interval)
+    caught_up = time.monotonic()
+    while not all_threads_waiting(pid) and time.monotonic() - caught_up < 0.5:
+        time.sleep(0.005)
+    return time.monotonic() - start

@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import DATA_DIR, HERE, best, build, machine_load, verdict
+from _common import DATA_DIR, HERE, best, build, busy_neighbour, machine_load, verdict
 
 from godo.hotpath.contract import type_number
 
@@ -177,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="best of this many runs each (default 3)")
     parser.add_argument("--skip-as-recorded", action="store_true",
                         help="do not time libauparse on the corpus as recorded (slow)")
+    parser.add_argument("--busy", action="store_true",
+                        help="keep one CPU busy with an unrelated process (`yes`) throughout")
     parser.add_argument("--measure", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.measure:
@@ -197,7 +199,10 @@ def main(argv: list[str] | None = None) -> int:
 
     results: dict[str, list[dict]] = {k: [] for k in kinds}
     print(f"before: {machine_load()}", flush=True)
-    with tempfile.TemporaryDirectory(prefix="godo-offline-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="godo-offline-") as tmp, \
+            busy_neighbour(args.busy) as neighbour:
+        if neighbour:
+            print(f"one CPU kept busy by `yes` (pid {neighbour.pid}) throughout", flush=True)
         walker = build("auparse_walk", Path(tmp), libs=("auparse",))
         warm(path)
         # Interleaved, so a drift in the machine's speed hits every contender alike.

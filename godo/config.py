@@ -34,7 +34,6 @@ from __future__ import annotations
 import os
 import re
 import stat
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from .errors import ConfigError
@@ -73,12 +72,20 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
 }
 
 
-@dataclass
 class Config:
-    """What a config file said: `values[(section, key)]`, and where it came from."""
+    """What a config file said: `values[(section, key)]`, and where it came from.
+    (A plain class: `dataclasses` would cost every command's start-up.)"""
 
-    path: str | None = None
-    values: dict[tuple[str, str], object] = field(default_factory=dict)
+    def __init__(self, path: str | None = None,
+                 values: dict[tuple[str, str], object] | None = None) -> None:
+        self.path = path
+        self.values = {} if values is None else values
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Config) and (self.path, self.values) == (other.path, other.values)
+
+    def __repr__(self) -> str:
+        return f"Config(path={self.path!r}, values={self.values!r})"
 
     def get(self, section: str, key: str, default=None):
         return self.values.get((section, key), default)

@@ -13,16 +13,14 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import threading
 
 from .. import __version__
 from ..errors import GodoError
-from ..twins import mode
 from . import parser as parser_mod
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = parser_mod.build()
+    parser = parser_mod.build(parser_mod.command_in(sys.argv[1:] if argv is None else argv))
     try:
         args = parser.parse_args(argv)
     except parser_mod.UsageError as exc:
@@ -32,11 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else 0
     if args.version:
+        from ..twins import mode
         print(f"godo {__version__} ({mode()})")
         return 0
     if not args.command:
         parser.print_help()
         return 2
+    import threading  # here, not above: `godo --version` starts without it
     # SIGTERM unwinds like Ctrl-C, so that what godo started (the embedded FerretDB,
     # in a session of its own) is stopped and what it holds is flushed. `record`
     # puts its own handler in while it records.

@@ -12,10 +12,6 @@ import os
 import shutil
 import sys
 
-import orjson
-
-from .settings import JSON_OPTIONS, encode_other
-
 _PIPE_WIDTH = 1 << 20  # rich's width for a pipe: no line is ever folded
 
 
@@ -76,6 +72,8 @@ def print_rich(renderable) -> None:
 
 def write_jsonl(docs: list[dict]) -> None:
     """Documents as JSON lines on stdout."""
+    import orjson  # here: `shown` is every command's, JSON lines only --json's
+    from .settings import JSON_OPTIONS, encode_other
     out = sys.stdout.buffer
     out.write(b"".join(orjson.dumps(doc, default=encode_other, option=JSON_OPTIONS) + b"\n"
                        for doc in docs))

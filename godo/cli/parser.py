@@ -54,32 +54,76 @@ def _count_arg(text: str) -> int:
     return value
 
 
-def build() -> argparse.ArgumentParser:
+COMMANDS = ("record", "replay", "tree", "files", "containers", "export", "runs", "prune",
+            "status", "store", "install-service")
+
+
+def command_in(argv: list[str]) -> str | None:
+    """The command `argv` names, when it names one godo has: the first word that is
+    no flag (godo's own flags, --version and --help, take no value). "" for
+    `--version` alone: no command's flags are needed."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return "" if "--version" in argv and not {"-h", "--help"} & set(argv) else None
+
+
+class _Parents:
+    """The flags commands share, each set made when a command first asks for it."""
+
+    def __getattr__(self, name: str) -> argparse.ArgumentParser:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        parser = _Parser(add_help=False)
+        getattr(self, f"_make_{name}")(parser)
+        setattr(self, name, parser)
+        return parser
+
+    @staticmethod
+    def _make_common(common) -> None:
+        common.add_argument("--config", metavar="PATH",
+                            help=f"config file (default: $GODO_CONFIG, else {config_mod.DEFAULT_PATH} if present)")
+        common.add_argument("--mongo", metavar="URI", help="MongoDB URI (default: $GODO_MONGO_URI, "
+                            "else [store] uri in the config, else godo's embedded FerretDB)")
+
+    @staticmethod
+    def _make_null_store(null_store) -> None:
+        null_store.add_argument("--store", choices=("mongo", "null"), default="mongo",
+                                help="`null` runs the whole pipeline without a database")
+
+    @staticmethod
+    def _make_window(window) -> None:
+        window.add_argument("--since", type=_time_arg, metavar="T",
+                            help="active at or after T: ISO time, or an age like 10m, 2h, 1d")
+        window.add_argument("--until", type=_time_arg, metavar="T", help="active at or before T")
+
+    @staticmethod
+    def _make_as_json(as_json) -> None:
+        as_json.add_argument("--json", action="store_true", help="documents as JSON lines")
+
+    @staticmethod
+    def _make_limit(limit) -> None:
+        limit.add_argument("--limit", type=_count_arg, metavar="N",
+                           help="at most N rows, in the listing's order (stderr says when more match)")
+
+
+def build(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with `only` (see `command_in`), that command alone:
+    argparse makes a parser per command and a help formatter per flag, a few ms a
+    command, which every godo command would pay for all the others."""
     parser = _Parser(
         prog="godo", description="Record which processes ran, from which parent, with which "
         "arguments, and which files they opened and wrote, from the kernel's audit stream.")
     parser.add_argument("--version", action="store_true", help="print the version and hot-path mode")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parents = _Parents()
+    for name in COMMANDS if only is None else (only,) if only else ():
+        _COMMAND_BUILDERS[name](sub, parents)
+    return parser
 
-    common = _Parser(add_help=False)
-    common.add_argument("--config", metavar="PATH",
-                        help=f"config file (default: $GODO_CONFIG, else {config_mod.DEFAULT_PATH} if present)")
-    common.add_argument("--mongo", metavar="URI", help="MongoDB URI (default: $GODO_MONGO_URI, "
-                        "else [store] uri in the config, else godo's embedded FerretDB)")
-    null_store = _Parser(add_help=False)
-    null_store.add_argument("--store", choices=("mongo", "null"), default="mongo",
-                            help="`null` runs the whole pipeline without a database")
-    window = _Parser(add_help=False)
-    window.add_argument("--since", type=_time_arg, metavar="T",
-                        help="active at or after T: ISO time, or an age like 10m, 2h, 1d")
-    window.add_argument("--until", type=_time_arg, metavar="T", help="active at or before T")
-    as_json = _Parser(add_help=False)
-    as_json.add_argument("--json", action="store_true", help="documents as JSON lines")
-    limit = _Parser(add_help=False)
-    limit.add_argument("--limit", type=_count_arg, metavar="N",
-                       help="at most N rows, in the listing's order (stderr says when more match)")
 
-    rec = sub.add_parser("record", parents=[common, null_store], help="record live from the kernel's audit stream",
+def _record(sub, p: _Parents) -> None:
+    rec = sub.add_parser("record", parents=[p.common, p.null_store], help="record live from the kernel's audit stream",
                          description="Record a command's process tree and files (`godo record -- CMD`), "
                          "or, with no command, run as a daemon until SIGTERM.")
     rec.add_argument("--scope", choices=config_mod.SCOPES,
@@ -96,7 +140,9 @@ def build() -> argparse.ArgumentParser:
                      "hourly (default: [store] keep, else keep everything)")
     rec.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
 
-    rep = sub.add_parser("replay", parents=[common, null_store],
+
+def _replay(sub, p: _Parents) -> None:
+    rep = sub.add_parser("replay", parents=[p.common, p.null_store],
                          help="read an audit.log (RAW/ENRICHED, plain or gzip)")
     rep.add_argument("--jsonl", action="store_true", help="print cooked events as JSON lines")
     rep.add_argument("--scope", choices=("containers", "host"), default="host")
@@ -104,7 +150,9 @@ def build() -> argparse.ArgumentParser:
                      "(default: the log's node=NAME, else this machine)")
     rep.add_argument("log", help="the audit.log to read")
 
-    tree = sub.add_parser("tree", parents=[common, window, as_json, limit],
+
+def _tree(sub, p: _Parents) -> None:
+    tree = sub.add_parser("tree", parents=[p.common, p.window, p.as_json, p.limit],
                           help="the recorded process tree",
                           description="Processes as a tree, grouped by container. With no "
                           "selection, the latest run.")
@@ -113,7 +161,9 @@ def build() -> argparse.ArgumentParser:
     tree.add_argument("--pid", type=int, help="the subtree of this pid")
     tree.add_argument("--runtime", action="store_true", help=RUNTIME_HELP)
 
-    files = sub.add_parser("files", parents=[common, window, as_json, limit],
+
+def _files(sub, p: _Parents) -> None:
+    files = sub.add_parser("files", parents=[p.common, p.window, p.as_json, p.limit],
                            help="files each process opened and wrote",
                            description="Open file descriptions, like lsof after the fact. With no "
                            "selection, the latest run.")
@@ -125,10 +175,14 @@ def build() -> argparse.ArgumentParser:
     files.add_argument("--path", metavar="GLOB", help="only paths matching GLOB (`*` spans `/`); "
                        "a container's files match by their path inside or on the host")
 
-    sub.add_parser("containers", parents=[common, as_json, limit], help="the containers godo saw",
+
+def _containers(sub, p: _Parents) -> None:
+    sub.add_parser("containers", parents=[p.common, p.as_json, p.limit], help="the containers godo saw",
                    description="Like `docker ps -a`, for what godo recorded.")
 
-    export = sub.add_parser("export", parents=[common], help="documents as Extended JSON or ECS lines, streamed",
+
+def _export(sub, p: _Parents) -> None:
+    export = sub.add_parser("export", parents=[p.common], help="documents as Extended JSON or ECS lines, streamed",
                             description="Every document of a collection (default: all four, "
                             "each line tagged with `_collection`), one JSON object a line.")
     export.add_argument("--format", choices=("jsonl", "ecs"), default="jsonl",
@@ -138,10 +192,16 @@ def build() -> argparse.ArgumentParser:
     export.add_argument("--run", help="only the documents of this run")
     export.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
 
-    sub.add_parser("runs", parents=[common, as_json, limit], help="the runs recorded, newest first",
+
+
+def _runs(sub, p: _Parents) -> None:
+    sub.add_parser("runs", parents=[p.common, p.as_json, p.limit], help="the runs recorded, newest first",
                    description="One row a run: its id (what --run takes), host, mode, start, "
                    "end, status and counts.")
-    prune = sub.add_parser("prune", parents=[common], help="remove runs and every document they wrote",
+
+
+def _prune(sub, p: _Parents) -> None:
+    prune = sub.add_parser("prune", parents=[p.common], help="remove runs and every document they wrote",
                            description="Remove runs with their processes, files and containers "
                            "documents; a running run is refused. Prints what was removed.")
     which = prune.add_mutually_exclusive_group(required=True)
@@ -149,9 +209,13 @@ def build() -> argparse.ArgumentParser:
     which.add_argument("--before", type=_time_arg, metavar="T",
                        help="every run that ended before T: ISO time, or an age like 30d")
 
-    sub.add_parser("status", parents=[common, as_json],
+
+def _status(sub, p: _Parents) -> None:
+    sub.add_parser("status", parents=[p.common, p.as_json],
                    help="the kernel's audit state, rules, the store and the last run")
 
+
+def _store(sub, p: _Parents) -> None:
     store = sub.add_parser("store", help="the embedded database: `godo store setup`",
                            description="Set up the embedded FerretDB godo runs when no MongoDB "
                            "URI is given.")
@@ -159,9 +223,16 @@ def build() -> argparse.ArgumentParser:
     store_sub.add_parser("setup", help="find FerretDB v1.24.2, else build it with Go into "
                          "~/.cache/godo; check that it answers; print its path")
 
+
+def _install_service(sub, p: _Parents) -> None:
     service = sub.add_parser("install-service", help="install the systemd unit and the config file",
                              description="Write /etc/systemd/system/godo.service, its ExecStart "
                              "naming this godo, and /etc/godo/godo.toml if there is none.")
     service.add_argument("--root", metavar="DIR", help="install under DIR instead of / (a staging tree)")
     service.add_argument("--print", action="store_true", help="print the unit instead of writing it")
-    return parser
+
+
+_COMMAND_BUILDERS = {"record": _record, "replay": _replay, "tree": _tree, "files": _files,
+                     "containers": _containers, "export": _export, "runs": _runs,
+                     "prune": _prune, "status": _status,
+                     "store": _store, "install-service": _install_service}

@@ -7,8 +7,6 @@ import sys
 import time
 from contextlib import contextmanager
 
-import orjson
-
 from ..errors import ConfigError, GodoError
 from ..tracker import Scope
 from .output import shown
@@ -179,6 +177,7 @@ def cmd_replay(args) -> int:
     out = sys.stdout.buffer
 
     def emit(activities):
+        import orjson  # only with --jsonl: orjson costs a command's start-up
         out.write(b"".join(orjson.dumps(a.to_dict()) + b"\n" for a in activities))
 
     if args.jsonl and args.mongo is None and args.store == "mongo" and "GODO_MONGO_URI" not in os.environ:

@@ -9,15 +9,21 @@ import urllib.parse
 from contextlib import contextmanager
 from pathlib import Path
 
-import orjson
-
 from .. import config as config_mod
 from ..errors import ConfigError
 from ..paths import data_dir as default_data_dir
 from ..paths import private_dir
 
-# Dates in UTC with a `Z`: pymongo hands back naive UTC datetimes.
-JSON_OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
+
+def __getattr__(name: str):
+    """`JSON_OPTIONS`, orjson's options for documents: dates in UTC with a `Z`
+    (pymongo hands back naive UTC datetimes). Made on first use, so that a command
+    that prints no JSON starts without orjson (which imports json, uuid and
+    dataclasses)."""
+    if name == "JSON_OPTIONS":
+        import orjson
+        return orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def config(args) -> config_mod.Config:

@@ -67,10 +67,14 @@ def type_number(name: bytes) -> int:
     return -1
 
 
+# The record types a syscall event is made of lie in [MULTI_FIRST, MULTI_END).
+MULTI_FIRST, MULTI_END = 1300, 1500
+
+
 def is_multi_record(rtype: int) -> bool:
     """Whether a record is one part of a syscall event (which later records or
     an EOE complete) rather than a whole event on its own."""
-    return 1300 <= rtype < 1500 and rtype != EOE
+    return MULTI_FIRST <= rtype < MULTI_END and rtype != EOE
 
 
 # How `parse_record` types a field: decoded text, decimal, hex number or raw.

@@ -8,7 +8,6 @@ rule to that session, so the kernel drops everything else before sending it.
 
 from __future__ import annotations
 
-import gc
 import os
 import signal
 import sys
@@ -26,6 +25,7 @@ from ..source.session import AuditSession, wait_for_marker
 from ..tracker import Scope, Tracker
 from ..tracker.procfs import boot_ticks
 from .command import Command, check_command
+from .gc_pace import RareFullCollections
 from .report import RunReport, finish_run, interrupt_run, new_run, why_interrupted
 
 if TYPE_CHECKING:
@@ -37,6 +37,12 @@ _TICK = 0.5
 _FULL_BATCHES = 4
 _BACKLOG_PRESSURE = 1024
 _PROBE = 0.1
+# After a batch that did not fill every slot, the live thread lets the stream
+# gather this long before it looks again: a storm then comes in batches of a
+# millisecond's records (~256 at 300k records/s) instead of a wakeup, a poll and a
+# pass through the pipeline and the tracker for every dozen; a lone record waits
+# at most this long. The socket buffer (64 MiB) holds ~100,000 times as much.
+_GATHER = 0.001
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -131,27 +137,6 @@ class _Boost:
                 os.setpriority(os.PRIO_PROCESS, self.tid, self.old)
             except OSError:
                 pass
-
-
-class _RareFullCollections:
-    """Python's full garbage collections made rare for the `with` block, then the
-    thresholds put back. While the store holds documents back, its inbox grows by a
-    dict a document, and every full collection, which the interpreter runs each
-    time the old generation grew by a quarter, walks all of them on the live thread
-    (measured on the storm: a quarter of the tracker's time). What godo allocates
-    makes few cycles, and the young generations are still collected as before."""
-
-    def __init__(self, threshold2: int = 1000):
-        self.threshold2 = threshold2
-        self.old = None
-
-    def __enter__(self):
-        self.old = gc.get_threshold()
-        gc.set_threshold(self.old[0], self.old[1], max(self.old[2], self.threshold2))
-        return self
-
-    def __exit__(self, *exc) -> None:
-        gc.set_threshold(*self.old)
 
 
 class _Gauge:
@@ -255,7 +240,7 @@ class Recorder:
                     opts.on_ready()
                 if cmd is None:
                     _warn_unaudited(tracker, session.coverage)
-                with _Boost(opts.priority_boost) as boost, _RareFullCollections():
+                with _Boost(opts.priority_boost) as boost, RareFullCollections():
                     report.priority_boost = boost.applied
                     self._loop(session, cmd)
                     # Everything the kernel queued before this marker is ours: wait for it.
@@ -284,7 +269,8 @@ class Recorder:
 
     def _loop(self, session: AuditSession, cmd: Command | None) -> None:
         receiver = session.receiver
-        gauge = _Gauge(session.receive_slots)
+        slots = session.receive_slots
+        gauge = _Gauge(slots)
         # In multicast mode the kernel's backlog is the audit daemon's, not godo's.
         probe = not self.options.multicast
         now = time.monotonic()
@@ -292,7 +278,8 @@ class Recorder:
         while True:
             before = receiver.datagrams
             batch = receiver.receive(100)
-            gauge.received(receiver.datagrams - before)
+            got = receiver.datagrams - before
+            gauge.received(got)
             if batch or gauge.dense:
                 self._batch(batch, gauge.dense)
             now = time.monotonic()
@@ -308,6 +295,8 @@ class Recorder:
                     return
             elif self._stop.requested:
                 return
+            if 0 < got < slots:
+                time.sleep(_GATHER)
 
     def _batch(self, batch: bytes, dense: bool = False) -> None:
         if self._raw is not None and batch:

@@ -9,6 +9,7 @@ from ..hotpath import Pipeline
 from ..paths import boot_id, is_host_name
 from ..source.logfile import LogSource
 from ..tracker import Scope, Tracker
+from .gc_pace import RareFullCollections
 from .report import RunReport, finish_run, interrupt_run, new_run
 
 
@@ -54,14 +55,15 @@ def replay(log: str | LogSource, store, *, scope: Scope = Scope("host"), on_acti
     read_error = None
     size = 0
     try:
-        for chunk in source.chunks():
-            size += len(chunk)
-            activities = pipeline.feed_log(chunk, name)
-            if activities and on_activities is not None:
-                on_activities(activities)
-            tracker.process(activities)
-            if progress is not None:
-                progress(len(chunk), pipeline.records)
+        with RareFullCollections():
+            for chunk in source.chunks():
+                size += len(chunk)
+                activities = pipeline.feed_log(chunk, name)
+                if activities and on_activities is not None:
+                    on_activities(activities)
+                tracker.process(activities)
+                if progress is not None:
+                    progress(len(chunk), pipeline.records)
     except GodoError as exc:
         # A file cut short (a truncated gzip) or unreadable part way: what was read
         # is kept and recorded, and the error is reported once the run is written.

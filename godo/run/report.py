@@ -7,8 +7,6 @@ import os
 import signal
 import sys
 import time
-import uuid
-from dataclasses import dataclass, field
 
 from .. import __version__
 from ..paths import boot_id, hostname
@@ -20,26 +18,18 @@ _SETTLE = 5.0  # seconds the database may answer nothing before a run's end give
 _SETTLE_LONGEST = 30.0  # seconds a run's end waits at most before its document is written
 
 
-@dataclass
 class RunReport:
-    """What one run saw, for the summary and the `runs` document."""
+    """What one run saw, for the summary and the `runs` document.
 
-    run_id: str
-    host: str
-    started: float
-    mode: str
-    scope: str
+    A plain class, not a dataclass: `dataclasses` (and the `inspect` it imports)
+    would be a tenth of every godo command's start-up."""
+
     command: list[str] | None = None
     ended: float | None = None
     exit_status: int | None = None
     exit_source: str | None = None  # where CMD's exit status came from: "audit" or "waitpid"
     lost_start: int | None = None
     lost_end: int | None = None
-    rules: list[str] = field(default_factory=list)
-    pipeline: dict = field(default_factory=dict)
-    tracker: dict = field(default_factory=dict)
-    store: dict = field(default_factory=dict)
-    errors: list[str] = field(default_factory=list)
     session: int | None = None
     drained: bool | None = None
     received: int | None = None     # datagrams taken from the kernel (live runs)
@@ -52,6 +42,19 @@ class RunReport:
     # run turned audit on (seconds on the boot clock; None: it was on already).
     coverage: dict | None = None
     audit_enabled_at: float | None = None
+
+    def __init__(self, run_id: str, host: str, started: float, mode: str, scope: str,
+                 command: list[str] | None = None) -> None:
+        self.run_id, self.host, self.started, self.mode, self.scope = run_id, host, started, mode, scope
+        self.command = command
+        self.rules: list[str] = []
+        self.pipeline: dict = {}
+        self.tracker: dict = {}
+        self.store: dict = {}
+        self.errors: list[str] = []
+
+    def __repr__(self) -> str:
+        return f"RunReport({self.__dict__!r})"
 
     def loss(self) -> dict:
         """godo's own losses, each counted two ways at a stage boundary, so a figure
@@ -149,7 +152,7 @@ class RunReport:
 def new_run(mode: str, scope: Scope, command=None, host: str | None = None) -> RunReport:
     """A run's report, started now, on `host` (this machine's name when None)."""
     host = host or hostname()
-    return RunReport(f"{host}:{time.strftime('%Y%m%dT%H%M%S')}:{uuid.uuid4().hex[:8]}", host,
+    return RunReport(f"{host}:{time.strftime('%Y%m%dT%H%M%S')}:{os.urandom(4).hex()}", host,
                      time.time(), mode, scope.describe(), command)
 
 

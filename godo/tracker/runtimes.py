@@ -17,7 +17,7 @@ ctr, 64 hex under Docker, Kubernetes and podman).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections import namedtuple
 from pathlib import Path
 
 # Program names (the exe's, else argv[0]'s base name) and what each is.
@@ -49,17 +49,14 @@ _OCI_SUBCOMMANDS_WITH_ID = frozenset({
 })
 
 
-@dataclass(frozen=True)
-class RuntimeCall:
+# Named tuples, not frozen dataclasses: `dataclasses` costs every command's start-up.
+class RuntimeCall(namedtuple("RuntimeCall", ("runtime", "container", "name", "namespace", "engine"),
+                             defaults=(None, None, None, None))):
     """What one exec of a runtime program says: the program (`runtime`), the
     container it acts for (None: it names none, e.g. `runc init`), and what the
     argv tells of it."""
 
-    runtime: str
-    container: str | None = None
-    name: str | None = None
-    namespace: str | None = None
-    engine: str | None = None
+    __slots__ = ()
 
 
 def _kind(name: str) -> str | None:
@@ -158,16 +155,13 @@ def real_exe(exe: str | None, known: str | None) -> str | None:
 
 # -- cgroup paths ---------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class CgroupMatch:
+class CgroupMatch(namedtuple("CgroupMatch", ("id", "engine", "pod_uid", "monitor"),
+                             defaults=(None, None, False))):
     """The container a cgroup path names: its id, the engine the shape belongs
     to, the Kubernetes pod uid when there is one, and whether it is the cgroup
     of the container's monitor (conmon), not of the container itself."""
 
-    id: str
-    engine: str | None = None
-    pod_uid: str | None = None
-    monitor: bool = False
+    __slots__ = ()
 
 
 _HEX = r"([0-9a-f]{64})"

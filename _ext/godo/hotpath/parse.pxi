@@ -43,7 +43,9 @@ cdef int _init_types() except -1:
         _types[h].number = number
         _types[h].len = len(raw)
         memcpy(_types[h].name, <const char*>raw, len(raw))
-    for number in range(MULTI_TABLE):
+    # Outside [MULTI_FIRST, MULTI_END) no type is multi (the table starts zeroed):
+    # asking the contract for those few keeps the import from 65,536 Python calls.
+    for number in range(C.MULTI_FIRST, C.MULTI_END):
         _multi[number] = bool(C.is_multi_record(number))
     return 0
 
