@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from rich.console import Console
 
 from ..errors import GodoError
-from ..store.queries import run_id
+from ..store.queries import NOTHING_YET, latest_run, run_id
 from ..store.schema import COLLECTIONS
 from .formats import as_ecs, as_extended_json
 from .output import shown
@@ -26,7 +26,9 @@ def cmd_export(args) -> int:
     tagged = args.collection is None
     target = args.output or "stdout"
     with _output(args.output) as sink, database(args) as db:
-        run = run_id(db, args.run) if args.run else None
+        run = run_id(db, args.run) if args.run else latest_run(db) if args.latest else None
+        if args.latest and run is None:
+            raise GodoError(NOTHING_YET)
         queries = {name: ({} if run is None else {"_id" if name == "runs" else "run": run})
                    for name in names}
         show = on_terminal() and (args.output is not None or not sys.stdout.isatty())

@@ -70,6 +70,15 @@ def build() -> argparse.ArgumentParser:
     window.add_argument("--until", type=_time_arg, metavar="T", help="active at or before T")
     as_json = _Parser(add_help=False)
     as_json.add_argument("--json", action="store_true", help="documents as JSON lines")
+    runs = _Parser(add_help=False)
+    which = runs.add_mutually_exclusive_group()
+    which.add_argument("--run", help="only this run: its id, or its start or end "
+                       "(default: every run)")
+    which.add_argument("--latest", action="store_true",
+                       help="only the latest run (the last live one, else the last replay)")
+    wide = _Parser(add_help=False)
+    wide.add_argument("--wide", action="store_true",
+                      help="argv and paths whole, nothing cut or left out (rows may be long)")
     limit = _Parser(add_help=False)
     limit.add_argument("--limit", type=_count_arg, metavar="N",
                        help="at most N rows, in the listing's order (stderr says when more match)")
@@ -96,20 +105,18 @@ def build() -> argparse.ArgumentParser:
                      "(default: the log's node=NAME, else this machine)")
     rep.add_argument("log", help="the audit.log to read")
 
-    tree = sub.add_parser("tree", parents=[common, window, as_json, limit],
+    tree = sub.add_parser("tree", parents=[common, runs, window, as_json, limit, wide],
                           help="the recorded process tree",
-                          description="Processes as a tree, grouped by container. With no "
-                          "selection, the latest run.")
-    tree.add_argument("--run", help="a run id, or its start or end")
+                          description="Processes as a tree, grouped by run and container. With "
+                          "no selection, every run (the newest 1000 processes unless --limit).")
     tree.add_argument("--container", help=CONTAINER_HELP)
     tree.add_argument("--pid", type=int, help="the subtree of this pid")
     tree.add_argument("--runtime", action="store_true", help=RUNTIME_HELP)
 
-    files = sub.add_parser("files", parents=[common, window, as_json, limit],
+    files = sub.add_parser("files", parents=[common, runs, window, as_json, limit, wide],
                            help="files each process opened and wrote",
                            description="Open file descriptions, like lsof after the fact. With no "
-                           "selection, the latest run.")
-    files.add_argument("--run", help="a run id, or its start or end")
+                           "selection, every run (the newest 1000 files unless --limit).")
     files.add_argument("--container", help=CONTAINER_HELP)
     files.add_argument("--runtime", action="store_true", help=RUNTIME_HELP)
     files.add_argument("--pid", type=int, help="only this pid")
@@ -117,17 +124,17 @@ def build() -> argparse.ArgumentParser:
     files.add_argument("--path", metavar="GLOB", help="only paths matching GLOB (`*` spans `/`); "
                        "a container's files match by their path inside or on the host")
 
-    sub.add_parser("containers", parents=[common, as_json, limit], help="the containers godo saw",
-                   description="Like `docker ps -a`, for what godo recorded.")
+    sub.add_parser("containers", parents=[common, runs, as_json, limit, wide],
+                   help="the containers godo saw",
+                   description="Like `docker ps -a`, for what godo recorded in every run.")
 
-    export = sub.add_parser("export", parents=[common], help="documents as Extended JSON or ECS lines, streamed",
+    export = sub.add_parser("export", parents=[common, runs], help="documents as Extended JSON or ECS lines, streamed",
                             description="Every document of a collection (default: all four, "
                             "each line tagged with `_collection`), one JSON object a line.")
     export.add_argument("--format", choices=("jsonl", "ecs"), default="jsonl",
                         help="jsonl: MongoDB Extended JSON (relaxed), as mongoimport reads it; "
                         "ecs: one Elastic Common Schema event a document")
     export.add_argument("--collection", choices=COLLECTIONS)
-    export.add_argument("--run", help="only the documents of this run")
     export.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
 
     sub.add_parser("status", parents=[common, as_json],

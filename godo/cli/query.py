@@ -10,8 +10,8 @@ import sys
 from itertools import islice
 
 from ..errors import ConfigError
-from ..store.queries import (WORKLOAD, container_names, container_summaries, path_terms, query,
-                             selection)
+from ..store.queries import (NOTHING_YET, WORKLOAD, container_names, container_summaries,
+                             latest_run, path_terms, query, run_id, selection)
 from .output import nothing, print_lines, print_rich, terminal_width, write_jsonl
 from .settings import database
 
@@ -29,11 +29,10 @@ def cmd_tree(args) -> int:
             return nothing(title)
         if not args.runtime:
             terms.append(WORKLOAD)
-        found = db.processes.find(query(terms)).sort("start", 1)
         if args.pid is None:
-            docs, cut = _limited(found, args.limit)
-        else:  # a subtree: every process of the selection first
-            docs, cut = _cut(subtree(list(found), args.pid), args.limit)
+            docs, cut = _listed(db.processes, terms, "start", args)
+        else:  # a subtree: every process of each run the pid was seen in first
+            docs, cut = _cut(_subtrees(db, terms, args.pid, subtree), args.limit)
             title += f", pid {args.pid}"
         names = container_names(db, {d.get("container") for d in docs} - {None})
     if not docs:
@@ -41,8 +40,10 @@ def cmd_tree(args) -> int:
     if args.json:
         write_jsonl(docs)
     else:
-        print_rich(render_tree(docs, title, names))
-    return _said_cut(cut, len(docs), "processes")
+        width = None if args.wide else terminal_width()
+        by_run = not (args.run or args.latest)
+        print_rich(render_tree(docs, title, names, width, by_run), wide=args.wide)
+    return _said_cut(cut, len(docs), "processes", _capped(args))
 
 
 def cmd_files(args) -> int:
@@ -60,13 +61,14 @@ def cmd_files(args) -> int:
             terms.append(WORKLOAD)
         if args.path:
             terms.append(path_terms(args.path))
-        found = db.files.find(query(terms)).sort("opened", 1)
+        keep = None
         if args.path:
             # The database's regex dialect has its corners (a newline before `$`):
             # the glob decides.
-            found = (f for f in found if any(
-                fnmatch.fnmatchcase(f.get(k) or "", args.path) for k in ("path", "host_path")))
-        files, cut = _limited(found, args.limit)
+            def keep(f):
+                return any(fnmatch.fnmatchcase(f.get(k) or "", args.path)
+                           for k in ("path", "host_path"))
+        files, cut = _listed(db.files, terms, "opened", args, keep)
         # A file names its opener's command; documents older than that field get
         # it from their process.
         ids = sorted({f["process"] for f in files if f.get("comm") is None})
@@ -77,21 +79,24 @@ def cmd_files(args) -> int:
     if args.json:
         write_jsonl(files)
     else:
-        print_lines(render_files(files, procs, terminal_width()))
-    return _said_cut(cut, len(files), "files")
+        print_lines(render_files(files, procs, None if args.wide else terminal_width()))
+    return _said_cut(cut, len(files), "files", _capped(args))
 
 
 def cmd_containers(args) -> int:
     from .views import render_containers
     with database(args) as db:
-        docs = container_summaries(db)
+        run = run_id(db, args.run) if args.run else latest_run(db) if args.latest else None
+        if args.latest and run is None:
+            return nothing(NOTHING_YET)
+        docs = container_summaries(db, run=run)
     if not docs:
-        return nothing("no containers recorded")
+        return nothing("no containers recorded" + (f" (run {run})" if run else ""))
     docs, cut = _cut(docs, args.limit)
     if args.json:
         write_jsonl(docs)
     else:
-        print_lines(render_containers(docs, terminal_width()))
+        print_lines(render_containers(docs, None if args.wide else terminal_width()))
     return _said_cut(cut, len(docs), "containers")
 
 
@@ -103,8 +108,43 @@ def _check_window(args) -> None:
 
 
 def _selection(db, args, start: str, end: str):
-    return selection(db, run=args.run, container=args.container, since=args.since,
-                     until=args.until, start=start, end=end)
+    return selection(db, run=args.run, latest=args.latest, container=args.container,
+                     since=args.since, until=args.until, start=start, end=end)
+
+
+# A listing of every run shows, unless --limit says otherwise, its newest rows:
+# a store of months answers in its time, and `godo files` after `godo record`
+# still shows what was just recorded.
+NEWEST = 1000
+
+
+def _capped(args) -> bool:
+    """Whether the listing spans every run with no limit given (NEWEST applies)."""
+    return args.limit is None and not args.run and not args.latest
+
+
+def _listed(collection, terms: list[dict], field: str, args, keep=None) -> tuple[list[dict], bool]:
+    """The selection's documents by `field`, and whether more matched: the first
+    --limit, or across every run the NEWEST (shown oldest first), or all of one run."""
+    found = collection.find(query(terms))
+    if not _capped(args):
+        found = found.sort(field, 1)
+        return _limited(found if keep is None else filter(keep, found), args.limit)
+    found = found.sort(field, -1)
+    docs, cut = _limited(found if keep is None else filter(keep, found), NEWEST)
+    return docs[::-1], cut
+
+
+def _subtrees(db, terms: list[dict], pid: int, subtree) -> list[dict]:
+    """The subtrees of `pid` in every selected run it was seen in: each such run's
+    processes read (as one run's were), never the whole store."""
+    runs = sorted({doc["run"] for doc in db.processes.find(query(terms + [{"pid": pid}]),
+                                                              {"run": 1}) if doc.get("run")})
+    docs = []
+    for run in runs:
+        found = db.processes.find(query(terms + [{"run": run}])).sort("start", 1)
+        docs += subtree(list(found), pid)
+    return docs
 
 
 def _limited(cursor, limit: int | None) -> tuple[list[dict], bool]:
@@ -121,9 +161,12 @@ def _cut(docs: list, limit: int | None) -> tuple[list, bool]:
     return docs[:limit], True
 
 
-def _said_cut(cut: bool, shown: int, what: str) -> int:
+def _said_cut(cut: bool, shown: int, what: str, newest: bool = False) -> int:
     """A listing the limit cut says so on stderr, stdout staying the documents."""
-    if cut:
+    if cut and newest:
+        print(f"godo: showing the newest {shown} {what} of every run; older ones match "
+              "(narrow with --run, --since, or give --limit)", file=sys.stderr)
+    elif cut:
         print(f"godo: showing the first {shown} {what}; more match (raise --limit)",
               file=sys.stderr)
     return 0

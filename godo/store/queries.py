@@ -73,13 +73,17 @@ def container_names(db, ids) -> dict[str, str]:
         {"id": {"$in": ids}, "name": {"$ne": None}}, {"id": 1, "name": 1})}
 
 
-def selection(db, *, run: str | None = None, container: str | None = None, since=None,
-              until=None, start: str, end: str) -> tuple[list[dict] | None, str]:
-    """Query terms for a run, a container and a time window (the latest run when
-    none is given), and a title saying what was selected. `start`/`end` name the
-    fields that bound a document's life. No terms (None) when nothing was
-    recorded yet: an empty answer, not an error."""
+def selection(db, *, run: str | None = None, latest: bool = False, container: str | None = None,
+              since=None, until=None, start: str, end: str) -> tuple[list[dict] | None, str]:
+    """Query terms for a run (`latest`: the latest run), a container and a time
+    window, every run when none is given, and a title saying what was selected.
+    `start`/`end` name the fields that bound a document's life. No terms (None)
+    when nothing was recorded yet: an empty answer, not an error."""
     terms, title = [], []
+    if latest:
+        run = latest_run(db)
+        if run is None:
+            return None, NOTHING_YET
     if run:
         run = run_id(db, run)
         terms.append({"run": run})
@@ -95,11 +99,9 @@ def selection(db, *, run: str | None = None, container: str | None = None, since
         terms.append({start: {"$lte": until}})
         title.append(f"until {_local(until)}")
     if not terms:
-        run = latest_run(db)
-        if run is None:
+        if db.runs.find_one({}, {"_id": 1}) is None:
             return None, NOTHING_YET
-        terms.append({"run": run})
-        title.append(f"run {run}")
+        title.append("every run")
     return terms, ", ".join(title)
 
 
@@ -165,15 +167,17 @@ def glob_regex(glob: str) -> str:
 _DESCRIPTION = ("name", "runtime", "namespace", "pod", "status", "exit_code", "signal")
 
 
-def container_summaries(db) -> list[dict]:
+def container_summaries(db, run: str | None = None) -> list[dict]:
     """One row per container: its latest document's name, runtime and outcome, with
     its workload's processes, files written and first/last activity counted over
     every run (the runtime's own processes apart). Three queries whatever the
     number of containers: the container documents, then every containerised
     process and every containerised file written, a few fields of each, counted
     here (FerretDB 1.x has no $min/$max in $group, and its SQLite backend decodes
-    in Go every document a query returns: a query per container was a pass each)."""
+    in Go every document a query returns: a query per container was a pass each).
+    `run`: that run's alone."""
     rows: dict[str, dict] = {}
+    of_run = {} if run is None else {"run": run}
 
     def row_of(cid: str) -> dict:
         return rows.setdefault(cid, {"id": cid, "hosts": set(), "rootfs": None,
@@ -181,7 +185,7 @@ def container_summaries(db) -> list[dict]:
                                      "processes": 0, "files_written": 0,
                                      **dict.fromkeys(_DESCRIPTION)})
 
-    for doc in db.containers.find(sort=[("last_seen", 1)]):
+    for doc in db.containers.find(of_run, sort=[("last_seen", 1)]):
         row = row_of(doc["id"])
         row["hosts"].add(doc.get("host"))
         row["rootfs"] = row["rootfs"] or doc.get("rootfs")
@@ -190,7 +194,7 @@ def container_summaries(db) -> list[dict]:
         row.update({key: doc[key] for key in _DESCRIPTION if doc.get(key) is not None})
     process_hosts: dict[str, set] = {}
     rootfs: dict[str, str] = {}
-    for proc in db.processes.find({"container": {"$ne": None}},
+    for proc in db.processes.find({"container": {"$ne": None}, **of_run},
                                   {"_id": 0, "container": 1, "runtime": 1, "start": 1,
                                    "exit_time": 1, "rootfs": 1, "host": 1}):
         row = row_of(proc["container"])
@@ -202,7 +206,8 @@ def container_summaries(db) -> list[dict]:
         row["processes"] += 1
         row["first_seen"] = _min(row["first_seen"], proc.get("start"))
         row["last_seen"] = _max(row["last_seen"], proc.get("start"), proc.get("exit_time"))
-    for doc in db.files.find({"container": {"$ne": None}, "writes": {"$gt": 0}, **WORKLOAD},
+    for doc in db.files.find({"container": {"$ne": None}, "writes": {"$gt": 0}, **WORKLOAD,
+                              **of_run},
                              {"_id": 0, "container": 1, "last_write": 1}):
         row = row_of(doc["container"])
         row["files_written"] += 1
