@@ -34,7 +34,7 @@ class Column:
 
 def table(cols: list[Column], width: int | None, notes: list[str | None] | None = None) -> list[str]:
     """The header line, then a line per row (and its note, if any, a line of its
-    own under the free column)."""
+    own under the free column: a container's file's host path)."""
     cols = fitted(cols, width)
     fixed = [col.width for col in cols[:-1]]
     start = sum(fixed) + GAP * len(fixed)
@@ -51,13 +51,17 @@ def table(cols: list[Column], width: int | None, notes: list[str | None] | None 
             return ["  ".join(parts).rstrip(), " " * start + last]
         return ["  ".join(parts + [last]).rstrip()]
 
+    # The notes start under the free column, or, where the longest is longer than
+    # the room there, as far left as it needs (to 4 columns in); only then are they cut.
+    longest = max((len(note) for note in notes or () if note), default=0)
+    indent = start if width is None else max(4, min(start, width - longest))
     out = line([col.header for col in cols])[:1]
     rows = len(cols[0].cells)
     for i in range(rows):
         out += line([col.cells[i] for col in cols])
         note = notes[i] if notes else None
         if note is not None:
-            out.append(" " * start + shorten_middle(note, free))
+            out.append(" " * indent + shorten_middle(note, None if width is None else width - indent))
     return out
 
 
