@@ -126,13 +126,22 @@ def _capped(args) -> bool:
 def _listed(collection, terms: list[dict], field: str, args, keep=None) -> tuple[list[dict], bool]:
     """The selection's documents by `field`, and whether more matched: the first
     --limit, or across every run the NEWEST (shown oldest first), or all of one run."""
-    found = collection.find(query(terms))
-    if not _capped(args):
-        found = found.sort(field, 1)
-        return _limited(found if keep is None else filter(keep, found), args.limit)
-    found = found.sort(field, -1)
-    docs, cut = _limited(found if keep is None else filter(keep, found), NEWEST)
-    return docs[::-1], cut
+    capped = _capped(args)
+    found = collection.find(query(terms)).sort(field, -1 if capped else 1)
+    limit = NEWEST if capped else args.limit
+    docs, cut = _limited(found, limit) if keep is None else _kept(found, keep, limit)
+    return (docs[::-1] if capped else docs), cut
+
+
+def _kept(cursor, keep, limit: int | None) -> tuple[list[dict], bool]:
+    """Like `_limited`, `keep` deciding: the database's limit holds when `keep`
+    kept all it returned, or it returned all there was; else every match is read."""
+    if limit is not None:
+        got = list(cursor.clone().limit(limit + 1))
+        kept = [doc for doc in got if keep(doc)]
+        if len(kept) == len(got) or len(got) <= limit:
+            return _cut(kept, limit)
+    return _cut([doc for doc in cursor if keep(doc)], limit)
 
 
 def _subtrees(db, terms: list[dict], pid: int, subtree) -> list[dict]:

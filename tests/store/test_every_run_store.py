@@ -7,6 +7,7 @@ value whole."""
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 import subprocess
@@ -91,13 +92,25 @@ def test_across_runs_a_listing_with_no_limit_is_the_newest_rows(two_runs, monkey
     assert main(["files", "--json", "--mongo", uri]) == 0
     out, err = capsys.readouterr()
     newest = _json_lines(out)
-    assert [f["_id"] for f in newest] == [f["_id"] for f in everything[-3:]], "the newest, in order"
+    # The newest, oldest first (files opened in the same millisecond in either order).
+    assert [f["opened"] for f in newest] == [f["opened"] for f in everything[-3:]]
     assert err == ("godo: showing the newest 3 files of every run; older ones match "
                    "(narrow with --run, --since, or give --limit)\n")
     assert main(["files", "--json", "--limit", "3", "--mongo", uri]) == 0
     out, err = capsys.readouterr()
-    assert [f["_id"] for f in _json_lines(out)] == [f["_id"] for f in everything[:3]]
+    assert [f["opened"] for f in _json_lines(out)] == [f["opened"] for f in everything[:3]]
     assert "showing the first 3 files" in err
+    # A glob the database's range only approximates (`?` after its literal start):
+    # the limit still holds, over the documents the glob keeps.
+    matching = [f for f in everything if fnmatch.fnmatchcase(f["path"] or "", "/data/?.txt")]
+    assert len(matching) > 3 and len(matching) < sum(
+        1 for f in everything if (f["path"] or "").startswith("/data/"))
+    for args, expected in ((["--path", "/data/?.txt"], matching[-3:]),
+                           (["--path", "/data/?.txt", "--limit", "2"], matching[:2])):
+        assert main(["files", "--json", *args, "--mongo", uri]) == 0
+        got = _json_lines(capsys.readouterr().out)
+        assert all(fnmatch.fnmatchcase(f["path"], "/data/?.txt") for f in got), args
+        assert [f["opened"] for f in got] == [f["opened"] for f in expected], args
     assert main(["tree", "--json", "--mongo", uri]) == 0
     assert len(_json_lines(capsys.readouterr().out)) == 3
     assert main(["tree", "--json", "--run", first, "--mongo", uri]) == 0
