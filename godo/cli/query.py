@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fnmatch
 import sys
+from datetime import datetime
 from itertools import islice
 
 from ..errors import ConfigError
@@ -21,7 +22,7 @@ def _local(stamp) -> str:
 
 
 def cmd_tree(args) -> int:
-    from .views import render_tree, subtree
+    from .views import render_tree
     _check_window(args)
     with database(args) as db:
         terms, title = _selection(db, args, "start", "exit_time")
@@ -31,8 +32,8 @@ def cmd_tree(args) -> int:
             terms.append(WORKLOAD)
         if args.pid is None:
             docs, cut = _listed(db.processes, terms, "start", args)
-        else:  # a subtree: every process of each run the pid was seen in first
-            docs, cut = _cut(_subtrees(db, terms, args.pid, subtree), args.limit)
+        else:  # a subtree, in each run the pid was seen in
+            docs, cut = _cut(_subtrees(db, terms, args.pid), args.limit)
             title += f", pid {args.pid}"
         names = container_names(db, {d.get("container") for d in docs} - {None})
     if not docs:
@@ -144,16 +145,26 @@ def _kept(cursor, keep, limit: int | None) -> tuple[list[dict], bool]:
     return _cut([doc for doc in cursor if keep(doc)], limit)
 
 
-def _subtrees(db, terms: list[dict], pid: int, subtree) -> list[dict]:
-    """The subtrees of `pid` in every selected run it was seen in: each such run's
-    processes read (as one run's were), never the whole store."""
-    runs = sorted({doc["run"] for doc in db.processes.find(query(terms + [{"pid": pid}]),
-                                                              {"run": 1}) if doc.get("run")})
-    docs = []
-    for run in runs:
-        found = db.processes.find(query(terms + [{"run": run}])).sort("start", 1)
-        docs += subtree(list(found), pid)
-    return docs
+# Parents asked for in one query: an $or of equalities, which godo's FerretDB
+# pushes down to the parent index.
+_PARENTS_A_QUERY = 500
+
+
+def _subtrees(db, terms: list[dict], pid: int) -> list[dict]:
+    """The processes of the selection with this pid and everything below them, in
+    every run: level by level by their parent (an index), never a whole run."""
+    level = list(db.processes.find(query(terms + [{"pid": pid}])))
+    found: dict[str, dict] = {}
+    while level:
+        level = [doc for doc in level if doc["_id"] not in found]
+        found.update((doc["_id"], doc) for doc in level)
+        ids = [doc["_id"] for doc in level]
+        level = []
+        for i in range(0, len(ids), _PARENTS_A_QUERY):
+            parents = [{"parent": parent} for parent in ids[i:i + _PARENTS_A_QUERY]]
+            level += db.processes.find(query(terms + [
+                parents[0] if len(parents) == 1 else {"$or": parents}]))
+    return sorted(found.values(), key=lambda d: (d.get("start") or datetime.min, d.get("pid") or 0))
 
 
 def _limited(cursor, limit: int | None) -> tuple[list[dict], bool]:

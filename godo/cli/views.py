@@ -123,21 +123,6 @@ def process_forest(docs: list[dict]) -> list[tuple[dict, list]]:
     return [build(r) for r in sorted(roots, key=start_key)]
 
 
-def subtree(docs: list[dict], pid: int) -> list[dict]:
-    """The processes with this pid and everything below them."""
-    roots = [d["_id"] for d in docs if d.get("pid") == pid]
-    keep, frontier = set(roots), list(roots)
-    children: dict = {}
-    for d in docs:
-        children.setdefault(d.get("parent"), []).append(d["_id"])
-    while frontier:
-        for kid in children.get(frontier.pop(), []):
-            if kid not in keep:
-                keep.add(kid)
-                frontier.append(kid)
-    return [d for d in docs if d["_id"] in keep]
-
-
 # What a tree adds before a label at each level ("├── ", "│   ").
 TREE_INDENT = 4
 

@@ -157,3 +157,20 @@ def test_wide_shows_every_argv_and_path_whole(two_runs):
     rows = _drawn_at(["containers", "--wide"], uri, 80)
     (container,) = _godo_json("containers", uri=uri)
     assert rows[1].endswith(container["rootfs"]) and "FIRST SEEN" in rows[0]
+
+
+def test_a_pid_subtree_is_found_level_by_level_in_every_run(two_runs):
+    uri, first, latest = two_runs
+    every = _godo_json("tree", "--runtime", uri=uri)
+    below = {14741}
+    for doc in every:   # by start: a parent before its children
+        if doc["parent"] in {d["_id"] for d in every if d["pid"] in below}:
+            below.add(doc["pid"])
+    subtree = _godo_json("tree", "--pid", "14741", "--runtime", uri=uri)
+    assert {d["pid"] for d in subtree} == below and len(below) > 5
+    workload = _godo_json("tree", "--pid", "14741", uri=uri)
+    assert {d["pid"] for d in workload} == {d["pid"] for d in subtree if not d["runtime"]}
+    assert len(workload) < len(subtree)
+    tree = _godo("tree", "--pid", "14741", uri=uri).stdout.splitlines()
+    assert tree[0] == "every run, pid 14741" and tree[1] == f"└── run {first}"
+    assert _godo_json("tree", "--pid", "14741", "--latest", uri=uri) == []
