@@ -163,3 +163,27 @@ def test_tree_of_several_runs_has_a_branch_a_run(twin):
     assert not [line for line in one if "── run " in line], "one run: its title names it"
     assert [line for line in _drawn(views.render_tree(first, "every run", width=80, by_run=True),
                                     80) if "── run " in line]
+
+
+# -- the replay progress bar ----------------------------------------------------------------
+
+@pytest.mark.parametrize("columns", [80, 60])
+def test_the_replay_progress_bar_is_one_line_at_80_columns(tmp_path, columns):
+    """Each redraw of the bar is one line no longer than the terminal: a bar that
+    wraps is redrawn a line lower each time."""
+    import os
+
+    from godo.cli.record import PROGRESS_MIN_BYTES
+    from support.cli import GODO, on_a_pty
+    one = (DATA / "container.log").read_bytes()
+    big = tmp_path / ("a-log-with-a-rather-long-name-" * 3 + ".log")
+    big.write_bytes(one * (PROGRESS_MIN_BYTES // len(one) + 2))
+    rc, drawn = on_a_pty(GODO + ["replay", "--store", "null", str(big)], "stderr",
+                         {**os.environ, "COLUMNS": str(columns)})
+    assert rc == 0, drawn
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", drawn.decode(errors="replace"))
+    bar = text[:text.index("godo run")]
+    assert "records/s" in bar and "100%" in bar and "…" in bar, bar
+    frames = [frame for frame in re.split(r"\r\n|\r|\n", bar) if frame.strip()]
+    assert all(len(frame) <= columns for frame in frames), frames
+    assert bar.count("\n") == 1, f"one line a redraw, the last one kept: {bar!r}"
