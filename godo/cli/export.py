@@ -15,7 +15,7 @@ from ..errors import GodoError
 from ..store.queries import NOTHING_YET, latest_run, run_id
 from ..store.schema import COLLECTIONS
 from .formats import as_ecs, as_extended_json
-from .output import shown
+from .output import nothing, shown
 from .settings import database, on_terminal
 
 _EXPORT_CHUNK = 1000
@@ -27,8 +27,8 @@ def cmd_export(args) -> int:
     target = args.output or "stdout"
     with _output(args.output) as sink, database(args) as db:
         run = run_id(db, args.run) if args.run else latest_run(db) if args.latest else None
-        if args.latest and run is None:
-            raise GodoError(NOTHING_YET)
+        if args.latest and run is None:   # an empty store: an empty answer
+            return nothing(NOTHING_YET)
         queries = {name: ({} if run is None else {"_id" if name == "runs" else "run": run})
                    for name in names}
         show = on_terminal() and (args.output is not None or not sys.stdout.isatty())

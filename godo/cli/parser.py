@@ -72,7 +72,7 @@ def build() -> argparse.ArgumentParser:
     as_json.add_argument("--json", action="store_true", help="documents as JSON lines")
     runs = _Parser(add_help=False)
     which = runs.add_mutually_exclusive_group()
-    which.add_argument("--run", help="only this run: its id, or its start or end "
+    which.add_argument("--run", metavar="ID", help="only this run: its id, or its start or end "
                        "(default: every run)")
     which.add_argument("--latest", action="store_true",
                        help="only the latest run (the last live one, else the last replay)")

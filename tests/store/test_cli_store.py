@@ -64,7 +64,8 @@ def test_empty_answers_exit_0_and_errors_do_not(env, ferret_uri, store_db):
     stderr, nothing on stdout); a run that does not exist is an error."""
     uri = _uri(ferret_uri, store_db)
     for args in (["containers"], ["containers", "--json"], ["tree"], ["tree", "--json"],
-                 ["files"], ["files", "--json"]):
+                 ["files"], ["files", "--json"], ["files", "--latest"], ["containers", "--latest"],
+                 ["tree", "--latest"], ["export", "--latest"]):
         result = subprocess.run(GODO + args + ["--mongo", uri], capture_output=True, text=True,
                                 timeout=60)
         assert result.returncode == 0 and result.stdout == "", (args, result)
