@@ -13,10 +13,10 @@ from itertools import islice
 from rich.console import Console
 
 from ..errors import GodoError
-from ..store.queries import processes_by_id, run_id
+from ..store.queries import NOTHING_YET, latest_run, processes_by_id, run_id
 from ..store.schema import COLLECTIONS
 from .formats import EcsContext, as_ecs, as_extended_json
-from .output import shown
+from .output import nothing, shown
 from .settings import database, on_terminal
 
 _EXPORT_CHUNK = 1000
@@ -27,7 +27,9 @@ def cmd_export(args) -> int:
     tagged = args.collection is None
     target = args.output or "stdout"
     with _output(args.output) as sink, database(args) as db:
-        run = run_id(db, args.run) if args.run else None
+        run = run_id(db, args.run) if args.run else latest_run(db) if args.latest else None
+        if args.latest and run is None:   # an empty store: an empty answer
+            return nothing(NOTHING_YET)
         queries = {name: ({} if run is None else {"_id" if name == "runs" else "run": run})
                    for name in names}
         show = on_terminal() and (args.output is not None or not sys.stdout.isatty())

@@ -56,14 +56,16 @@ def print_lines(lines: list[str]) -> None:
     sys.stdout.flush()
 
 
-def print_rich(renderable) -> None:
-    """A rich renderable (a tree): at the terminal's width, or unfolded to a pipe."""
+def print_rich(renderable, wide: bool = False) -> None:
+    """A rich renderable (a tree): at the terminal's width, or unfolded to a pipe
+    (`wide`: unfolded on a terminal too, in colour)."""
     from rich.console import Console
     width = terminal_width()
-    if width is not None:
+    if width is not None and not wide:
         Console(highlight=False).print(renderable)
         return
-    console = Console(highlight=False, width=_PIPE_WIDTH, color_system=None)
+    console = Console(highlight=False, width=_PIPE_WIDTH,
+                      color_system=None if width is None else "auto", force_terminal=width is not None)
     with console.capture() as captured:
         console.print(renderable)
     sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))

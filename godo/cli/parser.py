@@ -102,6 +102,19 @@ class _Parents:
         as_json.add_argument("--json", action="store_true", help="documents as JSON lines")
 
     @staticmethod
+    def _make_runs(runs) -> None:
+        which = runs.add_mutually_exclusive_group()
+        which.add_argument("--run", metavar="ID", help="only this run: its id, or its start or end "
+                           "(default: every run)")
+        which.add_argument("--latest", action="store_true",
+                           help="only the latest run (the last live one, else the last replay)")
+
+    @staticmethod
+    def _make_wide(wide) -> None:
+        wide.add_argument("--wide", action="store_true",
+                          help="argv and paths whole, nothing cut or left out (rows may be long)")
+
+    @staticmethod
     def _make_limit(limit) -> None:
         limit.add_argument("--limit", type=_count_arg, metavar="N",
                            help="at most N rows, in the listing's order (stderr says when more match)")
@@ -152,22 +165,20 @@ def _replay(sub, p: _Parents) -> None:
 
 
 def _tree(sub, p: _Parents) -> None:
-    tree = sub.add_parser("tree", parents=[p.common, p.window, p.as_json, p.limit],
+    tree = sub.add_parser("tree", parents=[p.common, p.runs, p.window, p.as_json, p.limit, p.wide],
                           help="the recorded process tree",
-                          description="Processes as a tree, grouped by container. With no "
-                          "selection, the latest run.")
-    tree.add_argument("--run", help="a run id, or its start or end")
+                          description="Processes as a tree, grouped by run and container. With "
+                          "no selection, every run (the newest 1000 processes unless --limit).")
     tree.add_argument("--container", help=CONTAINER_HELP)
     tree.add_argument("--pid", type=int, help="the subtree of this pid")
     tree.add_argument("--runtime", action="store_true", help=RUNTIME_HELP)
 
 
 def _files(sub, p: _Parents) -> None:
-    files = sub.add_parser("files", parents=[p.common, p.window, p.as_json, p.limit],
+    files = sub.add_parser("files", parents=[p.common, p.runs, p.window, p.as_json, p.limit, p.wide],
                            help="files each process opened and wrote",
                            description="Open file descriptions, like lsof after the fact. With no "
-                           "selection, the latest run.")
-    files.add_argument("--run", help="a run id, or its start or end")
+                           "selection, every run (the newest 1000 files unless --limit).")
     files.add_argument("--container", help=CONTAINER_HELP)
     files.add_argument("--runtime", action="store_true", help=RUNTIME_HELP)
     files.add_argument("--pid", type=int, help="only this pid")
@@ -177,19 +188,19 @@ def _files(sub, p: _Parents) -> None:
 
 
 def _containers(sub, p: _Parents) -> None:
-    sub.add_parser("containers", parents=[p.common, p.as_json, p.limit], help="the containers godo saw",
-                   description="Like `docker ps -a`, for what godo recorded.")
+    sub.add_parser("containers", parents=[p.common, p.runs, p.as_json, p.limit, p.wide],
+                   help="the containers godo saw",
+                   description="Like `docker ps -a`, for what godo recorded in every run.")
 
 
 def _export(sub, p: _Parents) -> None:
-    export = sub.add_parser("export", parents=[p.common], help="documents as Extended JSON or ECS lines, streamed",
+    export = sub.add_parser("export", parents=[p.common, p.runs], help="documents as Extended JSON or ECS lines, streamed",
                             description="Every document of a collection (default: all four, "
                             "each line tagged with `_collection`), one JSON object a line.")
     export.add_argument("--format", choices=("jsonl", "ecs"), default="jsonl",
                         help="jsonl: MongoDB Extended JSON (relaxed), as mongoimport reads it; "
                         "ecs: one Elastic Common Schema event a document")
     export.add_argument("--collection", choices=COLLECTIONS)
-    export.add_argument("--run", help="only the documents of this run")
     export.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
 
 

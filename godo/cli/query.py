@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import fnmatch
 import sys
+from datetime import datetime
 from itertools import islice
 
 from ..errors import ConfigError
-from ..store.queries import (WORKLOAD, container_names, container_summaries, path_terms, query,
-                             selection)
+from ..store.queries import (NOTHING_YET, WORKLOAD, container_names, container_summaries,
+                             latest_run, path_terms, query, run_id, selection)
 from .output import nothing, print_lines, print_rich, terminal_width, write_jsonl
 from .settings import database
 
@@ -21,7 +22,7 @@ def _local(stamp) -> str:
 
 
 def cmd_tree(args) -> int:
-    from .views import render_tree, subtree
+    from .views import render_tree
     _check_window(args)
     with database(args) as db:
         terms, title = _selection(db, args, "start", "exit_time")
@@ -29,11 +30,10 @@ def cmd_tree(args) -> int:
             return nothing(title)
         if not args.runtime:
             terms.append(WORKLOAD)
-        found = db.processes.find(query(terms)).sort("start", 1)
         if args.pid is None:
-            docs, cut = _limited(found, args.limit)
-        else:  # a subtree: every process of the selection first
-            docs, cut = _cut(subtree(list(found), args.pid), args.limit)
+            docs, cut = _listed(db.processes, terms, "start", args)
+        else:  # a subtree, in each run the pid was seen in
+            docs, cut = _cut(_subtrees(db, terms, args.pid), args.limit)
             title += f", pid {args.pid}"
         names = container_names(db, {d.get("container") for d in docs} - {None})
     if not docs:
@@ -41,8 +41,10 @@ def cmd_tree(args) -> int:
     if args.json:
         write_jsonl(docs)
     else:
-        print_rich(render_tree(docs, title, names))
-    return _said_cut(cut, len(docs), "processes")
+        width = None if args.wide else terminal_width()
+        by_run = not (args.run or args.latest)
+        print_rich(render_tree(docs, title, names, width, by_run), wide=args.wide)
+    return _said_cut(cut, len(docs), "processes", _capped(args))
 
 
 def cmd_files(args) -> int:
@@ -60,11 +62,14 @@ def cmd_files(args) -> int:
             terms.append(WORKLOAD)
         if args.path:
             terms.append(path_terms(args.path))
-        found = db.files.find(query(terms)).sort("opened", 1)
+        keep = None
         if args.path:
-            files, cut = _globbed(found, args.path, args.limit)
-        else:
-            files, cut = _limited(found, args.limit)
+            # The database's regex dialect has its corners (a newline before `$`):
+            # the glob decides.
+            def keep(f):
+                return any(fnmatch.fnmatchcase(f.get(k) or "", args.path)
+                           for k in ("path", "host_path"))
+        files, cut = _listed(db.files, terms, "opened", args, keep)
         # A file names its opener's command; documents older than that field get
         # it from their process.
         ids = sorted({f["process"] for f in files if f.get("comm") is None})
@@ -75,21 +80,24 @@ def cmd_files(args) -> int:
     if args.json:
         write_jsonl(files)
     else:
-        print_lines(render_files(files, procs, terminal_width()))
-    return _said_cut(cut, len(files), "files")
+        print_lines(render_files(files, procs, None if args.wide else terminal_width()))
+    return _said_cut(cut, len(files), "files", _capped(args))
 
 
 def cmd_containers(args) -> int:
     from .views import render_containers
     with database(args) as db:
-        docs = container_summaries(db)
+        run = run_id(db, args.run) if args.run else latest_run(db) if args.latest else None
+        if args.latest and run is None:
+            return nothing(NOTHING_YET)
+        docs = container_summaries(db, run=run)
     if not docs:
-        return nothing("no containers recorded")
+        return nothing("no containers recorded" + (f" (run {run})" if run else ""))
     docs, cut = _cut(docs, args.limit)
     if args.json:
         write_jsonl(docs)
     else:
-        print_lines(render_containers(docs, terminal_width()))
+        print_lines(render_containers(docs, None if args.wide else terminal_width()))
     return _said_cut(cut, len(docs), "containers")
 
 
@@ -101,8 +109,62 @@ def _check_window(args) -> None:
 
 
 def _selection(db, args, start: str, end: str):
-    return selection(db, run=args.run, container=args.container, since=args.since,
-                     until=args.until, start=start, end=end)
+    return selection(db, run=args.run, latest=args.latest, container=args.container,
+                     since=args.since, until=args.until, start=start, end=end)
+
+
+# A listing of every run shows, unless --limit says otherwise, its newest rows:
+# a store of months answers in its time, and `godo files` after `godo record`
+# still shows what was just recorded.
+NEWEST = 1000
+
+
+def _capped(args) -> bool:
+    """Whether the listing spans every run with no limit given (NEWEST applies)."""
+    return args.limit is None and not args.run and not args.latest
+
+
+def _listed(collection, terms: list[dict], field: str, args, keep=None) -> tuple[list[dict], bool]:
+    """The selection's documents by `field`, and whether more matched: the first
+    --limit, or across every run the NEWEST (shown oldest first), or all of one run."""
+    capped = _capped(args)
+    found = collection.find(query(terms)).sort(field, -1 if capped else 1)
+    limit = NEWEST if capped else args.limit
+    docs, cut = _limited(found, limit) if keep is None else _kept(found, keep, limit)
+    return (docs[::-1] if capped else docs), cut
+
+
+def _kept(cursor, keep, limit: int | None) -> tuple[list[dict], bool]:
+    """Like `_limited`, `keep` deciding: the database's limit holds when `keep`
+    kept all it returned, or it returned all there was; else every match is read."""
+    if limit is not None:
+        got = list(cursor.clone().limit(limit + 1))
+        kept = [doc for doc in got if keep(doc)]
+        if len(kept) == len(got) or len(got) <= limit:
+            return _cut(kept, limit)
+    return _cut([doc for doc in cursor if keep(doc)], limit)
+
+
+# Parents asked for in one query: an $or of equalities, which godo's FerretDB
+# pushes down to the parent index.
+_PARENTS_A_QUERY = 500
+
+
+def _subtrees(db, terms: list[dict], pid: int) -> list[dict]:
+    """The processes of the selection with this pid and everything below them, in
+    every run: level by level by their parent (an index), never a whole run."""
+    level = list(db.processes.find(query(terms + [{"pid": pid}])))
+    found: dict[str, dict] = {}
+    while level:
+        level = [doc for doc in level if doc["_id"] not in found]
+        found.update((doc["_id"], doc) for doc in level)
+        ids = [doc["_id"] for doc in level]
+        level = []
+        for i in range(0, len(ids), _PARENTS_A_QUERY):
+            parents = [{"parent": parent} for parent in ids[i:i + _PARENTS_A_QUERY]]
+            level += db.processes.find(query(terms + [
+                parents[0] if len(parents) == 1 else {"$or": parents}]))
+    return sorted(found.values(), key=lambda d: (d.get("start") or datetime.min, d.get("pid") or 0))
 
 
 # The most rows a listing can be asked for: the database takes a limit as a signed
@@ -125,21 +187,6 @@ def _limited(cursor, limit: int | None) -> tuple[list[dict], bool]:
     return _cut(list(cursor) if limit is None else list(islice(cursor, limit + 1)), limit)
 
 
-def _globbed(cursor, glob: str, limit: int | None) -> tuple[list[dict], bool]:
-    """Like `_limited`, the glob deciding: the database's regex dialect has its
-    corners (a newline before `$`). The database's limit holds when the glob kept
-    all it returned, or it returned all there was; else every match is read."""
-    def matches(doc):
-        return any(fnmatch.fnmatchcase(doc.get(k) or "", glob) for k in ("path", "host_path"))
-
-    if limit is not None:
-        got = list(cursor.clone().limit(limit + 1))
-        kept = [doc for doc in got if matches(doc)]
-        if len(kept) == len(got) or len(got) <= limit:
-            return _cut(kept, limit)
-    return _cut([doc for doc in cursor if matches(doc)], limit)
-
-
 def _cut(docs: list, limit: int | None) -> tuple[list, bool]:
     limit = _checked_limit(limit)
     if limit is None or len(docs) <= limit:
@@ -147,9 +194,12 @@ def _cut(docs: list, limit: int | None) -> tuple[list, bool]:
     return docs[:limit], True
 
 
-def _said_cut(cut: bool, shown: int, what: str) -> int:
+def _said_cut(cut: bool, shown: int, what: str, newest: bool = False) -> int:
     """A listing the limit cut says so on stderr, stdout staying the documents."""
-    if cut:
+    if cut and newest:
+        print(f"godo: showing the newest {shown} {what} of every run; older ones match "
+              "(narrow with --run, --since, or give --limit)", file=sys.stderr)
+    elif cut:
         print(f"godo: showing the first {shown} {what}; more match (raise --limit)",
               file=sys.stderr)
     return 0

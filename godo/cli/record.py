@@ -242,19 +242,30 @@ def _replay_progress(path: str, source, show: bool):
         yield None
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import (BarColumn, DownloadColumn, Progress, TaskProgressColumn,
                                TextColumn, TimeRemainingColumn)
+    from rich.table import Column
+
+    from .table import shorten_middle
     total = source.uncompressed_size() or source.size
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
-               DownloadColumn(), TextColumn("{task.fields[records]:>12,} records  "
-                                            "{task.fields[rate]:>10,.0f} records/s"),
-               TimeRemainingColumn())
+    console = Console(stderr=True)
+    # Below 120 columns the bar narrows and the bytes go: a bar that wraps is
+    # redrawn a line lower each time. Every column is one line (no_wrap).
+    wide = console.width >= 120
+    name_room = None if wide else max(console.width - 66, 8)
+    one_line = {"table_column": Column(no_wrap=True)}
+    columns = (TextColumn("[bold]{task.description}", **one_line),
+               BarColumn(bar_width=40 if wide else 10), TaskProgressColumn(**one_line),
+               *([DownloadColumn(table_column=Column(no_wrap=True))] if wide else []),
+               TextColumn("{task.fields[records]:>10,} records {task.fields[rate]:>9,.0f} "
+                          "records/s", **one_line),
+               TimeRemainingColumn(**one_line))
     started = time.monotonic()
-    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
-        from rich.markup import escape
+    with Progress(*columns, console=console, transient=False) as bar:
         # The column reads the description as markup: a file name is only text.
-        task = bar.add_task(escape(shown(os.path.basename(path))), total=total, records=0,
-                            rate=0.0)
+        name = shorten_middle(shown(os.path.basename(path)), name_room)
+        task = bar.add_task(escape(name), total=total, records=0, rate=0.0)
 
         def advance(nbytes: int, records: int) -> None:
             elapsed = max(time.monotonic() - started, 1e-6)

@@ -15,12 +15,14 @@ from rich.tree import Tree
 
 from ..hotpath import contract as C
 from .output import shown
+from .table import Column, shorten_end, shorten_middle, table
 
 ARGV_SHOWN = 8
 ARG_CHARS = 60
 
 
 def abbreviate_argv(argv: list[str] | None) -> str:
+    """The first ARGV_SHOWN arguments, each cut to ARG_CHARS."""
     if not argv:
         return ""
     cut = [a if len(a) <= ARG_CHARS else a[:ARG_CHARS - 1] + "…" for a in argv[:ARGV_SHOWN]]
@@ -28,6 +30,15 @@ def abbreviate_argv(argv: list[str] | None) -> str:
     if len(argv) > ARGV_SHOWN:
         text += f" … (+{len(argv) - ARGV_SHOWN} args)"
     return text
+
+
+def argv_within(argv: list[str] | None, room: int | None) -> str:
+    """argv whole where it fits in `room` characters (None: any), else abbreviated,
+    else that cut at its end."""
+    whole = " ".join(_quote(shown(a)) for a in argv or ())
+    if room is None or len(whole) <= room:
+        return whole
+    return shorten_end(abbreviate_argv(argv), room)
 
 
 def _quote(arg: str) -> str:
@@ -59,19 +70,32 @@ def outcome(doc: dict) -> Text:
     return Text("running", style="cyan")
 
 
-def process_label(doc: dict) -> Text:
-    label = Text()
+# The fewest characters of argv worth showing: less, and it is left out.
+ARGV_MIN = 12
+
+
+def process_label(doc: dict, room: int | None = None) -> Text:
+    """pid, executable, argv, outcome and duration, in `room` characters (None:
+    whole): argv shortened first, then the executable in its middle."""
+    head = f"{doc.get('pid')}" + (" [runtime]" if doc.get("runtime") else "")
+    exe = shown(doc.get("exe") or doc.get("comm") or "?")
+    ended, took = outcome(doc), duration(doc.get("start"), doc.get("exit_time"))
+    tail = len(ended) + (len(took) + 2 if took else 0)
+    argv_room = None if room is None else room - len(head) - 1 - len(exe) - 2 - tail - 2
+    argv = argv_within(doc.get("argv"), argv_room)
+    if argv_room is not None and argv_room < ARGV_MIN:
+        argv = ""
+        exe = shorten_middle(exe, max(room - len(head) - 1 - tail - 2, 8))
+    label = Text(no_wrap=room is not None, overflow="ellipsis")
     label.append(str(doc.get("pid")), style="bold")
     if doc.get("runtime"):
         label.append(" [runtime]", style="dim")   # shown with --runtime only
     label.append(" ")
-    label.append(shown(doc.get("exe") or doc.get("comm") or "?"), style="magenta")
-    argv = abbreviate_argv(doc.get("argv"))
+    label.append(exe, style="magenta")
     if argv:
         label.append("  " + argv)
     label.append("  ")
-    label.append_text(outcome(doc))
-    took = duration(doc.get("start"), doc.get("exit_time"))
+    label.append_text(ended)
     if took:
         label.append(f"  {took}", style="dim")
     return label
@@ -99,116 +123,113 @@ def process_forest(docs: list[dict]) -> list[tuple[dict, list]]:
     return [build(r) for r in sorted(roots, key=start_key)]
 
 
-def subtree(docs: list[dict], pid: int) -> list[dict]:
-    """The processes with this pid and everything below them."""
-    roots = [d["_id"] for d in docs if d.get("pid") == pid]
-    keep, frontier = set(roots), list(roots)
-    children: dict = {}
-    for d in docs:
-        children.setdefault(d.get("parent"), []).append(d["_id"])
-    while frontier:
-        for kid in children.get(frontier.pop(), []):
-            if kid not in keep:
-                keep.add(kid)
-                frontier.append(kid)
-    return [d for d in docs if d["_id"] in keep]
+# What a tree adds before a label at each level ("├── ", "│   ").
+TREE_INDENT = 4
 
 
-def render_tree(docs: list[dict], title: str, names: dict[str, str] | None = None) -> Tree:
-    """One branch per container (by name where it has one), the host's first."""
+def render_tree(docs: list[dict], title: str, names: dict[str, str] | None = None,
+                width: int | None = None, by_run: bool = False) -> Tree:
+    """One branch per run where there are several or `by_run` (the title names no
+    run; a run's id names its host), in each one per container (by name where it
+    has one), the host's first. Each label fits `width` (None: whole)."""
     names = names or {}
-    top = Tree(Text(shown(title), style="bold"))
+    top = Tree(_line(shown(title), width, style="bold"))
+    runs: dict[str | None, list[dict]] = {}
+    for doc in docs:
+        runs.setdefault(doc.get("run"), []).append(doc)
+    for run, run_docs in runs.items():   # by their first process's start
+        one = len(runs) == 1 and not by_run
+        branch = top if one else top.add(
+            _line(f"run {shown(run or '?')}", _room(width, 1), style="bold"))
+        _add_containers(branch, run_docs, names, width, 1 if one else 2)
+    return top
+
+
+def _add_containers(top: Tree, docs: list[dict], names: dict[str, str], width: int | None,
+                    depth: int) -> None:
     groups: dict[str | None, list[dict]] = {}
     for doc in docs:
         groups.setdefault(doc.get("container"), []).append(doc)
     for container in sorted(groups, key=lambda c: (c is not None, c or "")):
-        branch = top if len(groups) == 1 and container is None else top.add(
-            _group_label(container, names.get(container), groups[container]))
+        if len(groups) == 1 and container is None:
+            branch, level = top, depth
+        else:
+            branch = top.add(_group_label(container, names.get(container), groups[container],
+                                          _room(width, depth)))
+            level = depth + 1
         for node in process_forest(groups[container]):
-            _add(branch, node)
-    return top
+            _add(branch, node, width, level)
 
 
-def _group_label(container: str | None, name: str | None, docs: list[dict]) -> Text:
+def _room(width: int | None, depth: int) -> int | None:
+    return None if width is None else max(width - TREE_INDENT * depth, 20)
+
+
+def _line(text: str, room: int | None, style: str) -> Text:
+    return Text(shorten_end(text, room), style=style, no_wrap=room is not None,
+                overflow="ellipsis")
+
+
+def _group_label(container: str | None, name: str | None, docs: list[dict],
+                 room: int | None) -> Text:
     if container is None:
         return Text("host", style="bold blue")
-    label = Text(f"container {shown(name or container[:12])}", style="bold blue")
+    label = Text(f"container {shown(name or container[:12])}", style="bold blue",
+                 no_wrap=room is not None, overflow="ellipsis")
     if name:
         label.append(f"  id {shown(container[:12])}", style="blue")
     roots = sorted({shown(d["rootfs"]) for d in docs if d.get("rootfs")})
     if roots:
-        label.append(f"  rootfs {roots[-1] if len(roots) == 1 else ', '.join(roots)}", style="blue")
+        rootfs = roots[-1] if len(roots) == 1 else ", ".join(roots)
+        left = None if room is None else room - len(label) - len("  rootfs ")
+        if left is None or left >= 12:
+            label.append(f"  rootfs {shorten_middle(rootfs, left)}", style="blue")
     return label
 
 
-def _add(branch: Tree, node) -> None:
+def _add(branch: Tree, node, width: int | None, depth: int) -> None:
     doc, kids = node
-    sub = branch.add(process_label(doc))
+    sub = branch.add(process_label(doc, _room(width, depth)))
     for kid in kids:
-        _add(sub, kid)
+        _add(sub, kid, width, depth + 1)
 
 
 def render_files(files: list[dict], procs: dict[str, dict], width: int | None) -> list[str]:
-    """lsof's layout: plain columns, the path last (a container's file: as the
-    container sees it, then as the host does, on the line below)."""
-    rows = []
+    """lsof's layout: plain columns, the path last. A container's file: its path as
+    the container sees it, then as the host does, on the line below at a terminal,
+    in a HOST PATH column of one whole line where `width` is None (a pipe, --wide).
+    A HOST column where the files are of more than one host."""
+    cells: dict[str, list[str]] = {name: [] for name in (
+        "pid", "comm", "access", "writes", "bytes", "opened", "short", "held", "host", "path",
+        "host_path")}
+    notes = []
     for doc in files:
         proc = procs.get(doc.get("process"), {})
         host_path = doc.get("host_path")
+        other = host_path if host_path and host_path != doc.get("path") else None
         held = duration(doc.get("opened"), doc.get("closed")) if doc.get("closed") else "open"
-        rows.append(([str(doc.get("pid")), shown(doc.get("comm") or proc.get("comm") or "?"),
-                      access_label(doc), str(doc.get("writes", 0)), str(doc.get("bytes", 0)),
-                      _time(doc.get("opened")), held, shown(doc.get("path") or "?")],
-                     f"↳ {shown(host_path)}" if host_path and host_path != doc.get("path") else None))
-    return columns(("PID", "COMMAND", "ACCESS", "WRITES", "BYTES", "OPENED", "HELD", "PATH"), rows,
-                   right={0, 3, 4, 6}, width=width)
-
-
-# The narrowest a path may be shown in its column; in a terminal narrower than the
-# other columns and this, it goes on a line of its own.
-MIN_FREE = 24
-
-
-def columns(headers, rows: list[tuple[list[str], str | None]], *, right=frozenset(),
-            width: int | None) -> list[str]:
-    """Rows as aligned lines, the header first; the last column is the free one (a
-    path): whole when `width` is None (a pipe), else cut in the middle to fit, or,
-    when the terminal leaves it less than MIN_FREE, on a line of its own. A row's
-    note, if any, is a line of its own under its last column."""
-    headers = list(headers)
-    fixed = [max([len(headers[i])] + [len(cells[i]) for cells, _note in rows])
-             for i in range(len(headers) - 1)]
-    start = sum(fixed) + 2 * len(fixed)
-    free = None if width is None else width - start
-    own_line = free is not None and free < MIN_FREE
-    if own_line:
-        free, start = width - 4, 4
-
-    def line(cells):
-        parts = [cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in
-                 enumerate(zip(cells, fixed))]
-        last = shorten_middle(cells[-1], free)
-        if own_line:
-            return ["  ".join(parts).rstrip(), " " * start + last]
-        return ["  ".join(parts + [last]).rstrip()]
-
-    out = line(headers)[:1] if own_line else line(headers)
-    for cells, note in rows:
-        out += line(cells)
-        if note is not None:
-            out.append(" " * start + shorten_middle(note, free))
-    return out
-
-
-def shorten_middle(text: str, width: int | None) -> str:
-    """`text` cut to `width` characters by an ellipsis in its middle, leaning to
-    keep its end (a file's name)."""
-    if width is None or len(text) <= width:
-        return text
-    if width < 3:
-        return text[-width:] if width > 0 else ""
-    head = (width - 1) // 3
-    return text[:head] + "…" + text[len(text) - (width - 1 - head):]
+        for name, value in (("pid", str(doc.get("pid"))),
+                            ("comm", shown(doc.get("comm") or proc.get("comm") or "?")),
+                            ("access", access_label(doc)), ("writes", str(doc.get("writes", 0))),
+                            ("bytes", str(doc.get("bytes", 0))), ("opened", _time(doc.get("opened"))),
+                            ("short", _time(doc.get("opened"), short=True)), ("held", held),
+                            ("host", shown(doc.get("host") or "-")),
+                            ("path", shown(doc.get("path") or "?")),
+                            ("host_path", shown(other) if other else "-")):
+            cells[name].append(value)
+        notes.append(f"↳ {shown(other)}" if other and width is not None else None)
+    cols = [Column("PID", cells["pid"], right=True), Column("COMMAND", cells["comm"]),
+            Column("ACCESS", cells["access"]),
+            Column("WRITES", cells["writes"], right=True, priority=3),
+            Column("BYTES", cells["bytes"], right=True, priority=2),
+            Column("OPENED", cells["opened"], priority=4, narrow=("OPENED", cells["short"])),
+            Column("HELD", cells["held"], right=True, priority=1)]
+    if len(set(cells["host"])) > 1:
+        cols.append(Column("HOST", cells["host"], priority=5))
+    cols.append(Column("PATH", cells["path"]))
+    if width is None and any(other != "-" for other in cells["host_path"]):
+        cols.append(Column("HOST PATH", cells["host_path"]))
+    return table(cols, width, notes)
 
 
 def access_label(doc: dict) -> str:
@@ -228,25 +249,34 @@ def access_label(doc: dict) -> str:
 
 
 def render_containers(rows: list[dict], width: int | None) -> list[str]:
-    """`docker ps -a` for what godo saw, the rootfs last."""
+    """`docker ps -a` for what godo saw, the rootfs last. At 80 columns the times
+    shorten and the least telling columns go (first seen, pod, runtime)."""
+    def column(header, values, **kwargs):
+        return Column(header, [shown(value) for value in values], **kwargs)
+
+    first = [row.get("first_seen") for row in rows]
+    last = [row.get("last_seen") for row in rows]
+    cols = [column("CONTAINER ID", [row["id"][:12] for row in rows]),
+            column("NAME", [row.get("name") or "-" for row in rows]),
+            column("RUNTIME", [row.get("runtime") or "-" for row in rows], priority=3),
+            column("STATUS", [container_status(row) for row in rows]),
+            column("FIRST SEEN", map(_stamp, first), priority=1,
+                   narrow=("FIRST SEEN", [_stamp(t, short=True) for t in first])),
+            column("LAST SEEN", map(_stamp, last), priority=6,
+                   narrow=("LAST SEEN", [_stamp(t, short=True) for t in last])),
+            column("PROCESSES", [row.get("processes", 0) for row in rows], right=True,
+                   priority=5, narrow=("PROCS", [str(row.get("processes", 0)) for row in rows])),
+            column("FILES WRITTEN", [row.get("files_written", 0) for row in rows], right=True,
+                   priority=4,
+                   narrow=("WRITTEN", [str(row.get("files_written", 0)) for row in rows]))]
+    if any(row.get("pod") for row in rows):   # a pod column only where there are pods
+        cols.append(column("POD", [(row.get("pod") or "-")[:12] for row in rows], priority=2))
     # The host column only when the database holds more than one host's containers.
-    several = len({host for row in rows for host in row.get("hosts") or ()}) > 1
-    pods = any(row.get("pod") for row in rows)   # a pod column only where there are pods
-    headers = ["CONTAINER ID", "NAME", "RUNTIME", "STATUS", "FIRST SEEN", "LAST SEEN",
-               "PROCESSES", "FILES WRITTEN"]
-    lines = []
-    for row in rows:
-        cells = [shown(row["id"][:12]), shown(row.get("name") or "-"),
-                 shown(row.get("runtime") or "-"), shown(container_status(row)),
-                 _stamp(row.get("first_seen")), _stamp(row.get("last_seen")),
-                 str(row.get("processes", 0)), str(row.get("files_written", 0))]
-        if pods:
-            cells.append(shown((row.get("pod") or "-")[:12]))
-        if several:
-            cells.append(shown(", ".join(row.get("hosts") or ())))
-        lines.append((cells + [shown(row.get("rootfs") or "-")], None))
-    headers += (["POD"] if pods else []) + (["HOST"] if several else []) + ["ROOTFS"]
-    return columns(headers, lines, right={6, 7}, width=width)
+    if len({host for row in rows for host in row.get("hosts") or ()}) > 1:
+        cols.append(column("HOST", [", ".join(row.get("hosts") or ()) for row in rows],
+                           priority=7))
+    cols.append(column("ROOTFS", [row.get("rootfs") or "-" for row in rows]))
+    return table(cols, width)
 
 
 def container_status(row: dict) -> str:
@@ -382,25 +412,58 @@ def when(value: datetime, *, millis: bool = False, today: date | None = None) ->
     return shown
 
 
-def _stamp(value: datetime | None) -> str:
-    return when(value) if value else "-"
+def _stamp(value: datetime | None, short: bool = False) -> str:
+    """A time to the second (see `when`); short: the time alone today, else the
+    date without the year and the time without the seconds."""
+    if not value:
+        return "-"
+    if not short:
+        return when(value)
+    value = _local(value)
+    return value.strftime("%H:%M:%S" if _today(value) else "%m-%d %H:%M")
 
 
-def _time(value: datetime | None) -> str:
-    return when(value, millis=True) if value else ""
+def _time(value: datetime | None, short: bool = False) -> str:
+    """A time to the millisecond (see `when`); short: a date of another day
+    without the year, and the time without the milliseconds."""
+    if not value:
+        return ""
+    if not short:
+        return when(value, millis=True)
+    value = _local(value)
+    if _today(value):
+        return value.strftime("%H:%M:%S.%f")[:-3]
+    return value.strftime("%m-%d %H:%M:%S")
+
+
+def _today(value: datetime) -> bool:
+    return value.date() == datetime.now(value.tzinfo).date()
 
 
 def render_runs(runs: list[dict], width: int | None) -> list[str]:
     """One row a run, as `godo runs` lists them (newest first), its command or
-    scope last."""
-    rows = []
-    for run in runs:
+    scope last. At 80 columns the times shorten and mode and counts go first."""
+    def column(header, values, **kwargs):
+        return Column(header, [shown(value) for value in values], **kwargs)
+
+    def what(run: dict) -> str:
         command = run.get("command")
-        what = (abbreviate_argv(command) if isinstance(command, list) else str(command)) \
-            if command else f"scope {run.get('scope') or '-'}"
-        rows.append(([run["_id"], run.get("host") or "-", run.get("mode") or "-",
-                      _stamp(run.get("started")), _stamp(run.get("ended")),
-                      run.get("status") or "-", str(run.get("processes", 0)),
-                      str(run.get("files", 0)), what], None))
-    return columns(("RUN", "HOST", "MODE", "STARTED", "ENDED", "STATUS", "PROCESSES", "FILES",
-                    "COMMAND"), rows, right={6, 7}, width=width)
+        if not command:
+            return f"scope {run.get('scope') or '-'}"
+        return abbreviate_argv(command) if isinstance(command, list) else str(command)
+
+    started = [run.get("started") for run in runs]
+    ended = [run.get("ended") for run in runs]
+    cols = [column("RUN", [run["_id"] for run in runs]),
+            column("HOST", [run.get("host") or "-" for run in runs], priority=5),
+            column("MODE", [run.get("mode") or "-" for run in runs], priority=1),
+            column("STARTED", map(_stamp, started), priority=6,
+                   narrow=("STARTED", [_stamp(t, short=True) for t in started])),
+            column("ENDED", map(_stamp, ended), priority=4,
+                   narrow=("ENDED", [_stamp(t, short=True) for t in ended])),
+            column("STATUS", [run.get("status") or "-" for run in runs]),
+            column("PROCESSES", [run.get("processes", 0) for run in runs], right=True,
+                   priority=3, narrow=("PROCS", [str(run.get("processes", 0)) for run in runs])),
+            column("FILES", [run.get("files", 0) for run in runs], right=True, priority=2),
+            column("COMMAND", map(what, runs))]
+    return table(cols, width)

@@ -106,13 +106,17 @@ def container_names(db, ids) -> dict[str, str]:
         {"id": {"$in": ids}, "name": {"$ne": None}}, {"id": 1, "name": 1})}
 
 
-def selection(db, *, run: str | None = None, container: str | None = None, since=None,
-              until=None, start: str, end: str) -> tuple[list[dict] | None, str]:
-    """Query terms for a run, a container and a time window (the latest run when
-    none is given), and a title saying what was selected. `start`/`end` name the
-    fields that bound a document's life. No terms (None) when nothing was
-    recorded yet: an empty answer, not an error."""
+def selection(db, *, run: str | None = None, latest: bool = False, container: str | None = None,
+              since=None, until=None, start: str, end: str) -> tuple[list[dict] | None, str]:
+    """Query terms for a run (`latest`: the latest run), a container and a time
+    window, every run when none is given, and a title saying what was selected.
+    `start`/`end` name the fields that bound a document's life. No terms (None)
+    when nothing was recorded yet: an empty answer, not an error."""
     terms, title = [], []
+    if latest:
+        run = latest_run(db)
+        if run is None:
+            return None, NOTHING_YET
     if run:
         run = run_id(db, run)
         terms.append({"run": run})
@@ -128,11 +132,9 @@ def selection(db, *, run: str | None = None, container: str | None = None, since
         terms.append({start: {"$lte": until}})
         title.append(f"until {_local(until)}")
     if not terms:
-        run = latest_run(db)
-        if run is None:
+        if db.runs.find_one({}, {"_id": 1}) is None:
             return None, NOTHING_YET
-        terms.append({"run": run})
-        title.append(f"run {run}")
+        title.append("every run")
     return terms, ", ".join(title)
 
 
@@ -198,15 +200,15 @@ def glob_regex(glob: str) -> str:
 _DESCRIPTION = ("name", "runtime", "namespace", "pod", "status", "exit_code", "signal")
 
 
-def container_summaries(db) -> list[dict]:
+def container_summaries(db, run: str | None = None) -> list[dict]:
     """One row per container: its latest document's name, runtime and outcome, with
     its workload's processes, files written and first/last activity added up over
     every run. The containers collection alone answers: the tracker writes one
     document per container and run with that run's counts (a container's processes
     and files, counted again here, were a scan of both collections: 27 s at a
-    million files on FerretDB)."""
+    million files on FerretDB). `run`: that run's alone."""
     rows: dict[str, dict] = {}
-    for doc in db.containers.find(sort=[("last_seen", 1)]):
+    for doc in db.containers.find({} if run is None else {"run": run}, sort=[("last_seen", 1)]):
         row = rows.setdefault(doc["id"], {"id": doc["id"], "hosts": set(), "rootfs": None,
                                           "first_seen": None, "last_seen": None,
                                           "processes": 0, "files_written": 0,

@@ -192,10 +192,13 @@ def test_tree_by_run_container_pid_and_time(recorded, capsys):
     assert f"run {recorded.command_run}" in out
     assert f"cat {target}" in out and "exit 7" in out and "exit 0" in out
 
-    # No selection: the latest run, the daemon's, grouped by container.
+    # No selection: every run, a branch each; --latest: the daemon's, by container.
     assert main(["tree", "--mongo", uri]) == 0
     out = capsys.readouterr().out
-    assert f"run {recorded.daemon_run}" in out
+    assert f"── run {recorded.daemon_run}" in out and f"── run {recorded.command_run}" in out
+    assert main(["tree", "--mongo", uri, "--latest"]) == 0
+    out = capsys.readouterr().out
+    assert f"run {recorded.daemon_run}" in out and recorded.command_run not in out
     assert f"container {recorded.box.id[:12]}" in out and "/init.sh" in out
 
     assert main(["tree", "--mongo", uri, "--container", recorded.box.id[:8]]) == 0

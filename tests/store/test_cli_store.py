@@ -64,7 +64,8 @@ def test_empty_answers_exit_0_and_errors_do_not(env, ferret_uri, store_db):
     stderr, nothing on stdout); a run that does not exist is an error."""
     uri = _uri(ferret_uri, store_db)
     for args in (["containers"], ["containers", "--json"], ["tree"], ["tree", "--json"],
-                 ["files"], ["files", "--json"]):
+                 ["files"], ["files", "--json"], ["files", "--latest"], ["containers", "--latest"],
+                 ["tree", "--latest"], ["export", "--latest"]):
         result = subprocess.run(GODO + args + ["--mongo", uri], capture_output=True, text=True,
                                 timeout=60)
         assert result.returncode == 0 and result.stdout == "", (args, result)
@@ -83,23 +84,27 @@ def test_empty_answers_exit_0_and_errors_do_not(env, ferret_uri, store_db):
 
 
 def test_files_piped_keeps_every_path_whole_on_one_line(env, ferret_uri, store_db):
-    """`godo files | cat`, whatever COLUMNS says: one row a line, each path whole
-    (--runtime: the shim's own files have the long host paths)."""
+    """`godo files | cat`, whatever COLUMNS says: one row a line, each path whole,
+    the host path of a container's file a column (--runtime: the shim's own files
+    have the long paths)."""
     uri = _uri(ferret_uri, store_db)
     assert main(["replay", "--mongo", uri, str(DATA / "container.log")]) == 0
-    paths = {d["path"] or "?" for d in _json_lines(subprocess.run(
+    files = _json_lines(subprocess.run(
         GODO + ["files", "--runtime", "--json", "--mongo", uri], capture_output=True, text=True,
-        timeout=60, check=True).stdout)}
-    assert paths and max(map(len, paths)) > 20
+        timeout=60, check=True).stdout)
+    paths = {d["path"] or "?" for d in files}
+    hosts = {d["host_path"] for d in files if d["host_path"] and d["host_path"] != d["path"]}
+    assert paths and hosts and max(map(len, paths)) > 20
     for columns in ("60", "200"):
         result = subprocess.run(GODO + ["files", "--runtime", "--mongo", uri],
                                 capture_output=True, text=True, timeout=60,
                                 env={**os.environ, "COLUMNS": columns})
         assert result.returncode == 0, result.stderr
-        rows = result.stdout.splitlines()[1:]
-        assert "\x1b" not in result.stdout and "…" not in result.stdout
-        shown = {row.rsplit(" ", 1)[-1] for row in rows if not row.lstrip().startswith("↳")}
-        assert paths <= shown | {row.split("↳ ", 1)[-1] for row in rows}, (columns, result.stdout)
+        header, *rows = result.stdout.splitlines()
+        assert "\x1b" not in result.stdout and "…" not in result.stdout and "↳" not in result.stdout
+        assert header.split()[-3:] == ["PATH", "HOST", "PATH"] and len(rows) == len(files)
+        assert {row.split()[-2] for row in rows} == paths, (columns, result.stdout)
+        assert {row.split()[-1] for row in rows} == hosts | {"-"}, (columns, result.stdout)
 
 
 def _godo(*args: str, uri: str) -> subprocess.CompletedProcess:

@@ -121,7 +121,7 @@ def test_a_failed_replay_is_marked_failed_and_never_the_latest_run(env, ferret_u
     failed = runs[str(not_a_log)]
     assert failed["status"] == "failed" and "nothing in hostname parsed" in failed["failed"]
     assert runs[str(DATA / "dirfd.log")]["status"] == "finished"
-    assert main(["tree", "--mongo", uri]) == 0
+    assert main(["tree", "--latest", "--mongo", uri]) == 0
     assert capsys.readouterr().out.startswith(f"run {runs[str(DATA / 'dirfd.log')]['_id']}")
     assert main(["status", "--mongo", uri]) == 0
     out = " ".join(capsys.readouterr().out.split())

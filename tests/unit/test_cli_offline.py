@@ -169,9 +169,10 @@ def test_files_table_keeps_every_path_whole_on_a_line_or_cut_in_the_middle(width
     docs = [_file_doc("/tmp/x"), _file_doc(_LONG), _file_doc("/data/a.txt", "/srv/rootfs/data/a.txt")]
     lines = render_files(docs, {}, width)
     assert lines[0].split()[:2] == ["PID", "COMMAND"]
-    if width is None:  # a pipe: every path whole, on one line, whatever its length
-        assert any(line.endswith(_LONG) for line in lines)
-        assert any(line.strip() == "↳ /srv/rootfs/data/a.txt" for line in lines)
+    if width is None:  # a pipe: every row one line, every path whole, the host path a column
+        assert len(lines) == 1 + len(docs) and lines[0].split()[-3:] == ["PATH", "HOST", "PATH"]
+        assert any(line.split()[-2:] == [_LONG, "-"] for line in lines)
+        assert lines[-1].split()[-2:] == ["/data/a.txt", "/srv/rootfs/data/a.txt"]
     else:
         assert all(len(line) <= width for line in lines), lines
         cut = [line for line in lines if "…" in line]
