@@ -76,6 +76,14 @@ def _on_sigterm(signum, frame) -> None:
     raise _Terminated("stopped by SIGTERM")
 
 
+def _store_command(args) -> int:
+    if args.store_command == "serve":
+        from .serve import cmd_store_serve
+        return cmd_store_serve(args)
+    from .install import cmd_store_setup
+    return cmd_store_setup(args)
+
+
 def _command(name: str):
     """The function that runs a command; its module is imported only when it runs."""
     if name in ("record", "replay"):
@@ -91,8 +99,10 @@ def _command(name: str):
     if name == "export":
         from .export import cmd_export
         return cmd_export
-    if name in ("store", "install-service"):
-        from . import install
-        return {"store": install.cmd_store_setup, "install-service": install.cmd_install_service}[name]
+    if name == "store":
+        return _store_command
+    if name == "install-service":
+        from .install import cmd_install_service
+        return cmd_install_service
     from .status import cmd_status
     return cmd_status

@@ -227,12 +227,17 @@ def _status(sub, p: _Parents) -> None:
 
 
 def _store(sub, p: _Parents) -> None:
-    store = sub.add_parser("store", help="the embedded database: `godo store setup`",
+    store = sub.add_parser("store", help="the embedded database: `godo store setup`, `serve`",
                            description="Set up the embedded FerretDB godo runs when no MongoDB "
                            "URI is given.")
     store_sub = store.add_subparsers(dest="store_command", metavar="ACTION", required=True)
     store_sub.add_parser("setup", help="find FerretDB v1.24.2, else build it with Go into "
                          "~/.cache/godo; check that it answers; print its path")
+    store_sub.add_parser("serve", parents=[p.common],
+                         help="keep the embedded server up in the foreground and print its URI",
+                         description="Run the embedded FerretDB of the data directory (or join "
+                         "the one running) until SIGTERM or Ctrl-C, its MongoDB URI on stdout: "
+                         "for pymongo and mongosh, and every godo command meanwhile uses it.")
 
 
 def _install_service(sub, p: _Parents) -> None:

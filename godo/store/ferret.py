@@ -360,6 +360,19 @@ class EmbeddedFerret:
             return f"{self.socket_path} is not a socket of uid {os.geteuid()} for it alone"
         return unprovable(pid, lock, self._our_args())
 
+    def gone(self) -> str | None:
+        """Why the server this serves with is no longer running (its exit status,
+        or its pid gone), None while it runs."""
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                return None
+            return f"exit status {self._proc.returncode}"
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return f"pid {self.pid} is gone"
+        return None
+
     def _attach(self, pid: int, port: int | None) -> None:
         self.pid, self.port, self.owned = pid, port, False
 
