@@ -147,17 +147,18 @@ def data_dir(create: bool = False) -> Path:
     return private_dir(_configured_data_dir(), create=create)
 
 
-def run_dir() -> Path:
+def run_dir(*, create: bool = True) -> Path:
     """Where a live run writes down what it changed in the kernel: one place per
     host (GODO_RUN_DIR, else /run/godo), whatever data directory a run uses, so
     the next start finds a dead run's state and never mistakes a live one's
-    rules for stale. /run is emptied at boot, as the kernel's rules are."""
+    rules for stale. /run is emptied at boot, as the kernel's rules are. A
+    command that only reads (`status`) makes nothing: `create` False."""
     configured = os.environ.get("GODO_RUN_DIR")
     if configured:
-        return private_dir(Path(os.path.abspath(configured)), create=True)
+        return private_dir(Path(os.path.abspath(configured)), create=create)
     if os.geteuid() == 0:
-        return private_dir(Path("/run/godo"), create=True)
-    return data_dir(create=True)
+        return private_dir(Path("/run/godo"), create=create)
+    return data_dir(create=create)
 
 
 def private_dir(path: Path, *, create: bool = True) -> Path:

@@ -74,7 +74,7 @@ def _audit_status() -> tuple[dict, dict]:
     ours = [describe(rule, arch) for rule, _raw in rules if GODO_KEY in rule.keys]
     others = [describe(rule, arch) for rule, _raw in rules if GODO_KEY not in rule.keys]
     try:
-        reach = current(run_dir(), st.enabled, boot_id()).document()
+        reach = current(run_dir(create=False), st.enabled, boot_id()).document()
     except GodoError:  # the run directory cannot be made: nothing written down there
         reach = {"kind": "unknown", "first_enabled": None, "first_enabled_ticks": None}
     audit = {"enabled": st.enabled, "failure": st.failure, "pid": st.pid,

@@ -84,8 +84,9 @@ def read_marker(run_dir: Path) -> dict | None:
 
 
 def marker_readable(run_dir: Path) -> bool:
-    """Whether the run directory could be read (not as a user godo's 0700 keeps out)."""
-    return os.access(run_dir, os.R_OK | os.X_OK)
+    """Whether the run directory could be read (not as a user godo's 0700 keeps out);
+    one not made yet holds no marker, which is an answer too."""
+    return not os.path.lexists(run_dir) or os.access(run_dir, os.R_OK | os.X_OK)
 
 
 def current(run_dir: Path, enabled: int, boot: str) -> Coverage:

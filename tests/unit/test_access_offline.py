@@ -141,6 +141,18 @@ def test_a_command_that_reads_makes_no_directory_and_changes_no_mode(data, capsy
     assert _mode(data) == 0o755 and os.listdir(data) == []
 
 
+def test_the_run_directory_is_made_only_when_asked(tmp_path, monkeypatch):
+    # `godo status` reads audit's reach from the run directory with create False:
+    # a read-only command makes none (as a user, it is the data directory).
+    from godo.paths import run_dir
+    from godo.source.coverage import marker_readable
+    missing = tmp_path / "run"
+    monkeypatch.setenv("GODO_RUN_DIR", str(missing))
+    assert run_dir(create=False) == missing and not missing.exists()
+    assert marker_readable(missing)   # none made yet: no marker, which is an answer
+    assert run_dir() == missing and _mode(missing) == 0o700
+
+
 # -- 4: the server binary ----------------------------------------------------------------
 
 def _script(directory: Path, marker: Path) -> str:
