@@ -215,7 +215,9 @@ def test_godo_sigkilled_mid_recording_next_start_cleans_up_and_replays(live_audi
 
 # -- a database that stalls, or never answers ----------------------------------------------
 
-def test_godo_record_with_a_mute_store_fails_in_one_line_before_touching_audit(mute, tmp_path):
+def test_godo_record_with_a_mute_store_fails_in_one_line_before_touching_audit(live_audit, mute, tmp_path):
+    # live_audit: the kernel's audit state compared before and after is ours alone
+    # while it runs (another godo recording meanwhile would change it).
     env = _env(tmp_path, GODO_MONGO_URI=f"mongodb://127.0.0.1:{mute.port}/godo?serverSelectionTimeoutMS=1500")
     before = _audit_rules_and_pid()
     result = subprocess.run(GODO + ["record", "--", "true"], env=env, capture_output=True,
