@@ -132,8 +132,9 @@ def _summary(report) -> None:
           f"records {pipe.get('records', 0)}", None)],
         [("  kernel lost ", None), ("unknown" if lost is None else str(lost), "red" if lost else "green"),
          ("   godo lost ", None), (str(own), "red" if own else "green"),
-         (f"   serial gaps {pipe.get('serial_gaps', 0)}   malformed {pipe.get('malformed', 0)}   "
-          f"store {stored_docs(report.store)} docs", None)],
+         (f"   serial gaps {pipe.get('serial_gaps', 0)}   malformed {pipe.get('malformed', 0)}", None)],
+        # A line of its own: the counts above fill 80 columns already.
+        [(f"  store {stored_docs(report.store)} docs", None)],
     ]
     if report.store.get("journaled"):
         lines.append([(f"  journal {report.store['journaled']} document writes left for the next "

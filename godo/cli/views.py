@@ -450,7 +450,8 @@ def render_runs(runs: list[dict], width: int | None) -> list[str]:
         command = run.get("command")
         if not command:
             return f"scope {run.get('scope') or '-'}"
-        return abbreviate_argv(command) if isinstance(command, list) else str(command)
+        # Whole: the table cuts its last column to the terminal, and a pipe keeps it all.
+        return argv_within(command, None) if isinstance(command, list) else str(command)
 
     started = [run.get("started") for run in runs]
     ended = [run.get("ended") for run in runs]
