@@ -407,7 +407,7 @@ def when(value: datetime, *, millis: bool = False, today: date | None = None) ->
     today (`today`, local; default now), to the second or the millisecond."""
     local = _local(value)
     shown = local.strftime("%H:%M:%S.%f")[:-3] if millis else local.strftime("%H:%M:%S")
-    if local.date() != (today or datetime.now().astimezone().date()):
+    if not (local.date() == today if today is not None else _today(local)):
         shown = f"{local:%Y-%m-%d} {shown}"
     return shown
 
