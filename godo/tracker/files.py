@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..hotpath import contract as C
 # Fellow parts by `.`, shared modules by `..tracker`: compiled, this file is
 # godo._tracker_c.files, whose fellows are compiled too (setup.py).
-from ..tracker import procfs
+from ..fds import fd_path
 from ..tracker.paths import join
 from ..tracker.runtimes import real_exe
 from .model import OpenFile, Process
@@ -69,7 +69,7 @@ class Files:
         created on first use (its path read from /proc when live)."""
         open_file = proc.fds.get(fd)
         if open_file is None and fd >= 0:
-            path = procfs.fd_path(proc.pid, fd) if self.live else None
+            path = fd_path(proc.pid, fd) if self.live else None
             if path is not None and any(f.path == path for f in proc.fds.values()):
                 # /proc answers for now, and records are read a little after they
                 # happen: an fd naming a file this process opened since (a shell's

@@ -19,6 +19,7 @@ import signal
 
 # Fellow parts by `.`, shared modules by `..tracker`: compiled, this file is
 # godo._tracker_c.tracker, whose fellows are compiled too (setup.py).
+from ..fds import open_fds
 from ..tracker import procfs
 from ..tracker.paths import join
 from ..tracker.runtimes import real_exe
@@ -464,7 +465,7 @@ class Tracker:
                     self.counts["unaudited"] += 1
                 self._boxes.count(proc, info["start"], 1)
                 if proc_root == "/proc":
-                    self._files.inherit(proc, procfs.open_fds(proc.pid), info["start"])
+                    self._files.inherit(proc, open_fds(proc.pid), info["start"])
         return len(order)
 
     def adopt_command(self, pid: int, start: float, argv: list[str],
