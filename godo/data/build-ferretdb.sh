@@ -117,9 +117,10 @@ apply_patch internal/handler/msg_find.go \
 # 4. The PostgreSQL backend's twin of 3: godo's queries (and updates and deletes by
 #    _id, which it looked up with no index) pushed down as comparisons of the jsonb
 #    expressions its indexes are built on, those indexes holding missing first as
-#    MongoDB sorts; and a create that another front-end made first re-reads the
-#    catalog and is tried again (many front-ends, one database).
+#    MongoDB sorts; and creates that change the catalog are made one front-end at a
+#    time, each on the catalog read again (many front-ends, one database).
 #    The why and the limits: ferretdb/postgresql_godo_*.go beside this script.
+cp "$here/ferretdb/backends_godo_filter.go" "$scratch/src/internal/backends/godo_filter.go"
 cp "$here/ferretdb/postgresql_godo_pushdown.go" "$scratch/src/internal/backends/postgresql/godo_pushdown.go"
 cp "$here/ferretdb/postgresql_godo_catalog.go" "$scratch/src/internal/backends/postgresql/metadata/godo_catalog.go"
 apply_patch internal/backends/postgresql/backend.go \
@@ -139,13 +140,13 @@ apply_patch internal/backends/postgresql/metadata/registry.go \
     $'\t\t\tcolumns[i] += godoNullsOrder(key)'
 apply_patch internal/backends/postgresql/metadata/registry.go \
     $'\treturn r.databaseGetOrCreate(ctx, p, dbName)' \
-    $'\tif err = r.godoRetry(ctx, p, func() error { _, err := r.databaseGetOrCreate(ctx, p, dbName); return err }); err != nil {\n\t\treturn nil, err\n\t}\n\n\treturn p, nil'
+    $'\tknown := r.colls[dbName] != nil\n\tif err = r.godoCreate(ctx, p, known, func() error { _, err := r.databaseGetOrCreate(ctx, p, dbName); return err }); err != nil {\n\t\treturn nil, err\n\t}\n\n\treturn p, nil'
 apply_patch internal/backends/postgresql/metadata/registry.go \
     $'\treturn r.collectionCreate(ctx, p, params)' \
-    $'\tvar created bool\n\terr = r.godoRetry(ctx, p, func() (err error) { created, err = r.collectionCreate(ctx, p, params); return err })\n\n\treturn created, err'
+    $'\tvar created bool\n\tknown := r.colls[params.DBName][params.Name] != nil\n\terr = r.godoCreate(ctx, p, known, func() (err error) { created, err = r.collectionCreate(ctx, p, params); return err })\n\n\treturn created, err'
 apply_patch internal/backends/postgresql/metadata/registry.go \
     $'\treturn r.indexesCreate(ctx, p, dbName, collectionName, indexes)' \
-    $'\treturn r.godoRetry(ctx, p, func() error { return r.indexesCreate(ctx, p, dbName, collectionName, indexes) })'
+    $'\treturn r.godoCreate(ctx, p, false, func() error { return r.indexesCreate(ctx, p, dbName, collectionName, indexes) })'
 (cd "$scratch/src" && gofmt -l internal/backends internal/handler/msg_find.go) >&2
 (cd "$scratch/src" && go build -trimpath -ldflags="-s -w" -o "$scratch/ferretdb" ./cmd/ferretdb) >&2
 

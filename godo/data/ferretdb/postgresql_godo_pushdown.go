@@ -86,64 +86,10 @@ func prepareGodoWhere(p *metadata.Placeholder, filter *types.Document) (string, 
 
 // godoWhere returns the SQL conditions (all to hold) of the filter's terms the
 // pushdown handles, their arguments, and whether those are all of its terms.
-func godoWhere(filter *types.Document) (conditions []string, args []any, whole bool) {
-	whole = true
-	if filter == nil {
-		return nil, nil, whole
-	}
-
-	for _, key := range filter.Keys() {
-		v, _ := filter.Get(key)
-
-		var condition string
-		var values []any
-		ok := false
-
-		switch {
-		case key == "$or":
-			condition, values, ok = godoOr(v)
-		case backends.GodoField(key):
-			condition, values, ok = godoField(godoColumn(key), v)
-		}
-
-		if !ok {
-			whole = false
-			continue
-		}
-
-		conditions = append(conditions, condition)
-		args = append(args, values...)
-	}
-
-	return conditions, args, whole
-}
-
-// godoOr is an $or whose every branch is pushed down whole, as SQL.
-func godoOr(v any) (string, []any, bool) {
-	branches, ok := v.(*types.Array)
-	if !ok || branches.Len() == 0 {
-		return "", nil, false
-	}
-
-	var alternatives []string
-	var args []any
-
-	for i := 0; i < branches.Len(); i++ {
-		branch, ok := must.NotFail(branches.Get(i)).(*types.Document)
-		if !ok || branch.Len() == 0 {
-			return "", nil, false
-		}
-
-		conditions, values, whole := godoWhere(branch)
-		if !whole {
-			return "", nil, false
-		}
-
-		alternatives = append(alternatives, "("+strings.Join(conditions, " AND ")+")")
-		args = append(args, values...)
-	}
-
-	return "(" + strings.Join(alternatives, " OR ") + ")", args, true
+func godoWhere(filter *types.Document) ([]string, []any, bool) {
+	return backends.GodoWhere(filter, func(key string, v any) (string, []any, bool) {
+		return godoField(godoColumn(key), v)
+	})
 }
 
 // godoField compares one field's jsonb value with a filter's value: equality with
