@@ -19,12 +19,12 @@ import argparse
 import random
 import statistics
 import sys
+import tempfile
 import time
 
 from _common import machine_load
 
-from godo.store.ferret import find_binary
-from support.pgstore import FrontEnd
+from godo.store.ferret import EmbeddedFerret, find_binary
 
 
 def _doc(i: int) -> dict:
@@ -37,8 +37,8 @@ def _doc(i: int) -> dict:
 def measure(binary: str, url: str, docs: int, ops: int) -> dict[str, list[float]]:
     """Milliseconds of each operation by _id, on a fresh collection of `docs`."""
     import pymongo
-    front = FrontEnd(binary, url).wait_ready()
-    try:
+    with tempfile.TemporaryDirectory(prefix="godo-bench-") as root, \
+            EmbeddedFerret(root, postgresql=url, binary=binary, nice=0) as front:
         client = pymongo.MongoClient(front.uri)
         client.drop_database("godo_by_id")
         coll = client.godo_by_id.processes
@@ -58,8 +58,6 @@ def measure(binary: str, url: str, docs: int, ops: int) -> dict[str, list[float]
         client.drop_database("godo_by_id")
         client.close()
         return took
-    finally:
-        front.stop()
 
 
 def main() -> int:

@@ -29,13 +29,14 @@ import random
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 from _common import DATA_DIR, godo_command, machine_load
 
-from godo.store.ferret import EmbeddedFerret, find_binary
+from godo.store.ferret import EmbeddedFerret
 
 LAYOUT = 3          # bump when what is built changes: the cache is rebuilt
 DATABASE = "godo_bench"
@@ -212,13 +213,11 @@ def cached_postgresql(uri: str, files: int, rebuild: bool) -> dict:
 
 @contextmanager
 def postgresql_front_end(url: str):
-    """A FerretDB of godo's build on the PostgreSQL at `url`: its MongoDB URI."""
-    from support.pgstore import FrontEnd
-    front = FrontEnd(find_binary(), url).wait_ready()
-    try:
+    """The FerretDB front-end godo starts for a fleet's PostgreSQL at `url`
+    (`--postgresql URL`), in a directory of its own: its MongoDB URI."""
+    with tempfile.TemporaryDirectory(prefix="godo-bench-") as root, \
+            EmbeddedFerret(root, postgresql=url, nice=0) as front:
         yield front.uri
-    finally:
-        front.stop()
 
 
 def timed(cmd: list[str], repeat: int) -> tuple[float, int, str]:

@@ -13,27 +13,19 @@ import pytest
 from pymongo import IndexModel
 
 from godo.store.schema import INDEXES
-from support import pgstore
 from test_ferret_pushdown_pg import _needs
 
 
 @pytest.fixture
-def two_front_ends():
-    """A fresh PostgreSQL and two front-ends on it, started at once."""
+def two_front_ends(pg_cluster):
+    """Two front-ends on a fresh PostgreSQL (the fleet's test bed), started at once."""
     from godo.errors import StoreError
     from godo.store.ferret import find_binary
-    _needs(pgstore.missing())
     try:
-        binary = find_binary()
+        find_binary()
     except StoreError as exc:
         _needs(f"FerretDB: {exc}")
-    with pgstore.Postgres() as pg:
-        fronts = [pgstore.FrontEnd(binary, pg.url()) for _ in range(2)]
-        try:
-            yield [front.wait_ready() for front in fronts]
-        finally:
-            for front in fronts:
-                front.stop()
+    return [pg_cluster.front_end(), pg_cluster.front_end()]
 
 
 def _godo_start(uri: str, host: str) -> None:

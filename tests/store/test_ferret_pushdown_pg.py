@@ -21,7 +21,7 @@ from test_ferret_pushdown import (coll, test_a_glob_regex_matches_what_it_matche
                                   test_skip_is_left_to_the_handler,
                                   test_sort_and_limit_cut_where_mongodb_would)
 
-from support import pgstore
+from support import pgcluster
 
 
 def _needs(reason: str | None) -> None:
@@ -33,38 +33,40 @@ def _needs(reason: str | None) -> None:
 
 
 @pytest.fixture(scope="module")
-def postgres():
-    _needs(pgstore.missing())
-    # Every statement's plan in the log: what PostgreSQL was asked, and how it read.
-    with pgstore.Postgres(shared_preload_libraries="auto_explain", **{
-            "auto_explain.log_min_duration": "0", "auto_explain.log_nested_statements": "on"}) as pg:
-        yield pg
+def cluster():
+    """The fleet's test bed, for this module; every statement's plan in the
+    primary's log (auto_explain, in the front-end's sessions): what PostgreSQL was
+    asked, and how it read."""
+    _needs(pgcluster.unavailable())
+    with pgcluster.PgCluster(synchronous=False) as cluster:
+        for setting in ("session_preload_libraries = 'auto_explain'",
+                        "auto_explain.log_min_duration = 0", "auto_explain.log_nested_statements = on"):
+            cluster.primary.sql(f"ALTER DATABASE {pgcluster.DATABASE} SET {setting}")
+        yield cluster
 
 
 @pytest.fixture(scope="module")
-def ferret_uri(postgres):
+def ferret_uri(cluster):
     """A FerretDB of godo's build on the PostgreSQL handler, for this module."""
     from godo.errors import StoreError
     from godo.store.ferret import find_binary
     try:
-        binary = find_binary()
+        find_binary()
     except StoreError as exc:
         _needs(f"FerretDB: {exc}")
-    front = pgstore.FrontEnd(binary, postgres.url()).wait_ready()
-    yield front.uri
-    front.stop()
+    return cluster.front_end().uri
 
 
-def _table(postgres, database: str, collection: str) -> str:
-    return postgres.psql(f"SELECT _jsonb->>'table' FROM {database}._ferretdb_database_metadata "
+def _table(cluster, database: str, collection: str) -> str:
+    return cluster.primary.sql(f"SELECT _jsonb->>'table' FROM {database}._ferretdb_database_metadata "
                          f"WHERE _jsonb->>'_id' = '{collection}'")
 
 
 class _Plans:
     """The plans PostgreSQL logs (auto_explain) from here on."""
 
-    def __init__(self, postgres):
-        self.log = postgres.log
+    def __init__(self, cluster):
+        self.log = cluster.primary.log
         self.start = self.log.stat().st_size
 
     def text(self) -> str:
@@ -73,15 +75,15 @@ class _Plans:
             return f.read().decode(errors="replace")
 
 
-def test_updates_and_deletes_by_id_read_the_id_index(postgres, ferret_uri):
+def test_updates_and_deletes_by_id_read_the_id_index(cluster, ferret_uri):
     """A replace, an update and a delete by _id find their document through the _id
     index: PostgreSQL reads the table whole for none of them (it did for each)."""
     client = pymongo.MongoClient(ferret_uri, serverSelectionTimeoutMS=5000)
     try:
         coll = client["test_pg_id"].docs
         coll.insert_many([{"_id": f"p{i}", "n": i} for i in range(2000)])
-        table = _table(postgres, "test_pg_id", "docs")
-        plans = _Plans(postgres)
+        table = _table(cluster, "test_pg_id", "docs")
+        plans = _Plans(cluster)
         assert coll.replace_one({"_id": "p10"}, {"n": -10}).modified_count == 1
         assert coll.update_one({"_id": "p11"}, {"$set": {"n": -11}}).modified_count == 1
         assert coll.delete_one({"_id": "p12"}).deleted_count == 1
@@ -99,7 +101,7 @@ def test_updates_and_deletes_by_id_read_the_id_index(postgres, ferret_uri):
         client.close()
 
 
-def test_a_listing_reads_its_index_in_order(postgres, ferret_uri):
+def test_a_listing_reads_its_index_in_order(cluster, ferret_uri):
     """godo's listing shape (an equality, a sort on a date, a limit) on godo's
     compound index walks the index in the sort's order, missing dates first: no
     whole-table read, and the first documents MongoDB would give."""
@@ -114,8 +116,8 @@ def test_a_listing_reads_its_index_in_order(postgres, ferret_uri):
         for doc in docs[::500]:
             del doc["opened"]
         coll.insert_many(docs)
-        table = _table(postgres, "test_pg_listing", "files")
-        plans = _Plans(postgres)
+        table = _table(cluster, "test_pg_listing", "files")
+        plans = _Plans(cluster)
         first = [d["_id"] for d in coll.find({"run": "r0"}).sort("opened", 1).limit(5)]
         last = [d["_id"] for d in coll.find({"run": "r0"}).sort("opened", -1).limit(5)]
         logged = plans.text()
