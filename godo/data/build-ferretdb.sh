@@ -128,10 +128,13 @@ apply_patch internal/backends/postgresql/backend.go \
     $'\tbackends.GodoPushable = godoPushable\n\n\treturn backends.BackendContract(&backend{'
 apply_patch internal/backends/postgresql/collection.go \
     $'\twhere, args, err = prepareWhereClause(&placeholder, params.Filter)' \
-    $'\twhere, args, err = prepareGodoWhere(&placeholder, params.Filter)'
+    $'\tlead := godoLead(params.Filter, params.Sort, meta.Indexes)\n\twhere, args, err = prepareGodoWhere(&placeholder, params.Filter, lead)'
+apply_patch internal/backends/postgresql/collection.go \
+    $'\tsort, sortArgs := prepareOrderByClause(params.Sort)\n\n\tq += sort\n\targs = append(args, sortArgs...)\n\n\tif params.Limit != 0 {\n\t\tq += fmt.Sprintf(` LIMIT %s`, placeholder.Next())\n\t\targs = append(args, params.Limit)\n\t}\n\n\trows, err := p.Query(ctx, q, args...)' \
+    $'\tsort, sortArgs := godoSortLead(params.Sort, lead)\n\n\tq += sort\n\targs = append(args, sortArgs...)\n\n\tif params.Limit != 0 {\n\t\tq += fmt.Sprintf(` LIMIT %s`, placeholder.Next())\n\t\targs = append(args, params.Limit)\n\t}\n\n\trows, err := p.Query(ctx, q, args...)'
 apply_patch internal/backends/postgresql/collection.go \
     $'\twhere, args, err := prepareWhereClause(&placeholder, params.Filter)' \
-    $'\twhere, args, err := prepareGodoWhere(&placeholder, params.Filter)'
+    $'\twhere, args, err := prepareGodoWhere(&placeholder, params.Filter, "")'
 apply_patch internal/backends/postgresql/query.go \
     $'\tv := must.NotFail(sort.Get("$natural"))' \
     $'\tif key := sort.Keys()[0]; key != "$natural" {\n\t\treturn godoOrderBy(key, must.NotFail(sort.Get(key)).(int64)), nil\n\t}\n\n\tv := must.NotFail(sort.Get("$natural"))'

@@ -59,9 +59,22 @@ func godoColumn(key string) string {
 
 // prepareGodoWhere returns the WHERE clause of what the filter holds that the
 // backend compares in SQL, numbering its parameters from p; the rest is left to
-// the handler.
-func prepareGodoWhere(p *metadata.Placeholder, filter *types.Document) (string, []any, error) {
-	conditions, args, _ := godoWhere(filter)
+// the handler. `lead` (godoLead): a top-level equality said as a range, so that
+// the sort may go by it.
+func prepareGodoWhere(p *metadata.Placeholder, filter *types.Document, lead string) (string, []any, error) {
+	var conditions []string
+	var args []any
+
+	if lead != "" {
+		v, _ := filter.Get(lead)
+		conditions = append(conditions, fmt.Sprintf("%s >= ?::jsonb AND %s <= ?::jsonb", godoColumn(lead), godoColumn(lead)))
+		args = append(args, godoJSON(v), godoJSON(v))
+		filter = filter.DeepCopy()
+		filter.Remove(lead)
+	}
+
+	rest, values, _ := godoWhere(filter)
+	conditions, args = append(conditions, rest...), append(args, values...)
 	if len(conditions) == 0 {
 		return "", nil, nil
 	}
@@ -141,7 +154,11 @@ func godoField(column string, v any) (string, []any, bool) {
 				return "", nil, false
 			}
 
-			condition = fmt.Sprintf("jsonb_typeof(%s) = 'string' AND (%s #>> '{}') ~ ?", column, column)
+			// A function, not the `~` operator: the planner takes a regular
+			// expression's literal characters for selectivity (rows=1 for a glob at 1M
+			// documents) and reads the whole table to sort what matches; as a function's
+			// it guesses a third, and walks the sort's index until the limit is met.
+			condition = fmt.Sprintf("jsonb_typeof(%s) = 'string' AND regexp_like(%s #>> '{}', ?)", column, column)
 			values = []any{posix}
 		case godoRanges[op] != "":
 			var kind string
@@ -200,6 +217,68 @@ func godoJSON(v any) string {
 	return string(must.NotFail(sjson.MarshalSingleValue(v)))
 }
 
+// godoLead is the field of the filter's top-level equality that leads the one
+// index built for it and the sort's field (godo's `{run: R}` sorted by opened, on
+// its index (run, opened)); "" when there is not exactly one. PostgreSQL, told the
+// equality, drops the field from the sort (it is one value) and then prefers
+// walking the sort field's own index, guessing the matches spread evenly along
+// it: they are one run's, all at one end (6.6 s at 1M files, for 0.1 ms by the
+// pair's index). Said as a range, the equality leaves the field in the sort,
+// which only the pair's index gives without sorting.
+func godoLead(filter, sort *types.Document, indexes metadata.Indexes) string {
+	if filter == nil || sort.Len() != 1 || !backends.GodoField(sort.Keys()[0]) || sort.Keys()[0] == "_id" {
+		return ""
+	}
+
+	by := sort.Keys()[0]
+	lead := ""
+
+	for _, index := range indexes {
+		if len(index.Key) != 2 || index.Key[1].Field != by || index.Key[0].Descending || index.Key[1].Descending {
+			continue
+		}
+
+		field := index.Key[0].Field
+		v, _ := filter.Get(field)
+
+		switch v.(type) {
+		case string, types.ObjectID, int32, int64, bool, time.Time:
+		default:
+			continue
+		}
+
+		if lead != "" && lead != field {
+			return ""
+		}
+
+		lead = field
+	}
+
+	return lead
+}
+
+// godoSortLead returns the ORDER BY clause of a sort led by `lead` (godoLead),
+// else the backend's own.
+func godoSortLead(sort *types.Document, lead string) (string, []any) {
+	if lead == "" {
+		return prepareOrderByClause(sort)
+	}
+
+	by := sort.Keys()[0]
+	nulls := godoNulls(must.NotFail(sort.Get(by)).(int64))
+
+	return " ORDER BY " + godoColumn(lead) + nulls + ", " + godoColumn(by) + nulls, nil
+}
+
+// godoNulls is the order of a field that may be missing, as godoOrderBy gives it.
+func godoNulls(order int64) string {
+	if order == -1 {
+		return " DESC NULLS LAST"
+	}
+
+	return " NULLS FIRST"
+}
+
 // godoOrderBy returns the ORDER BY clause of a sort on one top-level field: a
 // missing field first ascending and last descending, as MongoDB sorts it with
 // null, which is how godo's build makes the indexes (one scanned either way).
@@ -211,10 +290,8 @@ func godoOrderBy(key string, order int64) string {
 	case key == "_id" && order == -1:
 		clause += " DESC"
 	case key == "_id":
-	case order == -1:
-		clause += " DESC NULLS LAST"
 	default:
-		clause += " NULLS FIRST"
+		clause += godoNulls(order)
 	}
 
 	return clause
