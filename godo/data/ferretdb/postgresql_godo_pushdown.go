@@ -120,6 +120,19 @@ func godoField(column string, v any) (string, []any, bool) {
 	var conditions []string
 	var args []any
 
+	// jsonb_typeof said once a type for all of a field's ranges and patterns (two
+	// types: nothing matches, as in MongoDB).
+	typed := map[string]bool{}
+	bracket := func(kind string) string {
+		if typed[kind] {
+			return ""
+		}
+
+		typed[kind] = true
+
+		return fmt.Sprintf(" AND jsonb_typeof(%s) = '%s'", column, kind)
+	}
+
 	for _, op := range doc.Keys() {
 		arg, _ := doc.Get(op)
 
@@ -158,7 +171,7 @@ func godoField(column string, v any) (string, []any, bool) {
 			// expression's literal characters for selectivity (rows=1 for a glob at 1M
 			// documents) and reads the whole table to sort what matches; as a function's
 			// it guesses a third, and walks the sort's index until the limit is met.
-			condition = fmt.Sprintf("jsonb_typeof(%s) = 'string' AND regexp_like(%s #>> '{}', ?)", column, column)
+			condition = fmt.Sprintf("regexp_like(%s #>> '{}', ?)", column) + bracket("string")
 			values = []any{posix}
 		case godoRanges[op] != "":
 			var kind string
@@ -178,7 +191,7 @@ func godoField(column string, v any) (string, []any, bool) {
 				return "", nil, false
 			}
 
-			condition = fmt.Sprintf("%s %s ?::jsonb AND jsonb_typeof(%s) = '%s'", column, godoRanges[op], column, kind)
+			condition = fmt.Sprintf("%s %s ?::jsonb", column, godoRanges[op]) + bracket(kind)
 			values = []any{godoJSON(arg)}
 		default:
 			return "", nil, false
