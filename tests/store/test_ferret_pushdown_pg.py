@@ -115,20 +115,24 @@ def test_a_listing_reads_its_index_in_order(cluster, ferret_uri):
         coll.create_index([("run", 1), ("opened", 1)])
         coll.create_index([("opened", 1)])
         t0 = datetime(2026, 12, 1)
-        docs = [{"_id": i, "run": f"r{i // 2000}", "opened": t0 + timedelta(seconds=i)} for i in range(8000)]
+        # Run ids as long as godo's and documents as wide as its files: the size of
+        # the pair's index and of the rows is what tips PostgreSQL's guess.
+        runs = [f"bench-host:20261130T0{r}0000:0000000{r}" for r in range(4)]
+        docs = [{"_id": i, "run": runs[i // 2000], "opened": t0 + timedelta(seconds=i), "pad": "x" * 1000}
+                for i in range(8000)]
         for doc in docs[::500]:
             del doc["opened"]
         coll.insert_many(docs)
         table = _table(cluster, "test_pg_listing", "files")
         cluster.primary.sql(f"ANALYZE test_pg_listing.{table}")
         plans = _Plans(cluster)
-        first = [d["_id"] for d in coll.find({"run": "r3"}).sort("opened", 1).limit(5)]
-        last = [d["_id"] for d in coll.find({"run": "r3"}).sort("opened", -1).limit(5)]
+        first = [d["_id"] for d in coll.find({"run": runs[3]}).sort("opened", 1).limit(5)]
+        last = [d["_id"] for d in coll.find({"run": runs[3]}).sort("opened", -1).limit(5)]
         logged = plans.text()
         assert logged.count(f"Index Scan using {table}_run_") == 1
         assert logged.count(f"Index Scan Backward using {table}_run_") == 1
         assert f"Seq Scan on {table}" not in logged and "Sort Key" not in logged
-        r3 = [d for d in docs if d["run"] == "r3"]
+        r3 = [d for d in docs if d["run"] == runs[3]]
         undated = {d["_id"] for d in r3 if "opened" not in d}
         dated = [d["_id"] for d in sorted((d for d in r3 if "opened" in d), key=lambda d: d["opened"])]
         assert len(undated) == 4
