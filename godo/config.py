@@ -22,6 +22,7 @@ that others can write into.
 
     [store]
     uri = "mongodb://db.example/godo"   # default: the embedded FerretDB
+    postgresql = "postgres://godo@db1:5432,db2:5432/godo"  # a fleet's cluster, instead
     data_dir = "/var/lib/godo"
     batch_size = 1000
     flush_interval = 1.0
@@ -63,6 +64,8 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
     },
     "store": {
         "uri": (str, None),
+        "postgresql": (str, (lambda v: v.startswith(("postgres://", "postgresql://")),
+                             "a URL like postgres://USER@HOST:PORT,HOST:PORT/DB")),
         "data_dir": (str, None),
         "batch_size": (int, _POSITIVE),
         "flush_interval": (float, _POSITIVE),

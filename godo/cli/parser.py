@@ -85,6 +85,10 @@ class _Parents:
                             help=f"config file (default: $GODO_CONFIG, else {config_mod.DEFAULT_PATH} if present)")
         common.add_argument("--mongo", metavar="URI", help="MongoDB URI (default: $GODO_MONGO_URI, "
                             "else [store] uri in the config, else godo's embedded FerretDB)")
+        common.add_argument("--postgresql", metavar="URL",
+                            help="a fleet's PostgreSQL cluster, written through this host's own "
+                            "FerretDB: postgres://USER@H1:P1,H2:P2/DB (default: $GODO_POSTGRESQL_URL, "
+                            "else [store] postgresql in the config)")
 
     @staticmethod
     def _make_null_store(null_store) -> None:

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from ..errors import ConfigError
 from ..tracker import Scope
 from .output import shown
-from .settings import config, data_dir, mongo_uri, on_terminal, pick, store, where
+from .settings import config, data_dir, mongo_uri, on_terminal, pick, postgresql_url, store, where
 
 # Below this size a replay is over before a progress bar would tell anything.
 PROGRESS_MIN_BYTES = 8 << 20
@@ -43,7 +43,9 @@ def cmd_record(args) -> int:
         raw_log_max_bytes=cfg.get("record", "raw_log_max_mb", 0) << 20,
         checkpoint_interval=cfg.get("record", "checkpoint_interval",
                                     RecordOptions.checkpoint_interval))
-    options.exclude_pids = server_pids(mongo_uri(args)) | set(cfg.get("rules", "exclude_pids", ()))
+    # A loopback cluster's postmaster is excluded like a loopback mongod.
+    options.exclude_pids = (server_pids(mongo_uri(args) or postgresql_url(args))
+                            | set(cfg.get("rules", "exclude_pids", ())))
     if not command:
         mode = "multicast, read-only" if options.multicast else "unicast"
         started = f"godo: recording {scope.describe()} ({mode}) into {where(args)} until SIGTERM"
@@ -178,7 +180,8 @@ def cmd_replay(args) -> int:
         import orjson  # only with --jsonl: orjson costs a command's start-up
         out.write(b"".join(orjson.dumps(a.to_dict()) + b"\n" for a in activities))
 
-    if args.jsonl and args.mongo is None and args.store == "mongo" and "GODO_MONGO_URI" not in os.environ:
+    if (args.jsonl and args.mongo is None and args.postgresql is None and args.store == "mongo"
+            and "GODO_MONGO_URI" not in os.environ and "GODO_POSTGRESQL_URL" not in os.environ):
         # --jsonl alone prints; it does not also fill a database.
         args.store = "null"
     # With no database, the cooked events printed are all a replay makes.

@@ -99,15 +99,25 @@ class EmbeddedFerret:
     one; None, the default: no TCP). `create` False: a command that only reads,
     which makes no directory (`NoStore` when there is none). Made by
     `connect_or_start`, it may instead be attached to a server another process
-    started (`owned` False).
+    started (`owned` False). `postgresql`: a fleet's front-end instead, FerretDB's
+    PostgreSQL handler on that cluster's URL (godo/store/postgresql.py), in a
+    directory of its own beside the embedded one's.
     """
 
     def __init__(self, data_dir: str | os.PathLike, *, binary: str | None = None,
                  port: int | None = None, start_timeout: float = 30.0, stop_timeout: float = 10.0,
                  log_level: str = "info", nice: int = 10, create: bool = True,
-                 sqlite_pragmas: tuple[str, ...] = SQLITE_PRAGMAS):
+                 sqlite_pragmas: tuple[str, ...] = SQLITE_PRAGMAS, postgresql: str | None = None):
         self.root = Path(os.path.abspath(data_dir))
         self.dir = self.root / "ferretdb"
+        self.postgresql, self._pg_password = None, None
+        if postgresql:
+            from .postgresql import front_end_dir, split_password
+            self.postgresql, self._pg_password = split_password(postgresql)
+            self.dir = front_end_dir(self.root, self.postgresql)
+            # The data is the cluster's: a command that reads makes the front-end's
+            # directory like one that writes.
+            create = True
         self.nice = nice
         self.binary = binary
         self.listen_port = port
@@ -256,11 +266,8 @@ class EmbeddedFerret:
         log = self.log_path
         if log.exists() and log.stat().st_size:
             log.replace(log.with_name(_LOG + ".1"))
-        sqlite_url = "file:" + urllib.parse.quote(f"{self.dir}/")
-        if self.sqlite_pragmas:
-            sqlite_url += "?" + urllib.parse.urlencode([("_pragma", p) for p in self.sqlite_pragmas])
         tcp = "" if self.listen_port is None else f"127.0.0.1:{self.listen_port}"
-        args = [binary, "--handler=sqlite", f"--sqlite-url={sqlite_url}",
+        args = [binary, *self._handler_args(),
                 f"--state-dir={self.dir}", f"--listen-unix={self.socket_path}",
                 # Empty: no TCP listener. With port 0 the kernel picks a free port as
                 # FerretDB binds, so no other process can take it in between.
@@ -285,12 +292,28 @@ class EmbeddedFerret:
                 umask=0o077, cwd=self.dir,
                 # Out of the terminal's process group: Ctrl-C stops godo, which
                 # flushes what it holds into FerretDB before stopping it.
-                start_new_session=True)
+                start_new_session=True, env=self._environment())
         except OSError as exc:
             raise StoreError(f"cannot start FerretDB {binary}: {exc.strerror}") from None
         finally:
             os.close(out)
         self.pid = self._proc.pid
+
+    def _handler_args(self) -> list[str]:
+        if self.postgresql:
+            return ["--handler=postgresql", f"--postgresql-url={self.postgresql}"]
+        sqlite_url = "file:" + urllib.parse.quote(f"{self.dir}/")
+        if self.sqlite_pragmas:
+            sqlite_url += "?" + urllib.parse.urlencode([("_pragma", p) for p in self.sqlite_pragmas])
+        return ["--handler=sqlite", f"--sqlite-url={sqlite_url}"]
+
+    def _environment(self) -> dict[str, str] | None:
+        """The PostgreSQL password reaches FerretDB through a passfile, never its
+        arguments (which every user can read in /proc)."""
+        if self._pg_password is None:
+            return None
+        from .postgresql import write_passfile
+        return {**os.environ, "PGPASSFILE": str(write_passfile(self.dir, self._pg_password))}
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.start_timeout
@@ -448,11 +471,11 @@ def _lock_within(fd: int, timeout: float) -> bool:
             time.sleep(0.05)
 
 
-def read_endpoint(data_dir: str | os.PathLike) -> dict | None:
+def read_endpoint(data_dir: str | os.PathLike, directory: Path | None = None) -> dict | None:
     """Where the server of `data_dir` says it is: pid, socket, TCP port (or None).
     None when there is no endpoint (or a torn one); one another user could have
     written is refused (`UnsafePath`)."""
-    path = Path(data_dir) / "ferretdb" / _ENDPOINT
+    path = (directory or Path(data_dir) / "ferretdb") / _ENDPOINT
     try:
         fd = open_private(path, os.O_RDONLY, "FerretDB's endpoint")
     except UnsafePath:
@@ -494,7 +517,7 @@ def _connect_or_start(ferret: EmbeddedFerret) -> EmbeddedFerret:
             return ferret._start()
         except ServerRunning:
             pass
-        endpoint = read_endpoint(ferret.root)
+        endpoint = read_endpoint(ferret.root, ferret.dir)
         if endpoint is not None:
             pid = endpoint["pid"]
             why = ferret.why_not_ours(pid)
