@@ -61,7 +61,7 @@ def split_password(url: str) -> tuple[str, str | None]:
 def front_end_dir(root: Path, public_url: str) -> Path:
     """The directory of the front-end serving `public_url` under a data directory:
     one per cluster, so a server started for one is never reused for another."""
-    digest = hashlib.sha256(public_url.encode()).hexdigest()[:12]
+    digest = hashlib.sha256(public_url.encode()).hexdigest()[:8]
     return root / f"ferretdb-pg-{digest}"
 
 
