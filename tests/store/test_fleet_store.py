@@ -175,6 +175,21 @@ def _assert_all_once(db, hosts: list[Host]) -> None:
         assert _counts(db, host.name) == host.expected, host.name
 
 
+def _assert_no_password_in_proc(pg_cluster, hosts: list[Host]) -> None:
+    """The hosts' front-ends run with the PostgreSQL handler, and the password is in
+    no process's arguments (which every user can read)."""
+    ours = [f"--state-dir={host.dir}/" for host in hosts]
+    handlers = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        assert pg_cluster.password not in argv, f"pid {pid} shows the password: {argv!r}"
+        handlers += "--handler=postgresql" in argv and any(d in argv for d in ours)
+    assert handlers == len(hosts)
+
+
 def test_three_hosts_write_at_once(pg_cluster, hosts, db, live_audit, short_tmp):
     """Two replays and one live `godo record` (holding the live lock, through
     `live_audit`) write into the cluster at the same time."""
@@ -199,6 +214,7 @@ def test_the_primary_killed_and_the_standby_promoted_mid_run(pg_cluster, hosts, 
     two = hosts(2)
     for host in two:
         _wait_for_documents(db, host.name)
+    _assert_no_password_in_proc(pg_cluster, two)
     pg_cluster.kill_primary()
     pg_cluster.promote()
     for host in two:
