@@ -87,7 +87,7 @@ def _round(logs: list[Path], tag: str, scratch: Path, url: str | None) -> tuple[
 
 def throughput(cluster: PgCluster, reader: str, logs: list[Path], expected: int,
                counts: list[int], scratch: Path) -> None:
-    print(f"{'hosts':>5}  {'store':<10} {'expected/stored per host':<40} {'docs/s':>8}")
+    print(f"{'hosts':>5}  {'store':<10} {'expected/stored per host':<48} {'docs/s':>8}")
     for n in counts:
         for store in ("postgresql", "sqlite"):
             url = cluster.url(password=True) if store == "postgresql" else None
@@ -96,7 +96,7 @@ def throughput(cluster: PgCluster, reader: str, logs: list[Path], expected: int,
             uri = reader if url else _embedded_uri(scratch / f"{tag}-data")
             stored = [_stored(uri, name) for name in names]
             per_host = " ".join(f"{expected}/{s}" for s in stored)
-            print(f"{n:>5}  {store:<10} {per_host:<40} {n * expected / seconds:>8.0f}", flush=True)
+            print(f"{n:>5}  {store:<10} {per_host:<48} {n * expected / seconds:>8.0f}", flush=True)
 
 
 def _embedded_uri(data: Path) -> str:
@@ -189,6 +189,7 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=5000, help="per host (documents: 2N+1)")
     parser.add_argument("--hosts", default="1,2,4", help="hosts at once, per round")
     parser.add_argument("--no-catch-up", action="store_true")
+    parser.add_argument("--no-throughput", action="store_true")
     args = parser.parse_args()
     counts = [int(n) for n in args.hosts.split(",")]
     print(machine_load())
@@ -196,15 +197,16 @@ def main() -> None:
     scratch = Path(tempfile.mkdtemp(prefix="fleet-b-"))
     try:
         logs = []
-        for i in range(max(counts)):
+        for i in range(0 if args.no_throughput else max(counts)):
             logs.append(scratch / f"h{i + 1}.log")
-            made = write_log(logs[-1], args.processes, 1)
-        expected = made["processes"] + made["files"]
+            write_log(logs[-1], args.processes, 1)
+        expected = 2 * args.processes + 1
         print(f"{args.processes} processes a host: {expected} documents a host")
-        with PgCluster() as cluster:
-            _seed(cluster, scratch / "seed")
-            reader = cluster.front_end().uri
-            throughput(cluster, reader, logs, expected, counts, scratch)
+        if not args.no_throughput:
+            with PgCluster() as cluster:
+                _seed(cluster, scratch / "seed")
+                reader = cluster.front_end().uri
+                throughput(cluster, reader, logs, expected, counts, scratch)
         for ferret in _HELD:
             ferret.stop()
         if not args.no_catch_up:

@@ -235,3 +235,21 @@ def test_the_database_down_for_a_minute(pg_cluster, hosts, db):
     pg_cluster.start_all()
     host.finish()
     _assert_all_once(db, [host])
+
+
+def test_a_cluster_down_at_start_is_one_line_naming_it(pg_cluster, short_tmp):
+    """With no server of the cluster up, godo fails at once (its front-end answers;
+    the cluster does not), on one line naming the cluster without its password."""
+    pg_cluster.stop_all()
+    write_log(short_tmp / "a.log", 5, 1)
+    started = time.monotonic()
+    done = subprocess.run(GODO + ["replay", "--host", "h1", str(short_tmp / "a.log")],
+                          env=_env(short_tmp, GODO_POSTGRESQL_URL=pg_cluster.url(password=True)),
+                          capture_output=True, text=True, timeout=EXIT_BOUND)
+    assert done.returncode == 1
+    assert time.monotonic() - started < 30, "not the front-end's start timeout"
+    line = done.stderr.strip()
+    assert "\n" not in line and "Traceback" not in line
+    assert line.startswith("godo: the database at postgres://***@127.0.0.1:")
+    assert "(through this host's FerretDB)" in line and ".go:" not in line.split("failed:")[1]
+    assert pg_cluster.password not in line and ".sock" not in line

@@ -75,3 +75,15 @@ def test_the_settings_name_one_store(monkeypatch):
     assert store_urls(_args(postgresql="postgres://db1/godo")) == (None, "postgres://db1/godo")
     with pytest.raises(ConfigError, match="both a MongoDB URI and a PostgreSQL URL"):
         store_urls(_args(mongo="mongodb://db/godo", postgresql="postgres://db1/godo"))
+
+
+def test_an_error_names_the_cluster_and_drops_ferretdbs_go_trail():
+    from godo.errors import StoreError
+    from godo.store.postgresql import naming_the_cluster
+    sock = "mongodb://%2Fd%2Fferretdb.sock/?directConnection=true"
+    with pytest.raises(StoreError) as caught:
+        with naming_the_cluster(sock, "postgres://godo@db1,db2/godo"):
+            raise StoreError(f"the database at {sock} failed: [msg_ping.go:55 handler.(*Handler)."
+                             "MsgPing] [opendb.go:110 pool.checkConnection] failed to connect")
+    assert str(caught.value) == ("the database at postgres://***@db1,db2/godo (through this "
+                                 "host's FerretDB) failed: failed to connect")
