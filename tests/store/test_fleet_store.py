@@ -253,3 +253,23 @@ def test_a_cluster_down_at_start_is_one_line_naming_it(pg_cluster, short_tmp):
     assert line.startswith("godo: the database at postgres://***@127.0.0.1:")
     assert "(through this host's FerretDB)" in line and ".go:" not in line.split("failed:")[1]
     assert pg_cluster.password not in line and ".sock" not in line
+
+
+def test_store_serve_keeps_this_hosts_front_end_up(pg_cluster, hosts, short_tmp):
+    """`godo store serve` with the cluster's URL serves this host's front-end: what
+    any host wrote is read through it."""
+    (host,) = hosts(1)
+    host.finish()
+    assert host.wait()[0] == 0
+    env = _env(short_tmp / "reader", GODO_POSTGRESQL_URL=pg_cluster.url(password=True))
+    serve = subprocess.Popen(GODO + ["store", "serve"], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        uri = serve.stdout.readline().strip()
+        assert uri.startswith("mongodb://") and "ferretdb-pg-" in uri, serve.stderr.read()
+        with pymongo.MongoClient(uri, serverSelectionTimeoutMS=20_000) as client:
+            assert client.godo.runs.count_documents({"host": {"$in": ["h1", "seed"]}}) == 2
+    finally:
+        serve.terminate()
+        _out, err = serve.communicate(timeout=60)
+    assert serve.returncode == 0, err
