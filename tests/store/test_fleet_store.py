@@ -7,8 +7,10 @@ promoted) and the database down for 60 s; and godo exits 0 within its bound."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -88,11 +90,23 @@ class Host:
         return self.proc.returncode, err, time.monotonic() - self.ended
 
     def kill(self) -> None:
+        """godo stopped, and with it its front-end: SIGTERM first (godo stops the
+        server it started), and a server a killed godo left, stopped by its pid."""
         self._second.set()
         self._close.set()
         if self.proc.poll() is None:
-            self.proc.kill()
+            self.proc.terminate()
+            try:
+                self.proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
         self.proc.communicate()
+        for endpoint in (self.dir / "data").glob("ferretdb-pg-*/endpoint.json"):
+            pid = json.loads(endpoint.read_text())["pid"]
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 @pytest.fixture
@@ -198,10 +212,15 @@ def test_three_hosts_write_at_once(pg_cluster, hosts, db, live_audit, short_tmp)
     live_env = _env(short_tmp / "live", GODO_POSTGRESQL_URL=pg_cluster.url(password=True))
     live = subprocess.Popen(GODO + ["record", "--", "sh", "-c", script], env=live_env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    for host in replays:
-        host.finish()
-    _assert_all_once(db, replays)
-    _out, err = live.communicate(timeout=EXIT_BOUND * 2)
+    try:
+        for host in replays:
+            host.finish()
+        _assert_all_once(db, replays)
+        _out, err = live.communicate(timeout=EXIT_BOUND * 2)
+    finally:
+        if live.poll() is None:  # a failed test: godo stops its front-end on SIGTERM
+            live.terminate()
+            live.communicate(timeout=60)
     assert live.returncode == 0, err
     run = db.runs.find_one({"command": ["sh", "-c", script]})
     assert run is not None and run["status"] == "finished", err
