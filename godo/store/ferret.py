@@ -62,13 +62,14 @@ _LOG_ERROR = re.compile(r"^\S+\t(ERROR|DPANIC|PANIC|FATAL)")
 _DETACHED: list[subprocess.Popen] = []
 
 
-def ping(uri: str, timeout: float) -> None:
-    """One `ping` round trip; raises PyMongoError when nothing answers in time."""
+def ping(uri: str, timeout: float, command: str = "ping") -> None:
+    """One `ping` round trip (or `command`'s); raises PyMongoError when nothing
+    answers in time."""
     ms = max(1, int(timeout * 1000))
     client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms,
                                  socketTimeoutMS=ms, appname="godo")
     try:
-        client.admin.command("ping")
+        client.admin.command(command)
     finally:
         client.close()
 
@@ -325,7 +326,7 @@ class EmbeddedFerret:
                 self.port = listening_port(self.pid)
             if self.socket_path.exists() and (self.listen_port is None or self.port is not None):
                 try:
-                    ping(self.uri, timeout=max(0.1, min(2.0, deadline - time.monotonic())))
+                    self.ping(timeout=max(0.1, min(2.0, deadline - time.monotonic())))
                     return
                 except PyMongoError:
                     pass
@@ -333,6 +334,12 @@ class EmbeddedFerret:
                 raise StoreError(f"FerretDB did not answer within {self.start_timeout:g} s: "
                                  f"{self.last_log_line()}")
             time.sleep(0.02)
+
+    def ping(self, timeout: float) -> None:
+        """Whether the server answers. A front-end on PostgreSQL is asked `hello`,
+        which it answers itself: `ping` asks the cluster too, and whether that
+        answers is the writer's to say (naming the cluster, not a socket)."""
+        ping(self.uri, timeout, "hello" if self.postgresql else "ping")
 
     def _write_endpoint(self) -> None:
         path = self.dir / _ENDPOINT
@@ -523,10 +530,11 @@ def _connect_or_start(ferret: EmbeddedFerret) -> EmbeddedFerret:
             why = ferret.why_not_ours(pid)
             if why is None:
                 try:
-                    ping(socket_uri(ferret.socket_path), timeout=1.0)
                     ferret._attach(pid, endpoint["port"])
+                    ferret.ping(timeout=1.0)
                     return ferret
                 except PyMongoError as exc:
+                    ferret.pid = ferret.port = None
                     why = f"pid {pid} does not answer: {' '.join(str(exc).split())[:200]}"
         if time.monotonic() > deadline:
             raise StoreError(f"the FerretDB serving {ferret.dir} cannot be used: {why}")

@@ -41,6 +41,7 @@ def open_store(uri: str | None, data_dir: str | os.PathLike, *, null: bool = Fal
             from .ferret import connect_or_start
             ferret = stack.enter_context(connect_or_start(Path(data_dir), postgresql=postgresql))
             uri, server_pids = ferret.uri, (ferret.pid,)
+            _name_the_cluster(stack, ferret)
         store = MongoStore(uri, database, host=host, **options)
         store.server_pids = server_pids
         stack.callback(_say_what_is_left, store)
@@ -54,6 +55,12 @@ def _without_password(postgresql: str | None) -> str | None:
         return None
     from .postgresql import split_password
     return split_password(postgresql)[0]
+
+
+def _name_the_cluster(stack: ExitStack, ferret) -> None:
+    if ferret.postgresql:
+        from .postgresql import naming_the_cluster
+        stack.enter_context(naming_the_cluster(ferret.uri, ferret.postgresql))
 
 
 def _say_what_is_left(store) -> None:
@@ -81,8 +88,10 @@ def database(uri: str | None, data_dir: str | os.PathLike, *, name: str = DEFAUL
         if uri is None:
             from .ferret import connect_or_start
             # A command that reads makes no directory: no store there is said.
-            uri = stack.enter_context(connect_or_start(Path(data_dir), create=False,
-                                                       postgresql=postgresql)).uri
+            ferret = stack.enter_context(connect_or_start(Path(data_dir), create=False,
+                                                          postgresql=postgresql))
+            uri = ferret.uri
+            _name_the_cluster(stack, ferret)
         try:
             # A query the server answers by reading a whole collection (FerretDB's
             # SQLite backend, for what godo's build does not push down: a glob's

@@ -17,14 +17,20 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import urllib.parse
+from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, StoreError
 from ..paths import open_private
 
 SCHEMES = ("postgres", "postgresql")
 _PASSFILE = "pgpass"
+# FerretDB's errors carry the Go call trail they passed through:
+# `[msg_ping.go:55 handler.(*Handler).MsgPing] [backend.go:68 ...] failed to connect...`
+# (the last one perhaps cut short, where a long error was).
+_GO_FRAME = re.compile(r"\[[\w.-]+\.go:\d+ [^\]]*\]\s*|\[[\w.-]+\.go:[^\]]*$")
 
 
 def redact_url(url: str) -> str:
@@ -61,7 +67,7 @@ def split_password(url: str) -> tuple[str, str | None]:
 def front_end_dir(root: Path, public_url: str) -> Path:
     """The directory of the front-end serving `public_url` under a data directory:
     one per cluster, so a server started for one is never reused for another."""
-    digest = hashlib.sha256(public_url.encode()).hexdigest()[:12]
+    digest = hashlib.sha256(public_url.encode()).hexdigest()[:8]
     return root / f"ferretdb-pg-{digest}"
 
 
@@ -76,3 +82,15 @@ def write_passfile(directory: Path, password: str) -> Path:
     finally:
         os.close(fd)
     return path
+
+
+@contextmanager
+def naming_the_cluster(socket_uri: str, public_url: str):
+    """StoreErrors raised in the block name the cluster, not this host's front-end
+    socket, and say FerretDB's cause without its Go call trail."""
+    try:
+        yield
+    except StoreError as exc:
+        text = str(exc).replace(socket_uri, f"{redact_url(public_url)} (through this host's FerretDB)")
+        exc.args = (_GO_FRAME.sub("", text),)
+        raise

@@ -306,9 +306,9 @@ class PgCluster:
     def _init_standby(self) -> None:
         self.ident.run([PG_BIN / "pg_basebackup", "-D", self.standby.data, "-R", "-X", "stream",
                         "-h", self.root, "-p", self.primary.port, "-U", ROLE,
-                        "--checkpoint=fast", "-c", "fast"], cwd=self.root, timeout=300)
+                        "--checkpoint=fast"], cwd=self.root, timeout=300)
         with open(self.standby.data / "postgresql.conf", "a") as f:
-            f.write(f"cluster_name = 'standby'\n")
+            f.write("cluster_name = 'standby'\n")
 
     def wait_streaming(self, timeout: float = _START_TIMEOUT) -> None:
         """Until the standby streams from the primary (synchronously, if so set)."""
