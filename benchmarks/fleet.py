@@ -100,7 +100,7 @@ def throughput(cluster: PgCluster, reader: str, logs: list[Path], expected: int,
 
 
 def _embedded_uri(data: Path) -> str:
-    from godo.store.ferret import connect_or_start
+    from godo.store.ferret_connect import connect_or_start
     ferret = connect_or_start(data)
     _HELD.append(ferret)
     return ferret.uri
@@ -137,7 +137,6 @@ def catch_up(processes: int, scratch: Path) -> None:
     results = {}
     for mode in ("up", "promoted"):
         with PgCluster() as cluster:
-            _seed(cluster, scratch / f"seed-{mode}")
             fe = cluster.front_end()
             fed = _Fed(halves, "c1", scratch / f"catch-{mode}", cluster.url(password=True),
                        scratch / f"fifo-{mode}")
@@ -176,14 +175,6 @@ def _procs(uri: str) -> int:
         return client.godo.processes.count_documents({"host": "c1", "pid": {"$gte": FIRST_CHILD}})
 
 
-def _seed(cluster: PgCluster, data: Path) -> None:
-    """godo's schema made by one godo first: v1.24.2's PostgreSQL backend fails a
-    front-end racing another to create a table (SQLSTATE 42P07)."""
-    data.mkdir()
-    write_log(data / "seed.log", 1, 1, first=10**6)
-    _check(_replay(data / "seed.log", "seed", data / "data", cluster.url(password=True)), "seed")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--processes", type=int, default=5000, help="per host (documents: 2N+1)")
@@ -204,7 +195,6 @@ def main() -> None:
         print(f"{args.processes} processes a host: {expected} documents a host")
         if not args.no_throughput:
             with PgCluster() as cluster:
-                _seed(cluster, scratch / "seed")
                 reader = cluster.front_end().uri
                 throughput(cluster, reader, logs, expected, counts, scratch)
         for ferret in _HELD:
