@@ -26,7 +26,7 @@ def cmd_store_serve(args) -> int:
     if mongo:
         raise StoreError("a MongoDB URI is configured (--mongo, GODO_MONGO_URI or [store] uri): "
                          "there is no embedded server to serve")
-    from ..store.ferret import connect_or_start
+    from ..store.ferret_connect import connect_or_start
     from .record import sd_notify
 
     directory = data_dir(args, create=True)

@@ -4,7 +4,8 @@ godo needs no database server to be installed: with no MongoDB URI it starts
 FerretDB (a MongoDB wire-protocol server) with its SQLite files under
 `DATA_DIR/ferretdb/`. Only one server may own those files, because each FerretDB
 caches the SQLite metadata in memory; a second godo command (`godo tree` while
-`godo record` runs) connects to the running one through `connect_or_start`.
+`godo record` runs) connects to the running one through `connect_or_start`
+(ferret_connect.py).
 
 FerretDB checks no password, so only godo's user may reach it: it listens on a
 Unix socket inside the 0700 directory (and made 0700 itself), on no TCP port
@@ -37,7 +38,7 @@ import pymongo
 from pymongo.errors import PyMongoError
 
 from ..errors import GodoError, StoreError
-from ..paths import UnsafePath, check_private_dir, open_private
+from ..paths import check_private_dir, open_private
 # Re-exported: `godo store setup` and the tests reach the binary's helpers through here.
 from .ferret_binary import (FERRETDB_BUILD, FERRETDB_VERSION, cached_binary,  # noqa: F401
                             find_binary, nice_binary, reports_version, trusted_executable)
@@ -476,66 +477,3 @@ def _lock_within(fd: int, timeout: float) -> bool:
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.05)
-
-
-def read_endpoint(data_dir: str | os.PathLike, directory: Path | None = None) -> dict | None:
-    """Where the server of `data_dir` says it is: pid, socket, TCP port (or None).
-    None when there is no endpoint (or a torn one); one another user could have
-    written is refused (`UnsafePath`)."""
-    path = (directory or Path(data_dir) / "ferretdb") / _ENDPOINT
-    try:
-        fd = open_private(path, os.O_RDONLY, "FerretDB's endpoint")
-    except UnsafePath:
-        raise
-    except GodoError:
-        return None  # none yet, or gone meanwhile
-    try:
-        with os.fdopen(fd, "rb") as f:
-            endpoint = json.loads(f.read())
-        port = endpoint.get("port")
-        return {"pid": int(endpoint["pid"]), "socket": str(endpoint["socket"]),
-                "port": None if port is None else int(port)}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
-
-
-def connect_or_start(data_dir: str | os.PathLike, **options) -> EmbeddedFerret:
-    """The FerretDB serving `data_dir`: the one already running (if provably
-    godo's own), else a new one.
-
-    Use the result as a context manager: on exit it stops the server if no other
-    godo uses it. A server that holds the directory but does not answer within
-    `start_timeout` (it may still be starting) is a StoreError.
-    """
-    ferret = EmbeddedFerret(data_dir, **options)
-    ferret._join()
-    try:
-        return _connect_or_start(ferret)
-    except BaseException:
-        ferret._leave()
-        raise
-
-
-def _connect_or_start(ferret: EmbeddedFerret) -> EmbeddedFerret:
-    deadline = time.monotonic() + ferret.start_timeout
-    why = "no endpoint"
-    while True:
-        try:
-            return ferret._start()
-        except ServerRunning:
-            pass
-        endpoint = read_endpoint(ferret.root, ferret.dir)
-        if endpoint is not None:
-            pid = endpoint["pid"]
-            why = ferret.why_not_ours(pid)
-            if why is None:
-                try:
-                    ferret._attach(pid, endpoint["port"])
-                    ferret.ping(timeout=1.0)
-                    return ferret
-                except PyMongoError as exc:
-                    ferret.pid = ferret.port = None
-                    why = f"pid {pid} does not answer: {' '.join(str(exc).split())[:200]}"
-        if time.monotonic() > deadline:
-            raise StoreError(f"the FerretDB serving {ferret.dir} cannot be used: {why}")
-        time.sleep(0.1)

@@ -38,7 +38,7 @@ def open_store(uri: str | None, data_dir: str | os.PathLike, *, null: bool = Fal
     with ExitStack() as stack:
         server_pids: tuple[int, ...] = ()
         if uri is None:
-            from .ferret import connect_or_start
+            from .ferret_connect import connect_or_start
             ferret = stack.enter_context(connect_or_start(Path(data_dir), postgresql=postgresql))
             uri, server_pids = ferret.uri, (ferret.pid,)
             _name_the_cluster(stack, ferret)
@@ -86,7 +86,7 @@ def database(uri: str | None, data_dir: str | os.PathLike, *, name: str = DEFAUL
     uri = None if postgresql else resolve_uri(uri)
     with ExitStack() as stack:
         if uri is None:
-            from .ferret import connect_or_start
+            from .ferret_connect import connect_or_start
             # A command that reads makes no directory: no store there is said.
             ferret = stack.enter_context(connect_or_start(Path(data_dir), create=False,
                                                           postgresql=postgresql))

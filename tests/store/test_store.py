@@ -21,7 +21,8 @@ import pytest
 from godo.errors import StoreError
 from godo.store import bulk
 from godo.run.live import _Gauge
-from godo.store.ferret import EmbeddedFerret, connect_or_start, read_endpoint
+from godo.store.ferret import EmbeddedFerret
+from godo.store.ferret_connect import connect_or_start, read_endpoint
 from godo.store.opening import database, open_store
 from godo.store.schema import INDEXES
 from godo.store.writer import MongoStore

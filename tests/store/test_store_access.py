@@ -18,7 +18,8 @@ import pymongo
 import pytest
 
 from godo.cli import main
-from godo.store.ferret import EmbeddedFerret, connect_or_start, read_endpoint
+from godo.store.ferret import EmbeddedFerret
+from godo.store.ferret_connect import connect_or_start, read_endpoint
 from godo.store.local import listening_port, server_pids
 from godo.store.opening import database
 from godo.tracker.model import ARGV_BYTES

@@ -15,7 +15,7 @@ from pathlib import Path
 import pymongo
 import pytest
 
-from godo.store.ferret import read_endpoint
+from godo.store.ferret_connect import read_endpoint
 from support.cli import GODO, _one_line_error, _run
 from support.paths import DATA
 from support.servers import _alive

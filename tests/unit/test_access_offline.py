@@ -20,7 +20,8 @@ import pytest
 from godo.cli import main
 from godo.errors import GodoError, StoreError
 from godo.paths import UnsafePath
-from godo.store.ferret import FERRETDB_BUILD, EmbeddedFerret, connect_or_start, find_binary
+from godo.store.ferret import FERRETDB_BUILD, EmbeddedFerret, find_binary
+from godo.store.ferret_connect import connect_or_start
 from support.cli import NOBODY, _config_file, _one_line_error
 from support.paths import DATA
 
