@@ -13,7 +13,11 @@
 // reads the catalog again under it, and only then creates what is missing: one
 // front-end at a time, each knowing what the others made. A create that still
 // finds its object there (a front-end of another build) re-reads the catalog and
-// is tried again, a few times over a second or so.
+// is tried again, a few times over a second or so. And a read naming a database
+// or collection the copy lacks reads the catalog again before answering that
+// there is none: a front-end that only reads (`godo store serve`, a query's)
+// started before the hosts' godo made the schema would otherwise answer empty
+// until it restarts.
 //
 // And the indexes hold missing and null first ascending (last descending), as
 // MongoDB sorts them and godo's pushdown asks (../godo_pushdown.go).
@@ -111,6 +115,26 @@ func godoRaced(err error) bool {
 	}
 
 	return false
+}
+
+// godoRefresh reads the catalog again when its copy lacks dbName (or, given one,
+// its collection collectionName); called with no lock held. What is known costs a
+// read lock; what is missing, one catalog read (a few statements) per request
+// naming it.
+func (r *Registry) godoRefresh(ctx context.Context, p *pgxpool.Pool, dbName, collectionName string) error {
+	r.rw.RLock()
+	colls := r.colls[dbName]
+	known := colls != nil && (collectionName == "" || colls[collectionName] != nil)
+	r.rw.RUnlock()
+
+	if known {
+		return nil
+	}
+
+	r.rw.Lock()
+	defer r.rw.Unlock()
+
+	return r.godoReload(ctx, p)
 }
 
 // godoReload reads the whole catalog again, as getPool does the first time;
