@@ -89,3 +89,19 @@ def test_front_ends_starting_godo_at_once_make_one_schema(two_front_ends):
     for name, keys in INDEXES.items():
         assert seen[name] == [f"h0-{name}", f"h1-{name}"]
         assert len(seen["indexes"][name]) == len(keys) + 1
+
+
+def test_a_reader_that_read_the_catalog_early_sees_what_another_made(two_front_ends):
+    """A front-end that only reads (`godo store serve`, a query's) and read the
+    catalog before any host made godo's database sees the database, its
+    collections and their documents once another front-end made them: it reads the
+    catalog again for what it does not know, instead of answering empty until it
+    restarts."""
+    writer, reader = two_front_ends
+    with pymongo.MongoClient(reader.uri, serverSelectionTimeoutMS=10_000) as client:
+        assert client.godo.files.count_documents({}) == 0
+        assert "godo" not in client.list_database_names()
+        _godo_start(writer.uri, "h1")
+        assert client.godo.files.count_documents({"host": "h1"}) == 1
+        assert client.godo.files.find_one({"_id": "h1-files"}) == {"_id": "h1-files", "host": "h1"}
+        assert sorted(client.godo.list_collection_names()) == sorted(INDEXES)
