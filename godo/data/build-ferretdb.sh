@@ -152,15 +152,20 @@ apply_patch internal/backends/postgresql/metadata/registry.go \
     $'\treturn r.godoCreate(ctx, p, false, func() error { return r.indexesCreate(ctx, p, dbName, collectionName, indexes) })'
 # A read naming a database or collection this front-end's catalog lacks reads the
 # catalog again first: another front-end may have made it since (godo_catalog.go).
-apply_patch internal/backends/postgresql/metadata/registry.go \
-    $'func (r *Registry) DatabaseGetExisting(ctx context.Context, dbName string) (*pgxpool.Pool, error) {\n\tp, err := r.getPool(ctx)\n\tif err != nil {\n\t\treturn nil, lazyerrors.Error(err)\n\t}' \
-    $'func (r *Registry) DatabaseGetExisting(ctx context.Context, dbName string) (*pgxpool.Pool, error) {\n\tp, err := r.getPool(ctx)\n\tif err != nil {\n\t\treturn nil, lazyerrors.Error(err)\n\t}\n\n\tif err = r.godoRefresh(ctx, p, dbName, ""); err != nil {\n\t\treturn nil, lazyerrors.Error(err)\n\t}'
-apply_patch internal/backends/postgresql/metadata/registry.go \
-    $'func (r *Registry) CollectionGet(ctx context.Context, dbName, collectionName string) (*Collection, error) {\n\tif _, err := r.getPool(ctx); err != nil {\n\t\treturn nil, lazyerrors.Error(err)\n\t}' \
-    $'func (r *Registry) CollectionGet(ctx context.Context, dbName, collectionName string) (*Collection, error) {\n\tp, err := r.getPool(ctx)\n\tif err != nil {\n\t\treturn nil, lazyerrors.Error(err)\n\t}\n\n\tif err = r.godoRefresh(ctx, p, dbName, collectionName); err != nil {\n\t\treturn nil, lazyerrors.Error(err)\n\t}'
-apply_patch internal/backends/postgresql/metadata/registry.go \
-    $'func (r *Registry) CollectionList(ctx context.Context, dbName string) ([]*Collection, error) {\n\tif _, err := r.getPool(ctx); err != nil {\n\t\treturn nil, lazyerrors.Error(err)\n\t}' \
-    $'func (r *Registry) CollectionList(ctx context.Context, dbName string) ([]*Collection, error) {\n\tp, err := r.getPool(ctx)\n\tif err != nil {\n\t\treturn nil, lazyerrors.Error(err)\n\t}\n\n\tif err = r.godoRefresh(ctx, p, dbName, ""); err != nil {\n\t\treturn nil, lazyerrors.Error(err)\n\t}'
+# refresh_on_miss HEAD CHECK WHAT: the method opening with HEAD, then CHECK (its
+# getPool), asks godoRefresh about WHAT before it reads the catalog's copy.
+refresh_on_miss() {
+    apply_patch internal/backends/postgresql/metadata/registry.go "$1"$'\n'"$2" \
+        "$1"$'\n'"$named_pool"$'\n\n\tif err = r.godoRefresh(ctx, p, '"$3"$'); err != nil {\n\t\treturn nil, lazyerrors.Error(err)\n\t}'
+}
+named_pool=$'\tp, err := r.getPool(ctx)\n\tif err != nil {\n\t\treturn nil, lazyerrors.Error(err)\n\t}'
+unnamed_pool=$'\tif _, err := r.getPool(ctx); err != nil {\n\t\treturn nil, lazyerrors.Error(err)\n\t}'
+refresh_on_miss 'func (r *Registry) DatabaseGetExisting(ctx context.Context, dbName string) (*pgxpool.Pool, error) {' \
+    "$named_pool" 'dbName, ""'
+refresh_on_miss 'func (r *Registry) CollectionGet(ctx context.Context, dbName, collectionName string) (*Collection, error) {' \
+    "$unnamed_pool" 'dbName, collectionName'
+refresh_on_miss 'func (r *Registry) CollectionList(ctx context.Context, dbName string) ([]*Collection, error) {' \
+    "$unnamed_pool" 'dbName, ""'
 (cd "$scratch/src" && gofmt -l internal/backends internal/handler/msg_find.go) >&2
 (cd "$scratch/src" && go build -trimpath -ldflags="-s -w" -o "$scratch/ferretdb" ./cmd/ferretdb) >&2
 
