@@ -49,6 +49,15 @@ from .local import listening_port, unprovable
 # power cut the last commits, as MongoDB's default write concern (no `j`) does.
 # Measured by benchmarks/store_cost.py: see benchmarks/README.md.
 SQLITE_PRAGMAS = ("synchronous(normal)",)
+# FerretDB's insert batch: the documents of one multi-row INSERT and one SQLite
+# transaction (its default 100). godo sends 1,000 a call; one transaction for them
+# rewrites each index page touched once, not ten times. And Go's garbage collector
+# at 400% (its default 100): a document inserted allocates its BSON, its JSON and
+# the statement's arguments, all garbage at once. Together with build-ferretdb.sh's
+# memcmp, 126 -> 71 µs of FerretDB's CPU an inserted file document
+# (benchmarks/README.md, "where a document's cost goes").
+INSERT_BATCH = 1000
+GO_GC_PERCENT = "400"
 _LOG = "ferretdb.log"
 _ENDPOINT = "endpoint.json"
 _LOCK = "lock"
@@ -268,7 +277,8 @@ class EmbeddedFerret:
                 # `-` disables the debug HTTP listener, whose default 127.0.0.1:8088
                 # would collide between two servers.
                 "--debug-addr=-",
-                "--telemetry=disable", f"--log-level={self.log_level}"]
+                "--telemetry=disable", f"--log-level={self.log_level}",
+                f"--test-batch-size={INSERT_BATCH}"]
         nice = nice_binary() if self.nice else None
         if nice:
             # Under a storm godo and the workload need the CPUs first; writes that
@@ -282,7 +292,7 @@ class EmbeddedFerret:
                 # The child holds the lock for as long as it lives.
                 pass_fds=(lock_fd,),
                 # Its SQLite files, state and socket: ours alone.
-                umask=0o077, cwd=self.dir,
+                umask=0o077, cwd=self.dir, env=dict(os.environ, GOGC=GO_GC_PERCENT),
                 # Out of the terminal's process group: Ctrl-C stops godo, which
                 # flushes what it holds into FerretDB before stopping it.
                 start_new_session=True)
