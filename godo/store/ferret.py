@@ -114,7 +114,8 @@ class EmbeddedFerret:
     def __init__(self, data_dir: str | os.PathLike, *, binary: str | None = None,
                  port: int | None = None, start_timeout: float = 30.0, stop_timeout: float = 10.0,
                  log_level: str = "info", nice: int = 10, create: bool = True,
-                 sqlite_pragmas: tuple[str, ...] = SQLITE_PRAGMAS):
+                 sqlite_pragmas: tuple[str, ...] = SQLITE_PRAGMAS,
+                 insert_batch: int = INSERT_BATCH, gc_percent: str = GO_GC_PERCENT):
         self.root = Path(os.path.abspath(data_dir))
         self.dir = self.root / "ferretdb"
         self.nice = nice
@@ -125,6 +126,8 @@ class EmbeddedFerret:
         self.log_level = log_level
         self.create = create
         self.sqlite_pragmas = sqlite_pragmas
+        self.insert_batch = insert_batch
+        self.gc_percent = gc_percent
         self.port: int | None = None
         self.pid: int | None = None
         self.owned = False
@@ -278,7 +281,7 @@ class EmbeddedFerret:
                 # would collide between two servers.
                 "--debug-addr=-",
                 "--telemetry=disable", f"--log-level={self.log_level}",
-                f"--test-batch-size={INSERT_BATCH}"]
+                f"--test-batch-size={self.insert_batch}"]
         nice = nice_binary() if self.nice else None
         if nice:
             # Under a storm godo and the workload need the CPUs first; writes that
@@ -292,7 +295,7 @@ class EmbeddedFerret:
                 # The child holds the lock for as long as it lives.
                 pass_fds=(lock_fd,),
                 # Its SQLite files, state and socket: ours alone.
-                umask=0o077, cwd=self.dir, env=dict(os.environ, GOGC=GO_GC_PERCENT),
+                umask=0o077, cwd=self.dir, env=dict(os.environ, GOGC=self.gc_percent),
                 # Out of the terminal's process group: Ctrl-C stops godo, which
                 # flushes what it holds into FerretDB before stopping it.
                 start_new_session=True)
