@@ -9,10 +9,11 @@
 # where godo.store.ferret looks after the binary a wheel carries. Prints the
 # binary's path. Idempotent: a binary already there that reports v1.24.2 is kept.
 #
-# Two bugs of v1.24.2's SQLite backend are patched, and godo's queries are pushed
-# down into SQLite (see apply_patch below). BUILD names that build: the version and
-# a digest of this script and the Go files it adds (godo.store.ferret computes the
-# same), so a binary built from other patches or flags is never reused.
+# Two bugs of v1.24.2's SQLite backend are patched, godo's queries are pushed down
+# into SQLite (see apply_patch below), and SQLite's memcmp/memcpy/memmove are Go's
+# own (4. below). BUILD names that build: the version and a digest of this script
+# and the Go files it adds (godo.store.ferret computes the same), so a binary built
+# from other patches or flags is never reused.
 #
 # The binary is static (CGO_ENABLED=0: FerretDB's SQLite is pure Go) and stripped,
 # so the one a wheel carries runs on any Linux of its architecture.
