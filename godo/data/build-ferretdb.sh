@@ -9,10 +9,11 @@
 # where godo.store.ferret looks after the binary a wheel carries. Prints the
 # binary's path. Idempotent: a binary already there that reports v1.24.2 is kept.
 #
-# Two bugs of v1.24.2's SQLite backend are patched, and godo's queries are pushed
-# down into SQLite and PostgreSQL (see apply_patch below). BUILD names that build:
-# the version and a digest of this script and the Go files it adds (godo.store.ferret
-# computes the same), so a binary built from other patches or flags is never reused.
+# Two bugs of v1.24.2's SQLite backend are patched, godo's queries are pushed down
+# into SQLite and PostgreSQL (see apply_patch below), and SQLite's memcmp/memcpy/
+# memmove are Go's own (5. below). BUILD names that build: the version and a digest
+# of this script and the Go files it adds (godo.store.ferret computes the same), so a
+# binary built from other patches or flags is never reused.
 #
 # The binary is static (CGO_ENABLED=0: FerretDB's SQLite is pure Go) and stripped,
 # so the one a wheel carries runs on any Linux of its architecture.
@@ -150,6 +151,27 @@ apply_patch internal/backends/postgresql/metadata/registry.go \
 apply_patch internal/backends/postgresql/metadata/registry.go \
     $'\treturn r.indexesCreate(ctx, p, dbName, collectionName, indexes)' \
     $'\treturn r.godoCreate(ctx, p, false, func() error { return r.indexesCreate(ctx, p, dbName, collectionName, indexes) })'
+# 5. SQLite's memcmp, memcpy and memmove are musl's C loops transpiled to Go, a
+#    byte at a time (modernc.org/libc on linux amd64, arm64 and loong64). An insert
+#    spends ~15% of FerretDB's CPU in memcmp alone: SQLite's JSON cache compares each
+#    document's text with the parsed ones (once per index expression), and the
+#    B-trees compare keys. They are replaced by Go's own (vectorised) copy and
+#    compare, in a copy of the module FerretDB builds against. Same results.
+arch=$(go env GOARCH)
+libcdir=$(cd "$scratch/src" && go list -m -json modernc.org/libc |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')
+cp -R "$libcdir" "$scratch/libc"
+chmod -R u+w "$scratch/libc"
+musl=$scratch/libc/ccgo_linux_$arch.go
+if [[ -f $musl ]]; then
+    for f in memcmp memcpy memmove; do
+        perl -0777 -ne "exit(/^func X$f\(tls \*TLS, /m ? 0 : 1)" "$musl" ||
+            { echo "build-ferretdb.sh: no X$f in $musl" >&2; exit 1; }
+        perl -pi -e "s/^func X$f\(tls \*TLS, /func x${f}Musl(tls *TLS, /" "$musl"
+    done
+    cp "$here/ferretdb/sqlite_godo_libc.go" "$scratch/libc/godo_mem.go"
+    (cd "$scratch/src" && go mod edit -replace "modernc.org/libc=$scratch/libc")
+fi
 (cd "$scratch/src" && gofmt -l internal/backends internal/handler/msg_find.go) >&2
 (cd "$scratch/src" && go build -trimpath -ldflags="-s -w" -o "$scratch/ferretdb" ./cmd/ferretdb) >&2
 
