@@ -7,7 +7,7 @@ process an activity comes from) is the tracker's.
 
 from __future__ import annotations
 
-from ..hotpath import contract as C
+from ..vocab import kernel as C
 from . import procfs
 from .model import OpenFile, Process
 from .paths import join

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from godo.cli import parser as parser_mod
-from godo.hotpath import contract as C
+from godo.vocab import records as C
 
 # What a command that neither writes JSON nor talks to a database or a terminal
 # has no use for: each costs milliseconds to import.
