@@ -28,6 +28,7 @@ if NKINDS > 32:
     raise ImportError(f"the vocabulary has {NKINDS} kinds, the compiled cook room for 32")
 for _i, _kind in enumerate(_KIND_STR):
     _WHEN_FAILED[_i] = _kind in CALLS.COOKED_WHEN_FAILED
+del _i, _kind
 
 # The forms of vocab.calls.Arg.
 cdef int A_INT = CALLS.INT, A_U32 = CALLS.U32, A_WORD = CALLS.WORD, A_BIT = CALLS.BIT
@@ -94,6 +95,7 @@ for _i, (_cmd, (_kind, _cloexec)) in enumerate(CALLS.FCNTL_COMMANDS.items()):
     _FCNTL_CMD[_i] = _cmd
     _FCNTL_KIND[_i] = _KIND_STR.index(_kind)
     _source(&_FCNTL_CLOEXEC[_i], _cloexec, _FCNTL_KEEP)
+del _i, _cmd, _kind, _cloexec
 # close_range's marking makes cloexec True.
 cdef Source _ALWAYS
 _source(&_ALWAYS, CALLS.const(True), _FCNTL_KEEP)
