@@ -171,6 +171,7 @@ CALLS = (
     call("kill",             "kill",       PROCESS,  target=arg(0), signal=arg(1)),
     call("tkill",            "kill",       PROCESS,  target=arg(0), signal=arg(1)),
     call("tgkill",           "kill",       PROCESS,  target=arg(0), signal=arg(2)),
+    call("rt_sigqueueinfo",  "kill",       PROCESS,  target=arg(0), signal=arg(1)),
 )
 BY_NAME = {c.name: c for c in CALLS}
 # A call's cook code: its place in CALLS, from 1 (0: a call godo does not cook).

@@ -440,6 +440,18 @@ def test_kill_and_tgkill(twin):
                    activity("kill", 532, "tkill", target=6802, signal=2)]
 
 
+def test_rt_sigqueueinfo_is_a_kill(twin):
+    """sigqueue(3)'s call: a signal (with data) to a process, as kill(2) sends one:
+    one row of the vocabulary, the same numbers the kernel's tables give."""
+    got = cook(twin, syscall(535, 129, 6800, 10, 0x7FFD0000), proctitle(535, "sigq"),
+               syscall(536, 178, 6801, 15, 0xFFD0000, arch=I386), proctitle(536, "sigq32"),
+               syscall(537, 138, 6802, 9, 0x7FFD0000, arch=AARCH64), proctitle(537, "sigq"),
+               syscall(538, 129, 6803, 10, 0x7FFD0000, success="no", exit=-3), proctitle(538, "sigq"))
+    assert got == [activity("kill", 535, "rt_sigqueueinfo", target=6800, signal=10),
+                   {**activity("kill", 536, "rt_sigqueueinfo", target=6801, signal=15), "arch": "i386"},
+                   {**activity("kill", 537, "rt_sigqueueinfo", target=6802, signal=9), "arch": "aarch64"}]
+
+
 def test_aarch64_numbers_mean_aarch64_calls(twin):
     got = cook(twin,
                syscall(540, 56, AT_FDCWD, 1, 0, arch=AARCH64, exit=3), cwd(540), path(540, 0, '"/etc/hosts"'),
