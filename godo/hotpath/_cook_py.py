@@ -76,6 +76,9 @@ def _reader(where):
     if form == CALLS.CONST:
         value = where.value
         return lambda regs: value
+    if form == CALLS.FLAG:
+        mask, value, added = where.mask, where.value, where.value | where.extra
+        return lambda regs: added if int(regs[reg], 16) & mask else value
     if form == CALLS.OPENAT2_FLAGS:
         return _OPENAT2
     raise ValueError(f"no reader for form {form}")
@@ -215,7 +218,7 @@ def cook(event) -> Activity | None:
         if row.flags is _OPENAT2:
             flags, mode = event.openat2_flags, None
         else:
-            flags, mode = row.flags(regs), row.mode(regs)
+            flags, mode = row.flags(regs), row.mode(regs) if row.mode is not None else None
         tmpfile = _O_TMPFILE[arch_name]
         if flags is None or not (flags & K.O_CREAT or flags & tmpfile == tmpfile):
             mode = None  # the kernel reads mode only with O_CREAT or O_TMPFILE

@@ -23,6 +23,8 @@ WORD = 3  # the whole register (flags, modes)
 BIT = 4  # whether the register has any of `mask`'s bits: True or False
 CONST = 5  # `value`, whatever the registers hold
 OPENAT2_FLAGS = 6  # openat2's flags: in its OPENAT2 record (the call's a2 is a pointer)
+FLAG = 7  # `value`, with `extra`'s bits too when the register has any of `mask`'s:
+#           another call's flag as open's (memfd_create's MFD_CLOEXEC is O_CLOEXEC)
 
 
 class Arg(NamedTuple):
@@ -30,6 +32,7 @@ class Arg(NamedTuple):
     reg: int = -1
     mask: int = 0
     value: object = None
+    extra: int = 0
 
 
 def arg(reg: int) -> Arg:
@@ -46,6 +49,10 @@ def word(reg: int) -> Arg:
 
 def bit(reg: int, mask: int) -> Arg:
     return Arg(BIT, reg, mask)
+
+
+def flag(reg: int, mask: int, value: int, extra: int) -> Arg:
+    return Arg(FLAG, reg, mask, value, extra)
 
 
 def const(value) -> Arg:
@@ -137,6 +144,9 @@ CALLS = (
     call("openat2",          "open",       OPENS,    dirfd=arg(0), flags=OPENAT2, path=FILE),
     call("creat",            "open",       OPENS,    flags=const(K.O_CREAT | K.O_WRONLY | K.O_TRUNC),
          mode=word(1), path=FILE),
+    # A new file with no name (no PATH record: the name it is given is a pointer),
+    # open read-write; its flags' MFD_CLOEXEC (1) is open's O_CLOEXEC.
+    call("memfd_create",     "open",       OPENS,    flags=flag(1, 1, K.O_RDWR, K.O_CLOEXEC)),
     call("write",            "write",      FDS,      fd=arg(0)),
     call("pwrite64",         "write",      FDS,      fd=arg(0)),
     call("writev",           "write",      FDS,      fd=arg(0)),

@@ -43,9 +43,11 @@ def test_rules_cover_every_cooked_syscall_once_for_each_table():
 def test_rules_are_described_with_their_own_table():
     rules = R.build_rules(ARCH, exclude_pids={42})
     native, compat = rules[1], rules[1 + len(rules) // 2]
-    assert R.describe(native, ARCH) == ("-a always,exit -F arch=b64 -S creat,open,openat,openat2 "
+    assert R.describe(native, ARCH) == ("-a always,exit -F arch=b64 "
+                                        "-S creat,memfd_create,open,openat,openat2 "
                                         "-F pid!=42 -F key=godo")
-    assert R.describe(compat, ARCH) == ("-a always,exit -F arch=b32 -S creat,open,openat,openat2 "
+    assert R.describe(compat, ARCH) == ("-a always,exit -F arch=b32 "
+                                        "-S creat,memfd_create,open,openat,openat2 "
                                         "-F pid!=42 -F key=godo")
     fcntl64 = R.describe(rules[-1], ARCH)
     assert fcntl64.startswith("-a always,exit -F arch=b32 -S fcntl,fcntl64 ") and "-F a1=2" in fcntl64

@@ -452,6 +452,18 @@ def test_rt_sigqueueinfo_is_a_kill(twin):
                    {**activity("kill", 537, "rt_sigqueueinfo", target=6802, signal=9), "arch": "aarch64"}]
 
 
+def test_memfd_create_opens_a_new_file_with_no_name(twin):
+    """memfd_create(name, flags) is an open of a new file, read-write, that no PATH
+    record names; MFD_CLOEXEC (1) in its flags is O_CLOEXEC, the mark the tracker
+    closes it by at exec. A failed one is seen, as a failed open is."""
+    got = cook(twin, syscall(545, 319, 0x7FFD0000, 1, exit=5), proctitle(545, "runc"),
+               syscall(546, 356, 0xFFD0000, 0, exit=4, arch=I386), proctitle(546, "m32"),
+               syscall(547, 319, 0x7FFD0000, 0, success="no", exit=-24), proctitle(547, "runc"))
+    assert got == [activity("open", 545, "memfd_create", exit=5, fd=5, flags=0o2000002),
+                   {**activity("open", 546, "memfd_create", exit=4, fd=4, flags=0o2), "arch": "i386"},
+                   activity("open", 547, "memfd_create", success=False, exit=-24, flags=0o2)]
+
+
 def test_aarch64_numbers_mean_aarch64_calls(twin):
     got = cook(twin,
                syscall(540, 56, AT_FDCWD, 1, 0, arch=AARCH64, exit=3), cwd(540), path(540, 0, '"/etc/hosts"'),

@@ -119,10 +119,11 @@ cdef class _ArchTable:
 
 # Where a field of an activity is among a call's arguments: a vocab.calls.Arg.
 ctypedef struct Source:
-    int form  # vocab.calls' INT, U32, WORD, BIT, CONST, OPENAT2_FLAGS; 0: no such field
+    int form  # vocab.calls' INT, U32, WORD, BIT, CONST, OPENAT2_FLAGS, FLAG; 0: no such field
     int reg  # a0..a3
-    uint64_t mask  # BIT's
-    uint64_t value  # CONST's, as a number
+    uint64_t mask  # BIT's and FLAG's
+    uint64_t value  # CONST's, as a number; FLAG's without its extra bits
+    uint64_t extra  # FLAG's
     PyObject* obj  # CONST's, as the row gives it (the _Call keeps it alive)
 
 

@@ -32,7 +32,7 @@ del _i, _kind
 
 # The forms of vocab.calls.Arg.
 cdef int A_INT = CALLS.INT, A_U32 = CALLS.U32, A_WORD = CALLS.WORD, A_BIT = CALLS.BIT
-cdef int A_CONST = CALLS.CONST, A_OPENAT2 = CALLS.OPENAT2_FLAGS
+cdef int A_CONST = CALLS.CONST, A_OPENAT2 = CALLS.OPENAT2_FLAGS, A_FLAG = CALLS.FLAG
 cdef int I_FILE = CALLS.FILE, I_DELETED = CALLS.DELETED, I_CREATED = CALLS.CREATED
 
 
@@ -48,6 +48,9 @@ cdef int _source(Source* into, object where, list keep) except -1:
         keep.append(where.value)
         into.obj = <PyObject*>where.value
         into.value = <uint64_t>int(where.value)
+    elif where.form == A_FLAG:
+        into.value = where.value
+        into.extra = where.extra
     return 0
 
 
@@ -111,6 +114,8 @@ cdef inline uint64_t _word(const Source* s, const uint64_t* regs) noexcept:
         return regs[s.reg]
     if s.form == A_BIT:
         return (regs[s.reg] & s.mask) != 0
+    if s.form == A_FLAG:
+        return s.value | s.extra if regs[s.reg] & s.mask else s.value
     return s.value
 
 
@@ -125,6 +130,8 @@ cdef inline object _value(const Source* s, const uint64_t* regs):
         return regs[s.reg]
     if s.form == A_BIT:
         return (regs[s.reg] & s.mask) != 0
+    if s.form == A_FLAG:
+        return _word(s, regs)
     return <object>s.obj
 
 
