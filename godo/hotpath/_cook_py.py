@@ -96,7 +96,6 @@ class _Row:
         self.name, self.kind = row.name, row.kind
         for field in CALLS.LAYOUT_FIELDS:
             setattr(self, field, _reader(layout.get(field)))
-        self.exit_code = self.code
         self.path, self.new_path = layout.get("path"), layout.get("new_path")
         # Whether its arguments or result decide the kind, or whether there is one.
         self.decides = row.kind == "spawn" or self.marks is not None or self.command is not None
@@ -239,7 +238,7 @@ def cook(event) -> Activity | None:
             act.proctitle = _proctitle(title[10:])
         act.cwd = _cwd(event.cwd)
     elif kind == "exit":
-        act.code = row.exit_code(regs) & K.EXIT_CODE_MASK
+        act.code = row.code(regs) & K.EXIT_CODE_MASK
         return act
     elif kind == "pivot_root":
         names = [to_str(n) for n, _t in event.paths if n is not None]
