@@ -17,10 +17,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _compiled_modules() -> list[str]:
     """The modules setup.py compiles: _ext/godo/STAGE/NAME.pyx, and the tracker's
-    pure-mode copies, each with its .pxd in _ext/godo/STAGE."""
+    parts, godo._tracker_c.NAME, each typed by its NAME.pxd there."""
     ext = ROOT / "_ext"
     names = {".".join(p.relative_to(ext).with_suffix("").parts) for p in ext.glob("godo/*/*.pyx")}
-    names |= {".".join(p.relative_to(ext).with_suffix("").parts) for p in ext.glob("godo/tracker/_*_c.pxd")}
+    names |= {f"godo._tracker_c.{p.stem}" for p in (ROOT / "godo" / "_tracker_c").glob("*.pxd")}
     return sorted(names)
 
 
@@ -41,7 +41,7 @@ def _declared(stub: Path) -> set[str]:
 
 def test_every_compiled_module_has_a_stub():
     modules = _compiled_modules()
-    assert "godo.hotpath._hotpath_c" in modules and "godo.tracker._tracker_c" in modules
+    assert "godo.hotpath._hotpath_c" in modules and "godo._tracker_c.tracker" in modules
     assert [m for m in modules if not _stub(m).exists()] == []
 
 
