@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from ..hotpath import contract as C
+from ..vocab import kernel as C
 from .output import shown
 from .table import Column, shorten_end, shorten_middle, table
 

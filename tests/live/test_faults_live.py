@@ -22,7 +22,7 @@ import pymongo
 import pytest
 
 from godo.cli.status import as_seen_now
-from godo.hotpath import contract as S
+from godo.vocab import syscalls as S
 from godo.source import audit as A
 from godo.source.rules import native_arch
 from godo.store.journal_dir import journal_dir_for

@@ -216,7 +216,7 @@ def filter_events(log: bytes, syscalls: set[int]) -> bytes:
 
 
 def syscall_numbers(names: str) -> set[int]:
-    from godo.hotpath import contract as S
+    from godo.vocab import syscalls as S
     from godo.source.rules import native_arch
     table = {name: nr for nr, (name, _code) in S.table(native_arch()).items()}
     unknown = [n for n in names.split(",") if n not in table]
