@@ -4,14 +4,13 @@ timeouts, and a count of its round trips."""
 from __future__ import annotations
 
 import threading
-import urllib.parse
 
 import pymongo
 from pymongo import monitoring
 from pymongo.errors import ConfigurationError, ConnectionFailure, OperationFailure, PyMongoError
 
 from ..errors import StoreError
-from .uri import redact
+from .uri import redact, uri_parts
 
 # Server error codes for a login the server refused.
 _UNAUTHORIZED, _AUTHENTICATION_FAILED = 13, 18
@@ -30,9 +29,7 @@ def reason(exc: BaseException, uri: str | None = None) -> str:
         text = text.split(tail, 1)[0]
     text = " ".join(text.split())
     if uri:
-        userinfo = uri.partition("://")[2].rpartition("@")[0]
-        password = userinfo.partition(":")[2]
-        for secret in {userinfo, password, urllib.parse.unquote_plus(password)} - {""}:
+        for secret in uri_parts(uri).secrets:
             text = text.replace(secret, "***")
     return text if len(text) <= 300 else text[:297] + "..."
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-import urllib.parse
 from pathlib import Path
 
 from ..errors import StoreError
 from ..paths import check_private_dir, open_private
+from .uri import uri_parts
 from .journal import DAMAGED, SEGMENT, Journal, JournalError
 
 
@@ -77,8 +77,7 @@ def journal_dir_for(data_dir: str | os.PathLike, uri: str | None, database: str)
     if uri is None:
         target = f"embedded/{database}"
     else:
-        netloc = urllib.parse.urlsplit(uri).netloc if "://" in uri else uri
-        target = f"{netloc.rpartition('@')[2]}/{database}"
+        target = f"{uri_parts(uri).hosts}/{database}"
     digest = hashlib.sha256(target.encode()).hexdigest()[:16]
     return Path(data_dir) / "journal" / digest
 

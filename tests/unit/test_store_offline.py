@@ -12,6 +12,7 @@ from godo.run.live import _Gauge
 from godo.store.backlog import Backlog as _Backlog
 from godo.store.base import NullStore
 from godo.store.client import redact
+from godo.store.uri import uri_parts
 from godo.store.ferret import EmbeddedFerret, find_binary
 from godo.store.writer import MongoStore
 from support.servers import _free_port
@@ -73,6 +74,21 @@ def test_an_invalid_uri_is_one_line_without_credentials(uri):
 ])
 def test_redact(uri, shown):
     assert redact(uri) == shown
+
+
+@pytest.mark.parametrize("uri, hosts, database, secrets", [
+    ("mongodb://u:p%40ss@h1:1,h2:2/db%20x?replicaSet=r", ["h1:1", "h2:2"], "db x",
+     {"u:p%40ss", "p%40ss", "p@ss"}),
+    ("mongodb://h/?appname=a/b", ["h"], "", set()),
+    ("mongodb://us:er/x@h", ["h"], "", {"us:er/x", "er/x"}),     # a bare "/" in a password
+    ("mongodb://%2Ftmp%2Fm.sock/godo", ["%2Ftmp%2Fm.sock"], "godo", set()),
+    ("mongodb+srv://cluster.example", ["cluster.example"], "", set()),
+])
+def test_uri_parts_cut_as_pymongo_cuts(uri, hosts, database, secrets):
+    """The one reading of a URI's text that the redaction, the error text, the
+    database name, the journal and the local servers all use."""
+    parts = uri_parts(uri)
+    assert (parts.host_list, parts.database, parts.secrets) == (hosts, database, secrets)
 
 
 # -- the embedded server -------------------------------------------------------------------------
