@@ -42,7 +42,7 @@ from ..errors import StoreError
 from .backlog import Backlog
 from .base import Mutation, _Store, document_of
 from .bulk import BulkWriter
-from .client import RoundTrips, client, connect_error
+from .client import RoundTrips, check_front_ends, client, connect_error
 from .journal import Journal, JournalFull, key_of
 from .journal_dir import open_journal
 from .schema import DEFAULT_DATABASE, INDEXES
@@ -187,6 +187,7 @@ class MongoStore(WriterThread, _Store):
         try:
             conn = client(self.uri, self.timeout, [self._round_trips])
             info = conn.admin.command("buildInfo")
+            check_front_ends(info, self.uri)
             self._db = conn[self.database_name]
             self._bulk = BulkWriter(self._db, self.uri, info)
             for name, keys in INDEXES.items():
@@ -194,9 +195,11 @@ class MongoStore(WriterThread, _Store):
                 # names several indexes that all exist already (a second start).
                 for k in keys:
                     self._db[name].create_indexes([IndexModel(k)])
-        except PyMongoError as exc:
+        except (PyMongoError, StoreError) as exc:
             if conn is not None:
                 conn.close()
+            if isinstance(exc, StoreError):
+                raise
             raise connect_error(exc, self.uri) from None
         if self.journal_dir is not None:
             try:

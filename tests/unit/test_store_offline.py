@@ -64,6 +64,21 @@ def test_an_invalid_uri_is_one_line_without_credentials(uri):
     assert "\n" not in message and "hunter2" not in message
 
 
+def test_a_server_error_is_one_line_its_cause_whole():
+    """FerretDB's PostgreSQL errors name their cause last, past 300 characters."""
+    from pymongo.errors import OperationFailure
+
+    from godo.store.client import REASON_CHARS, reason
+    cause = 'ERROR: relation "_ferretdb_database_metadata" already exists (SQLSTATE 42P07)'
+    text = reason(OperationFailure("wrap: " * 80 + cause + "\n\x1b[2J", 1,
+                                   {"errmsg": "full reply"}), "mongodb://u:pw@h/")
+    assert text.endswith(cause + " \\x1b[2J") and "\n" not in text and "\x1b" not in text
+    huge = reason(OperationFailure("x" * 100_000 + " " + cause))
+    assert len(huge) == REASON_CHARS and huge.endswith(cause) and " ... " in huge
+    assert reason(OperationFailure("logging in as u:pw failed"), "mongodb://u:pw@h/") == \
+        "logging in as *** failed"
+
+
 @pytest.mark.parametrize("uri, shown", [
     ("mongodb://u:p@h1:1,h2:2/db?replicaSet=r", "mongodb://***:***@h1:1,h2:2/db?replicaSet=r"),
     ("mongodb://u@h/", "mongodb://***@h/"),
