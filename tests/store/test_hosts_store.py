@@ -17,7 +17,7 @@ from godo.cli import main
 from godo.errors import StoreError
 from godo.store.ferret import EmbeddedFerret, find_binary
 from godo.store.opening import database
-from support.cli import GODO, _json_lines, _one_line_error, on_a_pty
+from support.cli import GODO, _json_lines, _one_line_error, db_uri, on_a_pty
 from support.paths import DATA
 
 # A host name long enough that a table must make room for it at 80 columns.
@@ -25,15 +25,10 @@ WEB = "web-frontend-01.eu-west.example.com"
 DB = "db-2"
 
 
-def _uri(ferret_uri: str, db: str) -> str:
-    base, _, options = ferret_uri.partition("?")
-    return f"{base.rstrip('/')}/{db}" + (f"?{options}" if options else "")
-
-
 @pytest.fixture
 def two_hosts(env, ferret_uri, store_db, capsys):
     """A store two hosts recorded into: WEB one run, DB two (one of the same log)."""
-    uri = _uri(ferret_uri, store_db)
+    uri = db_uri(ferret_uri, store_db)
     for host, log in ((WEB, "container.log"), (DB, "dirfd.log"), (DB, "container.log")):
         assert main(["replay", "--mongo", uri, "--host", host, str(DATA / log)]) == 0
     capsys.readouterr()
@@ -106,7 +101,7 @@ def test_godo_hosts_lists_each_host_its_runs_and_newest_run(two_hosts):
 
 
 def test_godo_hosts_on_an_empty_store_is_an_answer(env, ferret_uri, store_db):
-    done = _godo("hosts", "--mongo", _uri(ferret_uri, store_db))
+    done = _godo("hosts", "--mongo", db_uri(ferret_uri, store_db))
     assert done.returncode == 0 and done.stdout == ""
     assert done.stderr.startswith("godo: no hosts recorded")
 
@@ -116,7 +111,7 @@ def test_a_server_error_longer_than_300_characters_is_kept_whole(env, ferret_uri
     `... relation "..." already exists (SQLSTATE 42P07)`): nothing of it is cut."""
     operator = "$" + "x" * 400 + "_the_cause"
     with pytest.raises(StoreError) as caught:
-        with database(_uri(ferret_uri, store_db), env / "data", name=store_db) as db:
+        with database(db_uri(ferret_uri, store_db), env / "data", name=store_db) as db:
             db.files.insert_one({"_id": "f", "path": "/etc/passwd"})   # an empty one is not read
             db.files.find_one({"path": {operator: 1}})
     message = str(caught.value)
