@@ -38,7 +38,8 @@ def reason(exc: BaseException, uri: str | None = None) -> str:
         text = text.split(tail, 1)[0]
     text = " ".join(text.split())
     if uri:
-        for secret in uri_parts(uri).secrets:
+        # The longest first: the userinfo whole, not its password inside it.
+        for secret in sorted(uri_parts(uri).secrets, key=len, reverse=True):
             text = text.replace(secret, "***")
     if not text.isprintable():
         text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode()
