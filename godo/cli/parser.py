@@ -239,7 +239,7 @@ def _prune(sub, p: _Parents) -> None:
 
 
 def _status(sub, p: _Parents) -> None:
-    sub.add_parser("status", parents=[p.common, p.as_json],
+    sub.add_parser("status", parents=[p.common, p.host, p.as_json],
                    help="the kernel's audit state, rules, the store and the last run")
 
 

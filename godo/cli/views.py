@@ -320,7 +320,8 @@ def render_status(report: dict) -> Table:
         grid.add_row("store", _text(f"{shown(store['where'])}   ", (shown(store["error"]), "red")))
     else:
         counts = "   ".join(f"{name} {n}" for name, n in store["counts"].items())
-        grid.add_row("store", Text(f"{shown(store['where'])}   database {shown(store['database'])}"))
+        host = f"   host {shown(store['host'])}" if store.get("host") else ""
+        grid.add_row("store", Text(f"{shown(store['where'])}   database {shown(store['database'])}{host}"))
         grid.add_row("", counts)
         run = store.get("last_run")
         if run is None:

@@ -4,6 +4,7 @@ names two FerretDB front-ends refused in one line instead of waited on."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -73,6 +74,19 @@ def test_host_with_latest_run_and_a_host_never_seen(two_hosts):
         unknown = _godo(command, "--host", "nosuch", "--mongo", two_hosts)
         assert unknown.returncode == 1 and unknown.stdout == "", command
         assert _one_line_error(unknown.stderr) == "godo: no host nosuch recorded (see godo hosts)"
+
+
+def test_status_with_host_counts_that_hosts_documents_and_its_last_run(two_hosts):
+    every = json.loads(_godo("status", "--json", "--mongo", two_hosts).stdout)["store"]
+    assert every["last_run"]["host"] == DB and "host" not in every
+    web = json.loads(_godo("status", "--json", "--host", WEB, "--mongo", two_hosts).stdout)["store"]
+    assert web["host"] == WEB and web["last_run"]["host"] == WEB
+    assert web["counts"]["runs"] == 1 and 0 < web["counts"]["files"] < every["counts"]["files"]
+    shown = _godo("status", "--host", WEB, "--mongo", two_hosts).stdout
+    assert f"host {WEB}" in shown and web["last_run"]["_id"] in shown
+    unknown = _godo("status", "--host", "nosuch", "--mongo", two_hosts)
+    assert unknown.returncode == 1
+    assert "no host nosuch recorded (see godo hosts)" in unknown.stderr
 
 
 def test_godo_hosts_lists_each_host_its_runs_and_newest_run(two_hosts):
