@@ -7,7 +7,7 @@ import sys
 import time
 from contextlib import contextmanager
 
-from ..errors import ConfigError, GodoError
+from ..errors import ConfigError
 from ..tracker import Scope
 from .output import shown
 from .settings import config, data_dir, mongo_uri, on_terminal, pick, store, where
@@ -17,14 +17,11 @@ PROGRESS_MIN_BYTES = 8 << 20
 _ERRORS_SHOWN = 10  # malformed records told on stderr; the run document keeps 100
 
 
-NOT_ROOT = "live recording needs root (CAP_AUDIT_CONTROL and CAP_AUDIT_READ)"
-
-
 def cmd_record(args) -> int:
     from ..run.live import Recorder, RecordOptions
+    from ..source.session import require_root
     from ..store.local import server_pids
-    if os.geteuid() != 0:
-        raise GodoError(NOT_ROOT)
+    require_root()
     cfg = config(args)
     command = list(args.cmd)
     if command and command[0] == "--":

@@ -73,6 +73,13 @@ def replay(log: str | LogSource, store, *, scope: Scope = Scope("host"), on_acti
         raise
     failure = read_error
     if failure is None and size and not pipeline.records:
+        # The last line is held until the flush (it may be cut short): a log of one
+        # line with no newline after it is read only now.
+        late = pipeline.flush()
+        if late and on_activities is not None:
+            on_activities(late)
+        tracker.process(late)
+    if failure is None and size and not pipeline.records:
         malformed = pipeline.malformed
         failure = GodoError(f"nothing in {name} parsed as an audit record ("
                             + (f"{malformed} malformed line{'s' if malformed != 1 else ''})"
