@@ -78,6 +78,10 @@ def index_sets(kind: str, only_all: bool) -> list[tuple[str, list]]:
     sets = [("none", []), (f"all {len(keys)} godo creates", keys)]
     if not only_all:
         sets[1:1] = [("{" + ", ".join(k for k, _ in key) + "}", [key]) for key in keys]
+    # What the indexes a fleet's --host queries need add: all, with and without them.
+    unled = [key for key in keys if key[0][0] != "host"]
+    if len(unled) < len(keys):
+        sets.append((f"all but the host-led ({len(unled)})", unled))
     return sets
 
 

@@ -54,8 +54,8 @@ def _count_arg(text: str) -> int:
     return value
 
 
-COMMANDS = ("record", "replay", "tree", "files", "containers", "export", "runs", "prune",
-            "status", "store", "install-service")
+COMMANDS = ("record", "replay", "tree", "files", "containers", "export", "runs", "hosts",
+            "prune", "status", "store", "install-service")
 
 
 def command_in(argv: list[str]) -> str | None:
@@ -114,6 +114,13 @@ class _Parents:
                            help="only the latest run (the last live one, else the last replay)")
 
     @staticmethod
+    def _make_host(host) -> None:
+        # A selection, as --run is (not a setting): no config key, no environment.
+        host.add_argument("--host", metavar="NAME", type=_host_arg,
+                          help="only what this host recorded, in a store many hosts write to "
+                          "(see godo hosts)")
+
+    @staticmethod
     def _make_wide(wide) -> None:
         wide.add_argument("--wide", action="store_true",
                           help="argv and paths whole, nothing cut or left out (rows may be long)")
@@ -169,7 +176,8 @@ def _replay(sub, p: _Parents) -> None:
 
 
 def _tree(sub, p: _Parents) -> None:
-    tree = sub.add_parser("tree", parents=[p.common, p.runs, p.window, p.as_json, p.limit, p.wide],
+    tree = sub.add_parser("tree", parents=[p.common, p.host, p.runs, p.window, p.as_json, p.limit,
+                                                    p.wide],
                           help="the recorded process tree",
                           description="Processes as a tree, grouped by run and container. With "
                           "no selection, every run (the newest 1000 processes unless --limit).")
@@ -179,7 +187,8 @@ def _tree(sub, p: _Parents) -> None:
 
 
 def _files(sub, p: _Parents) -> None:
-    files = sub.add_parser("files", parents=[p.common, p.runs, p.window, p.as_json, p.limit, p.wide],
+    files = sub.add_parser("files", parents=[p.common, p.host, p.runs, p.window, p.as_json, p.limit,
+                                                      p.wide],
                            help="files each process opened and wrote",
                            description="Open file descriptions, like lsof after the fact. With no "
                            "selection, every run (the newest 1000 files unless --limit).")
@@ -192,13 +201,13 @@ def _files(sub, p: _Parents) -> None:
 
 
 def _containers(sub, p: _Parents) -> None:
-    sub.add_parser("containers", parents=[p.common, p.runs, p.as_json, p.limit, p.wide],
+    sub.add_parser("containers", parents=[p.common, p.host, p.runs, p.as_json, p.limit, p.wide],
                    help="the containers godo saw",
                    description="Like `docker ps -a`, for what godo recorded in every run.")
 
 
 def _export(sub, p: _Parents) -> None:
-    export = sub.add_parser("export", parents=[p.common, p.runs], help="documents as Extended JSON or ECS lines, streamed",
+    export = sub.add_parser("export", parents=[p.common, p.host, p.runs], help="documents as Extended JSON or ECS lines, streamed",
                             description="Every document of a collection (default: all four, "
                             "each line tagged with `_collection`), one JSON object a line.")
     export.add_argument("--format", choices=("jsonl", "ecs"), default="jsonl",
@@ -210,9 +219,17 @@ def _export(sub, p: _Parents) -> None:
 
 
 def _runs(sub, p: _Parents) -> None:
-    sub.add_parser("runs", parents=[p.common, p.as_json, p.limit], help="the runs recorded, newest first",
+    sub.add_parser("runs", parents=[p.common, p.host, p.as_json, p.limit],
+                   help="the runs recorded, newest first",
                    description="One row a run: its id (what --run takes), host, mode, start, "
                    "end, status and counts.")
+
+
+def _hosts(sub, p: _Parents) -> None:
+    sub.add_parser("hosts", parents=[p.common, p.as_json, p.limit],
+                   help="the hosts that recorded into this store, last seen first",
+                   description="One row a host (what --host takes): its runs, when it was first "
+                   "and last seen, and its newest run.")
 
 
 def _prune(sub, p: _Parents) -> None:
@@ -226,7 +243,7 @@ def _prune(sub, p: _Parents) -> None:
 
 
 def _status(sub, p: _Parents) -> None:
-    sub.add_parser("status", parents=[p.common, p.as_json],
+    sub.add_parser("status", parents=[p.common, p.host, p.as_json],
                    help="the kernel's audit state, rules, the store and the last run")
 
 
@@ -254,5 +271,6 @@ def _install_service(sub, p: _Parents) -> None:
 
 _COMMAND_BUILDERS = {"record": _record, "replay": _replay, "tree": _tree, "files": _files,
                      "containers": _containers, "export": _export, "runs": _runs,
+                     "hosts": _hosts,
                      "prune": _prune, "status": _status,
                      "store": _store, "install-service": _install_service}

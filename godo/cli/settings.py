@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import sys
-import urllib.parse
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -81,16 +80,15 @@ def database_name(uri: str | None) -> str:
 
     Read from the text: pymongo's parser would resolve a mongodb+srv:// name in DNS
     here, before there is a client to report a failure as a connection error."""
-    from ..store.uri import redact
     from ..store.schema import DEFAULT_DATABASE
+    from ..store.uri import redact, uri_parts
     if not uri:
         return DEFAULT_DATABASE
-    scheme, sep, rest = uri.partition("://")
-    if not sep or scheme not in ("mongodb", "mongodb+srv"):
+    parts = uri_parts(uri)
+    if "://" not in uri or parts.scheme not in ("mongodb", "mongodb+srv"):
         raise ConfigError(f"invalid database URI {redact(uri)}: it must begin with "
                           "'mongodb://' or 'mongodb+srv://'")
-    path = rest.partition("?")[0].rpartition("@")[2].partition("/")[2]
-    name = urllib.parse.unquote_plus(path)
+    name = parts.database
     # mongodb://user:pw@host/admin names the database to log in to, not one to fill.
     return name if name and name not in ("admin", "local", "config") else DEFAULT_DATABASE
 

@@ -36,11 +36,11 @@ from pathlib import Path
 from pymongo import IndexModel
 from pymongo.errors import PyMongoError
 
-from ..errors import StoreError
+from ..errors import GodoError, StoreError
 from .backlog import Backlog
 from .base import Mutation, _Store
 from .bulk import BulkWriter
-from .client import RoundTrips, client, connect_error
+from .client import RoundTrips, check_front_ends, client, connect_error
 from .encode import encode_batch
 from .hold import LiveHold
 from .journal import Journal, JournalFull
@@ -97,7 +97,8 @@ class MongoStore(_Store):
     def __init__(self, uri: str, database: str = DEFAULT_DATABASE, *, host: str | None = None,
                  batch_size: int = 1000, flush_interval: float = 1.0, timeout: float = 5.0,
                  max_queued: int = 100_000, stall_timeout: float = 30.0,
-                 journal_dir: str | os.PathLike | None = None, journal_max_bytes: int = 1 << 30,
+                 journal_dir: str | os.PathLike | None = None, journal_for=None,
+                 journal_max_bytes: int = 1 << 30,
                  spill_after: float = 2.0, fsync_interval: float | None = 1.0,
                  hold_calm: float = 0.5, journal_hold_bytes: int | None = None,
                  full_wait: float = 120.0):
@@ -112,6 +113,9 @@ class MongoStore(_Store):
         self.stall_timeout = stall_timeout
         self.full_wait = full_wait
         self.journal_dir = Path(journal_dir) if journal_dir is not None else None
+        # journal_for(database) -> the journal's directory, known once connected
+        # (it is named from the database's identity: journal_dir.journal_dir_of).
+        self._journal_for = journal_for
         self.journal_max_bytes = journal_max_bytes
         self.spill_after = spill_after
         self.fsync_interval = fsync_interval
@@ -178,6 +182,7 @@ class MongoStore(_Store):
         try:
             conn = client(self.uri, self.timeout, [self._round_trips])
             info = conn.admin.command("buildInfo")
+            check_front_ends(info, self.uri)
             self._db = conn[self.database_name]
             self._sender.bulk = BulkWriter(self._db, self.uri, info)
             for name, keys in INDEXES.items():
@@ -185,9 +190,13 @@ class MongoStore(_Store):
                 # names several indexes that all exist already (a second start).
                 for k in keys:
                     self._db[name].create_indexes([IndexModel(k)])
-        except PyMongoError as exc:
+            if self.journal_dir is None and self._journal_for is not None:
+                self.journal_dir = self._journal_for(self._db)
+        except (PyMongoError, GodoError) as exc:
             if conn is not None:
                 conn.close()
+            if isinstance(exc, GodoError):
+                raise
             raise connect_error(exc, self.uri) from None
         if self.journal_dir is not None:
             try:

@@ -12,6 +12,7 @@ from godo.run.live import _Gauge
 from godo.store.backlog import Backlog as _Backlog
 from godo.store.base import NullStore
 from godo.store.client import redact
+from godo.store.uri import uri_parts
 from godo.store.ferret import EmbeddedFerret, find_binary
 from godo.store.writer import MongoStore
 from support.servers import _free_port
@@ -63,6 +64,21 @@ def test_an_invalid_uri_is_one_line_without_credentials(uri):
     assert "\n" not in message and "hunter2" not in message
 
 
+def test_a_server_error_is_one_line_its_cause_whole():
+    """FerretDB's PostgreSQL errors name their cause last, past 300 characters."""
+    from pymongo.errors import OperationFailure
+
+    from godo.store.client import REASON_CHARS, reason
+    cause = 'ERROR: relation "_ferretdb_database_metadata" already exists (SQLSTATE 42P07)'
+    text = reason(OperationFailure("wrap: " * 80 + cause + "\n\x1b[2J", 1,
+                                   {"errmsg": "full reply"}), "mongodb://u:pw@h/")
+    assert text.endswith(cause + " \\x1b[2J") and "\n" not in text and "\x1b" not in text
+    huge = reason(OperationFailure("x" * 100_000 + " " + cause))
+    assert len(huge) == REASON_CHARS and huge.endswith(cause) and " ... " in huge
+    assert reason(OperationFailure("logging in as u:pw failed"), "mongodb://u:pw@h/") == \
+        "logging in as *** failed"
+
+
 @pytest.mark.parametrize("uri, shown", [
     ("mongodb://u:p@h1:1,h2:2/db?replicaSet=r", "mongodb://***:***@h1:1,h2:2/db?replicaSet=r"),
     ("mongodb://u@h/", "mongodb://***@h/"),
@@ -73,6 +89,21 @@ def test_an_invalid_uri_is_one_line_without_credentials(uri):
 ])
 def test_redact(uri, shown):
     assert redact(uri) == shown
+
+
+@pytest.mark.parametrize("uri, hosts, database, secrets", [
+    ("mongodb://u:p%40ss@h1:1,h2:2/db%20x?replicaSet=r", ["h1:1", "h2:2"], "db x",
+     {"u:p%40ss", "p%40ss", "p@ss"}),
+    ("mongodb://h/?appname=a/b", ["h"], "", set()),
+    ("mongodb://us:er/x@h", ["h"], "", {"us:er/x", "er/x"}),     # a bare "/" in a password
+    ("mongodb://%2Ftmp%2Fm.sock/godo", ["%2Ftmp%2Fm.sock"], "godo", set()),
+    ("mongodb+srv://cluster.example", ["cluster.example"], "", set()),
+])
+def test_uri_parts_cut_as_pymongo_cuts(uri, hosts, database, secrets):
+    """The one reading of a URI's text that the redaction, the error text, the
+    database name, the journal and the local servers all use."""
+    parts = uri_parts(uri)
+    assert (parts.host_list, parts.database, parts.secrets) == (hosts, database, secrets)
 
 
 # -- the embedded server -------------------------------------------------------------------------
