@@ -10,7 +10,8 @@ from contextlib import contextmanager
 from ..errors import ConfigError, GodoError
 from ..tracker import Scope
 from .output import shown
-from .settings import config, data_dir, mongo_uri, on_terminal, pick, store, where
+from .settings import data_dir, mongo_uri, on_terminal, setting, store, where
+from .settings import options as options_of
 
 # Below this size a replay is over before a progress bar would tell anything.
 PROGRESS_MIN_BYTES = 8 << 20
@@ -25,28 +26,17 @@ def cmd_record(args) -> int:
     from ..store.local import server_pids
     if os.geteuid() != 0:
         raise GodoError(NOT_ROOT)
-    cfg = config(args)
     command = list(args.cmd)
     if command and command[0] == "--":
         command = command[1:]
-    scope_kind = pick(args.scope, cfg, "record", "scope", "containers")
-    pid = args.pid if args.pid is not None else cfg.get("record", "pid")
+    scope_kind = setting(args, "record", "scope")
+    pid = setting(args, "record", "pid")
     if scope_kind == "pid" and pid is None and not command:
         raise ConfigError("--scope pid needs --pid N")
     scope = Scope(scope_kind, pid if scope_kind == "pid" else None)
-    multicast = pick(args.multicast, cfg, "record", "multicast", False)
-    _audit_preflight(multicast)
-    options = RecordOptions(
-        scope=scope, multicast=multicast,
-        backlog_limit=pick(args.backlog, cfg, "rules", "backlog", RecordOptions.backlog_limit),
-        backlog_wait_time=pick(args.backlog_wait, cfg, "rules", "backlog_wait",
-                               RecordOptions.backlog_wait_time),
-        raw_log=pick(args.raw_log, cfg, "record", "raw_log", None),
-        raw_log_keep=cfg.get("record", "raw_log_keep", RecordOptions.raw_log_keep),
-        raw_log_max_bytes=cfg.get("record", "raw_log_max_mb", 0) << 20,
-        checkpoint_interval=cfg.get("record", "checkpoint_interval",
-                                    RecordOptions.checkpoint_interval))
-    options.exclude_pids = server_pids(mongo_uri(args)) | set(cfg.get("rules", "exclude_pids", ()))
+    options = RecordOptions(scope=scope, **options_of(args, "record"))
+    _audit_preflight(options.multicast)
+    options.exclude_pids = server_pids(mongo_uri(args)) | set(options.exclude_pids)
     if not command:
         mode = "multicast, read-only" if options.multicast else "unicast"
         started = f"godo: recording {scope.describe()} ({mode}) into {where(args)} until SIGTERM"
@@ -58,19 +48,12 @@ def cmd_record(args) -> int:
             sd_notify("READY=1")
 
         options.on_ready = ready
-    keep = args.keep or _keep(cfg)
-    with store(args) as opened, _retention(opened, keep):
+    with store(args) as opened, _retention(opened, setting(args, "store", "keep")):
         report = Recorder(opened, data_dir(args), options).run(command or None)
         settled(opened)
     report.store = opened.stats()
     _summary(report)
     return _said_lost(report, report.exit_status if report.exit_status is not None else 0)
-
-
-def _keep(cfg):
-    from ..config import parse_duration
-    keep = cfg.get("store", "keep")
-    return None if keep is None else parse_duration(keep)
 
 
 @contextmanager

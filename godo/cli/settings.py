@@ -34,25 +34,30 @@ def config(args) -> config_mod.Config:
     return cfg
 
 
+def setting(args, section: str, key: str):
+    """A setting of the table (godo/settings_table.py) as this command has it: its
+    flag, else its environment variable, else the config file, else its default."""
+    from ..settings_table import value
+    return value(args, config(args), section, key)
+
+
+def options(args, target: str) -> dict:
+    """The options of a run ("record") or of its store ("store"), from the table."""
+    from ..settings_table import options as made
+    return made(args, config(args), target)
+
+
 def mongo_uri(args) -> str | None:
     """--mongo, else $GODO_MONGO_URI, else the config's; None: the embedded FerretDB."""
-    return (args.mongo or os.environ.get("GODO_MONGO_URI")
-            or config(args).get("store", "uri") or None)
+    return setting(args, "store", "uri") or None
 
 
 def data_dir(args, *, create: bool = False) -> Path:
     """The data directory, checked; made only by a command that writes (`create`)."""
-    configured = config(args).get("store", "data_dir")
-    if configured and not os.environ.get("GODO_DATA_DIR"):
+    configured = setting(args, "store", "data_dir")
+    if configured:
         return private_dir(Path(os.path.abspath(configured)), create=create)
     return default_data_dir(create=create)
-
-
-def pick(flag, cfg: config_mod.Config, section: str, key: str, default):
-    """A flag given wins over the config file, which wins over the default."""
-    if flag is not None:
-        return flag
-    return cfg.get(section, key, default)
 
 
 def database_name(uri: str | None) -> str:
@@ -83,12 +88,9 @@ def store(args):
     """The store a run writes into (`--store null`: none), open for the block."""
     from ..store.opening import open_store
     uri = None if _null(args) else mongo_uri(args)
-    cfg = config(args)
-    options = {} if _null(args) else {
-        key: cfg.get("store", key) for key in ("batch_size", "flush_interval", "max_queued")
-        if cfg.get("store", key) is not None}
+    given = {} if _null(args) else options(args, "store")
     with open_store(uri, data_dir(args, create=True), null=_null(args), database=database_name(uri),
-                    **options) as opened:
+                    **given) as opened:
         yield opened
 
 

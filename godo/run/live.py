@@ -13,7 +13,6 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -89,24 +88,29 @@ class _Stop:
                 pass
 
 
-@dataclass
 class RecordOptions:
-    scope: Scope = field(default_factory=Scope)
-    multicast: bool = False
-    backlog_limit: int = 65536
-    backlog_wait_time: int = 0
-    raw_log: str | None = None
-    raw_log_keep: int = 5        # files kept, the one written included (auditd's num_logs)
-    raw_log_max_bytes: int = 0   # rotate past this size (auditd's max_log_file); 0: on SIGUSR1 only
-    exclude_pids: set[int] = field(default_factory=set)
-    checkpoint_interval: float = 30.0
-    # The live thread runs this much nicer than godo was started (as auditd's
-    # priority_boost, whose default is also 4): when the CPUs are short, the kernel's
-    # stream is read first. 0 leaves the priority alone.
-    priority_boost: int = 4
-    # Called once every rule is in and the stream is godo's: from then on nothing
-    # in scope is missed. The CLI says "recording" and tells systemd it is ready.
-    on_ready: Callable[[], None] | None = None
+    """What a live run is told: `scope`, `on_ready`, `priority_boost`, and one
+    attribute per setting of the table whose target is "record" (multicast,
+    raw_log, raw_log_keep, raw_log_max_mb, checkpoint_interval, exclude_pids,
+    backlog, backlog_wait: see godo/settings_table.py), its default unless given."""
+
+    def __init__(self, scope: Scope | None = None, on_ready: Callable[[], None] | None = None,
+                 priority_boost: int = 4, **settings) -> None:
+        from ..settings_table import defaults
+        made = defaults("record")
+        unknown = set(settings) - set(made)
+        if unknown:
+            raise TypeError(f"RecordOptions: no setting {', '.join(sorted(unknown))}")
+        made.update(settings)
+        self.__dict__.update(made)
+        self.scope = scope if scope is not None else Scope()
+        # Called once every rule is in and the stream is godo's: from then on nothing
+        # in scope is missed. The CLI says "recording" and tells systemd it is ready.
+        self.on_ready = on_ready
+        # The live thread runs this much nicer than godo was started (as auditd's
+        # priority_boost, whose default is also 4): when the CPUs are short, the kernel's
+        # stream is read first. 0 leaves the priority alone.
+        self.priority_boost = priority_boost
 
 
 class _Boost:
@@ -193,13 +197,13 @@ class Recorder:
                 check_command(command)  # said before audit is touched
             if opts.raw_log:
                 self._raw = RawLog(opts.raw_log, keep=opts.raw_log_keep,
-                                   max_bytes=opts.raw_log_max_bytes)
+                                   max_bytes=opts.raw_log_max_mb << 20)
             self._stop.keep_running_on_hup(not command, self._raw)
             # Audit goes on before CMD is forked: a task forked while audit was never
             # enabled since boot is never audited (see source/coverage.py).
             with AuditSession(run_dir() / "audit-session.json", multicast=opts.multicast,
-                              backlog_limit=opts.backlog_limit,
-                              backlog_wait_time=opts.backlog_wait_time) as session:
+                              backlog_limit=opts.backlog,
+                              backlog_wait_time=opts.backlog_wait) as session:
                 if command:
                     cmd = Command(command)
                     scope = Scope("command", cmd.pid)
