@@ -16,19 +16,20 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from ..hotpath import Pipeline
-from ..paths import boot_id, run_dir
+from ..paths import run_dir
 from ..source import rules as rules_mod
 from ..source.rawlog import RawLog, frames_to_lines
 from ..source.session import AuditSession, wait_for_marker
-from ..tracker import Scope, Tracker
+from ..tracker import Scope
 from ..tracker.procfs import boot_ticks
 from .command import Command, check_command
 from .gc_pace import RareFullCollections
-from .report import RunReport, finish_run, interrupt_run, new_run, why_interrupted
+from .report import RunReport, why_interrupted
+from .wiring import Run
 
 if TYPE_CHECKING:
     from ..store.base import Store
+    from ..tracker import Tracker
 
 _TICK = 0.5
 # Pressure on the live stream (see _Gauge): full batches in a row (4 of 256 slots
@@ -178,9 +179,7 @@ class Recorder:
         self.store = store
         self.data_dir = data_dir
         self.options = options
-        self.pipeline = Pipeline()
-        self.tracker: Tracker | None = None
-        self.report: RunReport | None = None
+        self.active: Run | None = None  # the run, made once audit is on and its scope known
         self._raw = None
         self._stop = _Stop()
         # A write waiting for room in a full spill journal gives up once godo is
@@ -207,13 +206,12 @@ class Recorder:
                 if command:
                     cmd = Command(command)
                     scope = Scope("command", cmd.pid)
-                report = self.report = new_run("multicast" if opts.multicast else "unicast",
-                                               scope, command)
+                run = self.active = Run(self.store, "multicast" if opts.multicast else "unicast",
+                                     scope, command=command, live=True,
+                                     checkpoint_interval=opts.checkpoint_interval)
+                report, tracker = run.report, run.tracker
                 report.coverage = session.coverage.document()
                 report.audit_enabled_at = session.enabled_at
-                tracker = self.tracker = Tracker(self.store, host=report.host, boot_id=boot_id(),
-                                                 scope=scope, run=report.run_id, live=True,
-                                                 checkpoint_interval=opts.checkpoint_interval)
                 unaudited_before = session.coverage.ticks  # None where no moment is known
                 if cmd is not None:
                     tracker.adopt_command(cmd.pid, cmd.started, command, cmd.inherited)
@@ -227,7 +225,7 @@ class Recorder:
                                               session=cmd.session if cmd else None)
                 report.session = cmd.session if cmd else None
                 report.rules = [rules_mod.describe(r, arch) for r in rules]
-                tracker.record_run(report.document())
+                run.record()
                 rules_begin = boot_ticks()
                 session.add_rules(rules)
                 if cmd is not None:
@@ -258,13 +256,12 @@ class Recorder:
                 report.received = session.receiver.datagrams
                 report.overruns = session.receiver.overruns
                 report.batches = session.receiver.calls
-            finish_run(report, self.pipeline, tracker, self.store, command=cmd)
-            return report
+            return run.finish(command=cmd)
         except BaseException as exc:
             if cmd is not None and cmd.status is None:
                 cmd.abandon()
-            if self.tracker is not None and self.report is not None and self.report.ended is None:
-                interrupt_run(self.report, self.pipeline, self.tracker, self.store, exc)
+            if self.active is not None:
+                self.active.interrupt(exc)
             raise
         finally:
             self._stop.restore()
@@ -272,6 +269,7 @@ class Recorder:
                 self._raw.close()
 
     def _loop(self, session: AuditSession, cmd: Command | None) -> None:
+        run = self.active
         receiver = session.receiver
         slots = session.receive_slots
         gauge = _Gauge(slots)
@@ -292,8 +290,7 @@ class Recorder:
                 gauge.queued(session.status().backlog)
             if now >= next_tick:
                 next_tick = now + _TICK
-                self.tracker.process(self.pipeline.expire(now))
-                self.tracker.tick(time.time())
+                run.tick(now, time.time())
             if cmd is not None:
                 if cmd.wait():
                     return
@@ -305,7 +302,7 @@ class Recorder:
     def _batch(self, batch: bytes, dense: bool = False) -> None:
         if self._raw is not None and batch:
             self._raw.write(frames_to_lines(batch))
-        self.tracker.process(self.pipeline.feed_frames(batch, time.monotonic()), dense=dense)
+        self.active.feed_frames(batch, time.monotonic(), dense)
 
 
 _NAMED = 5  # processes a warning names; the rest are counted
