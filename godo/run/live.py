@@ -91,9 +91,8 @@ class _Stop:
 
 class RecordOptions:
     """What a live run is told: `scope`, `on_ready`, `priority_boost`, and one
-    attribute per setting of the table whose target is "record" (multicast,
-    raw_log, raw_log_keep, raw_log_max_mb, checkpoint_interval, exclude_pids,
-    backlog, backlog_wait: see godo/settings_table.py), its default unless given."""
+    attribute per row of the settings table whose target is "record"
+    (godo/settings_table.py: `multicast`, `backlog` ...), its default unless given."""
 
     def __init__(self, scope: Scope | None = None, on_ready: Callable[[], None] | None = None,
                  priority_boost: int = 4, **settings) -> None:
