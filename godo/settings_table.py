@@ -152,6 +152,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("record", "checkpoint_interval", float, 30.0,
             "how often long-lived processes and open files are written out, in seconds",
             check=POSITIVE, target="record"),
+    Setting("record", "priority_boost", int, 4,
+            "how much higher the live thread's priority is than godo's own (its nice value "
+            "lowered by this much, as auditd's priority_boost): when the CPUs are short, the "
+            "kernel's stream is read first; 0 leaves the priority alone",
+            flag="--priority-boost", check=NON_NEGATIVE, target="record"),
     Setting("rules", "exclude_pids", list, [],
             "processes whose own syscalls are never audited (godo and its local database are "
             "always left out)", check=PIDS, target="record"),

@@ -90,12 +90,12 @@ class _Stop:
 
 
 class RecordOptions:
-    """What a live run is told: `scope`, `on_ready`, `priority_boost`, and one
-    attribute per row of the settings table whose target is "record"
-    (godo/settings_table.py: `multicast`, `backlog` ...), its default unless given."""
+    """What a live run is told: `scope`, `on_ready`, and one attribute per row of
+    the settings table whose target is "record" (godo/settings_table.py:
+    `multicast`, `backlog` ...), its default unless given."""
 
     def __init__(self, scope: Scope | None = None, on_ready: Callable[[], None] | None = None,
-                 priority_boost: int = 4, **settings) -> None:
+                 **settings) -> None:
         from ..settings_table import defaults
         made = defaults("record")
         unknown = set(settings) - set(made)
@@ -107,10 +107,6 @@ class RecordOptions:
         # Called once every rule is in and the stream is godo's: from then on nothing
         # in scope is missed. The CLI says "recording" and tells systemd it is ready.
         self.on_ready = on_ready
-        # The live thread runs this much nicer than godo was started (as auditd's
-        # priority_boost, whose default is also 4): when the CPUs are short, the kernel's
-        # stream is read first. 0 leaves the priority alone.
-        self.priority_boost = priority_boost
 
 
 class _Boost:
