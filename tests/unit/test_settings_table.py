@@ -149,3 +149,26 @@ def test_the_table_is_not_read_by_godo_version():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
     assert done.stdout.splitlines()[-1] == "False", done.stderr
+
+
+def test_the_readmes_config_block_agrees_with_the_table():
+    import re
+    import tomllib
+    from pathlib import Path
+    readme = (Path(T.__file__).parent.parent / "README.md").read_text()
+    block = readme.split("## Configuration", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    section, shown = None, {}
+    for line in block.splitlines():
+        header = re.fullmatch(r"\[(\w+)\]", line.strip())
+        if header:
+            section = header.group(1)
+            continue
+        setting = re.match(r"#?\s*(\w+) = ", line)
+        if setting:
+            set_to = None if line.startswith("#") else line.split("#", 1)[0]
+            shown[(section, setting.group(1))] = set_to
+    in_file = {(row.section, row.key): row for row in T.SETTINGS if row.key is not None}
+    assert set(shown) == set(in_file), "README.md's config block and the table name other keys"
+    for (section, key), line in shown.items():
+        if line is not None:  # set in the block: to the default
+            assert tomllib.loads(line)[key] == in_file[(section, key)].default, f"{section}.{key}"
