@@ -223,16 +223,18 @@ class Recorder:
                 run.record()
                 rules_begin = boot_ticks()
                 session.add_rules(rules)
+                # A stop signal before recording began cuts any run short; after
+                # it, it is how a daemon ends, but it cuts a command short.
                 if cmd is not None:
+                    # Read before CMD goes: a signal CMD itself sends godo comes after.
+                    stopped_early = self._stop.requested
                     cmd.go()
                 else:
                     # What started while /proc was read and the rules went in is in
                     # neither: look again for it.
                     tracker.seed_from_proc(started_before=rules_begin,
                                            unaudited_before=unaudited_before)
-                # A stop signal before recording began cuts any run short; after
-                # it, it is how a daemon ends, but it cuts a command short.
-                stopped_early = self._stop.requested
+                    stopped_early = self._stop.requested
                 if opts.on_ready is not None:
                     opts.on_ready()
                 if cmd is None:

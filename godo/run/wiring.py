@@ -8,8 +8,9 @@ from __future__ import annotations
 import sys
 import time
 
+from ..hotpath import Pipeline
 from ..paths import boot_id
-from ..tracker import Scope
+from ..tracker import Scope, Tracker
 from .report import RunReport, new_run, why_interrupted
 
 _SETTLE = 5.0  # seconds the database may answer nothing before a run's end gives up waiting
@@ -37,20 +38,6 @@ class Untracked:
         pass
 
 
-class _Twins:
-    """godo's Pipeline and Tracker, each the compiled twin unless told otherwise."""
-
-    @property
-    def Pipeline(self):
-        from ..hotpath import Pipeline
-        return Pipeline
-
-    @property
-    def Tracker(self):
-        from ..tracker import Tracker
-        return Tracker
-
-
 class Run:
     """One run: `report` (what it saw, its `runs` document), `pipeline` (records
     to activities), `tracker` (activities to documents) and `store` (where they
@@ -60,19 +47,19 @@ class Run:
     `mode`, `scope`, `command` and `host` name the run (see `new_run`); `live`
     runs keep wall-clock time and `checkpoint_interval`; `track` False puts
     `Untracked` in the tracker's place. `twin` (anything with a Pipeline and a
-    Tracker: the tests' twin fixture) and `boot` (the boot id the documents name)
-    are for tests and benchmarks. `on_activities(batch)` sees each batch of
+    Tracker: the tests' twin fixture; default: this module's, the compiled twins
+    unless GODO_NO_EXTENSIONS) and `boot` (the boot id the documents name) are
+    for tests and benchmarks. `on_activities(batch)` sees each batch of
     activities as the tracker gets it."""
 
     def __init__(self, store, mode: str, scope: Scope, *, command: list[str] | None = None,
                  host: str | None = None, live: bool = False, track: bool = True,
                  checkpoint_interval: float = 30.0, twin=None, boot: str | None = None,
                  on_activities=None) -> None:
-        twin = _Twins() if twin is None else twin
         self.store = store
         self.report: RunReport = new_run(mode, scope, command, host=host)
-        self.pipeline = twin.Pipeline()
-        self.tracker = (twin.Tracker(store, host=self.report.host, boot_id=boot or boot_id(),
+        self.pipeline = (Pipeline if twin is None else twin.Pipeline)()
+        self.tracker = ((Tracker if twin is None else twin.Tracker)(store, host=self.report.host, boot_id=boot or boot_id(),
                                      scope=scope, run=self.report.run_id, live=live,
                                      checkpoint_interval=checkpoint_interval)
                         if track else Untracked())
