@@ -32,7 +32,8 @@ _TOML_TYPES = {str: "a string", int: "an integer", float: "a number", bool: "tru
 class Setting:
     """One row: `section`.`key` in the config file (None: not in the file), `flag`
     (None: none) in the flag group `group` ("common": every command that reads
-    settings; "record": `godo record`), `env` (None: none). `kind` is its type in
+    settings; "record": `godo record`; a new group is a name its command's parser
+    passes to `add_flags`), `env` (None: none). `kind` is its type in
     the file; `check` = (test, what it wants) refuses values of that type the
     setting cannot take; `parse` makes the value a run uses of the one written
     (an age "30d" becomes a timedelta). `default` is written as the file writes
@@ -190,11 +191,10 @@ SETTINGS: tuple[Setting, ...] = (
             parse=config_mod.parse_duration, example="30d"),
 )
 
-BY_NAME: dict[tuple[str | None, str | None], Setting] = {(s.section, s.key): s for s in SETTINGS}
-
-
-def setting(section: str, key: str) -> Setting:
-    return BY_NAME[(section, key)]
+# The settings the file can hold, by (section, key); a flag-only row (`--config`)
+# is read by its command itself.
+BY_NAME: dict[tuple[str, str], Setting] = {(s.section, s.key): s for s in SETTINGS
+                                           if s.key is not None}
 
 
 def in_file() -> dict[str, dict[str, Setting]]:
@@ -278,7 +278,8 @@ def _flag_type(row: Setting):
 
 
 def _shown(value) -> str:
-    return {True: "true", False: "false"}.get(value, str(value)) if isinstance(value, bool) else str(value)
+    """A default as the config file writes it (true, not True)."""
+    return _toml(value).strip('"')
 
 
 # -- the example config --------------------------------------------------------------------
