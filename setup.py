@@ -1,4 +1,5 @@
 """Build godo's compiled twins: `_ext/godo/STAGE/NAME.pyx` -> the `godo.STAGE.NAME` module,
+the tracker's parts `godo/tracker/NAME.py` -> `godo._tracker_c.NAME` (Cython's pure mode),
 and, in a wheel, godo's FerretDB binary (godo/data/build-ferretdb.sh) as godo/_bin/ferretdb.
 
 Switches (environment):
@@ -48,41 +49,26 @@ def extensions():
                   define_macros=macros, extra_compile_args=compile_args)
         for pyx in sorted((HERE / "_ext").glob("godo/*/*.pyx"))
     ]
-    modules += [Extension(name, [str(source.relative_to(HERE))], include_dirs=["_ext"],
-                          define_macros=macros, extra_compile_args=compile_args)
-                for name, source in pure_mode_sources()]
-    print(f"godo: building the accelerated twins ({', '.join(m.name for m in modules)})", file=sys.stderr)
-    return cythonize(
-        modules,
-        include_path=["_ext"],
-        compiler_directives={"language_level": "3", "linetrace": DEBUG, "profile": DEBUG,
-                             # Types come from the .pxd beside each copy, never from
-                             # the annotations the pure twin is written with.
-                             "annotation_typing": False},
-        quiet=True,
-    )
+    # The tracker's parts, compiled as they are (Cython's pure mode): godo/tracker/NAME.py
+    # is the module godo._tracker_c.NAME, typed by the .pxd beside it there. Their C
+    # goes under build/, not beside the Python package's sources.
+    parts = [Extension(f"godo._tracker_c.{name}", [f"godo/tracker/{name}.py"], include_dirs=["_ext"],
+                       define_macros=macros, extra_compile_args=compile_args)
+             for name in TRACKER_PARTS]
+    print(f"godo: building the accelerated twins ({', '.join(m.name for m in modules + parts)})",
+          file=sys.stderr)
+    options = dict(include_path=["_ext"], quiet=True,
+                   compiler_directives={"language_level": "3", "linetrace": DEBUG, "profile": DEBUG,
+                                        # Types come from the .pxd beside each compiled part,
+                                        # never from the annotations its pure twin is written with.
+                                        "annotation_typing": False})
+    return cythonize(modules, **options) + cythonize(parts, build_dir="build/cython", **options)
 
 
-# Python modules compiled as they are (Cython's pure mode): the .py stays the source
-# and the pure-Python twin; a copy named as the compiled twin, its imports of its
-# fellows renamed alike, is compiled with the .pxd beside it in _ext/.
-PURE_MODE = {"godo/tracker/model.py": "_model_c", "godo/tracker/files.py": "_files_c",
-             "godo/tracker/containers.py": "_containers_c",
-             "godo/tracker/tracker.py": "_tracker_c"}
-
-
-def pure_mode_sources():
-    renames = {Path(py).stem: compiled for py, compiled in PURE_MODE.items()}
-    for py, compiled in PURE_MODE.items():
-        source = HERE / py
-        text = source.read_text()
-        for stem, new in renames.items():
-            text = text.replace(f"from .{stem} import", f"from .{new} import")
-        text = f"# Written by setup.py from {py}: do not edit.\n" + text
-        copy = HERE / "_ext" / source.parent.relative_to(HERE) / f"{compiled}.py"
-        if not copy.exists() or copy.read_text() != text:
-            copy.write_text(text)  # rewritten only when changed: the build goes by its mtime
-        yield ".".join(copy.relative_to(HERE / "_ext").with_suffix("").parts), copy
+# The tracker's parts: each imports its fellows by `.` and the tracker's shared modules
+# by `..tracker`, so that the one source serves as godo.tracker.NAME (the pure twin) and,
+# compiled, as godo._tracker_c.NAME among its compiled fellows.
+TRACKER_PARTS = ("model", "files", "containers", "tracker")
 
 
 # -- FerretDB in the wheel -----------------------------------------------------------------------

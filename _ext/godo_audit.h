@@ -1,7 +1,7 @@
 /* Byte-level helpers of godo's compiled hot path.
  *
  * Each one is the C reading of one rule of the pure-Python twin
- * (godo/_hotpath_py.py); the comment names the Python it must agree with.
+ * (godo/hotpath/_parse_py.py); the comment names the Python it must agree with.
  * None can fail: a bad byte is a return value, never a read past `end`.
  */
 #ifndef GODO_AUDIT_H
@@ -75,7 +75,7 @@ static inline int godo_next_kv(const char **pos, const char *end,
     }
 }
 
-/* _field(): the value of the first `key` at the start or after a space (0x20
+/* field(): the value of the first `key` at the start or after a space (0x20
  * only), up to the next space; NULL when absent. */
 static inline const char *godo_field(const char *s, Py_ssize_t n, const char *key,
                                      Py_ssize_t keylen, Py_ssize_t *vallen)
@@ -144,7 +144,7 @@ static inline Py_ssize_t godo_fromhex(const char *s, Py_ssize_t n, char *dst)
     return out - dst;
 }
 
-/* _text(): a value as the kernel wrote it, "quoted", bare hex or (null).
+/* text(): a value as the kernel wrote it, "quoted", bare hex or (null).
  * Returns 0 for None, else 1 with *out and *outn on the text: inside s, or
  * decoded into dst (room for n/2 bytes). Hex that is not hex stays as it is. */
 static inline int godo_text(const char *s, Py_ssize_t n, char *dst,
@@ -162,7 +162,7 @@ static inline int godo_text(const char *s, Py_ssize_t n, char *dst,
     return 1;
 }
 
-/* Whether _text() gives None, without decoding. */
+/* Whether text() gives None, without decoding. */
 static inline int godo_is_none(const char *s, Py_ssize_t n)
 {
     return s == NULL || (n == 6 && memcmp(s, "(null)", 6) == 0);
@@ -182,7 +182,7 @@ static inline int godo_digits(const char *s, Py_ssize_t n, int maxdigits, int64_
     return 0;
 }
 
-/* _dec(): -?[0-9]{1,19} within int64. */
+/* dec(): -?[0-9]{1,19} within int64. */
 static inline int godo_dec(const char *s, Py_ssize_t n, int64_t *out)
 {
     int neg = n > 0 && s[0] == '-';
@@ -198,7 +198,7 @@ static inline int godo_dec(const char *s, Py_ssize_t n, int64_t *out)
     return 0;
 }
 
-/* _hex(): [0-9a-fA-F]{1,16}. A bad digit is looked for once, at the end. */
+/* hex_(): [0-9a-fA-F]{1,16}. A bad digit is looked for once, at the end. */
 static inline int godo_hex(const char *s, Py_ssize_t n, uint64_t *out)
 {
     if (n < 1 || n > 16) return -1;
@@ -228,7 +228,7 @@ static inline int godo_oct(const char *s, Py_ssize_t n, int64_t *out)
     return 0;
 }
 
-/* The condition under which _normalise() calls posixpath.normpath. */
+/* The condition under which normalise() calls posixpath.normpath. */
 static inline int godo_needs_normpath(const char *s, Py_ssize_t n)
 {
     if (n > 1 && s[n - 1] == '/') return 1;
@@ -238,7 +238,7 @@ static inline int godo_needs_normpath(const char *s, Py_ssize_t n)
 }
 
 /* posixpath.normpath(), with its two leading slashes then collapsed to one as
- * _normalise() does. On bytes: '/' and '.' decode to themselves whatever
+ * normalise() does. On bytes: '/' and '.' decode to themselves whatever
  * surrounds them, so this commutes with the UTF-8 decode. dst has room for n+1. */
 static inline Py_ssize_t godo_normpath(const char *s, Py_ssize_t n, char *dst)
 {

@@ -148,11 +148,8 @@ def run_cpu(cmd: list[str], stdout=subprocess.DEVNULL, env=None) -> tuple[float,
 def audit_socket_queued(pid: int) -> int:
     """Bytes the kernel has put in `pid`'s NETLINK_AUDIT sockets (/proc/net/netlink,
     protocol 9, matched by inode to the process's fds) that it has not read yet."""
-    from godo.store.local import _socket_inodes
-    try:
-        inodes = _socket_inodes(pid)
-    except OSError:  # gone
-        return 0
+    from godo.store.local import socket_inodes
+    inodes = socket_inodes(pid)  # none when it is gone
     queued = 0
     for line in Path("/proc/net/netlink").read_text().splitlines()[1:]:
         cols = line.split()

@@ -12,6 +12,12 @@ with their host paths). The documents are made by godo's own model
 inserts. Then times each query as a whole `godo` process against it (`--mongo`:
 the server is up, so its start is not counted), best of `--repeat`, output
 to a file, and the render of a 10,000-row table in this process.
+
+    .venv/bin/python benchmarks/query_store.py --postgresql postgres://USER@HOST:PORT/DB
+
+also builds the same documents (once: a stamp in the database says which) through
+a FerretDB front-end of godo's build on that PostgreSQL (its `--handler=postgresql`),
+and times each query on both stores side by side, with the ratio.
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ import random
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from _common import DATA_DIR, godo_command, machine_load
@@ -50,97 +58,97 @@ READS = ([f"/usr/lib/x86_64-linux-gnu/lib{n}.so.6" for n in ("c", "m", "z", "ssl
          ["/etc/ld.so.cache", "/etc/passwd", "/proc/self/status", "/dev/null"])
 
 
-def build(data: Path, files: int) -> dict:
-    """The store, built into data/ by godo's own document makers and bulk inserts."""
+def build(uri: str, files: int) -> dict:
+    """The store, built through the server at `uri` by godo's own document makers
+    and bulk inserts."""
     import pymongo
 
     from godo.tracker.model import Container, Context, OpenFile, Process
 
     rng = random.Random(14)
-    with EmbeddedFerret(data, nice=0) as ferret:
-        client = pymongo.MongoClient(ferret.uri)
-        db = client[DATABASE]
-        client.drop_database(DATABASE)
-        from godo.store.schema import INDEXES
-        for name, keys in INDEXES.items():
-            for k in keys:
-                db[name].create_indexes([pymongo.IndexModel(k)])
-        processes = files // FILES_PER_PROCESS
-        per_run = processes // RUNS
-        run_seconds = per_run * 0.05                      # 20 processes a second
-        started = time.perf_counter()
-        pending = {"processes": [], "files": []}
+    client = pymongo.MongoClient(uri)
+    db = client[DATABASE]
+    client.drop_database(DATABASE)
+    from godo.store.schema import INDEXES
+    for name, keys in INDEXES.items():
+        for k in keys:
+            db[name].create_indexes([pymongo.IndexModel(k)])
+    processes = files // FILES_PER_PROCESS
+    per_run = processes // RUNS
+    run_seconds = per_run * 0.05                      # 20 processes a second
+    started = time.perf_counter()
+    pending = {"processes": [], "files": []}
 
-        def put(name, doc):
-            batch = pending[name]
-            batch.append(doc)
-            if len(batch) >= 1000:
-                db[name].insert_many(batch, ordered=False)
-                batch.clear()
+    def put(name, doc):
+        batch = pending[name]
+        batch.append(doc)
+        if len(batch) >= 1000:
+            db[name].insert_many(batch, ordered=False)
+            batch.clear()
 
-        run_ids = []
-        for r in range(RUNS):
-            run_start = T0 + r * (run_seconds + 3600)
-            run_id = f"{HOST}:{time.strftime('%Y%m%dT%H%M%S', time.gmtime(run_start))}:{r:08x}"
-            ctx = Context(HOST, BOOT, run_id)
-            run_ids.append(run_id)
-            boxes = []
-            for c, (engine, name) in enumerate(CONTAINERS):
-                box = Container(f"{r}{c}" + "%062x" % rng.getrandbits(248), run_start, ctx)
-                box.name, box.engine = name, engine
-                box.rootfs = f"/var/lib/{engine}/overlay/{box.id[:12]}/merged"
-                boxes.append(box)
-            serial = 0
-            parents: list[Process] = []
-            for p in range(per_run):
-                start = run_start + p * 0.05
-                pid = 1000 + (r * per_run + p) % 60000
-                parent = parents[-1] if parents and rng.random() < 0.8 else None
-                proc = Process(f"{HOST}:{BOOT[:8]}:{pid}:{int(start * 1000)}", pid,
-                               parent.pid if parent else 1, parent.id if parent else None, start, ctx)
-                exe, argv = PROGRAMS[rng.randrange(len(PROGRAMS))]
-                proc.exe, proc.argv, proc.comm = exe, argv + [f"src/file{p}.c"], exe.rsplit("/", 1)[1][:15]
-                proc.cwd, proc.uid, proc.auid = "/home/user/project", 1000, 1000
-                proc.execs = [{"time": _utc(start), "exe": exe, "argv": proc.argv, "cwd": proc.cwd}]
-                proc.exit_time, proc.exit_code, proc.status = start + 0.04, 0, "exited"
-                proc.in_scope = True
-                box = boxes[p % len(boxes)] if rng.random() < IN_CONTAINER else None
-                if box is not None:
-                    proc.container, proc.root = box.id, box.rootfs
-                    box.processes += 1
-                    box.last = max(box.last, start + 0.04)
-                for f in range(FILES_PER_PROCESS):
-                    serial += 1
-                    written = f >= FILES_PER_PROCESS - 2
-                    path = (f"/home/user/project/build/file{p}.{'o' if f % 2 else 'log'}" if written
-                            else READS[rng.randrange(len(READS))])
-                    flags = 0o1101 if written else 0o2000000
-                    opened = start + f * 0.003
-                    of = OpenFile(serial, proc, 3 + f, path, flags, 0o644 if written else 0, opened,
-                                  written and f % 2 == 1, False)
-                    of.closed = opened + 0.002
-                    if written:
-                        of.writes, of.bytes = 4, 4096
-                        of.first_write, of.last_write = opened + 0.0005, opened + 0.0015
-                        proc.files_written += 1
-                        if box is not None:
-                            box.files_written += 1
+    run_ids = []
+    for r in range(RUNS):
+        run_start = T0 + r * (run_seconds + 3600)
+        run_id = f"{HOST}:{time.strftime('%Y%m%dT%H%M%S', time.gmtime(run_start))}:{r:08x}"
+        ctx = Context(HOST, BOOT, run_id)
+        run_ids.append(run_id)
+        boxes = []
+        for c, (engine, name) in enumerate(CONTAINERS):
+            box = Container(f"{r}{c}" + "%062x" % rng.getrandbits(248), run_start, ctx)
+            box.name, box.engine = name, engine
+            box.rootfs = f"/var/lib/{engine}/overlay/{box.id[:12]}/merged"
+            boxes.append(box)
+        serial = 0
+        parents: list[Process] = []
+        for p in range(per_run):
+            start = run_start + p * 0.05
+            pid = 1000 + (r * per_run + p) % 60000
+            parent = parents[-1] if parents and rng.random() < 0.8 else None
+            proc = Process(f"{HOST}:{BOOT[:8]}:{pid}:{int(start * 1000)}", pid,
+                           parent.pid if parent else 1, parent.id if parent else None, start, ctx)
+            exe, argv = PROGRAMS[rng.randrange(len(PROGRAMS))]
+            proc.exe, proc.argv, proc.comm = exe, argv + [f"src/file{p}.c"], exe.rsplit("/", 1)[1][:15]
+            proc.cwd, proc.uid, proc.auid = "/home/user/project", 1000, 1000
+            proc.execs = [{"time": _utc(start), "exe": exe, "argv": proc.argv, "cwd": proc.cwd}]
+            proc.exit_time, proc.exit_code, proc.status = start + 0.04, 0, "exited"
+            proc.in_scope = True
+            box = boxes[p % len(boxes)] if rng.random() < IN_CONTAINER else None
+            if box is not None:
+                proc.container, proc.root = box.id, box.rootfs
+                box.processes += 1
+                box.last = max(box.last, start + 0.04)
+            for f in range(FILES_PER_PROCESS):
+                serial += 1
+                written = f >= FILES_PER_PROCESS - 2
+                path = (f"/home/user/project/build/file{p}.{'o' if f % 2 else 'log'}" if written
+                        else READS[rng.randrange(len(READS))])
+                flags = 0o1101 if written else 0o2000000
+                opened = start + f * 0.003
+                of = OpenFile(serial, proc, 3 + f, path, flags, 0o644 if written else 0, opened,
+                              written and f % 2 == 1, False)
+                of.closed = opened + 0.002
+                if written:
+                    of.writes, of.bytes = 4, 4096
+                    of.first_write, of.last_write = opened + 0.0005, opened + 0.0015
+                    proc.files_written += 1
                     if box is not None:
-                        of.host_path = box.rootfs + path
-                    put("files", of.seal().document())
-                put("processes", proc.document())
-                parents = (parents + [proc])[-4:]
-            for box in boxes:
-                box.status, box.exit_code = "exited", 0
-                db.containers.insert_one(box.document())
-            db.runs.insert_one(_run_document(run_id, run_start, run_start + run_seconds, per_run,
-                                             per_run * FILES_PER_PROCESS))
-            print(f"  run {r + 1}/{RUNS} built, {time.perf_counter() - started:.0f} s", flush=True)
-        for name, batch in pending.items():
-            if batch:
-                db[name].insert_many(batch, ordered=False)
-        took = time.perf_counter() - started
-        client.close()
+                        box.files_written += 1
+                if box is not None:
+                    of.host_path = box.rootfs + path
+                put("files", of.seal().document())
+            put("processes", proc.document())
+            parents = (parents + [proc])[-4:]
+        for box in boxes:
+            box.status, box.exit_code = "exited", 0
+            db.containers.insert_one(box.document())
+        db.runs.insert_one(_run_document(run_id, run_start, run_start + run_seconds, per_run,
+                                         per_run * FILES_PER_PROCESS))
+        print(f"  run {r + 1}/{RUNS} built, {time.perf_counter() - started:.0f} s", flush=True)
+    for name, batch in pending.items():
+        if batch:
+            db[name].insert_many(batch, ordered=False)
+    took = time.perf_counter() - started
+    client.close()
     print(f"built in {took:.0f} s")
     return {"runs": run_ids, "pid": pid, "container": boxes[0].id, "since": _iso(T0), "until": _iso(T0 + run_seconds),
             "processes": processes, "files": processes * FILES_PER_PROCESS,
@@ -177,9 +185,39 @@ def cached_store(files: int, rebuild: bool) -> tuple[Path, dict]:
     shutil.rmtree(data, ignore_errors=True)
     data.mkdir(parents=True)
     print(f"building a store of {files:,} file documents in {data} (once)", flush=True)
-    built = {**wanted, **build(data, files)}
+    with EmbeddedFerret(data, nice=0) as ferret:
+        built = {**wanted, **build(ferret.uri, files)}
     stamp.write_text(json.dumps(built))
     return data, built
+
+
+STAMP = "godo_bench_built"   # the database where a PostgreSQL store's stamp is kept
+
+
+def cached_postgresql(uri: str, files: int, rebuild: bool) -> dict:
+    """The same store built through a front-end on PostgreSQL (once: its stamp,
+    what cached_store keeps in built.json, is kept in that PostgreSQL)."""
+    import pymongo
+    wanted = {"files": files, "layout": LAYOUT}
+    with pymongo.MongoClient(uri) as client:
+        built = client[STAMP].stamp.find_one({"_id": "built"}) or {}
+        if not rebuild and {key: built.get(key) for key in wanted} == wanted:
+            return built
+        client[STAMP].stamp.delete_many({})
+    print(f"building a store of {files:,} file documents in PostgreSQL (once)", flush=True)
+    built = {**wanted, **build(uri, files)}
+    with pymongo.MongoClient(uri) as client:
+        client[STAMP].stamp.insert_one({"_id": "built", **built})
+    return built
+
+
+@contextmanager
+def postgresql_front_end(url: str):
+    """The FerretDB front-end godo starts for a fleet's PostgreSQL at `url`
+    (`--postgresql URL`), in a directory of its own: its MongoDB URI."""
+    with tempfile.TemporaryDirectory(prefix="godo-bench-") as root, \
+            EmbeddedFerret(root, postgresql=url, nice=0) as front:
+        yield front.uri
 
 
 def timed(cmd: list[str], repeat: int) -> tuple[float, int, str]:
@@ -210,19 +248,37 @@ def render_10k(uri: str) -> tuple[float, float]:
     return out[0], out[1]
 
 
+@contextmanager
+def _none():
+    yield None
+
+
+def _database(uri: str) -> str:
+    """The URI naming the benchmark's database (godo's --mongo takes it from there)."""
+    return uri.replace("/?", f"/{DATABASE}?")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=1, help="runs of each query (best of)")
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--only", help="only the queries whose label contains this")
+    parser.add_argument("--postgresql", metavar="URL",
+                        help="also on a FerretDB front-end on this PostgreSQL, side by side")
     args = parser.parse_args()
     print(machine_load())
     data, built = cached_store(args.files, args.rebuild)
     runs, a_pid, since, until = built["runs"], built["pid"], built["since"], built["until"]
     box = built["container"][:12]   # the last run's "web" (each run has one of that name)
-    with EmbeddedFerret(data, nice=0) as ferret:
-        uri = ferret.uri.replace("/?", f"/{DATABASE}?")
+    with EmbeddedFerret(data, nice=0) as ferret, \
+            (postgresql_front_end(args.postgresql) if args.postgresql else _none()) as pg_uri:
+        stores = {"sqlite": ferret.uri}
+        if pg_uri:
+            pg_built = cached_postgresql(pg_uri, args.files, args.rebuild)
+            if pg_built["runs"] != runs:
+                raise SystemExit("the PostgreSQL store holds other documents: give --rebuild")
+            stores["postgresql"] = pg_uri
         print(f"store: {built['files']:,} files, {built['processes']:,} processes, "
               f"{len(runs)} runs, {built['containers']} containers")
         godo = godo_command()
@@ -244,15 +300,20 @@ def main() -> int:
             ("containers", ["containers"]),
             ("export --run R", ["export", "--run", runs[-1]]),
         ]
-        print(f"{'query':<38} {'s':>8} {'lines':>8}")
+        columns = "".join(f" {name + ' s':>12} {'lines':>7}" for name in stores)
+        print(f"{'query':<38}{columns}" + (f" {'pg/sqlite':>9}" if pg_uri else ""))
         # What any whole godo process costs on this machine now, before any query.
         took, lines, _ = timed(godo + ["--version"], args.repeat)
-        print(f"{'(floor: godo --version)':<38} {took:8.2f} {lines:8}", flush=True)
+        print(f"{'(floor: godo --version)':<38} {took:12.2f} {lines:7}", flush=True)
         for label, argv in queries:
             if args.only and args.only not in label:
                 continue
-            took, lines, err = timed(godo + argv + ["--mongo", uri], args.repeat)
-            print(f"{label:<38} {took:8.2f} {lines:8}", flush=True)
+            row, took = [], {}
+            for name, uri in stores.items():
+                took[name], lines, err = timed(godo + argv + ["--mongo", _database(uri)], args.repeat)
+                row.append(f" {took[name]:12.2f} {lines:7}")
+            ratio = f" {took['postgresql'] / took['sqlite']:9.2f}" if pg_uri else ""
+            print(f"{label:<38}{''.join(row)}{ratio}", flush=True)
         pipe, narrow = render_10k(ferret.uri)
         print(f"render 10,000 file rows: {pipe * 1000:.0f} ms piped, {narrow * 1000:.0f} ms "
               f"at 60 columns")

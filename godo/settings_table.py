@@ -172,6 +172,13 @@ SETTINGS: tuple[Setting, ...] = (
             "a MongoDB URI (a replica set, a sharded cluster); unset: godo's embedded FerretDB, "
             "with its files in data_dir", flag="--mongo", group="common", env="GODO_MONGO_URI",
             metavar="URI", example="mongodb://godo:secret@db1.example,db2.example/godo?replicaSet=rs0"),
+    Setting("store", "postgresql", str, None,
+            "a fleet's PostgreSQL cluster, written through this host's own FerretDB: "
+            "postgres://USER@H1:P1,H2:P2/DB (instead of uri)", flag="--postgresql",
+            group="common", env="GODO_POSTGRESQL_URL", metavar="URL",
+            check=(lambda v: v.startswith(("postgres://", "postgresql://")),
+                   "a URL like postgres://USER@HOST:PORT,HOST:PORT/DB"),
+            example="postgres://godo:secret@db1.example:5432,db2.example:5432/godo"),
     Setting("store", "data_dir", str, None,
             "the data directory godo writes in (unset: /var/lib/godo for root, else "
             "~/.local/share/godo)",

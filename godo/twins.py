@@ -18,7 +18,7 @@ NO_EXTENSIONS = bool(os.environ.get("GODO_NO_EXTENSIONS"))
 TWINS = {
     "hotpath": ("godo.hotpath._hotpath_c", "godo.hotpath._pipeline_py"),
     "receive": ("godo.source._receive_c", "godo.source._receive_py"),
-    "tracker": ("godo.tracker._tracker_c", "godo.tracker.tracker"),
+    "tracker": ("godo._tracker_c.tracker", "godo.tracker.tracker"),
 }
 IMPORT_ERRORS: dict[str, str] = {}  # compiled module -> why it did not load
 

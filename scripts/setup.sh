@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up godo on a fresh machine, idempotently:
 #   - Debian packages the tests need, when missing (busybox-static for container
-#     tests, libauparse-dev for the libauparse oracle and benchmark, gcc);
+#     tests, libauparse-dev for the libauparse oracle and benchmark, gcc,
+#     postgresql-15 for the fleet tests' replicated store);
 #   - .venv at the repository root with godo installed editable, test extras and
 #     the compiled hot path built;
 #   - FerretDB v1.24.2 (the embedded default store), built once and cached;
@@ -13,9 +14,12 @@ cd "$(dirname "$0")/.."
 # The container runtimes the live tests run real containers with: containerd and
 # runc, and podman with its conmon where Debian has them. Their services are never
 # started: a policy-rc.d that says no is in place while they install (the tests run
-# a private containerd; a host's own is never touched).
+# a private containerd; a host's own is never touched). PostgreSQL 15 likewise: its
+# package makes the `postgres` user the fleet tests run their private clusters as
+# (tests/support/pgcluster.py), from /usr/lib/postgresql/15/bin; the cluster
+# Debian's package would make and start is never started.
 need=()
-for pkg in busybox-static libauparse-dev gcc python3-venv containerd runc podman conmon; do
+for pkg in busybox-static libauparse-dev gcc python3-venv containerd runc podman conmon postgresql-15; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if ((${#need[@]})); then

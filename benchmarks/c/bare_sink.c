@@ -4,7 +4,8 @@
  * kernel sends the stream there), receives with recvmmsg (64 slots,
  * MSG_WAITFORONE) into a 32 MB SO_RCVBUFFORCE buffer, and discards every
  * datagram. That is the configuration that lost nothing at backlog 8192 where a
- * recv-per-datagram sink lost 16% (design/ARCHITECTURE.md). It sets no other
+ * recv-per-datagram sink lost 16% (measured on these machines: 182k of ~1.1M
+ * records with an 8 MB buffer, none with this one). It sets no other
  * audit setting: the harness owns enabled, backlog and wait, and the rules.
  *
  * usage: bare_sink

@@ -11,14 +11,11 @@ from datetime import datetime
 from itertools import islice
 
 from ..errors import ConfigError
+from ..localtime import local_time
 from ..store.queries import (NOTHING_YET, WORKLOAD, container_names, container_summaries,
                              latest_run, path_terms, query, run_id, selection)
 from .output import nothing, print_lines, print_rich, terminal_width, write_jsonl
 from .settings import database
-
-
-def _local(stamp) -> str:
-    return stamp.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
 def cmd_tree(args) -> int:
@@ -104,7 +101,7 @@ def cmd_containers(args) -> int:
 def _check_window(args) -> None:
     """An inverted window is a usage error, said before the database is opened."""
     if args.since is not None and args.until is not None and args.since > args.until:
-        raise ConfigError(f"--since ({_local(args.since)}) is after --until ({_local(args.until)}): "
+        raise ConfigError(f"--since ({local_time(args.since)}) is after --until ({local_time(args.until)}): "
                           "no time is in that window")
 
 

@@ -7,10 +7,10 @@ import sys
 import time
 from contextlib import contextmanager
 
-from ..errors import ConfigError, GodoError
+from ..errors import ConfigError
 from ..tracker import Scope
 from .output import shown
-from .settings import data_dir, mongo_uri, on_terminal, setting, store, where
+from .settings import data_dir, mongo_uri, on_terminal, postgresql_url, setting, store, where
 from .settings import options as options_of
 
 # Below this size a replay is over before a progress bar would tell anything.
@@ -18,14 +18,11 @@ PROGRESS_MIN_BYTES = 8 << 20
 _ERRORS_SHOWN = 10  # malformed records told on stderr; the run document keeps 100
 
 
-NOT_ROOT = "live recording needs root (CAP_AUDIT_CONTROL and CAP_AUDIT_READ)"
-
-
 def cmd_record(args) -> int:
     from ..run.live import Recorder, RecordOptions
+    from ..source.session import require_root
     from ..store.local import server_pids
-    if os.geteuid() != 0:
-        raise GodoError(NOT_ROOT)
+    require_root()
     command = list(args.cmd)
     if command and command[0] == "--":
         command = command[1:]
@@ -36,7 +33,9 @@ def cmd_record(args) -> int:
     scope = Scope(scope_kind, pid if scope_kind == "pid" else None)
     options = RecordOptions(scope=scope, **options_of(args, "record"))
     _audit_preflight(options.multicast)
-    options.exclude_pids = server_pids(mongo_uri(args)) | set(options.exclude_pids)
+    # A loopback cluster's postmaster is excluded like a loopback mongod.
+    options.exclude_pids = (server_pids(mongo_uri(args) or postgresql_url(args))
+                            | set(options.exclude_pids))
     if not command:
         mode = "multicast, read-only" if options.multicast else "unicast"
         started = f"godo: recording {scope.describe()} ({mode}) into {where(args)} until SIGTERM"
@@ -164,7 +163,8 @@ def cmd_replay(args) -> int:
         import orjson  # only with --jsonl: orjson costs a command's start-up
         out.write(b"".join(orjson.dumps(a.to_dict()) + b"\n" for a in activities))
 
-    if args.jsonl and args.mongo is None and args.store == "mongo" and "GODO_MONGO_URI" not in os.environ:
+    if (args.jsonl and args.mongo is None and args.postgresql is None and args.store == "mongo"
+            and "GODO_MONGO_URI" not in os.environ and "GODO_POSTGRESQL_URL" not in os.environ):
         # --jsonl alone prints; it does not also fill a database.
         args.store = "null"
     # With no database, the cooked events printed are all a replay makes.

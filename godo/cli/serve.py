@@ -14,7 +14,7 @@ import sys
 
 from ..errors import StoreError
 from .output import shown
-from .settings import data_dir, mongo_uri
+from .settings import data_dir, store_urls
 
 # How often the server is looked at while nothing else happens.
 _WATCH_SECONDS = 1.0
@@ -22,7 +22,8 @@ _LEAVE_ON = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 def cmd_store_serve(args) -> int:
-    if mongo_uri(args):
+    mongo, postgresql = store_urls(args)
+    if mongo:
         raise StoreError("a MongoDB URI is configured (--mongo, GODO_MONGO_URI or [store] uri): "
                          "there is no embedded server to serve")
     from ..store.ferret import connect_or_start
@@ -33,7 +34,8 @@ def cmd_store_serve(args) -> int:
     # exceptions the other commands unwind with: leaving is the normal end here.
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, _LEAVE_ON)
     try:
-        with connect_or_start(directory) as ferret:
+        # With a fleet's PostgreSQL URL: this host's front-end on the cluster.
+        with connect_or_start(directory, postgresql=postgresql) as ferret:
             how = "started" if ferret.owned else "joined the running one"
             print(ferret.uri, flush=True)
             print(f"godo: FerretDB pid {ferret.pid} serves {shown(str(directory))} ({how}); "

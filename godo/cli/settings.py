@@ -47,9 +47,33 @@ def options(args, target: str) -> dict:
     return made(args, config(args), target)
 
 
+def store_urls(args) -> tuple[str | None, str | None]:
+    """(MongoDB URI, PostgreSQL URL): flags, else the environment ($GODO_MONGO_URI,
+    $GODO_POSTGRESQL_URL), else the config's `[store] uri` or `postgresql`; the
+    first of these that names one wins, and naming both at once is an error.
+    (None, None): the embedded FerretDB."""
+    from ..settings_table import BY_NAME
+    cfg = config(args)
+    uri, postgresql = BY_NAME[("store", "uri")], BY_NAME[("store", "postgresql")]
+    levels = (("flags", getattr(args, uri.dest, None), getattr(args, postgresql.dest, None)),
+              ("environment", os.environ.get(uri.env), os.environ.get(postgresql.env)),
+              (f"config {cfg.path}", cfg.get("store", "uri"), cfg.get("store", "postgresql")))
+    for where, mongo, pg in levels:
+        if mongo and pg:
+            raise ConfigError(f"both a MongoDB URI and a PostgreSQL URL in the {where}: give one")
+        if mongo or pg:
+            return mongo or None, pg or None
+    return None, None
+
+
 def mongo_uri(args) -> str | None:
-    """--mongo, else $GODO_MONGO_URI, else the config's; None: the embedded FerretDB."""
-    return setting(args, "store", "uri") or None
+    """The MongoDB URI the command names (see `store_urls`); None: a FerretDB of godo's."""
+    return store_urls(args)[0]
+
+
+def postgresql_url(args) -> str | None:
+    """The PostgreSQL URL of a fleet's cluster the command names (see `store_urls`)."""
+    return store_urls(args)[1]
 
 
 def data_dir(args, *, create: bool = False) -> Path:
@@ -87,10 +111,10 @@ def _null(args) -> bool:
 def store(args):
     """The store a run writes into (`--store null`: none), open for the block."""
     from ..store.opening import open_store
-    uri = None if _null(args) else mongo_uri(args)
+    uri, postgresql = (None, None) if _null(args) else store_urls(args)
     given = {} if _null(args) else options(args, "store")
     with open_store(uri, data_dir(args, create=True), null=_null(args), database=database_name(uri),
-                    **given) as opened:
+                    postgresql=postgresql, **given) as opened:
         yield opened
 
 
@@ -99,7 +123,9 @@ def where(args) -> str:
     from ..store.uri import redact
     if _null(args):
         return "no database (--store null)"
-    uri = mongo_uri(args)
+    uri, postgresql = store_urls(args)
+    if postgresql:
+        return f"PostgreSQL {redact(postgresql)} through this host's FerretDB"
     return redact(uri) if uri else f"the embedded FerretDB in {data_dir(args)}"
 
 
@@ -107,8 +133,8 @@ def where(args) -> str:
 def database(args):
     """The database to query, open for the block."""
     from ..store.opening import database as open_database
-    uri = mongo_uri(args)
-    with open_database(uri, data_dir(args), name=database_name(uri)) as db:
+    uri, postgresql = store_urls(args)
+    with open_database(uri, data_dir(args), name=database_name(uri), postgresql=postgresql) as db:
         yield db
 
 

@@ -9,10 +9,11 @@
 # where godo.store.ferret looks after the binary a wheel carries. Prints the
 # binary's path. Idempotent: a binary already there that reports v1.24.2 is kept.
 #
-# Two bugs of v1.24.2's SQLite backend are patched, and godo's queries are pushed
-# down into SQLite (see apply_patch below). BUILD names that build: the version and
-# a digest of this script and the Go files it adds (godo.store.ferret computes the
-# same), so a binary built from other patches or flags is never reused.
+# Two bugs of v1.24.2's SQLite backend are patched, godo's queries are pushed down
+# into SQLite and PostgreSQL (see apply_patch below), and SQLite's memcmp/memcpy/
+# memmove are Go's own (5. below). BUILD names that build: the version and a digest
+# of this script and the Go files it adds (godo.store.ferret computes the same), so a
+# binary built from other patches or flags is never reused.
 #
 # The binary is static (CGO_ENABLED=0: FerretDB's SQLite is pure Go) and stripped,
 # so the one a wheel carries runs on any Linux of its architecture.
@@ -114,6 +115,63 @@ apply_patch internal/backends/sqlite/metadata/registry.go \
 apply_patch internal/handler/msg_find.go \
     $'\th.L.DebugContext(ctx, fmt.Sprintf("Converted %+v for %+v to %+v.", params, cInfo, qp))' \
     $'\tif backends.GodoPushable != nil && !h.DisablePushdown && params.Skip == 0 && backends.GodoPushable(params.Filter) {\n\t\tif backends.GodoSortable(params.Sort) {\n\t\t\tqp.Sort = params.Sort\n\t\t}\n\n\t\tif params.Sort.Len() == 0 || qp.Sort == params.Sort {\n\t\t\tqp.Limit = params.Limit\n\t\t}\n\t}\n\n\th.L.DebugContext(ctx, fmt.Sprintf("Converted %+v for %+v to %+v.", params, cInfo, qp))'
+# 4. The PostgreSQL backend's twin of 3: godo's queries (and updates and deletes by
+#    _id, which it looked up with no index) pushed down as comparisons of the jsonb
+#    expressions its indexes are built on, those indexes holding missing first as
+#    MongoDB sorts; and creates that change the catalog are made one front-end at a
+#    time, each on the catalog read again (many front-ends, one database).
+#    The why and the limits: ferretdb/postgresql_godo_*.go beside this script.
+cp "$here/ferretdb/backends_godo_filter.go" "$scratch/src/internal/backends/godo_filter.go"
+cp "$here/ferretdb/postgresql_godo_pushdown.go" "$scratch/src/internal/backends/postgresql/godo_pushdown.go"
+cp "$here/ferretdb/postgresql_godo_catalog.go" "$scratch/src/internal/backends/postgresql/metadata/godo_catalog.go"
+apply_patch internal/backends/postgresql/backend.go \
+    $'\treturn backends.BackendContract(&backend{' \
+    $'\tbackends.GodoPushable = godoPushable\n\n\treturn backends.BackendContract(&backend{'
+apply_patch internal/backends/postgresql/collection.go \
+    $'\twhere, args, err = prepareWhereClause(&placeholder, params.Filter)' \
+    $'\tlead := godoLead(params.Filter, params.Sort, meta.Indexes)\n\twhere, args, err = prepareGodoWhere(&placeholder, params.Filter, lead)'
+apply_patch internal/backends/postgresql/collection.go \
+    $'\tsort, sortArgs := prepareOrderByClause(params.Sort)\n\n\tq += sort\n\targs = append(args, sortArgs...)\n\n\tif params.Limit != 0 {\n\t\tq += fmt.Sprintf(` LIMIT %s`, placeholder.Next())\n\t\targs = append(args, params.Limit)\n\t}\n\n\trows, err := p.Query(ctx, q, args...)' \
+    $'\tsort, sortArgs := godoSortLead(params.Sort, lead)\n\n\tq += sort\n\targs = append(args, sortArgs...)\n\n\tif params.Limit != 0 {\n\t\tq += fmt.Sprintf(` LIMIT %s`, placeholder.Next())\n\t\targs = append(args, params.Limit)\n\t}\n\n\trows, err := p.Query(ctx, q, args...)'
+apply_patch internal/backends/postgresql/collection.go \
+    $'\twhere, args, err := prepareWhereClause(&placeholder, params.Filter)' \
+    $'\twhere, args, err := prepareGodoWhere(&placeholder, params.Filter, "")'
+apply_patch internal/backends/postgresql/query.go \
+    $'\tv := must.NotFail(sort.Get("$natural"))' \
+    $'\tif key := sort.Keys()[0]; key != "$natural" {\n\t\treturn godoOrderBy(key, must.NotFail(sort.Get(key)).(int64)), nil\n\t}\n\n\tv := must.NotFail(sort.Get("$natural"))'
+apply_patch internal/backends/postgresql/metadata/registry.go \
+    $'\t\t\tif key.Descending {\n\t\t\t\tcolumns[i] += " DESC"\n\t\t\t}' \
+    $'\t\t\tcolumns[i] += godoNullsOrder(key)'
+apply_patch internal/backends/postgresql/metadata/registry.go \
+    $'\treturn r.databaseGetOrCreate(ctx, p, dbName)' \
+    $'\tknown := r.colls[dbName] != nil\n\tif err = r.godoCreate(ctx, p, known, func() error { _, err := r.databaseGetOrCreate(ctx, p, dbName); return err }); err != nil {\n\t\treturn nil, err\n\t}\n\n\treturn p, nil'
+apply_patch internal/backends/postgresql/metadata/registry.go \
+    $'\treturn r.collectionCreate(ctx, p, params)' \
+    $'\tvar created bool\n\tknown := r.colls[params.DBName][params.Name] != nil\n\terr = r.godoCreate(ctx, p, known, func() (err error) { created, err = r.collectionCreate(ctx, p, params); return err })\n\n\treturn created, err'
+apply_patch internal/backends/postgresql/metadata/registry.go \
+    $'\treturn r.indexesCreate(ctx, p, dbName, collectionName, indexes)' \
+    $'\treturn r.godoCreate(ctx, p, false, func() error { return r.indexesCreate(ctx, p, dbName, collectionName, indexes) })'
+# 5. SQLite's memcmp, memcpy and memmove are musl's C loops transpiled to Go, a
+#    byte at a time (modernc.org/libc on linux amd64, arm64 and loong64). An insert
+#    spends ~15% of FerretDB's CPU in memcmp alone: SQLite's JSON cache compares each
+#    document's text with the parsed ones (once per index expression), and the
+#    B-trees compare keys. They are replaced by Go's own (vectorised) copy and
+#    compare, in a copy of the module FerretDB builds against. Same results.
+arch=$(go env GOARCH)
+libcdir=$(cd "$scratch/src" && go list -m -json modernc.org/libc |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')
+cp -R "$libcdir" "$scratch/libc"
+chmod -R u+w "$scratch/libc"
+musl=$scratch/libc/ccgo_linux_$arch.go
+if [[ -f $musl ]]; then
+    for f in memcmp memcpy memmove; do
+        perl -0777 -ne "exit(/^func X$f\(tls \*TLS, /m ? 0 : 1)" "$musl" ||
+            { echo "build-ferretdb.sh: no X$f in $musl" >&2; exit 1; }
+        perl -pi -e "s/^func X$f\(tls \*TLS, /func x${f}Musl(tls *TLS, /" "$musl"
+    done
+    cp "$here/ferretdb/sqlite_godo_libc.go" "$scratch/libc/godo_mem.go"
+    (cd "$scratch/src" && go mod edit -replace "modernc.org/libc=$scratch/libc")
+fi
 (cd "$scratch/src" && gofmt -l internal/backends internal/handler/msg_find.go) >&2
 (cd "$scratch/src" && go build -trimpath -ldflags="-s -w" -o "$scratch/ferretdb" ./cmd/ferretdb) >&2
 

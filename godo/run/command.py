@@ -10,7 +10,7 @@ import signal
 import time
 
 from ..errors import GodoError
-from ..tracker.procfs import open_fds
+from ..fds import open_fds
 
 _UNSET_LOGINUID = 4294967295  # (uid_t)-1: no login uid was ever set
 

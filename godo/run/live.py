@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from ..localtime import local_time
 from ..paths import run_dir
 from ..source import rules as rules_mod
 from ..source.rawlog import RawLog, frames_to_lines
@@ -321,7 +322,7 @@ def _warn_unaudited(tracker: Tracker, coverage) -> None:
         return
     names = ", ".join(f"{p.pid} {shown(p.comm or '?')}" for p in blind[:_NAMED])
     more = f" and {len(blind) - _NAMED} more" if len(blind) > _NAMED else ""
-    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(coverage.time))
+    since = local_time(coverage.time)
     print(f"godo: {len(blind)} process{'es' if len(blind) != 1 else ''} in scope started before "
           f"audit was first enabled on this boot ({since}) and cannot be audited: {names}{more}; "
           "boot with audit=1 to record them", file=sys.stderr)

@@ -47,6 +47,10 @@ def replay(log: str | LogSource, store, *, scope: Scope = Scope("host"), on_acti
         raise
     failure = read_error
     if failure is None and size and not run.pipeline.records:
+        # The last line is held until the flush (it may be cut short): a log of one
+        # line with no newline after it is read only now.
+        run.flush()
+    if failure is None and size and not run.pipeline.records:
         malformed = run.pipeline.malformed
         failure = GodoError(f"nothing in {name} parsed as an audit record ("
                             + (f"{malformed} malformed line{'s' if malformed != 1 else ''})"

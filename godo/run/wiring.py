@@ -89,6 +89,14 @@ class Run:
         self.tracker.process(self.pipeline.expire(now))
         self.tracker.tick(wall)
 
+    def flush(self) -> None:
+        """What the pipeline holds (events not yet ended, a last line with no
+        newline after it) through the tracker now."""
+        activities = self.pipeline.flush()
+        if activities and self.on_activities is not None:
+            self.on_activities(activities)
+        self.tracker.process(activities)
+
     def record(self) -> None:
         """The run's document written as it stands (a run says it started)."""
         self.tracker.record_run(self.report.document())
@@ -103,10 +111,7 @@ class Run:
         store's figures. `command`, the reaped CMD of `godo record -- CMD`, gives
         its exit status where the stream has none."""
         report, pipeline, tracker, store = self.report, self.pipeline, self.tracker, self.store
-        activities = pipeline.flush()
-        if activities and self.on_activities is not None:
-            self.on_activities(activities)
-        tracker.process(activities)
+        self.flush()
         if command is not None:
             report.exit_status = command.status
             report.exit_source = tracker.command_reaped(command.exit_code, command.signal,

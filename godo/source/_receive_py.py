@@ -1,5 +1,5 @@
 """Receive audit datagrams from netlink in batches: the pure-Python twin of
-`_ext/_receive_c.pyx`.
+`_ext/godo/source/_receive_c.pyx`.
 
 A batch is one bytes object holding every datagram read in one call, each as a
 native u32 size followed by the datagram as received. The size is the one `recv`

@@ -77,6 +77,13 @@ class SessionState:
             return None
 
 
+def require_root() -> None:
+    """Live recording changes the kernel's audit rules and settings: root only.
+    Asked by `godo record` before anything else, and by the session itself."""
+    if os.geteuid() != 0:
+        raise AuditError("live recording needs root (CAP_AUDIT_CONTROL and CAP_AUDIT_READ)")
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -128,8 +135,7 @@ class AuditSession:
             raise
 
     def _start(self) -> None:
-        if os.geteuid() != 0:
-            raise AuditError("live recording needs root (CAP_AUDIT_CONTROL and CAP_AUDIT_READ)")
+        require_root()
         self.control = A.AuditControl()
         self.recovered = recover_stale(self.control, self.state_path)
         status = self.control.status()

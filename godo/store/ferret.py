@@ -49,6 +49,15 @@ from .local import listening_port, unprovable
 # power cut the last commits, as MongoDB's default write concern (no `j`) does.
 # Measured by benchmarks/store_cost.py: see benchmarks/README.md.
 SQLITE_PRAGMAS = ("synchronous(normal)",)
+# FerretDB's insert batch: the documents of one multi-row INSERT and one SQLite
+# transaction (its default 100). godo sends 1,000 a call; one transaction for them
+# rewrites each index page touched once, not ten times. And Go's garbage collector
+# at 400% (its default 100): a document inserted allocates its BSON, its JSON and
+# the statement's arguments, all garbage at once. Together with build-ferretdb.sh's
+# memcmp, 126 -> 71 µs of FerretDB's CPU an inserted file document
+# (benchmarks/README.md, "where a document's cost goes").
+INSERT_BATCH = 1000
+GO_GC_PERCENT = "400"
 _LOG = "ferretdb.log"
 _ENDPOINT = "endpoint.json"
 _LOCK = "lock"
@@ -62,13 +71,14 @@ _LOG_ERROR = re.compile(r"^\S+\t(ERROR|DPANIC|PANIC|FATAL)")
 _DETACHED: list[subprocess.Popen] = []
 
 
-def ping(uri: str, timeout: float) -> None:
-    """One `ping` round trip; raises PyMongoError when nothing answers in time."""
+def ping(uri: str, timeout: float, command: str = "ping") -> None:
+    """One `ping` round trip (or `command`'s); raises PyMongoError when nothing
+    answers in time."""
     ms = max(1, int(timeout * 1000))
     client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms,
                                  socketTimeoutMS=ms, appname="godo")
     try:
-        client.admin.command("ping")
+        client.admin.command(command)
     finally:
         client.close()
 
@@ -99,15 +109,26 @@ class EmbeddedFerret:
     one; None, the default: no TCP). `create` False: a command that only reads,
     which makes no directory (`NoStore` when there is none). Made by
     `connect_or_start`, it may instead be attached to a server another process
-    started (`owned` False).
+    started (`owned` False). `postgresql`: a fleet's front-end instead, FerretDB's
+    PostgreSQL handler on that cluster's URL (godo/store/postgresql.py), in a
+    directory of its own beside the embedded one's.
     """
 
     def __init__(self, data_dir: str | os.PathLike, *, binary: str | None = None,
                  port: int | None = None, start_timeout: float = 30.0, stop_timeout: float = 10.0,
                  log_level: str = "info", nice: int = 10, create: bool = True,
-                 sqlite_pragmas: tuple[str, ...] = SQLITE_PRAGMAS):
+                 sqlite_pragmas: tuple[str, ...] = SQLITE_PRAGMAS, postgresql: str | None = None,
+                 insert_batch: int = INSERT_BATCH, gc_percent: str = GO_GC_PERCENT):
         self.root = Path(os.path.abspath(data_dir))
         self.dir = self.root / "ferretdb"
+        self.postgresql, self._pg_password = None, None
+        if postgresql:
+            from .postgresql import front_end_dir, split_password
+            self.postgresql, self._pg_password = split_password(postgresql)
+            self.dir = front_end_dir(self.root, self.postgresql)
+            # The data is the cluster's: a command that reads makes the front-end's
+            # directory like one that writes.
+            create = True
         self.nice = nice
         self.binary = binary
         self.listen_port = port
@@ -116,6 +137,8 @@ class EmbeddedFerret:
         self.log_level = log_level
         self.create = create
         self.sqlite_pragmas = sqlite_pragmas
+        self.insert_batch = insert_batch
+        self.gc_percent = gc_percent
         self.port: int | None = None
         self.pid: int | None = None
         self.owned = False
@@ -256,11 +279,8 @@ class EmbeddedFerret:
         log = self.log_path
         if log.exists() and log.stat().st_size:
             log.replace(log.with_name(_LOG + ".1"))
-        sqlite_url = "file:" + urllib.parse.quote(f"{self.dir}/")
-        if self.sqlite_pragmas:
-            sqlite_url += "?" + urllib.parse.urlencode([("_pragma", p) for p in self.sqlite_pragmas])
         tcp = "" if self.listen_port is None else f"127.0.0.1:{self.listen_port}"
-        args = [binary, "--handler=sqlite", f"--sqlite-url={sqlite_url}",
+        args = [binary, *self._handler_args(),
                 f"--state-dir={self.dir}", f"--listen-unix={self.socket_path}",
                 # Empty: no TCP listener. With port 0 the kernel picks a free port as
                 # FerretDB binds, so no other process can take it in between.
@@ -268,7 +288,8 @@ class EmbeddedFerret:
                 # `-` disables the debug HTTP listener, whose default 127.0.0.1:8088
                 # would collide between two servers.
                 "--debug-addr=-",
-                "--telemetry=disable", f"--log-level={self.log_level}"]
+                "--telemetry=disable", f"--log-level={self.log_level}",
+                f"--test-batch-size={self.insert_batch}"]
         nice = nice_binary() if self.nice else None
         if nice:
             # Under a storm godo and the workload need the CPUs first; writes that
@@ -285,12 +306,29 @@ class EmbeddedFerret:
                 umask=0o077, cwd=self.dir,
                 # Out of the terminal's process group: Ctrl-C stops godo, which
                 # flushes what it holds into FerretDB before stopping it.
-                start_new_session=True)
+                start_new_session=True, env=self._environment())
         except OSError as exc:
             raise StoreError(f"cannot start FerretDB {binary}: {exc.strerror}") from None
         finally:
             os.close(out)
         self.pid = self._proc.pid
+
+    def _handler_args(self) -> list[str]:
+        if self.postgresql:
+            return ["--handler=postgresql", f"--postgresql-url={self.postgresql}"]
+        sqlite_url = "file:" + urllib.parse.quote(f"{self.dir}/")
+        if self.sqlite_pragmas:
+            sqlite_url += "?" + urllib.parse.urlencode([("_pragma", p) for p in self.sqlite_pragmas])
+        return ["--handler=sqlite", f"--sqlite-url={sqlite_url}"]
+
+    def _environment(self) -> dict[str, str]:
+        """Go's collector pace, and the PostgreSQL password through a passfile, never
+        FerretDB's arguments (which every user can read in /proc)."""
+        env = {**os.environ, "GOGC": self.gc_percent}
+        if self._pg_password is not None:
+            from .postgresql import write_passfile
+            env["PGPASSFILE"] = str(write_passfile(self.dir, self._pg_password))
+        return env
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.start_timeout
@@ -302,7 +340,7 @@ class EmbeddedFerret:
                 self.port = listening_port(self.pid)
             if self.socket_path.exists() and (self.listen_port is None or self.port is not None):
                 try:
-                    ping(self.uri, timeout=max(0.1, min(2.0, deadline - time.monotonic())))
+                    self.ping(timeout=max(0.1, min(2.0, deadline - time.monotonic())))
                     return
                 except PyMongoError:
                     pass
@@ -310,6 +348,12 @@ class EmbeddedFerret:
                 raise StoreError(f"FerretDB did not answer within {self.start_timeout:g} s: "
                                  f"{self.last_log_line()}")
             time.sleep(0.02)
+
+    def ping(self, timeout: float) -> None:
+        """Whether the server answers. A front-end on PostgreSQL is asked `hello`,
+        which it answers itself: `ping` asks the cluster too, and whether that
+        answers is the writer's to say (naming the cluster, not a socket)."""
+        ping(self.uri, timeout, "hello" if self.postgresql else "ping")
 
     def _write_endpoint(self) -> None:
         path = self.dir / _ENDPOINT
@@ -448,11 +492,11 @@ def _lock_within(fd: int, timeout: float) -> bool:
             time.sleep(0.05)
 
 
-def read_endpoint(data_dir: str | os.PathLike) -> dict | None:
+def read_endpoint(data_dir: str | os.PathLike, directory: Path | None = None) -> dict | None:
     """Where the server of `data_dir` says it is: pid, socket, TCP port (or None).
     None when there is no endpoint (or a torn one); one another user could have
     written is refused (`UnsafePath`)."""
-    path = Path(data_dir) / "ferretdb" / _ENDPOINT
+    path = (directory or Path(data_dir) / "ferretdb") / _ENDPOINT
     try:
         fd = open_private(path, os.O_RDONLY, "FerretDB's endpoint")
     except UnsafePath:
@@ -494,16 +538,17 @@ def _connect_or_start(ferret: EmbeddedFerret) -> EmbeddedFerret:
             return ferret._start()
         except ServerRunning:
             pass
-        endpoint = read_endpoint(ferret.root)
+        endpoint = read_endpoint(ferret.root, ferret.dir)
         if endpoint is not None:
             pid = endpoint["pid"]
             why = ferret.why_not_ours(pid)
             if why is None:
                 try:
-                    ping(socket_uri(ferret.socket_path), timeout=1.0)
                     ferret._attach(pid, endpoint["port"])
+                    ferret.ping(timeout=1.0)
                     return ferret
                 except PyMongoError as exc:
+                    ferret.pid = ferret.port = None
                     why = f"pid {pid} does not answer: {' '.join(str(exc).split())[:200]}"
         if time.monotonic() > deadline:
             raise StoreError(f"the FerretDB serving {ferret.dir} cannot be used: {why}")

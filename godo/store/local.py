@@ -9,6 +9,8 @@ import os
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from ..fds import open_fds
+
 _TCP_LISTEN = "0A"  # the `st` column of /proc/net/tcp
 _DEFAULT_PORT = 27017
 
@@ -28,25 +30,16 @@ def _listening(tables) -> list[tuple[int, str]]:
     return out
 
 
-def _socket_inodes(pid: int | str) -> set[str]:
-    """The inodes of the sockets `pid` holds open (`socket:[INODE]`)."""
-    inodes = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    return inodes
+def socket_inodes(pid: int | str) -> set[str]:
+    """The inodes of the sockets `pid` holds open (`socket:[INODE]`); none when it is
+    gone."""
+    return {target[8:-1] for target in open_fds(pid).values()
+            if target is not None and target.startswith("socket:[")}
 
 
 def listening_port(pid: int) -> int | None:
     """The TCP port `pid` listens on, or None if it does not (yet)."""
-    try:
-        inodes = _socket_inodes(pid)
-    except OSError:
-        return None
+    inodes = socket_inodes(pid)
     for port, inode in _listening([f"/proc/{pid}/net/tcp"]):
         if inode in inodes:
             return port
@@ -81,11 +74,8 @@ def server_pids(uri: str | None) -> set[int]:
         return pids
     for entry in os.listdir("/proc"):
         if entry.isdigit():
-            try:
-                if _socket_inodes(entry) & wanted:
-                    pids.add(int(entry))
-            except OSError:
-                continue
+            if socket_inodes(entry) & wanted:
+                pids.add(int(entry))
     return pids
 
 

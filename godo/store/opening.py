@@ -15,12 +15,14 @@ from .schema import DEFAULT_DATABASE
 
 @contextmanager
 def open_store(uri: str | None, data_dir: str | os.PathLike, *, null: bool = False,
-               database: str = DEFAULT_DATABASE, host: str | None = None, **options):
+               database: str = DEFAULT_DATABASE, host: str | None = None,
+               postgresql: str | None = None, **options):
     """The store to record into, started, closed (flushed) on exit.
 
-    With a URI (given, or $GODO_MONGO_URI) it writes there; with none, into the
-    embedded FerretDB under `data_dir`, started for the purpose or already running.
-    `null` discards everything.
+    With a URI (given, or $GODO_MONGO_URI) it writes there; with a PostgreSQL URL,
+    through this host's own FerretDB front-end on that cluster; with neither, into
+    the embedded FerretDB under `data_dir`. Either FerretDB is started for the
+    purpose or already running. `null` discards everything.
     """
     if null:
         with NullStore(host) as store:
@@ -30,20 +32,35 @@ def open_store(uri: str | None, data_dir: str | os.PathLike, *, null: bool = Fal
     from .uri import resolve_uri
     from .journal_dir import journal_dir_for
     from .writer import MongoStore
-    uri = resolve_uri(uri)
-    options.setdefault("journal_dir", journal_dir_for(data_dir, uri, database))
+    uri = None if postgresql else resolve_uri(uri)
+    options.setdefault("journal_dir", journal_dir_for(data_dir, uri or _without_password(postgresql),
+                                                      database))
     with ExitStack() as stack:
         server_pids: tuple[int, ...] = ()
         if uri is None:
             from .ferret import connect_or_start
-            ferret = stack.enter_context(connect_or_start(Path(data_dir)))
+            ferret = stack.enter_context(connect_or_start(Path(data_dir), postgresql=postgresql))
             uri, server_pids = ferret.uri, (ferret.pid,)
+            _name_the_cluster(stack, ferret)
         store = MongoStore(uri, database, host=host, **options)
         store.server_pids = server_pids
         stack.callback(_say_what_is_left, store)
         # Entered last, so it is closed (flushed) before the server stops.
         stack.enter_context(store)
         yield store
+
+
+def _without_password(postgresql: str | None) -> str | None:
+    if not postgresql:
+        return None
+    from .postgresql import split_password
+    return split_password(postgresql)[0]
+
+
+def _name_the_cluster(stack: ExitStack, ferret) -> None:
+    if ferret.postgresql:
+        from .postgresql import naming_the_cluster
+        stack.enter_context(naming_the_cluster(ferret.uri, ferret.postgresql))
 
 
 def _say_what_is_left(store) -> None:
@@ -59,19 +76,22 @@ QUERY_TIMEOUT = 600.0  # seconds one query may take; Ctrl-C stops it sooner
 
 @contextmanager
 def database(uri: str | None, data_dir: str | os.PathLike, *, name: str = DEFAULT_DATABASE,
-             timeout: float = 5.0):
+             timeout: float = 5.0, postgresql: str | None = None):
     """A pymongo Database to query, like `open_store` finds one; database errors
     inside the block become one-line StoreErrors."""
     from pymongo.errors import PyMongoError
 
     from .client import client, connect_error, reason
     from .uri import redact, resolve_uri
-    uri = resolve_uri(uri)
+    uri = None if postgresql else resolve_uri(uri)
     with ExitStack() as stack:
         if uri is None:
             from .ferret import connect_or_start
             # A command that reads makes no directory: no store there is said.
-            uri = stack.enter_context(connect_or_start(Path(data_dir), create=False)).uri
+            ferret = stack.enter_context(connect_or_start(Path(data_dir), create=False,
+                                                          postgresql=postgresql))
+            uri = ferret.uri
+            _name_the_cluster(stack, ferret)
         try:
             # A query the server answers by reading a whole collection (FerretDB's
             # SQLite backend, for what godo's build does not push down: a glob's

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from ..errors import GodoError
+from ..localtime import local_time
 
 
 def run_id(db, given: str) -> str:
@@ -127,10 +128,10 @@ def selection(db, *, run: str | None = None, latest: bool = False, container: st
         title.append(f"container {container}")
     if since is not None:
         terms.append({"$or": [{end: None}, {end: {"$gte": since}}]})
-        title.append(f"since {_local(since)}")
+        title.append(f"since {local_time(since)}")
     if until is not None:
         terms.append({start: {"$lte": until}})
-        title.append(f"until {_local(until)}")
+        title.append(f"until {local_time(until)}")
     if not terms:
         if db.runs.find_one({}, {"_id": 1}) is None:
             return None, NOTHING_YET
@@ -148,10 +149,6 @@ def query(terms: list[dict]) -> dict:
             return {"$and": terms}
         merged.update(term)
     return merged
-
-
-def _local(stamp) -> str:
-    return stamp.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
 def path_terms(glob: str) -> dict:

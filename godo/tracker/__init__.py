@@ -2,13 +2,16 @@
 
 - `model`: processes, open files and containers as the tracker keeps them, and
   the documents made of them; `scope`: which processes get documents.
-- `tracker`: the process table, fd tables, scope and container attribution.
+- `tracker`: the process table and scope, composed of its parts `files` (fd
+  tables, open files) and `containers` (container attribution), each owning its
+  state.
 - `procfs`: what /proc says about processes godo did not see start.
 - `runtimes`: container runtimes' shims and container ids.
 
-`model` and `tracker` are compiled as they are (Cython's pure mode: the .py is the
-source and the pure-Python twin, `_ext/godo/tracker/*.pxd` types them) into
-`_model_c` and `_tracker_c`; `godo.twins` picks.
+The parts `model`, `files`, `containers` and `tracker` are compiled as they are
+(Cython's pure mode: each .py is the source and the pure-Python twin) into
+`godo._tracker_c`, typed by the .pxd beside each compiled part there; `godo.twins`
+picks.
 """
 
 from ..twins import load

@@ -1,22 +1,33 @@
-"""The tracker's container half: which container a process acts in, as its
+"""The tracker's container part: which container a process acts in, as its
 runtime's plumbing or as its workload, and what each container's document says
 (its names, its pod, its init and how that ended).
 
-`Containers` sits between `Files` (files.py) and `Tracker` (tracker.py), whose
-state it shares. The runtimes' shapes are data, in runtimes.py.
+`Containers` owns the containers seen (`containers`, by id); the tracker lends it
+its process table (pivot_root moves a process's ancestors with it) and the run's
+counts, and hands each call the process concerned. The runtimes' shapes are data,
+in runtimes.py.
 """
 
 from __future__ import annotations
 
-from .files import Files
-from .model import Container, Process
-from .paths import join
-from .runtimes import OCI_RUNTIMES, CgroupMatch, RuntimeCall, cgroup_of, program, runtime_call
+# Fellow parts by `.`, shared modules by `..tracker`: compiled, this file is
+# godo._tracker_c.containers, whose fellows are compiled too (setup.py).
+from ..tracker.paths import join
+from ..tracker.runtimes import OCI_RUNTIMES, CgroupMatch, RuntimeCall, cgroup_of, program, runtime_call
+from .model import Container, Context, Process
 
 
-class Containers(Files):
+class Containers:
     """Attribution of processes to containers, from the runtimes' execs, their
     pivot_root, the cgroup, and /proc for what ran before godo."""
+
+    def __init__(self, procs: dict, counts: dict, scope, ctx: Context, live: bool):
+        self.containers: dict[str, Container] = {}
+        self._procs = procs
+        self.counts = counts
+        self.scope = scope
+        self._ctx = ctx
+        self.live = live
 
     def _box(self, cid: str, ts: float) -> Container:
         box = self.containers.get(cid)
@@ -24,7 +35,7 @@ class Containers(Files):
             box = self.containers[cid] = Container(cid, ts, self._ctx)
         return box
 
-    def _count(self, proc: Process, ts: float, step: int) -> None:
+    def count(self, proc: Process, ts: float, step: int) -> None:
         """An in-scope process joins (step 1) or leaves (-1) its container's counts,
         if it is in one."""
         if proc.container is None:
@@ -39,20 +50,39 @@ class Containers(Files):
         box.last = max(box.last, ts)
         box.dirty = True
 
+    def wrote(self, proc: Process) -> None:
+        """The process wrote to a file for the first time: its container's workload did."""
+        if proc.container is not None and not proc.runtime:
+            box = self.containers.get(proc.container)
+            if box is not None:
+                box.files_written += 1
+                box.dirty = True
+
+    def ended(self, proc: Process, ts: float, status: str) -> None:
+        """An in-scope process ended: its container was active until then, and is
+        over when its init is."""
+        box = self.containers.get(proc.container) if proc.container is not None else None
+        if box is None:
+            return
+        box.last = max(box.last, ts)
+        box.dirty = True
+        if box.init == proc.id:
+            box.status, box.exit_code, box.signal = status, proc.exit_code, proc.signal
+
     def _attribute(self, proc: Process, cid: str | None, runtime: bool, ts: float) -> None:
         """The process acts in container `cid`: as its runtime's plumbing, or (not
         `runtime`) as its workload. The containers' counts follow it."""
         if proc.container == cid and proc.runtime == runtime:
             return
         if proc.in_scope:
-            self._count(proc, ts, -1)
+            self.count(proc, ts, -1)
         proc.container, proc.runtime, proc.dirty = cid, runtime, True
         if cid is None:
             return
         if not proc.in_scope and self.scope.kind == "containers":
             self._enter_scope(proc, ts)
         elif proc.in_scope:
-            self._count(proc, ts, 1)
+            self.count(proc, ts, 1)
 
     def _describe(self, box: Container, call: RuntimeCall, outer: str | None) -> None:
         """What a runtime's argv tells of its container. `outer`: the container the
@@ -96,14 +126,14 @@ class Containers(Files):
         proc.in_scope = True
         proc.fds, proc.cloexec = {}, set()
         self.counts["processes"] += 1
-        self._count(proc, ts, 1)
+        self.count(proc, ts, 1)
 
-    def _runs_oci_runtime(self, proc: Process) -> bool:
+    def runs_oci_runtime(self, proc: Process) -> bool:
         """A runtime's process running runc or crun (`runc init`): what it execs
         next is what the container was told to run. Asked before the exec."""
         return proc.runtime and program(proc.exe, proc.argv) in OCI_RUNTIMES
 
-    def _place_exec(self, proc: Process, runc_init: bool, ts: float) -> None:
+    def place_exec(self, proc: Process, runc_init: bool, ts: float) -> None:
         """After an exec: a runtime program is plumbing; `runc init`'s exec is
         the workload; else, live and not below a runtime seen starting, the
         cgroup may still name a container."""
@@ -118,8 +148,7 @@ class Containers(Files):
                 self._cgroup_box(found, ts)
                 self._attribute(proc, found.id, found.monitor, ts)
 
-    def _pivot_root(self, act) -> None:
-        proc = self._get(act)
+    def pivot_root(self, proc: Process, act) -> None:
         if not act.success or not act.new_root:
             return
         # A relative name is relative to the cwd before the call; the event's own
@@ -137,7 +166,7 @@ class Containers(Files):
             node.root = new_root
             node.dirty = True
             moved.append(node)
-            parent = self.procs.get(node.ppid)
+            parent = self._procs.get(node.ppid)
             if (parent is None or parent.id != node.parent or parent.shim_id
                     or parent.container != proc.container or parent.root != old_root):
                 break
@@ -167,7 +196,7 @@ class Containers(Files):
             box.init, box.init_pid = init.id, init.pid
             box.dirty = True
 
-    def _place_seeded(self, proc: Process, parent: Process | None, info: dict) -> None:
+    def place_seeded(self, proc: Process, parent: Process | None, info: dict) -> None:
         """A process that ran before godo: a runtime's (by its argv), a pod's
         container (by its cgroup, under the sandbox's shim), or the init of a
         container a runtime made (the runtime's first child that is no runtime)."""

@@ -1,5 +1,5 @@
-"""What /proc says about processes: those running before godo looked, their open
-files, their start times, and where a container's root is on the host."""
+"""What /proc says about processes: those running before godo looked, their start
+times, and where a container's root is on the host (their open files: godo.fds)."""
 
 from __future__ import annotations
 
@@ -10,26 +10,6 @@ from pathlib import Path
 
 from .paths import join
 from .runtimes import cgroup_of
-
-
-def open_fds(pid: int | str) -> dict[int, str | None]:
-    """fd -> what it names, for a live process (`self` for godo's own)."""
-    try:
-        names = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
-        return {}
-    fds = {}
-    for name in names:
-        if name.isdigit():
-            fds[int(name)] = fd_path(pid, int(name))
-    return fds
-
-
-def fd_path(pid: int | str, fd: int) -> str | None:
-    try:
-        return os.readlink(f"/proc/{pid}/fd/{fd}")
-    except OSError:
-        return None
 
 
 def boot_ticks() -> int:

@@ -3,8 +3,8 @@
 which container a cgroup path names.
 
 The shapes are data, measured on containerd 1.6 / runc 1.1 / podman 4.3 / conmon
-2.1 and read from the runtimes' sources for the rest (ARCHITECTURE.md, "A real
-runtime, as seen here"):
+2.1 and read from the runtimes' sources for the rest (the process trees they make:
+README.md, `godo tree --runtime`; tests/support/runtimes.py runs them for real):
 
     containerd-shim-runc-v2 -namespace NS -id ID -address SOCK [start|delete]
     runc|crun [global opts] create|run|start|delete|kill|... [opts] ID

@@ -5,6 +5,11 @@ scope, their fd tables. A process is known by (host, boot, pid, start time), so
 a reused pid never inherits another process's parent or files. Documents leave
 memory once handed to the store: a process when it exits, an open file when its
 last descriptor closes; long-lived ones are checkpointed.
+
+Composed of parts that own their state: `Files` (files.py: fd tables, open files)
+and `Containers` (containers.py: attribution, the containers seen). The tracker
+owns the process table and the batch's outbox, and resolves the process of each
+activity before a part handles it.
 """
 
 from __future__ import annotations
@@ -12,12 +17,16 @@ from __future__ import annotations
 import os
 import signal
 
-from . import procfs
+# Fellow parts by `.`, shared modules by `..tracker`: compiled, this file is
+# godo._tracker_c.tracker, whose fellows are compiled too (setup.py).
+from ..fds import open_fds
+from ..tracker import procfs
+from ..tracker.paths import join
+from ..tracker.runtimes import real_exe
+from ..tracker.scope import Scope
 from .containers import Containers
-from .model import Container, Context, Process, utc
-from .scope import Scope
-from .paths import join
-from .runtimes import real_exe
+from .files import Files
+from .model import Context, Process, utc
 
 _MAX_CHILDREN = 10_000
 _MAX_FS_OPS = 256
@@ -30,7 +39,7 @@ _FATAL_SIGNALS = frozenset({signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal
                             signal.SIGPIPE, signal.SIGALRM, signal.SIGTERM})
 
 
-class Tracker(Containers):
+class Tracker:
     """Activities in, document mutations out (handed to `store.write` per batch):
     each names its collection and the process, open file or container whose
     document the store makes when it encodes it."""
@@ -46,7 +55,6 @@ class Tracker(Containers):
         self.checkpoint_interval = checkpoint_interval
         self._ctx = Context(host, boot_id, run)
         self.procs: dict[int, Process] = {}
-        self.containers: dict[str, Container] = {}
         self._pending: dict[int, tuple] = {}  # child pid -> (parent pid, ts, fds, clone3)
         self._signalled: dict[int, int] = {}
         self._command: Process | None = None  # the root of `godo record -- CMD`
@@ -54,18 +62,15 @@ class Tracker(Containers):
         self._out: list = []
         self._last_checkpoint = None
         self.last_ts: float | None = None  # the audit time of the last activity
-        self._file_serial = 0
         self.counts = {"activities": 0, "out_of_scope": 0, "processes": 0, "files": 0,
                        "pid_reuse": 0, "gone": 0, "unaudited": 0}
-        # The handlers Files and Containers define are looked up by name: compiled,
-        # `self._open` of a cpdef method of a base class cimported from another module
-        # is its C function wrapped without the dispatch argument (a Cython fault GCC 14
-        # rejects as an incompatible pointer), where getattr gives the bound method.
+        self._files = Files(self._out, self.counts, live)
+        self._boxes = Containers(self.procs, self.counts, scope, self._ctx, live)
+        self.containers = self._boxes.containers  # the containers seen, by id
         self._handlers = {
             "spawn": self._spawn, "exec": self._exec, "exit": self._exit,
-            "open": getattr(self, "_open"), "write": getattr(self, "_write"),
-            "close": getattr(self, "_close"), "dup": getattr(self, "_dup"),
-            "cloexec": getattr(self, "_set_cloexec"), "pivot_root": getattr(self, "_pivot_root"),
+            "open": self._open, "write": self._write, "close": self._close, "dup": self._dup,
+            "cloexec": self._set_cloexec, "pivot_root": self._pivot_root,
             "chdir": self._chdir, "rename": self._fs_op, "unlink": self._fs_op, "kill": self._kill,
         }
 
@@ -98,7 +103,8 @@ class Tracker(Containers):
 
     def _emit(self, dense: bool = False) -> None:
         if self._out or dense:
-            out, self._out = self._out, []
+            out = self._out.copy()  # the list itself stays: the parts hold it
+            self._out.clear()
             self.store.write(out, dense=dense)
 
     # -- processes ------------------------------------------------------------------
@@ -191,7 +197,7 @@ class Tracker(Containers):
                 proc.cloexec = set(parent.cloexec)
             for open_file in proc.fds.values():
                 open_file.refs += 1
-            self._count(proc, start, 1)
+            self._boxes.count(proc, start, 1)
         return proc
 
     def _in_scope(self, proc: Process, parent: Process | None) -> bool:
@@ -250,7 +256,7 @@ class Tracker(Containers):
         proc = self._get(act)
         if not act.success:
             return
-        runc_init = self._runs_oci_runtime(proc)
+        runc_init = self._boxes.runs_oci_runtime(proc)
         self._take_task(proc, act)
         proc.set_argv(act.argv if act.argv is not None else act.proctitle)
         if act.cwd is not None:
@@ -265,8 +271,8 @@ class Tracker(Containers):
         proc.dirty = True
         if proc.fds and proc.cloexec:
             for fd in list(proc.cloexec):
-                self._release(proc, fd, act.ts)
-        self._place_exec(proc, runc_init, act.ts)
+                self._files.release(proc, fd, act.ts)
+        self._boxes.place_exec(proc, runc_init, act.ts)
 
     def _exit(self, act) -> None:
         proc = self._get(act)  # (a reused pid's first record may be its exit)
@@ -290,22 +296,51 @@ class Tracker(Containers):
         proc.exit_time = ts
         if proc.fds:
             for fd in list(proc.fds):
-                self._release(proc, fd, ts)
+                self._files.release(proc, fd, ts)
         if proc.in_scope:
             self._out.append(("processes", proc))
-            if proc.container is not None:
-                box = self.containers.get(proc.container)
-                if box is not None:
-                    box.last = max(box.last, ts)
-                    box.dirty = True
-                    if box.init == proc.id:
-                        box.status, box.exit_code, box.signal = status, proc.exit_code, proc.signal
+            self._boxes.ended(proc, ts, status)
         if status == "gone":
             self.counts["gone"] += 1
 
     def _kill(self, act) -> None:
         if act.success and act.target and act.target > 0 and act.signal in _FATAL_SIGNALS:
             self._signalled[act.target] = act.signal
+
+    # -- files and containers: the process found, then its part ---------------------------
+
+    def _open(self, act) -> None:
+        proc = self._get(act)
+        if not proc.in_scope:
+            self.counts["out_of_scope"] += 1
+            return
+        self._files.open(proc, act)
+
+    def _write(self, act) -> None:
+        proc = self._get(act)
+        if not proc.in_scope:
+            self.counts["out_of_scope"] += 1
+            return
+        if self._files.write(proc, act):
+            self._boxes.wrote(proc)
+
+    def _close(self, act) -> None:
+        proc = self._get(act)
+        if proc.fds:
+            self._files.close(proc, act)
+
+    def _dup(self, act) -> None:
+        proc = self._get(act)
+        if proc.in_scope and act.new_fd is not None:
+            self._files.dup(proc, act)
+
+    def _set_cloexec(self, act) -> None:
+        proc = self._get(act)
+        if proc.fds:
+            self._files.set_cloexec(proc, act)
+
+    def _pivot_root(self, act) -> None:
+        self._boxes.pivot_root(self._get(act), act)
 
     # -- paths ---------------------------------------------------------------------------
 
@@ -322,10 +357,10 @@ class Tracker(Containers):
         proc = self._get(act)
         if not proc.in_scope or not act.success:
             return
-        path = self._resolve(proc, act.path, act.dirfd)
+        path = self._files.resolve(proc, act.path, act.dirfd)
         op = {"op": act.kind, "time": utc(act.ts), "path": path}
         if act.kind == "rename":
-            op["new_path"] = self._resolve(proc, act.new_path, act.new_dirfd)
+            op["new_path"] = self._files.resolve(proc, act.new_path, act.new_dirfd)
         if proc.root:
             op["host_path"] = join(proc.root, path.lstrip("/")) if path else None
             if "new_path" in op and op["new_path"]:
@@ -415,7 +450,7 @@ class Tracker(Containers):
             if parent is not None:
                 self._link(parent, proc)  # its parent, the parent's children, the container
                 proc.root = parent.root
-            self._place_seeded(proc, parent, info)
+            self._boxes.place_seeded(proc, parent, info)
             if proc.root is None and proc.container is not None and proc_root == "/proc":
                 # Its pivot_root came before godo: the host path of its root is
                 # in the mount tables (for a mount namespace not godo's).
@@ -428,9 +463,9 @@ class Tracker(Containers):
                 if unaudited_before is not None and info["ticks"] < unaudited_before:
                     proc.audited = False
                     self.counts["unaudited"] += 1
-                self._count(proc, info["start"], 1)
+                self._boxes.count(proc, info["start"], 1)
                 if proc_root == "/proc":
-                    self._inherit(proc, procfs.open_fds(proc.pid), info["start"])
+                    self._files.inherit(proc, open_fds(proc.pid), info["start"])
         return len(order)
 
     def adopt_command(self, pid: int, start: float, argv: list[str],
@@ -443,7 +478,7 @@ class Tracker(Containers):
         proc.in_scope = True
         proc.fds, proc.cloexec = {}, set()
         self.counts["processes"] += 1
-        self._inherit(proc, inherited or {}, start)
+        self._files.inherit(proc, inherited or {}, start)
         self._command = proc
         return proc
 

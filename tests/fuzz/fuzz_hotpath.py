@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from godo.hotpath import _hotpath_c
-from godo.hotpath import _pipeline_py as _hotpath_py
+from godo.hotpath import _pipeline_py
 
 EXAMPLES = int(os.environ.get("GODO_FUZZ_EXAMPLES", "20000"))
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -69,7 +69,7 @@ def _run_log(module, text: bytes, cuts: list[int]):
 @given(log_and_cuts())
 def test_twins_agree_on_mutated_logs(case):
     text, cuts = case
-    assert _run_log(_hotpath_c, text, cuts) == _run_log(_hotpath_py, text, cuts)
+    assert _run_log(_hotpath_c, text, cuts) == _run_log(_pipeline_py, text, cuts)
 
 
 def _frames(lines: list[bytes]) -> bytes:
@@ -95,4 +95,4 @@ def test_twins_agree_on_mutated_frames(lines, junk):
         out = pipe.feed_frames(data, 1.0) + pipe.expire(100.0) + pipe.flush()
         return [a.to_dict() for a in out], pipe.stats(), list(pipe.errors)
 
-    assert run(_hotpath_c) == run(_hotpath_py)
+    assert run(_hotpath_c) == run(_pipeline_py)

@@ -230,7 +230,7 @@ def test_a_podman_container_by_its_name(live_audit, godo_env, store_uri, db, tmp
     assert re.fullmatch(r"[0-9a-f]{64}", box["id"]) and box["runtime"] == "podman"
     assert (box["status"], box["exit_code"], box["rootfs"]) == ("exited", 3, str(rootfs))
     procs = _workload(db, box["id"])
-    assert all(p["exe"] == "/bin/busybox" for p in procs) and len(procs) == box["processes"]
+    assert all(p["exe"] == "/bin/busybox" for p in procs) and len(procs) == box["processes"] >= 1
     programs = {p["exe"].rsplit("/", 1)[-1]
                 for p in db.processes.find({"container": box["id"], "runtime": True})}
     assert {"conmon", "runc"} <= programs, programs

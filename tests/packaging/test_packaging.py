@@ -59,13 +59,14 @@ def test_sdist_has_the_cython_sources_and_no_generated_c(built):
             "_ext/godo/hotpath/parse.pxi", "_ext/godo/hotpath/assemble.pxi",
             "_ext/godo/hotpath/cook.pxi", "_ext/godo/hotpath/cook_tables.pxi",
             "_ext/godo/hotpath/activity_pxi.py",
-            "_ext/godo/source/_receive_c.pyx", "_ext/godo/tracker/_model_c.pxd",
-            "_ext/godo/tracker/_tracker_c.pxd", "_ext/godo_audit.h", "_ext/godo_audit.pxd"} <= ext
+            "_ext/godo/source/_receive_c.pyx", "_ext/godo_audit.h", "_ext/godo_audit.pxd"} <= ext
     assert not [name for name in names if name.endswith(".c") or name.endswith(".so")]
-    # What the build writes itself (the Activity from the contract, the pure-mode
-    # copies of the tracker) is not shipped: the build writes it again.
+    # What the build writes itself (the Activity from the contract) is not shipped:
+    # the build writes it again.
     assert not [name for name in ext if "/activity" in name and name.endswith(".pxi")]
-    assert not [name for name in ext if name.startswith("_ext/godo/tracker/") and name.endswith(".py")]
+    # The tracker's parts are compiled from their .py as they are, typed by the .pxd
+    # beside each compiled part.
+    assert {f"godo/_tracker_c/{part}.pxd" for part in ("model", "files", "containers", "tracker")} <= set(names)
     assert {"godo/data/godo.service", "godo/data/godo.toml", "godo/data/build-ferretdb.sh",
             "godo/py.typed", "LICENSE", "godo/cli/__init__.py", "godo/tracker/tracker.py",
             "godo/tracker/model.py", "setup.py", "pyproject.toml"} <= set(names)
@@ -77,8 +78,9 @@ def test_wheel_is_repaired_to_a_manylinux_tag(built):
     assert "manylinux" in repaired.name, repaired.name
     with zipfile.ZipFile(repaired) as whl:
         modules = [n for n in whl.namelist() if n.startswith("godo/") and n.endswith(".so")]
-    assert sorted(Path(n).name.split(".")[0] for n in modules) == [
-        "_containers_c", "_files_c", "_hotpath_c", "_model_c", "_receive_c", "_tracker_c"]
+    assert sorted(n.split(".")[0].replace("/", ".") for n in modules) == [
+        "godo._tracker_c.containers", "godo._tracker_c.files", "godo._tracker_c.model",
+        "godo._tracker_c.tracker", "godo.hotpath._hotpath_c", "godo.source._receive_c"]
     shown = _run([sys.executable, "-m", "auditwheel", "show", repaired]).stdout
     assert "manylinux" in shown
 

@@ -90,7 +90,7 @@ def test_export_jsonl_is_extended_json_that_bson_reads_back_equal(replayed, stor
         assert '"$date":"' in out.stdout
     dated = [json_util.loads(line) for line in _godo("export", "--collection", "processes",
                                                       uri=replayed).stdout.splitlines()]
-    assert all(isinstance(d["start"], datetime) for d in dated)
+    assert dated and all(isinstance(d["start"], datetime) for d in dated)
 
 
 def test_export_jsonl_round_trips_through_mongoimport(replayed, ferret_uri, store_db):

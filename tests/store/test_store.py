@@ -19,6 +19,7 @@ import pymongo
 import pytest
 
 from godo.errors import StoreError
+from godo.store import bulk
 from godo.run.live import _Gauge
 from godo.store.ferret import EmbeddedFerret, connect_or_start, read_endpoint
 from godo.store.opening import database, open_store
@@ -100,8 +101,10 @@ def test_round_trips_for_existing_documents_on_ferretdb(ferret_uri, store_db):
         trips = s.stats()["round_trips"] - before
         assert s.db.processes.count_documents({"gen": 2}) == 1000
     # Documents this writer stored are replaced without an insert first, in
-    # commands of at most 40 statements on FerretDB 1.x (see godo.store.bulk).
-    assert trips == 1000 // 40
+    # commands of at most bulk's statement limit on FerretDB 1.x: one round trip a
+    # command, however the limit is set.
+    limit = bulk._FERRETDB_UPDATE_STATEMENTS
+    assert 1 < limit < 1000 and trips == -(-1000 // limit)
 
 
 @store

@@ -181,7 +181,7 @@ def test_nine_execs_of_two_mib_argv_are_stored_with_both_ends(env, tmp_path, mon
 def test_a_document_the_database_cannot_take_counts_in_godo_lost(env, tmp_path, monkeypatch, capsys):
     # The case as it was: the argv bound lifted (in both twins), so the
     # process's document is over 16 MiB again, and the store must say so.
-    import godo.tracker._model_c as compiled
+    import godo._tracker_c.model as compiled
     import godo.tracker.model as pure
     for twin in (compiled, pure):
         monkeypatch.setattr(twin, "ARGV_BYTES", 1 << 40)

@@ -28,8 +28,8 @@ Measured on the Debian bookworm machines (containerd 1.6.20~ds1, runc 1.1.5,
 podman 4.3.1, conmon 2.1.6, crun 1.8.1; cgroup v1 "hybrid" layout; PID 1 is not
 systemd): containerd is ready ~0.1 s after exec, and stops ~1-2 s after SIGTERM;
 `ctr run --rm --rootfs ... /bin/true` takes ~0.08 s; `podman run --rm` ~0.15 s.
-The process trees they make are in ARCHITECTURE.md ("A real runtime, as seen here")
-and README.md (Containers).
+The process trees they make are drawn in README.md (`godo tree --runtime`, under
+tree).
 
 Pitfalls this module handles (each found the hard way):
 - containerd 1.6 puts shim sockets in /run/containerd/s/<sha256(address/ns/id)>

@@ -841,15 +841,6 @@ def test_real_logs_cut_anywhere_give_the_same_activities(twin, log_path):
                 a.to_dict() for a in alone.feed_log(text, "x.log") + alone.flush()]
 
 
-@pytest.mark.parametrize("log_path", REAL_LOGS, ids=lambda p: p.stem)
-def test_netlink_frames_and_log_lines_give_the_same_activities(twin, log_path):
-    data = log_path.read_bytes()
-    by_line, by_frame = twin.Pipeline(), twin.Pipeline()
-    want = [a.to_dict() for a in by_line.feed_log(data) + by_line.flush()]
-    got = [a.to_dict() for a in by_frame.feed_frames(lines_to_frames(data), 1.0) + by_frame.flush()]
-    assert got == want and by_frame.stats() == by_line.stats()
-
-
 def test_a_frame_keeps_its_trailing_nul_out_of_the_values(twin):
     line = syscall(950, 3, 5).removesuffix(' key="godo"')  # exe, quoted, ends the record
     body = (line[len("type=SYSCALL msg="):] + "\0").encode()

@@ -1,7 +1,7 @@
 """The store's parts that need no server: the recorder's pressure gauge, URIs and
 their credentials, FerretDB binaries that are missing or die at start, the null
-store and the writer's backlog. The rest, against the real FerretDB, is in
-tests/store/test_store.py."""
+store, and the writer's backlog, encoding and hold for the live stream. The rest,
+against the real FerretDB, is in tests/store/test_store.py."""
 
 from __future__ import annotations
 
@@ -125,3 +125,27 @@ def test_backlog_hands_out_chunks_across_batches_in_order():
     assert (backlog.oldest(), backlog.peek(10)) == (1.0, [5, 6, 7])
     backlog.ack(3)
     assert len(backlog) == 0 and backlog.peak == 7 and backlog.over_limit == 1
+
+
+def test_encoding_keeps_each_document_once_and_refuses_what_bson_cannot_hold():
+    import bson
+
+    from godo.store.encode import encode_batch
+    entries, refused = encode_batch([("files", {"_id": "a", "n": 1}), ("files", {"_id": "b", "v": {1, 2}}),
+                                     ("runs", {"_id": "c", "big": "x" * (16 * 1024 * 1024)})])
+    assert [(name, _id) for name, _id, _key, _raw in entries] == [("files", "a")]
+    assert bson.decode(entries[0][3]) == {"_id": "a", "n": 1}
+    assert len(refused) == 2 and refused[0].startswith("files 'b': ")
+    assert refused[1].startswith("runs 'c': ") and "over the 16 MiB document limit" in refused[1]
+
+
+def test_a_hold_lasts_until_calm_after_the_last_dense_batch_and_counts_its_seconds():
+    from godo.store.hold import LiveHold
+    hold = LiveHold(calm=0.5)
+    assert not hold.on(0.0) and hold.seconds(0.0) == 0.0
+    hold.dense(10.0)
+    hold.dense(10.3)             # the same storm: the hold is extended, not counted again
+    assert hold.on(10.7) and not hold.on(10.8) and hold.times == 1
+    assert hold.seconds(10.5) == pytest.approx(0.5)
+    hold.dense(20.0)             # a second storm, after the first hold ended at 10.8
+    assert hold.times == 2 and hold.seconds(20.2) == pytest.approx(0.8 + 0.2)

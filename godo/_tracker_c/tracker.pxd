@@ -1,21 +1,27 @@
-# Types for godo/tracker/tracker.py compiled as godo.tracker._tracker_c (Cython's
-# pure mode: setup.py compiles a copy of the .py, which stays the source and the
-# twin). The handlers are called through the dispatch table by kind; each reads
-# the compiled hot path's Activity as the struct it is.
+# Types for godo/tracker/tracker.py compiled as godo._tracker_c.tracker (Cython's
+# pure mode: the .py is the source and the pure-Python twin). The handlers are
+# called through the dispatch table by kind; each reads the compiled hot path's
+# Activity as the struct it is, and calls its part (Files, Containers) in C.
 
 cimport cython
 
 from godo.hotpath._hotpath_c cimport Activity
-from godo.tracker._containers_c cimport Containers
-from godo.tracker._files_c cimport Files  # (the base of Containers: its methods are named here)
-from godo.tracker._model_c cimport OpenFile, Process
+from godo._tracker_c.containers cimport Containers
+from godo._tracker_c.files cimport Files
+from godo._tracker_c.model cimport Context, OpenFile, Process
 
 
-cdef class Tracker(Containers):
-    cdef public object store, host, boot, run, last_ts, checkpoint_interval
+cdef class Tracker:
+    cdef public object store, host, boot, scope, run, last_ts, checkpoint_interval
+    cdef public bint live
+    cdef public dict procs, containers, counts
     cdef dict _pending, _signalled, _recent_ends, _handlers
+    cdef list _out
     cdef object _last_checkpoint
+    cdef Context _ctx
     cdef Process _command
+    cdef Files _files
+    cdef Containers _boxes
 
     cdef str _proc_id(self, object pid, object start)
     cpdef _emit(self, bint dense=*)
@@ -34,5 +40,11 @@ cdef class Tracker(Containers):
     cpdef _exec(self, Activity act)
     cpdef _exit(self, Activity act)
     cpdef _kill(self, Activity act)
+    cpdef _open(self, Activity act)
+    cpdef _write(self, Activity act)
+    cpdef _close(self, Activity act)
+    cpdef _dup(self, Activity act)
+    cpdef _set_cloexec(self, Activity act)
+    cpdef _pivot_root(self, Activity act)
     cpdef _chdir(self, Activity act)
     cpdef _fs_op(self, Activity act)

@@ -1,5 +1,5 @@
-# Types for godo/tracker/model.py compiled as godo.tracker._model_c (Cython's pure
-# mode: setup.py compiles a copy of the .py, which stays the source and the twin).
+# Types for godo/tracker/model.py compiled as godo._tracker_c.model (Cython's pure
+# mode: the .py is the source and the pure-Python twin).
 # Attributes a value may be None in stay objects; counters are C integers.
 
 cimport cython

@@ -1,0 +1,30 @@
+# Types for godo/tracker/files.py compiled as godo._tracker_c.files (Cython's pure
+# mode): the file part, its own state, and the calls the compiled tracker makes
+# of it in C.
+
+cimport cython
+
+from godo.hotpath._hotpath_c cimport Activity
+from godo._tracker_c.model cimport OpenFile, Process
+
+cdef long long _O_CLOEXEC
+
+
+cdef class Files:
+    cdef public bint live
+    cdef public dict counts
+    cdef list _out
+    cdef long long _serial
+
+    cdef long long _next_serial(self)
+    @cython.locals(base=OpenFile)
+    cdef object resolve(self, Process proc, object path, object dirfd)
+    cdef open(self, Process proc, Activity act)
+    cdef OpenFile file(self, Process proc, object fd, object ts)
+    cdef bint write(self, Process proc, Activity act) except -1
+    cdef close(self, Process proc, Activity act)
+    cdef release(self, Process proc, object fd, object ts)
+    cdef dup(self, Process proc, Activity act)
+    cdef set_cloexec(self, Process proc, Activity act)
+    cdef inherit(self, Process proc, dict fds, object ts)
+    cdef OpenFile _inherited(self, Process proc, object fd, object path, object ts)
