@@ -37,13 +37,6 @@ def _host_arg(text: str) -> str:
             f"{text[:64]!r} is not a host name (letters, digits, '.', '-', '_', ':', "
             "at most 253)")
     return text
-def _age_arg(text: str):
-    try:
-        return config_mod.parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def _count_arg(text: str) -> int:
     try:
         value = int(text)
@@ -81,14 +74,8 @@ class _Parents:
 
     @staticmethod
     def _make_common(common) -> None:
-        common.add_argument("--config", metavar="PATH",
-                            help=f"config file (default: $GODO_CONFIG, else {config_mod.DEFAULT_PATH} if present)")
-        common.add_argument("--mongo", metavar="URI", help="MongoDB URI (default: $GODO_MONGO_URI, "
-                            "else [store] uri in the config, else godo's embedded FerretDB)")
-        common.add_argument("--postgresql", metavar="URL",
-                            help="a fleet's PostgreSQL cluster, written through this host's own "
-                            "FerretDB: postgres://USER@H1:P1,H2:P2/DB (default: $GODO_POSTGRESQL_URL, "
-                            "else [store] postgresql in the config)")
+        from ..settings_table import add_flags
+        add_flags(common, "common")  # --config, --mongo
 
     @staticmethod
     def _make_null_store(null_store) -> None:
@@ -150,18 +137,8 @@ def _record(sub, p: _Parents) -> None:
     rec = sub.add_parser("record", parents=[p.common, p.null_store], help="record live from the kernel's audit stream",
                          description="Record a command's process tree and files (`godo record -- CMD`), "
                          "or, with no command, run as a daemon until SIGTERM.")
-    rec.add_argument("--scope", choices=config_mod.SCOPES,
-                     help="what to record when no command is given (default: containers)")
-    rec.add_argument("--pid", type=int, help="with --scope pid: the root of the subtree")
-    rec.add_argument("--multicast", action=argparse.BooleanOptionalAction,
-                     help="read-only mode beside another audit daemon")
-    rec.add_argument("--backlog", type=int, help="kernel audit backlog limit (default 65536)")
-    rec.add_argument("--backlog-wait", type=int,
-                     help="kernel backlog_wait_time (default 0: never slow the monitored workload)")
-    rec.add_argument("--raw-log", metavar="FILE", help="also append every record, RAW format")
-    rec.add_argument("--keep", type=_age_arg, metavar="AGE",
-                     help="remove runs that ended longer ago than AGE (30d, 12h), at start and "
-                     "hourly (default: [store] keep, else keep everything)")
+    from ..settings_table import add_flags
+    add_flags(rec, "record")  # --scope, --pid, --multicast, --backlog, --raw-log, --keep ...
     rec.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
 
 
