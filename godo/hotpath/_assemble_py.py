@@ -1,6 +1,6 @@
 """Assembler, pure Python: parsed records -> complete events, a batch at a time.
 
-The twin of `_ext/hotpath/assemble.pxi`. Records of one serial are gathered into
+The twin of `_ext/godo/hotpath/assemble.pxi`. Records of one serial are gathered into
 an `Event` until it is complete: on its PROCTITLE (the last record the kernel
 writes for a syscall event; logs carry no EOE), on EOE, when it falls a `window`
 of serials behind the newest (logs again), on a time-out (live, `expire`), or when

@@ -1,6 +1,6 @@
 """The hot path in pure Python: parse, assemble, cook, a batch at a time.
 
-The twin of `_ext/hotpath/pipeline.pyx` with the same names, signatures and
+The twin of `_ext/godo/hotpath/_hotpath_c.pyx` with the same names, signatures and
 results; `godo.hotpath` picks the compiled one unless GODO_NO_EXTENSIONS is set.
 Both are fed bytes in batches (audit.log text, or netlink frames packed by a
 Receiver) and hand back a list of `Activity` per batch: each batch is parsed
