@@ -94,8 +94,12 @@ apply_patch internal/handler/msg_update.go \
 #    equalities, ranges and $or of them are pushed down into SQLite, and with them a
 #    one-field sort and the limit; indexes on top-level fields are built on the SQL
 #    value they compare.
-#    The why and the limits: ferretdb/backends_godo_pushdown.go beside this script.
+#    The why and the limits: ferretdb/backends_godo_pushdown.go beside this script;
+#    the walks over a filter and a $regex that both backends share are
+#    ferretdb/backends_godo_{filter,regex}.go.
 cp "$here/ferretdb/backends_godo_pushdown.go" "$scratch/src/internal/backends/godo_pushdown.go"
+cp "$here/ferretdb/backends_godo_filter.go" "$scratch/src/internal/backends/godo_filter.go"
+cp "$here/ferretdb/backends_godo_regex.go" "$scratch/src/internal/backends/godo_regex.go"
 cp "$here/ferretdb/sqlite_godo_pushdown.go" "$scratch/src/internal/backends/sqlite/godo_pushdown.go"
 apply_patch internal/backends/collection.go \
     $'\t\tsortValue := params.Sort.Map()["$natural"].(int64)' \
@@ -121,7 +125,6 @@ apply_patch internal/handler/msg_find.go \
 #    MongoDB sorts; and creates that change the catalog are made one front-end at a
 #    time, each on the catalog read again (many front-ends, one database).
 #    The why and the limits: ferretdb/postgresql_godo_*.go beside this script.
-cp "$here/ferretdb/backends_godo_filter.go" "$scratch/src/internal/backends/godo_filter.go"
 cp "$here/ferretdb/postgresql_godo_pushdown.go" "$scratch/src/internal/backends/postgresql/godo_pushdown.go"
 cp "$here/ferretdb/postgresql_godo_catalog.go" "$scratch/src/internal/backends/postgresql/metadata/godo_catalog.go"
 apply_patch internal/backends/postgresql/backend.go \
