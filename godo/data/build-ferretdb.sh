@@ -106,7 +106,7 @@ apply_patch internal/backends/collection.go \
     $'\t\tsortValue := params.Sort.Map()[params.Sort.Keys()[0]].(int64) // godo: one field, or $natural'
 apply_patch internal/backends/sqlite/backend.go \
     $'\treturn backends.BackendContract(&backend{' \
-    $'\tbackends.GodoPushable = godoPushable\n\n\treturn backends.BackendContract(&backend{'
+    $'\tbackends.GodoPushable = backends.GodoWhole(godoTerm)\n\n\treturn backends.BackendContract(&backend{'
 apply_patch internal/backends/sqlite/collection.go \
     $'\t// that logic should exist in one place\n\t// TODO https://github.com/FerretDB/FerretDB/issues/3235\n\tif params.Filter.Len() == 1 {\n\t\tv, _ := params.Filter.Get("_id")\n\t\tswitch v.(type) {\n\t\tcase string, types.ObjectID:\n\t\t\twhereClause = fmt.Sprintf(` WHERE %s = ?`, metadata.IDColumn)\n\t\t\targs = []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}\n\t\t}\n\t}' \
     $'\t// godo: every term of the filter SQLite can compare, a lone _id among them.\n\twhereClause, args = prepareGodoWhere(params.Filter)'
@@ -129,7 +129,7 @@ cp "$here/ferretdb/postgresql_godo_pushdown.go" "$scratch/src/internal/backends/
 cp "$here/ferretdb/postgresql_godo_catalog.go" "$scratch/src/internal/backends/postgresql/metadata/godo_catalog.go"
 apply_patch internal/backends/postgresql/backend.go \
     $'\treturn backends.BackendContract(&backend{' \
-    $'\tbackends.GodoPushable = godoPushable\n\n\treturn backends.BackendContract(&backend{'
+    $'\tbackends.GodoPushable = backends.GodoWhole(godoTerm)\n\n\treturn backends.BackendContract(&backend{'
 apply_patch internal/backends/postgresql/collection.go \
     $'\twhere, args, err = prepareWhereClause(&placeholder, params.Filter)' \
     $'\tlead := godoLead(params.Filter, params.Sort, meta.Indexes)\n\twhere, args, err = prepareGodoWhere(&placeholder, params.Filter, lead)'

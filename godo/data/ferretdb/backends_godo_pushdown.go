@@ -30,8 +30,8 @@ package backends
 import "github.com/FerretDB/FerretDB/internal/types"
 
 // GodoPushable is set by a backend that takes a pushed-down sort and limit (the
-// SQLite and PostgreSQL backends of this build): whether it pushes the whole
-// filter down.
+// SQLite and PostgreSQL backends of this build, GodoWhole of their terms): whether
+// it pushes the whole filter down.
 var GodoPushable func(filter *types.Document) bool
 
 // GodoSortable reports whether a sort is on one top-level field.

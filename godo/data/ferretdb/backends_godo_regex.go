@@ -5,7 +5,11 @@
 
 package backends
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/FerretDB/FerretDB/internal/types"
+)
 
 // GodoDialect spells the pieces of a glob-shaped regular expression in a backend's
 // pattern language.
@@ -20,6 +24,18 @@ type GodoDialect interface {
 	// after a backslash; first when it opens the set (after any `^`). False when the
 	// dialect cannot say it there.
 	Member(c rune, escaped, first bool) (string, bool)
+}
+
+// GodoRegex is a `$regex` operator's argument in the dialect: only a string without
+// options (`$options` is a key of its own in the operator document, ops) and of a
+// glob's shape (GodoPattern).
+func GodoRegex(ops *types.Document, arg any, d GodoDialect) (string, bool) {
+	pattern, ok := arg.(string)
+	if !ok || ops.Has("$options") {
+		return "", false
+	}
+
+	return GodoPattern(pattern, d)
 }
 
 // GodoPattern turns an anchored regular expression made of literals, `.`, `.*` and

@@ -40,16 +40,6 @@ import (
 	"github.com/FerretDB/FerretDB/internal/util/must"
 )
 
-// godoPushable reports whether the whole filter is pushed down; NewBackend hands
-// it to the handler (backends.GodoPushable).
-func godoPushable(filter *types.Document) bool {
-	_, _, whole := godoWhere(filter)
-	return whole
-}
-
-// godoRanges are the comparison operators pushed down, as SQL.
-var godoRanges = map[string]string{"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
-
 // godoColumn is a top-level field's jsonb value, spelled as FerretDB spells the
 // columns of its indexes (metadata/registry.go), so that the planner uses them.
 // The key is letters, digits and underscores (backends.GodoField): nothing to quote.
@@ -73,7 +63,7 @@ func prepareGodoWhere(p *metadata.Placeholder, filter *types.Document, lead stri
 		filter.Remove(lead)
 	}
 
-	rest, values, _ := godoWhere(filter)
+	rest, values, _ := backends.GodoWhere(filter, godoTerm)
 	conditions, args = append(conditions, rest...), append(args, values...)
 	if len(conditions) == 0 {
 		return "", nil, nil
@@ -97,12 +87,10 @@ func prepareGodoWhere(p *metadata.Placeholder, filter *types.Document, lead stri
 	return out.String(), args, nil
 }
 
-// godoWhere returns the SQL conditions (all to hold) of the filter's terms the
-// pushdown handles, their arguments, and whether those are all of its terms.
-func godoWhere(filter *types.Document) ([]string, []any, bool) {
-	return backends.GodoWhere(filter, func(key string, v any) (string, []any, bool) {
-		return godoField(godoColumn(key), v)
-	})
+// godoTerm is one top-level field's term (_id too: on the jsonb expression its
+// unique index is built on), by godoField.
+func godoTerm(key string, v any) (string, []any, bool) {
+	return godoField(godoColumn(key), v)
 }
 
 // godoField compares one field's jsonb value with a filter's value: equality with
@@ -156,13 +144,7 @@ func godoField(column string, v any) (string, []any, bool) {
 				return "", nil, false
 			}
 		case op == "$regex":
-			// Only a pattern without options: `$options` is a key of its own.
-			pattern, ok := arg.(string)
-			if !ok || doc.Has("$options") {
-				return "", nil, false
-			}
-
-			posix, ok := backends.GodoPattern(pattern, godoPosix{})
+			posix, ok := backends.GodoRegex(doc, arg, godoPosix{})
 			if !ok {
 				return "", nil, false
 			}
@@ -173,7 +155,7 @@ func godoField(column string, v any) (string, []any, bool) {
 			// it guesses a third, and walks the sort's index until the limit is met.
 			condition = fmt.Sprintf("regexp_like(%s #>> '{}', ?)", column) + bracket("string")
 			values = []any{posix}
-		case godoRanges[op] != "":
+		case backends.GodoRanges[op] != "":
 			var kind string
 
 			switch arg := arg.(type) {
@@ -191,7 +173,7 @@ func godoField(column string, v any) (string, []any, bool) {
 				return "", nil, false
 			}
 
-			condition = fmt.Sprintf("%s %s ?::jsonb", column, godoRanges[op]) + bracket(kind)
+			condition = fmt.Sprintf("%s %s ?::jsonb", column, backends.GodoRanges[op]) + bracket(kind)
 			values = []any{godoJSON(arg)}
 		default:
 			return "", nil, false

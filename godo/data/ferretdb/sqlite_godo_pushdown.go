@@ -16,16 +16,6 @@ import (
 	"github.com/FerretDB/FerretDB/internal/util/must"
 )
 
-// godoPushable reports whether the whole filter is pushed down; NewBackend hands
-// it to the handler (backends.GodoPushable).
-func godoPushable(filter *types.Document) bool {
-	_, _, whole := godoWhere(filter)
-	return whole
-}
-
-// godoRanges are the comparison operators pushed down, as SQL.
-var godoRanges = map[string]string{"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
-
 // godoColumn is a top-level field's SQL value, spelled as this build's indexes
 // spell it (metadata/registry.go), so that SQLite's planner uses them.
 func godoColumn(key string) string {
@@ -35,18 +25,12 @@ func godoColumn(key string) string {
 // prepareGodoWhere returns the WHERE clause of what the filter holds that the
 // backend compares in SQL; the rest is left to the handler.
 func prepareGodoWhere(filter *types.Document) (string, []any) {
-	conditions, args, _ := godoWhere(filter)
+	conditions, args, _ := backends.GodoWhere(filter, godoTerm)
 	if len(conditions) == 0 {
 		return "", nil
 	}
 
 	return " WHERE " + strings.Join(conditions, " AND "), args
-}
-
-// godoWhere returns the SQL conditions (all to hold) of the filter's terms the
-// pushdown handles, their arguments, and whether those are all of its terms.
-func godoWhere(filter *types.Document) ([]string, []any, bool) {
-	return backends.GodoWhere(filter, godoTerm)
 }
 
 // godoTerm is one top-level field's term: _id (a string or an ObjectID) on
@@ -96,23 +80,17 @@ func godoField(column string, v any) (string, []any, bool) {
 					return "", nil, false
 				}
 			case op == "$regex":
-				// Only a pattern without options: `$options` is a key of its own.
-				pattern, ok := arg.(string)
-				if !ok || v.Has("$options") {
-					return "", nil, false
-				}
-
-				glob, ok := backends.GodoPattern(pattern, godoGlob{})
+				glob, ok := backends.GodoRegex(v, arg, godoGlob{})
 				if !ok {
 					return "", nil, false
 				}
 
 				conditions = append(conditions, column+" GLOB ?")
 				args = append(args, glob)
-			case godoRanges[op] != "":
+			case backends.GodoRanges[op] != "":
 				switch arg.(type) {
 				case string, int32, int64, float64, time.Time:
-					conditions = append(conditions, column+" "+godoRanges[op]+" ?")
+					conditions = append(conditions, column+" "+backends.GodoRanges[op]+" ?")
 					args = append(args, godoValue(arg))
 				default:
 					return "", nil, false
