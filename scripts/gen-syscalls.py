@@ -21,6 +21,10 @@ names several ABIs and an architecture takes the calls of its own:
   aarch64  scripts/syscall.tbl, abi common and 64 and the ones arm64 asks for in
            arch/arm64/kernel/Makefile.syscalls (renameat rlimit memfd_secret)
 
+Since Linux 5.1 every architecture numbers a new call alike, from 424 on: the rows
+numbered so that all three tables hold alike are written once, to _numbers_common.py,
+which each architecture's table extends with its own.
+
 A call's numbers never change once a kernel is released, so a newer kernel only adds
 rows: rerun this with its source to take them.
 """
@@ -62,11 +66,40 @@ def kernel_version(source: Path) -> str:
     return ".".join(part[1] for part in parts)
 
 
-def render(arch: str, table: str, abis: set[str], version: str, numbers: dict[str, int]) -> str:
-    rows = "".join(f"    {name!r}: {number},\n" for name, number in sorted(numbers.items(), key=lambda kv: kv[1]))
+# Calls numbered from here on have one number on every architecture (Linux 5.1's
+# io_uring and pidfd calls were the first).
+FIRST_SHARED = 424
+
+
+def split(tables: dict[str, dict[str, int]]) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """(the rows from FIRST_SHARED on that every arch holds alike, each arch's other rows)."""
+    rows = [{(name, number) for name, number in numbers.items() if number >= FIRST_SHARED}
+            for numbers in tables.values()]
+    common = dict(set.intersection(*rows))
+    own = {arch: {name: number for name, number in numbers.items() if common.get(name) != number}
+           for arch, numbers in tables.items()}
+    return common, own
+
+
+def _rows(numbers: dict[str, int]) -> str:
+    by_number = sorted(numbers.items(), key=lambda kv: kv[1])
+    return "".join(f"    {name!r}: {number},\n" for name, number in by_number)
+
+
+def render_common(version: str, common: dict[str, int]) -> str:
+    return (f'"""The syscall numbers every architecture shares, from Linux {version}\'s tables: the\n'
+            f'calls numbered {FIRST_SHARED} on, alike everywhere since Linux 5.1. Each _numbers_<arch>.py\n'
+            f'extends them with its own.\n\n'
+            f'Written by scripts/gen-syscalls.py: do not edit."""\n\n'
+            f"KERNEL = {version!r}\n\nNUMBERS = {{\n{_rows(common)}}}\n")
+
+
+def render(arch: str, table: str, abis: set[str], version: str, own: dict[str, int]) -> str:
+    """The arch's table: its own rows (`own`) and the shared ones."""
     return (f'"""{arch} syscall numbers, from Linux {version}\'s {table} (abi {", ".join(sorted(abis))}).\n\n'
             f'Written by scripts/gen-syscalls.py: do not edit."""\n\n'
-            f"KERNEL = {version!r}\n\nNUMBERS = {{\n{rows}}}\n")
+            f"from . import _numbers_common\n\n"
+            f"KERNEL = {version!r}\n\nNUMBERS = {{\n{_rows(own)}    **_numbers_common.NUMBERS,\n}}\n")
 
 
 def main(argv: list[str]) -> int:
@@ -75,11 +108,15 @@ def main(argv: list[str]) -> int:
         return 2
     source = Path(argv[0])
     version = kernel_version(source)
+    tables = {arch: read_table((source / table).read_text(), abis) for arch, (table, abis) in TABLES.items()}
+    common, own = split(tables)
+    out = OUT / "_numbers_common.py"
+    out.write_text(render_common(version, common))
+    print(f"{out}: {len(common)} calls")
     for arch, (table, abis) in TABLES.items():
-        numbers = read_table((source / table).read_text(), abis)
         out = OUT / f"_numbers_{arch}.py"
-        out.write_text(render(arch, table, abis, version, numbers))
-        print(f"{out}: {len(numbers)} calls")
+        out.write_text(render(arch, table, abis, version, own[arch]))
+        print(f"{out}: {len(own[arch])} calls of its own, {len(tables[arch])} in all")
     return 0
 
 

@@ -94,15 +94,19 @@ apply_patch internal/handler/msg_update.go \
 #    equalities, ranges and $or of them are pushed down into SQLite, and with them a
 #    one-field sort and the limit; indexes on top-level fields are built on the SQL
 #    value they compare.
-#    The why and the limits: ferretdb/backends_godo_pushdown.go beside this script.
+#    The why and the limits: ferretdb/backends_godo_pushdown.go beside this script;
+#    the walks over a filter and a $regex that both backends share are
+#    ferretdb/backends_godo_{filter,regex}.go.
 cp "$here/ferretdb/backends_godo_pushdown.go" "$scratch/src/internal/backends/godo_pushdown.go"
+cp "$here/ferretdb/backends_godo_filter.go" "$scratch/src/internal/backends/godo_filter.go"
+cp "$here/ferretdb/backends_godo_regex.go" "$scratch/src/internal/backends/godo_regex.go"
 cp "$here/ferretdb/sqlite_godo_pushdown.go" "$scratch/src/internal/backends/sqlite/godo_pushdown.go"
 apply_patch internal/backends/collection.go \
     $'\t\tsortValue := params.Sort.Map()["$natural"].(int64)' \
     $'\t\tsortValue := params.Sort.Map()[params.Sort.Keys()[0]].(int64) // godo: one field, or $natural'
 apply_patch internal/backends/sqlite/backend.go \
     $'\treturn backends.BackendContract(&backend{' \
-    $'\tbackends.GodoPushable = godoPushable\n\n\treturn backends.BackendContract(&backend{'
+    $'\tbackends.GodoPushable = backends.GodoWhole(godoTerm)\n\n\treturn backends.BackendContract(&backend{'
 apply_patch internal/backends/sqlite/collection.go \
     $'\t// that logic should exist in one place\n\t// TODO https://github.com/FerretDB/FerretDB/issues/3235\n\tif params.Filter.Len() == 1 {\n\t\tv, _ := params.Filter.Get("_id")\n\t\tswitch v.(type) {\n\t\tcase string, types.ObjectID:\n\t\t\twhereClause = fmt.Sprintf(` WHERE %s = ?`, metadata.IDColumn)\n\t\t\targs = []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}\n\t\t}\n\t}' \
     $'\t// godo: every term of the filter SQLite can compare, a lone _id among them.\n\twhereClause, args = prepareGodoWhere(params.Filter)'
@@ -121,12 +125,11 @@ apply_patch internal/handler/msg_find.go \
 #    MongoDB sorts; and creates that change the catalog are made one front-end at a
 #    time, each on the catalog read again (many front-ends, one database).
 #    The why and the limits: ferretdb/postgresql_godo_*.go beside this script.
-cp "$here/ferretdb/backends_godo_filter.go" "$scratch/src/internal/backends/godo_filter.go"
 cp "$here/ferretdb/postgresql_godo_pushdown.go" "$scratch/src/internal/backends/postgresql/godo_pushdown.go"
 cp "$here/ferretdb/postgresql_godo_catalog.go" "$scratch/src/internal/backends/postgresql/metadata/godo_catalog.go"
 apply_patch internal/backends/postgresql/backend.go \
     $'\treturn backends.BackendContract(&backend{' \
-    $'\tbackends.GodoPushable = godoPushable\n\n\treturn backends.BackendContract(&backend{'
+    $'\tbackends.GodoPushable = backends.GodoWhole(godoTerm)\n\n\treturn backends.BackendContract(&backend{'
 apply_patch internal/backends/postgresql/collection.go \
     $'\twhere, args, err = prepareWhereClause(&placeholder, params.Filter)' \
     $'\tlead := godoLead(params.Filter, params.Sort, meta.Indexes)\n\twhere, args, err = prepareGodoWhere(&placeholder, params.Filter, lead)'

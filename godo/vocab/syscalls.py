@@ -1,7 +1,8 @@
 """The architectures godo reads audit records of, and their syscall numbers.
 
-The numbers are the kernel's own (`_numbers_*.py`, written from its syscall_*.tbl by
-scripts/gen-syscalls.py); which of those calls godo cooks, and how, is `calls`.
+The numbers are the kernel's own (`_numbers_<arch>.py`, written from its syscall_*.tbl
+by scripts/gen-syscalls.py, each extending `_numbers_common.py`: the calls numbered
+alike on every architecture); which of those calls godo cooks, and how, is `calls`.
 """
 
 from __future__ import annotations

@@ -70,13 +70,51 @@ def test_gen_syscalls_refuses_a_call_with_two_numbers():
         GEN["read_table"](TABLE, {"64", "x32"})
 
 
+def test_gen_syscalls_writes_once_the_rows_every_arch_numbers_alike():
+    tables = {"a": {"read": 0, "clone3": 435, "openat2": 437, "odd": 450},
+              "b": {"read": 3, "clone3": 435, "openat2": 437, "odd": 451, "old": 424}}
+    common, own = GEN["split"](tables)
+    assert common == {"clone3": 435, "openat2": 437}
+    assert own == {"a": {"read": 0, "odd": 450}, "b": {"read": 3, "odd": 451, "old": 424}}
+    # Below 424 a name and number alike on every arch is chance, not the kernel's rule.
+    assert GEN["split"]({"a": {"x": 7}, "b": {"x": 7}}) == ({}, {"a": {"x": 7}, "b": {"x": 7}})
+
+
 def test_committed_numbers_are_what_the_script_writes():
     """Each _numbers_*.py is the script's rendering of its own numbers: nobody edited
     it by hand (a row added by hand would not be the kernel's)."""
+    common = importlib.import_module("godo.vocab._numbers_common")
+    tables = {arch: importlib.import_module(f"godo.vocab._numbers_{arch}").NUMBERS for arch in GEN["TABLES"]}
+    assert GEN["split"](tables)[0] == common.NUMBERS
+    assert (VOCAB / "_numbers_common.py").read_text() == GEN["render_common"](common.KERNEL, common.NUMBERS)
     for arch, (table, abis) in GEN["TABLES"].items():
         module = importlib.import_module(f"godo.vocab._numbers_{arch}")
+        own = {name: number for name, number in module.NUMBERS.items() if name not in common.NUMBERS}
         text = (VOCAB / f"_numbers_{arch}.py").read_text()
-        assert text == GEN["render"](arch, table, abis, module.KERNEL, module.NUMBERS)
+        assert (module.KERNEL, text) == (common.KERNEL, GEN["render"](arch, table, abis, module.KERNEL, own))
+
+
+def test_each_arch_resolves_its_own_numbers_and_the_shared_ones():
+    """The shared rows (_numbers_common) are in every arch's table, and each arch
+    keeps its own: the numbers are the kernel's, before and after the tables were
+    split."""
+    x86, i386, arm = (syscalls.NUMBERS[a] for a in (syscalls.ARCH_X86_64, syscalls.ARCH_I386,
+                                                    syscalls.ARCH_AARCH64))
+    names = ("read", "openat", "renameat2", "execveat", "clone3", "openat2", "memfd_secret", "mseal")
+    assert [x86[n] for n in names] == [0, 257, 316, 322, 435, 437, 447, 462]
+    assert [i386[n] for n in names] == [3, 295, 353, 358, 435, 437, 447, 462]
+    assert [arm[n] for n in names] == [63, 56, 276, 281, 435, 437, 447, 462]
+
+
+def test_every_arch_has_the_calls_godos_rules_name_but_its_legacy_ones():
+    lacking = {arch: [c.name for c in calls.CALLS if c.name not in table]
+               for arch, table in syscalls.NUMBERS.items()}
+    assert lacking == {
+        syscalls.ARCH_X86_64: ["sendfile64", "fcntl64"],  # 32-bit names of sendfile, fcntl
+        syscalls.ARCH_I386: [],
+        # The generic table (arm64's) has only the *at calls and clone for these.
+        syscalls.ARCH_AARCH64: ["fork", "vfork", "open", "creat", "sendfile64", "dup2", "fcntl64",
+                                "rename", "unlink", "rmdir"]}
 
 
 def test_the_kernels_numbers_of_calls_godo_cooks():
