@@ -32,9 +32,9 @@ def extensions():
     from Cython.Build import cythonize
     from setuptools import Extension
 
-    # The compiled Activity is written from the contract's field list (build output).
-    activity = runpy.run_path(str(HERE / "_ext/godo/hotpath/activity_pxi.py"))
-    activity["write"](HERE / "godo/hotpath/contract.py", HERE / "_ext/godo/hotpath")
+    # What the compiled hot path must know of the vocabulary at compile time (build output).
+    vocab = runpy.run_path(str(HERE / "_ext/godo/hotpath/vocab_pxi.py"))
+    vocab["write"](HERE, HERE / "_ext/godo/hotpath")
     macros = [("GODO_DEBUG", "1" if DEBUG else "0")]
     if DEBUG:
         macros.append(("CYTHON_TRACE_NOGIL", "1"))

@@ -228,6 +228,27 @@ def stop_process(proc: subprocess.Popen, timeout: float) -> None:
 
 # -- the three measurements ---------------------------------------------------------
 
+def storm_window(kernel: Kernel, pid: int, storm: Path, iterations: int, name: str,
+                 end_stream, drain_limit: float, settle: float = 0.0) -> Sample:
+    """The storm under a consumer (`pid`) that has taken the stream: its rate, and the
+    kernel's loss and the consumer's CPU seconds from the storm's start until it has
+    handled every record it was sent. `end_stream` takes the rules out after the
+    storm (the rules are host-wide: a busy neighbour's syscalls would otherwise
+    stream on into the window); `settle` s more for a last flush."""
+    st = kernel.status()
+    lost0, cpu0 = st.lost, cpu_seconds(pid)
+    rate = run_storm(storm, iterations)
+    end_stream()
+    drain = wait_handled(pid, lambda: kernel.status().backlog, drain_limit)
+    time.sleep(settle)
+    lost1, cpu1 = kernel.status().lost, cpu_seconds(pid)
+    sample = Sample(name, rate, lost_between(lost0, lost1), cpu1 - cpu0, None, st.backlog_limit,
+                    st.backlog_wait_time, drain)
+    if drain is None:
+        sample.notes.append(f"{name} had not handled all it was sent {drain_limit:g} s after the storm")
+    return sample
+
+
 def measure_disabled(kernel: Kernel, storm: Path, iterations: int) -> Sample:
     kernel.configure(enabled=0)
     try:
@@ -249,18 +270,10 @@ def measure_bare(kernel: Kernel, storm: Path, sink: Path, iterations: int) -> Sa
         # The kernel exempts the registered daemon anyway; the rule says so as
         # godo's does for godo, so both consumers get byte-identical rule sets.
         kernel.add_rules({proc.pid})
-        st = kernel.status()
-        lost0, cpu0 = st.lost, cpu_seconds(proc.pid)
-        rate = run_storm(storm, iterations)
-        kernel.remove_rules()
-        drain = wait_handled(proc.pid, lambda: kernel.status().backlog, 30)
-        lost1, cpu1 = kernel.status().lost, cpu_seconds(proc.pid)
+        sample = storm_window(kernel, proc.pid, storm, iterations, "bare", kernel.remove_rules, 30)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
-        words = out.split()
-        received = int(words[words.index("datagrams") + 1]) if "datagrams" in words else None
-        sample = Sample("bare", rate, lost_between(lost0, lost1), cpu1 - cpu0, received,
-                        st.backlog_limit, st.backlog_wait_time, drain)
+        sample.received = _summary_number(out, "datagrams")
         if proc.returncode:
             sample.notes.append(f"bare_sink exited {proc.returncode}: {err.strip()}")
         return sample
@@ -289,30 +302,21 @@ def measure_godo(kernel: Kernel, storm: Path, iterations: int, workdir: Path,
             stop_process(proc, 10)
             log.seek(0)
             raise RuntimeError(f"godo did not start recording: {log.read().strip()}")
-        st = kernel.status()
-        lost0, cpu0 = st.lost, cpu_seconds(proc.pid)
-        rate = run_storm(storm, iterations)
-        # godo's rules out now, as the bare sink's are after its storm (godo takes a
-        # rule already gone as removed): the rules are host-wide, and a busy
-        # neighbour's syscalls would otherwise stream on into the window. It ends
-        # when godo has handled every record the kernel sent it, not when the
-        # kernel's queue is empty: godo may then hold tens of MB unread still.
-        kernel.control.delete_rules_with_key()
-        drain = wait_handled(proc.pid, lambda: kernel.status().backlog, 120)
-        lost1, cpu1 = kernel.status().lost, cpu_seconds(proc.pid)
+        # godo's rules out after the storm, as the bare sink's are (godo takes a rule
+        # already gone as removed). The window ends when godo has handled every
+        # record the kernel sent it, not when the kernel's queue is empty: godo may
+        # then hold tens of MB unread still.
+        sample = storm_window(kernel, proc.pid, storm, iterations, "godo",
+                              kernel.control.delete_rules_with_key, 120)
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=300)
         log.seek(0)
         summary = log.read()
-        sample = Sample("godo", rate, lost_between(lost0, lost1), cpu1 - cpu0,
-                        _summary_number(summary, "records"), st.backlog_limit,
-                        st.backlog_wait_time, drain)
+        sample.received = _summary_number(summary, "records")
         own = re.search(r"godo lost (\d+)", summary)
         sample.godo_lost = int(own.group(1)) if own else None
         if proc.returncode:
             sample.notes.append(f"godo exited {proc.returncode}: {summary.strip()[-500:]}")
-        if drain is None:
-            sample.notes.append("godo had not handled all it was sent 120 s after the storm")
         return sample
     finally:
         stop_process(proc, 60)
@@ -338,19 +342,11 @@ def measure_auditd(kernel: Kernel, storm: Path, iterations: int, workdir: Path) 
             stop_process(proc, 10)
             raise RuntimeError(f"auditd did not register: {proc.stdout.read().strip()[-500:]}")
         kernel.add_rules({proc.pid})
-        st = kernel.status()
-        lost0, cpu0 = st.lost, cpu_seconds(proc.pid)
-        rate = run_storm(storm, iterations)
-        kernel.remove_rules()
-        drain = wait_handled(proc.pid, lambda: kernel.status().backlog, 60)
-        time.sleep(0.5)  # its writer thread's last flush
-        lost1, cpu1 = kernel.status().lost, cpu_seconds(proc.pid)
+        # 0.5 s more for its writer thread's last flush.
+        sample = storm_window(kernel, proc.pid, storm, iterations, "auditd", kernel.remove_rules, 60,
+                              settle=0.5)
         stop_process(proc, 30)
-        written = sum(1 for _ in open(log, "rb")) if log.exists() else None
-        sample = Sample("auditd", rate, lost_between(lost0, lost1), cpu1 - cpu0, written,
-                        st.backlog_limit, st.backlog_wait_time, drain)
-        if drain is None:
-            sample.notes.append("auditd had not handled all it was sent 60 s after the storm")
+        sample.received = sum(1 for _ in open(log, "rb")) if log.exists() else None
         return sample
     finally:
         kernel.remove_rules()

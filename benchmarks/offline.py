@@ -31,7 +31,7 @@ from pathlib import Path
 
 from _common import DATA_DIR, HERE, best, build, busy_neighbour, machine_load, verdict
 
-from godo.hotpath.contract import type_number
+from godo.vocab.records import type_number
 
 CHUNK = 1 << 20
 COMPILED_TARGET = 3.0

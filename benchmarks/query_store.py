@@ -58,9 +58,11 @@ READS = ([f"/usr/lib/x86_64-linux-gnu/lib{n}.so.6" for n in ("c", "m", "z", "ssl
          ["/etc/ld.so.cache", "/etc/passwd", "/proc/self/status", "/dev/null"])
 
 
-def build(uri: str, files: int) -> dict:
+def build(uri: str, files: int, hosts: int = 1) -> dict:
     """The store, built through the server at `uri` by godo's own document makers
-    and bulk inserts."""
+    and bulk inserts;
+    with `hosts` above 1, run r is of host `bench-host-(r % hosts)` (a fleet whose
+    hosts recorded one after another: the oldest host's documents are the oldest)."""
     import pymongo
 
     from godo.tracker.model import Container, Context, OpenFile, Process
@@ -86,11 +88,13 @@ def build(uri: str, files: int) -> dict:
             db[name].insert_many(batch, ordered=False)
             batch.clear()
 
-    run_ids = []
+    run_ids, run_hosts = [], []
     for r in range(RUNS):
+        host = HOST if hosts == 1 else f"{HOST}-{r % hosts}"
         run_start = T0 + r * (run_seconds + 3600)
-        run_id = f"{HOST}:{time.strftime('%Y%m%dT%H%M%S', time.gmtime(run_start))}:{r:08x}"
-        ctx = Context(HOST, BOOT, run_id)
+        run_id = f"{host}:{time.strftime('%Y%m%dT%H%M%S', time.gmtime(run_start))}:{r:08x}"
+        ctx = Context(host, BOOT, run_id)
+        run_hosts.append(host)
         run_ids.append(run_id)
         boxes = []
         for c, (engine, name) in enumerate(CONTAINERS):
@@ -104,7 +108,7 @@ def build(uri: str, files: int) -> dict:
             start = run_start + p * 0.05
             pid = 1000 + (r * per_run + p) % 60000
             parent = parents[-1] if parents and rng.random() < 0.8 else None
-            proc = Process(f"{HOST}:{BOOT[:8]}:{pid}:{int(start * 1000)}", pid,
+            proc = Process(f"{host}:{BOOT[:8]}:{pid}:{int(start * 1000)}", pid,
                            parent.pid if parent else 1, parent.id if parent else None, start, ctx)
             exe, argv = PROGRAMS[rng.randrange(len(PROGRAMS))]
             proc.exe, proc.argv, proc.comm = exe, argv + [f"src/file{p}.c"], exe.rsplit("/", 1)[1][:15]
@@ -141,8 +145,8 @@ def build(uri: str, files: int) -> dict:
         for box in boxes:
             box.status, box.exit_code = "exited", 0
             db.containers.insert_one(box.document())
-        db.runs.insert_one(_run_document(run_id, run_start, run_start + run_seconds, per_run,
-                                         per_run * FILES_PER_PROCESS))
+        db.runs.insert_one(_run_document(run_id, host, run_start, run_start + run_seconds,
+                                         per_run, per_run * FILES_PER_PROCESS))
         print(f"  run {r + 1}/{RUNS} built, {time.perf_counter() - started:.0f} s", flush=True)
     for name, batch in pending.items():
         if batch:
@@ -150,7 +154,7 @@ def build(uri: str, files: int) -> dict:
     took = time.perf_counter() - started
     client.close()
     print(f"built in {took:.0f} s")
-    return {"runs": run_ids, "pid": pid, "container": boxes[0].id, "since": _iso(T0), "until": _iso(T0 + run_seconds),
+    return {"runs": run_ids, "hosts": run_hosts, "pid": pid, "container": boxes[0].id, "since": _iso(T0), "until": _iso(T0 + run_seconds),
             "processes": processes, "files": processes * FILES_PER_PROCESS,
             "containers": RUNS * len(CONTAINERS)}
 
@@ -164,20 +168,20 @@ def _utc(ts):
     return utc(ts)
 
 
-def _run_document(run_id, started, ended, processes, files):
-    return {"_id": run_id, "host": HOST, "boot_id": BOOT, "started": _utc(started),
+def _run_document(run_id, host, started, ended, processes, files):
+    return {"_id": run_id, "host": host, "boot_id": BOOT, "started": _utc(started),
             "ended": _utc(ended), "status": "finished", "mode": "live", "scope": "host",
             "command": None, "exit_status": None, "processes": processes, "files": files,
             "records": files * 4, "events": files * 2, "kernel_lost": 0, "godo_lost": 0}
 
 
-def cached_store(files: int, rebuild: bool) -> tuple[Path, dict]:
+def cached_store(files: int, rebuild: bool, hosts: int = 1) -> tuple[Path, dict]:
     """The store's data dir, and what the queries need of it (its runs, a pid, the
     first run's window): kept beside it, since on FerretDB even finding those
     scans a collection."""
-    data = DATA_DIR / "query_store"
+    data = DATA_DIR / ("query_store" if hosts == 1 else f"query_store_{hosts}_hosts")
     stamp = data / "built.json"
-    wanted = {"files": files, "layout": LAYOUT}
+    wanted = {"files": files, "layout": LAYOUT, **({} if hosts == 1 else {"host_count": hosts})}
     if not rebuild and stamp.exists():
         built = json.loads(stamp.read_text())
         if {key: built.get(key) for key in wanted} == wanted:
@@ -186,7 +190,7 @@ def cached_store(files: int, rebuild: bool) -> tuple[Path, dict]:
     data.mkdir(parents=True)
     print(f"building a store of {files:,} file documents in {data} (once)", flush=True)
     with EmbeddedFerret(data, nice=0) as ferret:
-        built = {**wanted, **build(ferret.uri, files)}
+        built = {**wanted, **build(ferret.uri, files, hosts)}
     stamp.write_text(json.dumps(built))
     return data, built
 
@@ -233,6 +237,23 @@ def timed(cmd: list[str], repeat: int) -> tuple[float, int, str]:
     return best, lines, err
 
 
+def ensure_indexes(uri: str) -> None:
+    """godo's indexes as they are now on the store as it was built (a godo start
+    creates them so): the missing ones made, and the time that took said."""
+    import pymongo
+
+    from godo.store.schema import INDEXES
+    db = pymongo.MongoClient(uri)[DATABASE]
+    for name, keys in INDEXES.items():
+        have = [list(index["key"].items()) for index in db[name].list_indexes()]
+        for k in keys:
+            if [tuple(pair) for pair in k] not in [[tuple(p) for p in h] for h in have]:
+                start = time.perf_counter()
+                db[name].create_indexes([pymongo.IndexModel(k)])
+                print(f"made the index {name} {k} in {time.perf_counter() - start:.1f} s", flush=True)
+    db.client.close()
+
+
 def render_10k(uri: str) -> tuple[float, float]:
     """Seconds to lay out 10,000 file rows as a pipe and as a 60-column terminal."""
     import pymongo
@@ -266,9 +287,12 @@ def main() -> int:
     parser.add_argument("--only", help="only the queries whose label contains this")
     parser.add_argument("--postgresql", metavar="URL",
                         help="also on a FerretDB front-end on this PostgreSQL, side by side")
+    parser.add_argument("--hosts", type=int, default=1,
+                        help="the runs spread over this many hosts (a store of its own), and "
+                        "the --host queries asked of the oldest")
     args = parser.parse_args()
     print(machine_load())
-    data, built = cached_store(args.files, args.rebuild)
+    data, built = cached_store(args.files, args.rebuild, args.hosts)
     runs, a_pid, since, until = built["runs"], built["pid"], built["since"], built["until"]
     box = built["container"][:12]   # the last run's "web" (each run has one of that name)
     with EmbeddedFerret(data, nice=0) as ferret, \
@@ -280,7 +304,10 @@ def main() -> int:
                 raise SystemExit("the PostgreSQL store holds other documents: give --rebuild")
             stores["postgresql"] = pg_uri
         print(f"store: {built['files']:,} files, {built['processes']:,} processes, "
-              f"{len(runs)} runs, {built['containers']} containers")
+              f"{len(runs)} runs, {built['containers']} containers, "
+              f"{len(set(built.get('hosts') or [HOST]))} hosts")
+        for uri in stores.values():
+            ensure_indexes(_database(uri))
         godo = godo_command()
         queries = [
             ("files --run R --limit 100", ["files", "--run", runs[-1], "--limit", "100"]),
@@ -300,8 +327,22 @@ def main() -> int:
             ("containers", ["containers"]),
             ("export --run R", ["export", "--run", runs[-1]]),
         ]
-        columns = "".join(f" {name + ' s':>12} {'lines':>7}" for name in stores)
-        print(f"{'query':<38}{columns}" + (f" {'pg/sqlite':>9}" if pg_uri else ""))
+        if args.hosts > 1:
+            # A listing with --limit reads oldest first, so the newest host's skips
+            # every other host's older documents; one without reads newest first
+            # (its newest 1000), so the oldest host's skips every newer one.
+            oldest, newest = built["hosts"][0], built["hosts"][-1]
+            queries += [
+                ("files --host NEWEST --limit 100", ["files", "--host", newest, "--limit", "100"]),
+                ("files --host OLDEST (newest 1000)", ["files", "--host", oldest]),
+                ("files --host OLDEST --written", ["files", "--host", oldest, "--written"]),
+                ("tree --host NEWEST --limit 100", ["tree", "--host", newest, "--limit", "100"]),
+                ("tree --host OLDEST (newest 1000)", ["tree", "--host", oldest]),
+                ("tree --host OLDEST --latest", ["tree", "--host", oldest, "--latest"]),
+                ("containers --host OLDEST", ["containers", "--host", oldest]),
+                ("runs --host OLDEST", ["runs", "--host", oldest]),
+                ("hosts", ["hosts"]),
+            ]
         # What any whole godo process costs on this machine now, before any query.
         took, lines, _ = timed(godo + ["--version"], args.repeat)
         print(f"{'(floor: godo --version)':<38} {took:12.2f} {lines:7}", flush=True)

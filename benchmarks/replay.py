@@ -50,10 +50,10 @@ STARTUP_TARGET = 0.08  # CPU seconds of `godo --version` and of a replay of an e
 
 def stages(path: str) -> dict:
     """CPU seconds of each stage, in this process (run with --stages)."""
-    from godo.hotpath import Pipeline
+    from godo.run.wiring import Run
     from godo.source.logfile import LogSource
     from godo.store.base import NullStore, document_of
-    from godo.tracker import Scope, Tracker
+    from godo.tracker import Scope
 
     class Keeping(NullStore):
         def write(self, mutations, *, dense=False):
@@ -61,20 +61,20 @@ def stages(path: str) -> dict:
             kept.extend(mutations)
 
     kept: list = []
-    pipeline = Pipeline()
-    tracker = Tracker(Keeping("bench"), host="bench", boot_id="bench", scope=Scope("host"), run="bench")
+    run = Run(Keeping("bench"), "replay", Scope("host"), host="bench", boot="bench")
+    pipeline, tracker = run.pipeline, run.tracker  # timed apart: what Run.feed_log does
     hotpath = tracking = 0.0
-    activities = 0
-    for chunk in [*LogSource(path).chunks(), None]:
+    for chunk in LogSource(path).chunks():
         start = time.process_time()
-        batch = pipeline.flush() if chunk is None else pipeline.feed_log(chunk, "corpus")
+        batch = pipeline.feed_log(chunk, "corpus")
         middle = time.process_time()
         tracker.process(batch)
-        if chunk is None:
-            tracker.finish(tracker.last_ts)
         tracking += time.process_time() - middle
         hotpath += middle - start
-        activities += len(batch)
+    start = time.process_time()
+    run.finish()  # the pipeline's last events, and every document still open
+    tracking += time.process_time() - start
+    activities = run.report.tracker["activities"]
     start = time.process_time()
     for _name, doc in kept:
         document_of(doc)

@@ -50,10 +50,10 @@ def encoding(path: str) -> dict:
     --encoding, in a process of its own)."""
     import bson
 
-    from godo.hotpath import Pipeline
+    from godo.run.wiring import Run
     from godo.source.logfile import LogSource
     from godo.store.base import NullStore, document_of
-    from godo.tracker import Scope, Tracker
+    from godo.tracker import Scope
 
     class Encoding(NullStore):
         seconds = 0.0
@@ -67,12 +67,10 @@ def encoding(path: str) -> dict:
             Encoding.seconds += time.process_time() - start
             Encoding.documents += len(mutations)
 
-    pipeline = Pipeline()
-    tracker = Tracker(Encoding("bench"), host="bench", boot_id="bench", scope=Scope("host"), run="bench")
+    run = Run(Encoding("bench"), "replay", Scope("host"), host="bench", boot="bench")
     for chunk in LogSource(path).chunks():
-        tracker.process(pipeline.feed_log(chunk, "corpus"))
-    tracker.process(pipeline.flush())
-    tracker.finish(tracker.last_ts)
+        run.feed_log(chunk, "corpus")
+    run.finish()
     return {"seconds": Encoding.seconds, "documents": Encoding.documents}
 
 

@@ -24,9 +24,9 @@ from pathlib import Path
 
 from _common import LIVE_LOCK, build, godo_command
 
-from godo.paths import boot_id
+from godo.run.wiring import Run
 from godo.store.base import NullStore
-from godo.tracker import Scope, Tracker
+from godo.tracker import Scope
 from support.frames import lines_to_frames
 
 _SIZE = struct.Struct("=I")
@@ -58,8 +58,7 @@ def time_pipeline(module: str, batches: list[bytes]):
 
 
 def time_tracker(activity_batches) -> tuple[float, int]:
-    tracker = Tracker(NullStore("bench"), host="bench", boot_id=boot_id(), scope=Scope("host"),
-                      run="bench", live=True)
+    tracker = Run(NullStore("bench"), "unicast", Scope("host"), host="bench", live=True).tracker
     start = time.process_time()
     for batch in activity_batches:
         tracker.process(batch)

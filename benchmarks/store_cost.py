@@ -4,6 +4,7 @@ with none, with all of them, and with the SQLite settings godo gives it and
 FerretDB's own.
 
     .venv/bin/python benchmarks/store_cost.py        # --docs 4000 --only files
+    .venv/bin/python benchmarks/store_cost.py --settings --before OTHER_FERRETDB  # the insert, per server setting
 
 For each setting a FerretDB of its own (fresh SQLite directory); for each index
 set a fresh collection, then, timed by the server's own CPU seconds (/proc):
@@ -77,6 +78,10 @@ def index_sets(kind: str, only_all: bool) -> list[tuple[str, list]]:
     sets = [("none", []), (f"all {len(keys)} godo creates", keys)]
     if not only_all:
         sets[1:1] = [("{" + ", ".join(k for k, _ in key) + "}", [key]) for key in keys]
+    # What the indexes a fleet's --host queries need add: all, with and without them.
+    unled = [key for key in keys if key[0][0] != "host"]
+    if len(unled) < len(keys):
+        sets.append((f"all but the host-led ({len(unled)})", unled))
     return sets
 
 
@@ -121,12 +126,67 @@ def measure(ferret: EmbeddedFerret, db, kind: str, name: str, keys: list, count:
     return out
 
 
+def insert_cost(docs: list[dict], **options) -> float:
+    """Server CPU µs per file document inserted, 1,000 a call, into a fresh
+    collection with godo's indexes, by a FerretDB of its own started with `options`."""
+    import pymongo
+    from pymongo import IndexModel
+    with tempfile.TemporaryDirectory(prefix="godo-store-cost-") as tmp, \
+            EmbeddedFerret(Path(tmp), nice=0, **options) as ferret:
+        client = pymongo.MongoClient(ferret.uri)
+        coll = client["cost"]["files"]
+        for key in INDEXES["files"]:
+            coll.create_indexes([IndexModel(key)])
+        cpu0 = cpu_seconds(ferret.pid)
+        for i in range(0, len(docs), 1000):
+            coll.insert_many(docs[i:i + 1000], ordered=False)
+        cpu = cpu_seconds(ferret.pid) - cpu0
+        assert coll.estimated_document_count() == len(docs)
+        client.close()
+    return cpu / len(docs) * 1e6
+
+
+def compare_settings(count: int, before: str | None, repeat: int) -> int:
+    """The insert's cost per FerretDB setting, the settings interleaved round by round
+    (the machine's load drifts): godo's, each of its settings back at FerretDB's
+    default, and a build given by --before (with FerretDB's defaults: main's server)."""
+    from godo.store.ferret import GO_GC_PERCENT, INSERT_BATCH
+    variants = [(f"godo's (batch {INSERT_BATCH}, GOGC {GO_GC_PERCENT})", {}),
+                ("insert batch 100 (FerretDB's)", {"insert_batch": 100}),
+                ("GOGC 100 (Go's)", {"gc_percent": "100"}),
+                ("both FerretDB's", {"insert_batch": 100, "gc_percent": "100"})]
+    if before:
+        variants.append((f"{before} (FerretDB's settings)",
+                         {"binary": before, "insert_batch": 100, "gc_percent": "100"}))
+    print(machine_load())
+    docs = documents(count, "files", "settings")
+    got: dict[str, list[float]] = {label: [] for label, _ in variants}
+    for _ in range(repeat):
+        for label, options in variants:
+            got[label].append(insert_cost(docs, **options))
+            print(f"  {label:<60} {got[label][-1]:6.0f}", flush=True)
+    print(machine_load(before=False))
+    print(f"\nFerretDB CPU µs per file document inserted with godo's {len(INDEXES['files'])} "
+          f"indexes ({count:,} documents, 1,000 a call; median of {repeat}, min in brackets)\n")
+    print("| FerretDB | insert |\n|---|---|")
+    for label, values in got.items():
+        print(f"| {label} | {sorted(values)[len(values) // 2]:.0f} ({min(values):.0f}) |")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     import pymongo
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--docs", type=int, default=4000, help="documents per measure")
     parser.add_argument("--only", choices=("files", "processes"))
+    parser.add_argument("--settings", action="store_true",
+                        help="only the insert of files with godo's indexes, per server setting")
+    parser.add_argument("--before", metavar="BINARY",
+                        help="with --settings: a FerretDB build to compare with (main's)")
+    parser.add_argument("--repeat", type=int, default=3, help="with --settings: rounds")
     args = parser.parse_args(argv)
+    if args.settings:
+        return compare_settings(args.docs, args.before, args.repeat)
     print(machine_load())
     settings = [(f"godo's ({', '.join(SQLITE_PRAGMAS)})", SQLITE_PRAGMAS),
                 ("FerretDB's defaults (synchronous full)", ())]

@@ -6,28 +6,8 @@ The file says where godo writes and what the kernel audits, so one that anybody 
 root (or the user running godo) can change is refused, as is one in a directory
 that others can write into.
 
-    [record]
-    scope = "containers"       # containers | host | pid
-    pid = 1234                 # the root of the subtree, with scope = "pid"
-    multicast = false          # read-only, beside another audit daemon
-    raw_log = "/var/log/godo/audit.raw"
-    raw_log_keep = 5           # rotated raw logs kept (.1 .. .5), as auditd's num_logs
-    raw_log_max_mb = 0         # rotate past this size; 0: only on SIGUSR1
-    checkpoint_interval = 30.0
-
-    [rules]
-    exclude_pids = []          # processes whose syscalls are never audited
-    backlog = 65536            # the kernel's backlog limit while godo records
-    backlog_wait = 0           # the kernel's backlog_wait_time while godo records
-
-    [store]
-    uri = "mongodb://db.example/godo"   # default: the embedded FerretDB
-    postgresql = "postgres://godo@db1:5432,db2:5432/godo"  # a fleet's cluster, instead
-    data_dir = "/var/lib/godo"
-    batch_size = 1000
-    flush_interval = 1.0
-    max_queued = 200000
-    keep = "30d"               # runs older than this are removed (by the daemon, hourly)
+What the file may hold, key by key, is the settings table (`settings_table.py`);
+`godo/data/godo.toml` is the example made from it.
 """
 
 from __future__ import annotations
@@ -41,38 +21,7 @@ from .errors import ConfigError
 from .paths import check_owned, check_parents
 
 DEFAULT_PATH = "/etc/godo/godo.toml"
-SCOPES = ("containers", "host", "pid")
-
-# section -> key -> (type, check, what the check wants)
-_POSITIVE = (lambda v: v > 0, "a number above 0")
-_NON_NEGATIVE = (lambda v: v >= 0, "a number of 0 or more")
-_SCHEMA: dict[str, dict[str, tuple]] = {
-    "record": {
-        "scope": (str, (lambda v: v in SCOPES, " or ".join(SCOPES))),
-        "pid": (int, _POSITIVE),
-        "multicast": (bool, None),
-        "raw_log": (str, None),
-        "raw_log_keep": (int, _NON_NEGATIVE),
-        "raw_log_max_mb": (int, _NON_NEGATIVE),
-        "checkpoint_interval": (float, _POSITIVE),
-    },
-    "rules": {
-        "exclude_pids": (list, (lambda v: all(type(p) is int and p > 0 for p in v),
-                                "a list of pids")),
-        "backlog": (int, _POSITIVE),
-        "backlog_wait": (int, _NON_NEGATIVE),
-    },
-    "store": {
-        "uri": (str, None),
-        "postgresql": (str, (lambda v: v.startswith(("postgres://", "postgresql://")),
-                             "a URL like postgres://USER@HOST:PORT,HOST:PORT/DB")),
-        "data_dir": (str, None),
-        "batch_size": (int, _POSITIVE),
-        "flush_interval": (float, _POSITIVE),
-        "max_queued": (int, _POSITIVE),
-        "keep": (str, (lambda v: _is_duration(v), "an age like 12h, 30d or 8w")),
-    },
-}
+CONFIG_ENV = "GODO_CONFIG"
 
 
 class Config:
@@ -98,7 +47,7 @@ def config_path(given: str | None) -> str | None:
     """The file to read: the one given, else $GODO_CONFIG, else the default if present."""
     if given:
         return given
-    from_env = os.environ.get("GODO_CONFIG")
+    from_env = os.environ.get(CONFIG_ENV)
     if from_env:
         return from_env
     return DEFAULT_PATH if os.path.exists(DEFAULT_PATH) else None
@@ -150,36 +99,28 @@ def _check_owner(path: str, st: os.stat_result) -> None:
 
 
 def _validate(path: str, data: dict) -> dict[tuple[str, str], object]:
+    from .settings_table import SECTIONS, in_file
+    schema_of = in_file()
     values = {}
     for section, table in data.items():
-        schema = _SCHEMA.get(section)
+        schema = schema_of.get(section)
         if schema is None:
             raise ConfigError(f"config {path}: unknown section [{section}] "
-                              f"(known: {', '.join(f'[{s}]' for s in _SCHEMA)})")
+                              f"(known: {', '.join(f'[{s}]' for s in SECTIONS)})")
         if not isinstance(table, dict):
             raise ConfigError(f"config {path}: `{section}` must be a [{section}] table")
         for key, value in table.items():
             if key not in schema:
                 raise ConfigError(f"config {path}: unknown key {section}.{key} "
                                   f"(known: {', '.join(schema)})")
-            kind, check = schema[key]
-            if kind is float and type(value) is int:
-                value = float(value)
-            if type(value) is not kind:
-                raise ConfigError(f"config {path}: {section}.{key} must be {_kind_name(kind)}, "
-                                  f"not {value!r}")
-            if check is not None and not check[0](value):
-                raise ConfigError(f"config {path}: {section}.{key} must be {check[1]}, not {value!r}")
-            values[(section, key)] = value
+            refused = schema[key].refusal(value)
+            if refused is not None:
+                raise ConfigError(f"config {path}: {section}.{key} {refused}")
+            values[(section, key)] = float(value) if schema[key].kind is float else value
     scope = values.get(("record", "scope"))
     if scope == "pid" and ("record", "pid") not in values:
         raise ConfigError(f'config {path}: record.scope = "pid" needs record.pid')
     return values
-
-
-def _kind_name(kind: type) -> str:
-    return {str: "a string", int: "an integer", float: "a number", bool: "true or false",
-            list: "a list"}[kind]
 
 
 # -- times ---------------------------------------------------------------------------------
@@ -196,7 +137,7 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
 
 
-def _is_duration(text: str) -> bool:
+def is_duration(text: str) -> bool:
     try:
         parse_duration(text)
     except ValueError:

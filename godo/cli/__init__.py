@@ -5,7 +5,8 @@ traceback: 1 for a failure, 2 for a usage or configuration error.
 
 - `parser`: the commands and flags; `settings`: flags, environment, config file.
 - `record`: `record` and `replay`; `query`: `tree`, `files`, `containers`;
-  `runs`: `runs` and `prune`; `export`; `status`; `views`: how documents are shown.
+  `runs`: `runs` and `prune`; `hosts`; `export`; `status`; `views`: how documents
+  are shown.
 """
 
 from __future__ import annotations
@@ -96,6 +97,9 @@ def _command(name: str):
     if name in ("runs", "prune"):
         from . import runs
         return {"runs": runs.cmd_runs, "prune": runs.cmd_prune}[name]
+    if name == "hosts":
+        from .hosts import cmd_hosts
+        return cmd_hosts
     if name == "export":
         from .export import cmd_export
         return cmd_export

@@ -13,7 +13,7 @@ from itertools import islice
 from rich.console import Console
 
 from ..errors import GodoError
-from ..store.queries import NOTHING_YET, latest_run, processes_by_id, run_id
+from ..store.queries import NOTHING_YET, known_host, latest_run, processes_by_id, run_id
 from ..store.schema import COLLECTIONS
 from .formats import EcsContext, as_ecs, as_extended_json
 from .output import nothing, shown
@@ -27,10 +27,14 @@ def cmd_export(args) -> int:
     tagged = args.collection is None
     target = args.output or "stdout"
     with _output(args.output) as sink, database(args) as db:
-        run = run_id(db, args.run) if args.run else latest_run(db) if args.latest else None
+        host = known_host(db, args.host) if args.host else None
+        run = (run_id(db, args.run, host) if args.run else
+               latest_run(db, host) if args.latest else None)
         if args.latest and run is None:   # an empty store: an empty answer
             return nothing(NOTHING_YET)
-        queries = {name: ({} if run is None else {"_id" if name == "runs" else "run": run})
+        # Every document names its host (a run its own): a run is of one host.
+        queries = {name: ({"_id" if name == "runs" else "run": run} if run is not None else
+                          {"host": host} if host is not None else {})
                    for name in names}
         show = on_terminal() and (args.output is not None or not sys.stdout.isatty())
         totals = {name: db[name].count_documents(queries[name]) for name in names} if show else {}

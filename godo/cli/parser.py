@@ -37,13 +37,6 @@ def _host_arg(text: str) -> str:
             f"{text[:64]!r} is not a host name (letters, digits, '.', '-', '_', ':', "
             "at most 253)")
     return text
-def _age_arg(text: str):
-    try:
-        return config_mod.parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def _count_arg(text: str) -> int:
     try:
         value = int(text)
@@ -54,8 +47,8 @@ def _count_arg(text: str) -> int:
     return value
 
 
-COMMANDS = ("record", "replay", "tree", "files", "containers", "export", "runs", "prune",
-            "status", "store", "install-service")
+COMMANDS = ("record", "replay", "tree", "files", "containers", "export", "runs", "hosts",
+            "prune", "status", "store", "install-service")
 
 
 def command_in(argv: list[str]) -> str | None:
@@ -81,14 +74,8 @@ class _Parents:
 
     @staticmethod
     def _make_common(common) -> None:
-        common.add_argument("--config", metavar="PATH",
-                            help=f"config file (default: $GODO_CONFIG, else {config_mod.DEFAULT_PATH} if present)")
-        common.add_argument("--mongo", metavar="URI", help="MongoDB URI (default: $GODO_MONGO_URI, "
-                            "else [store] uri in the config, else godo's embedded FerretDB)")
-        common.add_argument("--postgresql", metavar="URL",
-                            help="a fleet's PostgreSQL cluster, written through this host's own "
-                            "FerretDB: postgres://USER@H1:P1,H2:P2/DB (default: $GODO_POSTGRESQL_URL, "
-                            "else [store] postgresql in the config)")
+        from ..settings_table import add_flags
+        add_flags(common, "common")  # --config, --mongo
 
     @staticmethod
     def _make_null_store(null_store) -> None:
@@ -112,6 +99,13 @@ class _Parents:
                            "(default: every run)")
         which.add_argument("--latest", action="store_true",
                            help="only the latest run (the last live one, else the last replay)")
+
+    @staticmethod
+    def _make_host(host) -> None:
+        # A selection, as --run is (not a setting): no config key, no environment.
+        host.add_argument("--host", metavar="NAME", type=_host_arg,
+                          help="only what this host recorded, in a store many hosts write to "
+                          "(see godo hosts)")
 
     @staticmethod
     def _make_wide(wide) -> None:
@@ -143,18 +137,8 @@ def _record(sub, p: _Parents) -> None:
     rec = sub.add_parser("record", parents=[p.common, p.null_store], help="record live from the kernel's audit stream",
                          description="Record a command's process tree and files (`godo record -- CMD`), "
                          "or, with no command, run as a daemon until SIGTERM.")
-    rec.add_argument("--scope", choices=config_mod.SCOPES,
-                     help="what to record when no command is given (default: containers)")
-    rec.add_argument("--pid", type=int, help="with --scope pid: the root of the subtree")
-    rec.add_argument("--multicast", action=argparse.BooleanOptionalAction,
-                     help="read-only mode beside another audit daemon")
-    rec.add_argument("--backlog", type=int, help="kernel audit backlog limit (default 65536)")
-    rec.add_argument("--backlog-wait", type=int,
-                     help="kernel backlog_wait_time (default 0: never slow the monitored workload)")
-    rec.add_argument("--raw-log", metavar="FILE", help="also append every record, RAW format")
-    rec.add_argument("--keep", type=_age_arg, metavar="AGE",
-                     help="remove runs that ended longer ago than AGE (30d, 12h), at start and "
-                     "hourly (default: [store] keep, else keep everything)")
+    from ..settings_table import add_flags
+    add_flags(rec, "record")  # --scope, --pid, --multicast, --backlog, --raw-log, --keep ...
     rec.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
 
 
@@ -169,7 +153,8 @@ def _replay(sub, p: _Parents) -> None:
 
 
 def _tree(sub, p: _Parents) -> None:
-    tree = sub.add_parser("tree", parents=[p.common, p.runs, p.window, p.as_json, p.limit, p.wide],
+    tree = sub.add_parser("tree", parents=[p.common, p.host, p.runs, p.window, p.as_json, p.limit,
+                                                    p.wide],
                           help="the recorded process tree",
                           description="Processes as a tree, grouped by run and container. With "
                           "no selection, every run (the newest 1000 processes unless --limit).")
@@ -179,7 +164,8 @@ def _tree(sub, p: _Parents) -> None:
 
 
 def _files(sub, p: _Parents) -> None:
-    files = sub.add_parser("files", parents=[p.common, p.runs, p.window, p.as_json, p.limit, p.wide],
+    files = sub.add_parser("files", parents=[p.common, p.host, p.runs, p.window, p.as_json, p.limit,
+                                                      p.wide],
                            help="files each process opened and wrote",
                            description="Open file descriptions, like lsof after the fact. With no "
                            "selection, every run (the newest 1000 files unless --limit).")
@@ -192,13 +178,13 @@ def _files(sub, p: _Parents) -> None:
 
 
 def _containers(sub, p: _Parents) -> None:
-    sub.add_parser("containers", parents=[p.common, p.runs, p.as_json, p.limit, p.wide],
+    sub.add_parser("containers", parents=[p.common, p.host, p.runs, p.as_json, p.limit, p.wide],
                    help="the containers godo saw",
                    description="Like `docker ps -a`, for what godo recorded in every run.")
 
 
 def _export(sub, p: _Parents) -> None:
-    export = sub.add_parser("export", parents=[p.common, p.runs], help="documents as Extended JSON or ECS lines, streamed",
+    export = sub.add_parser("export", parents=[p.common, p.host, p.runs], help="documents as Extended JSON or ECS lines, streamed",
                             description="Every document of a collection (default: all four, "
                             "each line tagged with `_collection`), one JSON object a line.")
     export.add_argument("--format", choices=("jsonl", "ecs"), default="jsonl",
@@ -210,9 +196,17 @@ def _export(sub, p: _Parents) -> None:
 
 
 def _runs(sub, p: _Parents) -> None:
-    sub.add_parser("runs", parents=[p.common, p.as_json, p.limit], help="the runs recorded, newest first",
+    sub.add_parser("runs", parents=[p.common, p.host, p.as_json, p.limit],
+                   help="the runs recorded, newest first",
                    description="One row a run: its id (what --run takes), host, mode, start, "
                    "end, status and counts.")
+
+
+def _hosts(sub, p: _Parents) -> None:
+    sub.add_parser("hosts", parents=[p.common, p.as_json, p.limit],
+                   help="the hosts that recorded into this store, last seen first",
+                   description="One row a host (what --host takes): its runs, when it was first "
+                   "and last seen, and its newest run.")
 
 
 def _prune(sub, p: _Parents) -> None:
@@ -226,7 +220,7 @@ def _prune(sub, p: _Parents) -> None:
 
 
 def _status(sub, p: _Parents) -> None:
-    sub.add_parser("status", parents=[p.common, p.as_json],
+    sub.add_parser("status", parents=[p.common, p.host, p.as_json],
                    help="the kernel's audit state, rules, the store and the last run")
 
 
@@ -254,5 +248,6 @@ def _install_service(sub, p: _Parents) -> None:
 
 _COMMAND_BUILDERS = {"record": _record, "replay": _replay, "tree": _tree, "files": _files,
                      "containers": _containers, "export": _export, "runs": _runs,
+                     "hosts": _hosts,
                      "prune": _prune, "status": _status,
                      "store": _store, "install-service": _install_service}

@@ -13,7 +13,7 @@ from itertools import islice
 from ..errors import ConfigError
 from ..localtime import local_time
 from ..store.queries import (NOTHING_YET, WORKLOAD, container_names, container_summaries,
-                             latest_run, path_terms, query, run_id, selection)
+                             known_host, latest_run, path_terms, query, run_id, selection)
 from .output import nothing, print_lines, print_rich, terminal_width, write_jsonl
 from .settings import database
 
@@ -84,12 +84,15 @@ def cmd_files(args) -> int:
 def cmd_containers(args) -> int:
     from .views import render_containers
     with database(args) as db:
-        run = run_id(db, args.run) if args.run else latest_run(db) if args.latest else None
+        host = known_host(db, args.host) if args.host else None
+        run = (run_id(db, args.run, host) if args.run else
+               latest_run(db, host) if args.latest else None)
         if args.latest and run is None:
             return nothing(NOTHING_YET)
-        docs = container_summaries(db, run=run)
+        docs = container_summaries(db, run=run, host=host)
     if not docs:
-        return nothing("no containers recorded" + (f" (run {run})" if run else ""))
+        which = ", ".join(([f"host {host}"] if host else []) + ([f"run {run}"] if run else []))
+        return nothing("no containers recorded" + (f" ({which})" if which else ""))
     docs, cut = _cut(docs, args.limit)
     if args.json:
         write_jsonl(docs)
@@ -106,8 +109,9 @@ def _check_window(args) -> None:
 
 
 def _selection(db, args, start: str, end: str):
-    return selection(db, run=args.run, latest=args.latest, container=args.container,
-                     since=args.since, until=args.until, start=start, end=end)
+    return selection(db, host=args.host, run=args.run, latest=args.latest,
+                     container=args.container, since=args.since, until=args.until, start=start,
+                     end=end)
 
 
 # A listing of every run shows, unless --limit says otherwise, its newest rows:

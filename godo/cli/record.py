@@ -10,7 +10,8 @@ from contextlib import contextmanager
 from ..errors import ConfigError
 from ..tracker import Scope
 from .output import shown
-from .settings import config, data_dir, mongo_uri, on_terminal, pick, postgresql_url, store, where
+from .settings import data_dir, mongo_uri, on_terminal, postgresql_url, setting, store, where
+from .settings import options as options_of
 
 # Below this size a replay is over before a progress bar would tell anything.
 PROGRESS_MIN_BYTES = 8 << 20
@@ -22,30 +23,19 @@ def cmd_record(args) -> int:
     from ..source.session import require_root
     from ..store.local import server_pids
     require_root()
-    cfg = config(args)
     command = list(args.cmd)
     if command and command[0] == "--":
         command = command[1:]
-    scope_kind = pick(args.scope, cfg, "record", "scope", "containers")
-    pid = args.pid if args.pid is not None else cfg.get("record", "pid")
+    scope_kind = setting(args, "record", "scope")
+    pid = setting(args, "record", "pid")
     if scope_kind == "pid" and pid is None and not command:
         raise ConfigError("--scope pid needs --pid N")
     scope = Scope(scope_kind, pid if scope_kind == "pid" else None)
-    multicast = pick(args.multicast, cfg, "record", "multicast", False)
-    _audit_preflight(multicast)
-    options = RecordOptions(
-        scope=scope, multicast=multicast,
-        backlog_limit=pick(args.backlog, cfg, "rules", "backlog", RecordOptions.backlog_limit),
-        backlog_wait_time=pick(args.backlog_wait, cfg, "rules", "backlog_wait",
-                               RecordOptions.backlog_wait_time),
-        raw_log=pick(args.raw_log, cfg, "record", "raw_log", None),
-        raw_log_keep=cfg.get("record", "raw_log_keep", RecordOptions.raw_log_keep),
-        raw_log_max_bytes=cfg.get("record", "raw_log_max_mb", 0) << 20,
-        checkpoint_interval=cfg.get("record", "checkpoint_interval",
-                                    RecordOptions.checkpoint_interval))
+    options = RecordOptions(scope=scope, **options_of(args, "record"))
+    _audit_preflight(options.multicast)
     # A loopback cluster's postmaster is excluded like a loopback mongod.
     options.exclude_pids = (server_pids(mongo_uri(args) or postgresql_url(args))
-                            | set(cfg.get("rules", "exclude_pids", ())))
+                            | set(options.exclude_pids))
     if not command:
         mode = "multicast, read-only" if options.multicast else "unicast"
         started = f"godo: recording {scope.describe()} ({mode}) into {where(args)} until SIGTERM"
@@ -57,19 +47,12 @@ def cmd_record(args) -> int:
             sd_notify("READY=1")
 
         options.on_ready = ready
-    keep = args.keep or _keep(cfg)
-    with store(args) as opened, _retention(opened, keep):
+    with store(args) as opened, _retention(opened, setting(args, "store", "keep")):
         report = Recorder(opened, data_dir(args), options).run(command or None)
         settled(opened)
     report.store = opened.stats()
     _summary(report)
     return _said_lost(report, report.exit_status if report.exit_status is not None else 0)
-
-
-def _keep(cfg):
-    from ..config import parse_duration
-    keep = cfg.get("store", "keep")
-    return None if keep is None else parse_duration(keep)
 
 
 @contextmanager

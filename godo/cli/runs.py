@@ -3,7 +3,7 @@ with every document they wrote."""
 
 from __future__ import annotations
 
-from ..store.queries import delete_runs, run_id, runs
+from ..store.queries import delete_runs, known_host, run_id, runs
 from ..store.retention import expired_runs, refuse_running, said
 from .output import nothing, print_lines, terminal_width, write_jsonl
 from .settings import database
@@ -13,7 +13,8 @@ from .status import as_seen_now
 def cmd_runs(args) -> int:
     from .views import render_runs
     with database(args) as db:
-        docs = [as_seen_now(run) for run in runs(db, args.limit)]
+        host = known_host(db, args.host) if args.host else None
+        docs = [as_seen_now(run) for run in runs(db, args.limit, host)]
     if not docs:
         return nothing("no runs recorded")
     if args.json:

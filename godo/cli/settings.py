@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import sys
-import urllib.parse
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -34,20 +33,35 @@ def config(args) -> config_mod.Config:
     return cfg
 
 
+def setting(args, section: str, key: str):
+    """A setting of the table (godo/settings_table.py) as this command has it: its
+    flag, else its environment variable, else the config file, else its default."""
+    from ..settings_table import value
+    return value(args, config(args), section, key)
+
+
+def options(args, target: str) -> dict:
+    """The options of a run ("record") or of its store ("store"), from the table."""
+    from ..settings_table import options as made
+    return made(args, config(args), target)
+
+
 def store_urls(args) -> tuple[str | None, str | None]:
     """(MongoDB URI, PostgreSQL URL): flags, else the environment ($GODO_MONGO_URI,
     $GODO_POSTGRESQL_URL), else the config's `[store] uri` or `postgresql`; the
     first of these that names one wins, and naming both at once is an error.
     (None, None): the embedded FerretDB."""
+    from ..settings_table import BY_NAME
     cfg = config(args)
-    levels = (("flags", args.mongo, getattr(args, "postgresql", None)),
-              ("environment", os.environ.get("GODO_MONGO_URI"), os.environ.get("GODO_POSTGRESQL_URL")),
+    uri, postgresql = BY_NAME[("store", "uri")], BY_NAME[("store", "postgresql")]
+    levels = (("flags", getattr(args, uri.dest, None), getattr(args, postgresql.dest, None)),
+              ("environment", os.environ.get(uri.env), os.environ.get(postgresql.env)),
               (f"config {cfg.path}", cfg.get("store", "uri"), cfg.get("store", "postgresql")))
-    for where, mongo, postgresql in levels:
-        if mongo and postgresql:
+    for where, mongo, pg in levels:
+        if mongo and pg:
             raise ConfigError(f"both a MongoDB URI and a PostgreSQL URL in the {where}: give one")
-        if mongo or postgresql:
-            return mongo or None, postgresql or None
+        if mongo or pg:
+            return mongo or None, pg or None
     return None, None
 
 
@@ -63,17 +77,10 @@ def postgresql_url(args) -> str | None:
 
 def data_dir(args, *, create: bool = False) -> Path:
     """The data directory, checked; made only by a command that writes (`create`)."""
-    configured = config(args).get("store", "data_dir")
-    if configured and not os.environ.get("GODO_DATA_DIR"):
+    configured = setting(args, "store", "data_dir")
+    if configured:
         return private_dir(Path(os.path.abspath(configured)), create=create)
     return default_data_dir(create=create)
-
-
-def pick(flag, cfg: config_mod.Config, section: str, key: str, default):
-    """A flag given wins over the config file, which wins over the default."""
-    if flag is not None:
-        return flag
-    return cfg.get(section, key, default)
 
 
 def database_name(uri: str | None) -> str:
@@ -81,16 +88,15 @@ def database_name(uri: str | None) -> str:
 
     Read from the text: pymongo's parser would resolve a mongodb+srv:// name in DNS
     here, before there is a client to report a failure as a connection error."""
-    from ..store.uri import redact
     from ..store.schema import DEFAULT_DATABASE
+    from ..store.uri import redact, uri_parts
     if not uri:
         return DEFAULT_DATABASE
-    scheme, sep, rest = uri.partition("://")
-    if not sep or scheme not in ("mongodb", "mongodb+srv"):
+    parts = uri_parts(uri)
+    if "://" not in uri or parts.scheme not in ("mongodb", "mongodb+srv"):
         raise ConfigError(f"invalid database URI {redact(uri)}: it must begin with "
                           "'mongodb://' or 'mongodb+srv://'")
-    path = rest.partition("?")[0].rpartition("@")[2].partition("/")[2]
-    name = urllib.parse.unquote_plus(path)
+    name = parts.database
     # mongodb://user:pw@host/admin names the database to log in to, not one to fill.
     return name if name and name not in ("admin", "local", "config") else DEFAULT_DATABASE
 
@@ -104,12 +110,9 @@ def store(args):
     """The store a run writes into (`--store null`: none), open for the block."""
     from ..store.opening import open_store
     uri, postgresql = (None, None) if _null(args) else store_urls(args)
-    cfg = config(args)
-    options = {} if _null(args) else {
-        key: cfg.get("store", key) for key in ("batch_size", "flush_interval", "max_queued")
-        if cfg.get("store", key) is not None}
+    given = {} if _null(args) else options(args, "store")
     with open_store(uri, data_dir(args, create=True), null=_null(args), database=database_name(uri),
-                    postgresql=postgresql, **options) as opened:
+                    postgresql=postgresql, **given) as opened:
         yield opened
 
 

@@ -85,10 +85,14 @@ def _audit_status() -> tuple[dict, dict]:
 
 
 def _store_status(args) -> dict:
+    """The documents of each collection and the last run: of one host with --host
+    (every document names its host), else of all."""
+    from ..store.queries import known_host
     with database(args) as db:
-        counts = {name: db[name].count_documents({}) for name in COLLECTIONS}
-        last = db.runs.find_one({}, sort=[("started", -1)])
-    return {"where": where(args), "database": db.name, "counts": counts,
+        mine = {"host": known_host(db, args.host)} if getattr(args, "host", None) else {}
+        counts = {name: db[name].count_documents(mine) for name in COLLECTIONS}
+        last = db.runs.find_one(mine, sort=[("started", -1)])
+    return {"where": where(args), "database": db.name, **mine, "counts": counts,
             "last_run": last and as_seen_now(last)}
 
 

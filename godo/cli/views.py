@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from ..hotpath import contract as C
+from ..vocab import kernel as C
 from .output import shown
 from .table import Column, shorten_end, shorten_middle, table
 
@@ -320,7 +320,8 @@ def render_status(report: dict) -> Table:
         grid.add_row("store", _text(f"{shown(store['where'])}   ", (shown(store["error"]), "red")))
     else:
         counts = "   ".join(f"{name} {n}" for name, n in store["counts"].items())
-        grid.add_row("store", Text(f"{shown(store['where'])}   database {shown(store['database'])}"))
+        host = f"   host {shown(store['host'])}" if store.get("host") else ""
+        grid.add_row("store", Text(f"{shown(store['where'])}   database {shown(store['database'])}{host}"))
         grid.add_row("", counts)
         run = store.get("last_run")
         if run is None:
@@ -467,4 +468,23 @@ def render_runs(runs: list[dict], width: int | None) -> list[str]:
                    priority=3, narrow=("PROCS", [str(run.get("processes", 0)) for run in runs])),
             column("FILES", [run.get("files", 0) for run in runs], right=True, priority=2),
             column("COMMAND", map(what, runs))]
+    return table(cols, width)
+
+
+def render_hosts(hosts: list[dict], width: int | None) -> list[str]:
+    """One row a host, as `godo hosts` lists them (the last seen first), its newest
+    run last. At 80 columns the times shorten and the first seen goes first."""
+    def column(header, values, **kwargs):
+        return Column(header, [shown(value) for value in values], **kwargs)
+
+    first = [row.get("first_seen") for row in hosts]
+    last = [None if row.get("running") else row.get("last_seen") for row in hosts]
+    cols = [column("HOST", [row["host"] for row in hosts]),
+            column("RUNS", [row.get("runs", 0) for row in hosts], right=True),
+            column("FIRST SEEN", map(_stamp, first), priority=1,
+                   narrow=("FIRST SEEN", [_stamp(t, short=True) for t in first])),
+            column("LAST SEEN", [_stamp(t) if t else "running" for t in last], priority=3,
+                   narrow=("LAST SEEN", [_stamp(t, short=True) if t else "running" for t in last])),
+            column("STATUS", [row.get("newest_status") or "-" for row in hosts], priority=2),
+            column("NEWEST RUN", [row.get("newest_run") or "-" for row in hosts])]
     return table(cols, width)

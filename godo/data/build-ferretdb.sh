@@ -9,10 +9,11 @@
 # where godo.store.ferret looks after the binary a wheel carries. Prints the
 # binary's path. Idempotent: a binary already there that reports v1.24.2 is kept.
 #
-# Two bugs of v1.24.2's SQLite backend are patched, and godo's queries are pushed
-# down into SQLite and PostgreSQL (see apply_patch below). BUILD names that build:
-# the version and a digest of this script and the Go files it adds (godo.store.ferret
-# computes the same), so a binary built from other patches or flags is never reused.
+# Two bugs of v1.24.2's SQLite backend are patched, godo's queries are pushed down
+# into SQLite and PostgreSQL (see apply_patch below), and SQLite's memcmp/memcpy/
+# memmove are Go's own (5. below). BUILD names that build: the version and a digest
+# of this script and the Go files it adds (godo.store.ferret computes the same), so a
+# binary built from other patches or flags is never reused.
 #
 # The binary is static (CGO_ENABLED=0: FerretDB's SQLite is pure Go) and stripped,
 # so the one a wheel carries runs on any Linux of its architecture.
@@ -93,15 +94,19 @@ apply_patch internal/handler/msg_update.go \
 #    equalities, ranges and $or of them are pushed down into SQLite, and with them a
 #    one-field sort and the limit; indexes on top-level fields are built on the SQL
 #    value they compare.
-#    The why and the limits: ferretdb/backends_godo_pushdown.go beside this script.
+#    The why and the limits: ferretdb/backends_godo_pushdown.go beside this script;
+#    the walks over a filter and a $regex that both backends share are
+#    ferretdb/backends_godo_{filter,regex}.go.
 cp "$here/ferretdb/backends_godo_pushdown.go" "$scratch/src/internal/backends/godo_pushdown.go"
+cp "$here/ferretdb/backends_godo_filter.go" "$scratch/src/internal/backends/godo_filter.go"
+cp "$here/ferretdb/backends_godo_regex.go" "$scratch/src/internal/backends/godo_regex.go"
 cp "$here/ferretdb/sqlite_godo_pushdown.go" "$scratch/src/internal/backends/sqlite/godo_pushdown.go"
 apply_patch internal/backends/collection.go \
     $'\t\tsortValue := params.Sort.Map()["$natural"].(int64)' \
     $'\t\tsortValue := params.Sort.Map()[params.Sort.Keys()[0]].(int64) // godo: one field, or $natural'
 apply_patch internal/backends/sqlite/backend.go \
     $'\treturn backends.BackendContract(&backend{' \
-    $'\tbackends.GodoPushable = godoPushable\n\n\treturn backends.BackendContract(&backend{'
+    $'\tbackends.GodoPushable = backends.GodoWhole(godoTerm)\n\n\treturn backends.BackendContract(&backend{'
 apply_patch internal/backends/sqlite/collection.go \
     $'\t// that logic should exist in one place\n\t// TODO https://github.com/FerretDB/FerretDB/issues/3235\n\tif params.Filter.Len() == 1 {\n\t\tv, _ := params.Filter.Get("_id")\n\t\tswitch v.(type) {\n\t\tcase string, types.ObjectID:\n\t\t\twhereClause = fmt.Sprintf(` WHERE %s = ?`, metadata.IDColumn)\n\t\t\targs = []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}\n\t\t}\n\t}' \
     $'\t// godo: every term of the filter SQLite can compare, a lone _id among them.\n\twhereClause, args = prepareGodoWhere(params.Filter)'
@@ -120,12 +125,11 @@ apply_patch internal/handler/msg_find.go \
 #    MongoDB sorts; and creates that change the catalog are made one front-end at a
 #    time, each on the catalog read again (many front-ends, one database).
 #    The why and the limits: ferretdb/postgresql_godo_*.go beside this script.
-cp "$here/ferretdb/backends_godo_filter.go" "$scratch/src/internal/backends/godo_filter.go"
 cp "$here/ferretdb/postgresql_godo_pushdown.go" "$scratch/src/internal/backends/postgresql/godo_pushdown.go"
 cp "$here/ferretdb/postgresql_godo_catalog.go" "$scratch/src/internal/backends/postgresql/metadata/godo_catalog.go"
 apply_patch internal/backends/postgresql/backend.go \
     $'\treturn backends.BackendContract(&backend{' \
-    $'\tbackends.GodoPushable = godoPushable\n\n\treturn backends.BackendContract(&backend{'
+    $'\tbackends.GodoPushable = backends.GodoWhole(godoTerm)\n\n\treturn backends.BackendContract(&backend{'
 apply_patch internal/backends/postgresql/collection.go \
     $'\twhere, args, err = prepareWhereClause(&placeholder, params.Filter)' \
     $'\tlead := godoLead(params.Filter, params.Sort, meta.Indexes)\n\twhere, args, err = prepareGodoWhere(&placeholder, params.Filter, lead)'
@@ -166,6 +170,27 @@ refresh_on_miss 'func (r *Registry) CollectionGet(ctx context.Context, dbName, c
     "$unnamed_pool" 'dbName, collectionName'
 refresh_on_miss 'func (r *Registry) CollectionList(ctx context.Context, dbName string) ([]*Collection, error) {' \
     "$unnamed_pool" 'dbName, ""'
+# 5. SQLite's memcmp, memcpy and memmove are musl's C loops transpiled to Go, a
+#    byte at a time (modernc.org/libc on linux amd64, arm64 and loong64). An insert
+#    spends ~15% of FerretDB's CPU in memcmp alone: SQLite's JSON cache compares each
+#    document's text with the parsed ones (once per index expression), and the
+#    B-trees compare keys. They are replaced by Go's own (vectorised) copy and
+#    compare, in a copy of the module FerretDB builds against. Same results.
+arch=$(go env GOARCH)
+libcdir=$(cd "$scratch/src" && go list -m -json modernc.org/libc |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')
+cp -R "$libcdir" "$scratch/libc"
+chmod -R u+w "$scratch/libc"
+musl=$scratch/libc/ccgo_linux_$arch.go
+if [[ -f $musl ]]; then
+    for f in memcmp memcpy memmove; do
+        perl -0777 -ne "exit(/^func X$f\(tls \*TLS, /m ? 0 : 1)" "$musl" ||
+            { echo "build-ferretdb.sh: no X$f in $musl" >&2; exit 1; }
+        perl -pi -e "s/^func X$f\(tls \*TLS, /func x${f}Musl(tls *TLS, /" "$musl"
+    done
+    cp "$here/ferretdb/sqlite_godo_libc.go" "$scratch/libc/godo_mem.go"
+    (cd "$scratch/src" && go mod edit -replace "modernc.org/libc=$scratch/libc")
+fi
 (cd "$scratch/src" && gofmt -l internal/backends internal/handler/msg_find.go) >&2
 (cd "$scratch/src" && go build -trimpath -ldflags="-s -w" -o "$scratch/ferretdb" ./cmd/ferretdb) >&2
 

@@ -1,8 +1,9 @@
 """The hot path: parse records, assemble them into events, cook each event into
 an activity; batches in, a list of `Activity` per batch out.
 
-`contract` holds the tables both twins load. The compiled twin is one extension
-module built from `_ext/hotpath/`; the pure-Python twin is `_parse_py`,
+Both twins read the audit vocabulary (godo.vocab: record types, syscall tables,
+the calls' rows) and keep the bounds in `contract`. The compiled twin is one
+extension module built from `_ext/godo/hotpath/`; the pure-Python twin is `_parse_py`,
 `_assemble_py` and `_cook_py`, wired by `_pipeline_py`. `godo.twins` picks.
 """
 

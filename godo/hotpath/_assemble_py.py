@@ -1,6 +1,6 @@
 """Assembler, pure Python: parsed records -> complete events, a batch at a time.
 
-The twin of `_ext/hotpath/assemble.pxi`. Records of one serial are gathered into
+The twin of `_ext/godo/hotpath/assemble.pxi`. Records of one serial are gathered into
 an `Event` until it is complete: on its PROCTITLE (the last record the kernel
 writes for a syscall event; logs carry no EOE), on EOE, when it falls a `window`
 of serials behind the newest (logs again), on a time-out (live, `expire`), or when
@@ -11,7 +11,7 @@ RECORD_COST; an event that alone would pass the budget refuses the record.
 
 from __future__ import annotations
 
-from . import contract as C
+from .contract import RECORD_COST
 from ._parse_py import (CWD_RECORD, EOE_RECORD, EXECVE_RECORD, LONE_RECORD, OPENAT2_RECORD,
                         PATH_RECORD, PROCTITLE_RECORD, SYSCALL_RECORD, records)
 
@@ -62,7 +62,7 @@ class Assembler:
         self._bytes = 0
 
     def add(self, batch: list, now: float) -> None:
-        events, max_bytes, record_cost = self._events, self.max_bytes, C.RECORD_COST
+        events, max_bytes, record_cost = self._events, self.max_bytes, RECORD_COST
         malformed = 0
         for kind, ts, serial, size, value, location in records(batch):
             if kind >= EOE_RECORD:

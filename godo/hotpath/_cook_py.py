@@ -1,8 +1,9 @@
 """Cook, pure Python: a complete event -> its activity.
 
-The twin of `_ext/hotpath/cook.pxi`. An event becomes at most one `Activity`
-(the cooked-event contract): which kind, if any, comes from the contract's
-call -> kind rules; what each call adds is read from the event's records here.
+The twin of `_ext/godo/hotpath/cook.pxi`. An event becomes at most one `Activity`
+(the cooked-event contract), by interpreting its call's row (godo.vocab.calls):
+the row gives the kind and where each field is among the call's arguments; what
+a kind means (an open's fd is its result, ...) is read from the event's records here.
 """
 
 from __future__ import annotations
@@ -10,20 +11,24 @@ from __future__ import annotations
 import re
 from operator import attrgetter
 
-from . import contract as C
+from ..vocab import calls as CALLS
+from ..vocab import kernel as K
+from ..vocab import records as R
+from ..vocab import syscalls as S
+from ..vocab.activity import ACTIVITY_FIELDS, ACTIVITY_HEAD
 from ._parse_py import CACHE_SIZE, dec, fields, hex_, join, normalise, text, to_str, tty
 
 # -- the activity ---------------------------------------------------------------
 
-_FIELD_VALUES = attrgetter(*C.ACTIVITY_FIELDS)
-_TAIL = C.ACTIVITY_FIELDS[len(C.ACTIVITY_HEAD):]
+_FIELD_VALUES = attrgetter(*ACTIVITY_FIELDS)
+_TAIL = ACTIVITY_FIELDS[len(ACTIVITY_HEAD):]
 
 
 def _init_source() -> str:
     """Activity.__init__, written from the field list (as dataclasses and namedtuple
     write theirs): the SYSCALL record's fields, from its arguments."""
-    return (f"def __init__(self, {', '.join(C.ACTIVITY_HEAD)}):\n"
-            + "".join(f"    self.{name} = {name}\n" for name in C.ACTIVITY_HEAD))
+    return (f"def __init__(self, {', '.join(ACTIVITY_HEAD)}):\n"
+            + "".join(f"    self.{name} = {name}\n" for name in ACTIVITY_HEAD))
 
 
 class Activity:
@@ -33,11 +38,11 @@ class Activity:
     nothing for the fields its kind lacks. The compiled twin's class is written from
     the same field list at build time."""
 
-    __slots__ = C.ACTIVITY_HEAD + ("__dict__",)
+    __slots__ = ACTIVITY_HEAD + ("__dict__",)
 
     def to_dict(self) -> dict:
         """The contract's JSON object: every field that has a value, in order."""
-        return {name: value for name, value in zip(C.ACTIVITY_FIELDS, _FIELD_VALUES(self))
+        return {name: value for name, value in zip(ACTIVITY_FIELDS, _FIELD_VALUES(self))
                 if value is not None}
 
     def __repr__(self) -> str:
@@ -51,18 +56,65 @@ exec(_init_source(), _made)  # noqa: S102 - code written here from the contract'
 Activity.__init__ = _made["__init__"]
 
 
-# -- the call of a SYSCALL record -------------------------------------------------
+# -- the calls, from their rows ------------------------------------------------------
 
-# arch -> syscall number -> (name, cook code, kind of activity, arch name).
-_CALLS = {arch: {number: (name, code, C.KINDS[code], C.ARCH_NAMES[arch])
-                 for number, (name, code) in C.table(arch).items()}
-          for arch in C.ARCH_NAMES}
+# A row's fields as readers of the four raw argument registers (`regs`, hex as the
+# kernel prints them): one function per field the row places, None for the others.
+def _reader(where):
+    if where is None:
+        return None
+    form, reg = where.form, where.reg
+    if form == CALLS.INT:
+        return lambda regs: _INT32[regs[reg]]
+    if form == CALLS.U32:
+        return lambda regs: int(regs[reg], 16) & 0xFFFFFFFF
+    if form == CALLS.WORD:
+        return lambda regs: int(regs[reg], 16)
+    if form == CALLS.BIT:
+        mask = where.mask
+        return lambda regs: bool(int(regs[reg], 16) & mask)
+    if form == CALLS.CONST:
+        value = where.value
+        return lambda regs: value
+    if form == CALLS.FLAG:
+        mask, value, added = where.mask, where.value, where.value | where.extra
+        return lambda regs: added if int(regs[reg], 16) & mask else value
+    if form == CALLS.OPENAT2_FLAGS:
+        return _OPENAT2
+    raise ValueError(f"no reader for form {form}")
+
+
+def _OPENAT2(regs):  # noqa: N802 - a marker: openat2's flags are the event's, not a register's
+    raise AssertionError("openat2's flags are read from its OPENAT2 record")
+
+
+class _Row:
+    """One row of vocab.calls, its fields made readers."""
+
+    def __init__(self, row):
+        layout = row.layout
+        self.name, self.kind = row.name, row.kind
+        for field in CALLS.LAYOUT_FIELDS:
+            setattr(self, field, _reader(layout.get(field)))
+        self.path, self.new_path = layout.get("path"), layout.get("new_path")
+        # Whether its arguments or result decide the kind, or whether there is one.
+        self.decides = row.kind == "spawn" or self.marks is not None or self.command is not None
+
+
+# fcntl's commands: command -> (kind, reader of cloexec).
+_FCNTL = {command: (kind, _reader(cloexec)) for command, (kind, cloexec) in CALLS.FCNTL_COMMANDS.items()}
+
+# arch -> syscall number -> (name, row, kind of activity, arch name).
+_ROWS = {code: _Row(row) for code, row in enumerate(CALLS.CALLS, 1)}
+_CALLS = {arch: {number: (name, _ROWS[code], _ROWS[code].kind, S.ARCH_NAMES[arch])
+                 for number, (name, code) in S.table(arch).items()}
+          for arch in S.ARCH_NAMES}
 # The same by arch= and syscall= as the kernel spells them; others go by number.
 _CALLS_BY_TEXT = {b"%x" % arch: {b"%d" % number: entry for number, entry in table.items()}
                   for arch, table in _CALLS.items()}
 # O_TMPFILE by the arch name an activity gives (its value differs on aarch64).
-_O_TMPFILE = {name: C.o_tmpfile(name) for name in C.ARCH_NAMES.values()}
-_SYSCALL_KEYS = tuple(name.encode() for name in C.SYSCALL_CALL_FIELDS) + (None,)
+_O_TMPFILE = {name: K.o_tmpfile(name) for name in S.ARCH_NAMES.values()}
+_SYSCALL_KEYS = tuple(name.encode() for name in R.SYSCALL_CALL_FIELDS) + (None,)
 
 
 class _Int32(dict):
@@ -76,12 +128,12 @@ class _Int32(dict):
 
 
 _INT32 = _Int32({b"%x" % n: n for n in range(4096)})
-_INT32[b"%x" % (C.AT_FDCWD & 0xFFFFFFFF)] = C.AT_FDCWD
+_INT32[b"%x" % (K.AT_FDCWD & 0xFFFFFFFF)] = K.AT_FDCWD
 
 
-def _checked_call(values: tuple) -> tuple[str, int, str, str] | None:
-    """(name, cook code, kind, arch name) of a SYSCALL record read the general way, every value the
-    cook reads checked first, in the order the contract reports them."""
+def _checked_call(values: tuple) -> tuple | None:
+    """(name, row, kind, arch name) of a SYSCALL record read the general way, every value
+    the cook reads checked first, in the order the vocabulary reports them."""
     arch, number, _success, exit, a0, a1, a2, a3, _task_text = values
     table = _CALLS.get(hex_(arch, "arch"))
     if not table:
@@ -95,12 +147,12 @@ def _checked_call(values: tuple) -> tuple[str, int, str, str] | None:
     return entry
 
 
-_ID_KEYS = tuple((name.encode(), name) for name in C.SYSCALL_ID_FIELDS if name != "tty")
+_ID_KEYS = tuple((name.encode(), name) for name in R.SYSCALL_ID_FIELDS if name != "tty")
 
 
 def _checked_task(raw: dict) -> tuple:
-    """The task of a SYSCALL record read the general way, checked in contract order:
-    the ids only when the record has them."""
+    """The task of a SYSCALL record read the general way, checked in the vocabulary's
+    order: the ids only when the record has them."""
     task = (dec(raw.get(b"pid"), "pid"), dec(raw.get(b"ppid"), "ppid"),
             dec(raw.get(b"uid"), "uid"), dec(raw.get(b"auid"), "auid"),
             to_str(text(raw.get(b"comm"))), to_str(text(raw.get(b"exe"))))
@@ -127,90 +179,67 @@ def cook(event) -> Activity | None:
             entry = table.get(int(number)) if table else None
     if entry is None:
         return None
-    name, code, kind, arch_name = entry
+    name, row, kind, arch_name = entry
     success = None if success_raw is None else success_raw == b"yes"
     exit = None if exit_raw is None else int(exit_raw)
+    regs = (a0, a1, a2, a3)
 
     # Which activity, if any, is decided before it is built: building it reads
     # (and, for a record read the general way, checks) the task's fields.
-    if not success and code not in C.COOKED_WHEN_FAILED:
+    if not success and kind not in CALLS.COOKED_WHEN_FAILED:
         return None
+    cloexec = row.cloexec
     if kind == "exit":
         success = exit = None  # an exit does not return
-    elif code in C.DECIDED_BY_ARGUMENTS:
+    elif row.decides:
         if kind == "spawn":
             if exit is None or exit <= 0:
                 return None
-        elif code == C.FCNTL:
-            cmd = _INT32[a1]
-            if cmd == C.F_SETFD:
-                kind = C.CLOEXEC_KIND
-            elif cmd != C.F_DUPFD and cmd != C.F_DUPFD_CLOEXEC:
+        elif row.command is not None:
+            decided = _FCNTL.get(row.command(regs))
+            if decided is None:
                 return None
-        elif int(a2, 16) & C.CLOSE_RANGE_CLOEXEC:
-            kind = C.CLOEXEC_KIND
+            kind, cloexec = decided
+        elif row.marks(regs):
+            kind, cloexec = CALLS.CLOEXEC_KIND, _TRUE
     if task is None:
         task = _checked_task(event.syscall)
     act = Activity(kind, event.ts, event.serial, name, arch_name, success, exit, *task)
     if event.names is not None:
         act.names = _names(event.names)
 
-    # What each call adds to its activity, the commonest first.
+    # What the row places, then what the kind adds; the commonest first.
+    if row.fd is not None:
+        act.fd = row.fd(regs)
     if kind == "write":
-        act.fd, act.bytes = _INT32[a0 if code == C.WRITE else a2], exit
+        act.bytes = exit
     elif kind == "open":
-        if code == C.OPEN:
-            flags, mode = int(a1, 16), int(a2, 16)
-        elif code == C.OPEN_AT:
-            flags, mode = int(a2, 16), int(a3, 16)
-        elif code == C.OPEN_AT2:
+        if row.flags is _OPENAT2:
             flags, mode = event.openat2_flags, None
         else:
-            flags, mode = C.O_CREAT | C.O_WRONLY | C.O_TRUNC, int(a1, 16)
-        tmpfile = _O_TMPFILE[act.arch]
-        if flags is None or not (flags & C.O_CREAT or flags & tmpfile == tmpfile):
+            flags, mode = row.flags(regs), row.mode(regs) if row.mode is not None else None
+        tmpfile = _O_TMPFILE[arch_name]
+        if flags is None or not (flags & K.O_CREAT or flags & tmpfile == tmpfile):
             mode = None  # the kernel reads mode only with O_CREAT or O_TMPFILE
         act.flags, act.mode = flags, mode
         if success:
             act.fd = exit
-        dirfd = _INT32[a0] if code == C.OPEN_AT or code == C.OPEN_AT2 else C.AT_FDCWD
-        item, nametype = _file_entry(event.paths)
-        if item is not None:
-            act.path, act.dirfd = _located(dirfd, item, _cwd(event.cwd))
-        if success and nametype == b"CREATE":
-            act.created = True
-    elif code == C.CLOSE:
-        act.fd = _INT32[a0]
-    elif code == C.CLOSE_RANGE:
-        act.fd, act.max_fd = int(a0, 16) & 0xFFFFFFFF, int(a1, 16) & 0xFFFFFFFF
-        if kind == C.CLOEXEC_KIND:
-            act.cloexec = True
-    elif code == C.FCNTL:
-        act.fd = _INT32[a0]
-        if kind == "dup":
-            act.new_fd, act.cloexec = exit, _INT32[a1] == C.F_DUPFD_CLOEXEC
-        else:
-            act.cloexec = bool(int(a2, 16) & C.FD_CLOEXEC)
     elif kind == "dup":
-        act.fd, act.new_fd = _INT32[a0], exit
-        act.cloexec = bool(code == C.DUP3 and int(a2, 16) & C.O_CLOEXEC)
+        act.new_fd = exit
     elif kind == "spawn":
         act.child = exit
-        if code == C.SPAWN_CLONE:
-            act.thread = bool(int(a0, 16) & C.CLONE_THREAD)
-        elif code == C.SPAWN_FORK:
-            act.thread = False
+        if row.thread is not None:
+            act.thread = row.thread(regs)
+        return act
     elif kind == "exec":
         act.argv, act.argc = _argv(event.execve)
         title = event.proctitle
         if not act.argv and title is not None and title.startswith(b"proctitle=") and len(title) > 10:
             act.proctitle = _proctitle(title[10:])
-        act.cwd = cwd = _cwd(event.cwd)
-        item = _file_item(event.paths)
-        if item is not None and code == C.EXEC:
-            act.path = _located(C.AT_FDCWD, item, cwd)[0]
+        act.cwd = _cwd(event.cwd)
     elif kind == "exit":
-        act.code = int(a0, 16) & C.EXIT_CODE_MASK
+        act.code = row.code(regs) & K.EXIT_CODE_MASK
+        return act
     elif kind == "pivot_root":
         names = [to_str(n) for n, _t in event.paths if n is not None]
         if len(names) >= 2:
@@ -218,30 +247,38 @@ def cook(event) -> Activity | None:
             # call, and this event's CWD record is written after it, relative to the
             # new root. The tracker knows the cwd before.
             act.new_root, act.put_old = normalise(names[0]), normalise(names[1])
-    elif code == C.CHDIR:
-        cwd = _cwd(event.cwd)
-        item = _file_item(event.paths)
-        act.path = _located(C.AT_FDCWD, item, cwd)[0] if item is not None else cwd
-    elif code == C.FCHDIR:
-        act.fd = _INT32[a0]
-    elif kind == "rename":
-        cwd = _cwd(event.cwd)
-        old = _item_of(event.paths, b"DELETE")
-        new = _item_of(event.paths, b"CREATE")
-        if old is not None:
-            act.path, act.dirfd = _located(_INT32[a0] if code == C.RENAME_AT else C.AT_FDCWD, old, cwd)
-        if new is not None:
-            act.new_path, act.new_dirfd = _located(_INT32[a2] if code == C.RENAME_AT else C.AT_FDCWD,
-                                                   new, cwd)
-    elif kind == "unlink":
-        item = _item_of(event.paths, b"DELETE")
-        if item is not None:
-            act.path, act.dirfd = _located(_INT32[a0] if code == C.UNLINK_AT else C.AT_FDCWD, item,
-                                           _cwd(event.cwd))
+        return act
     elif kind == "kill":
-        act.target = _INT32[a0]
-        act.signal = _INT32[a2 if code == C.TGKILL else a1]
+        act.target, act.signal = row.target(regs), row.signal(regs)
+        return act
+    if cloexec is not None:
+        act.cloexec = cloexec(regs)
+    if row.max_fd is not None:
+        act.max_fd = row.max_fd(regs)
+    if row.path is not None:
+        _place(act, event, row, kind, regs)
     return act
+
+
+def _TRUE(regs) -> bool:  # noqa: N802 - a reader, as the rows' are
+    return True
+
+
+def _place(act, event, row, kind: str, regs) -> None:
+    """The row's paths: each a PATH item, joined to the cwd or kept with its dirfd."""
+    cwd = _cwd(event.cwd)
+    name, nametype = _item(event.paths, row.path)
+    if name is not None:
+        act.path, act.dirfd = _located(row.dirfd(regs) if row.dirfd else K.AT_FDCWD, name, cwd)
+        if kind == "open" and act.success and nametype == b"CREATE":
+            act.created = True
+    elif kind == "chdir":
+        act.path = cwd
+    if row.new_path is not None:
+        name = _item(event.paths, row.new_path)[0]
+        if name is not None:
+            act.new_path, act.new_dirfd = _located(row.new_dirfd(regs) if row.new_dirfd else K.AT_FDCWD,
+                                                   name, cwd)
 
 
 # -- paths -------------------------------------------------------------------------
@@ -267,7 +304,7 @@ def _located(dirfd: int, item: bytes, cwd: str | None) -> tuple[str, int | None]
     """A PATH record's name as an activity gives it: (path, None), joined with the
     cwd and normalised, or (name, dirfd) for a name relative to a directory fd,
     which only the tracker's fd table can place."""
-    if dirfd != C.AT_FDCWD and item[:1] != b"/":
+    if dirfd != K.AT_FDCWD and item[:1] != b"/":
         return normalise(to_str(item)), dirfd
     path = _PATHS.get((cwd, item))
     if path is None:
@@ -278,23 +315,17 @@ def _located(dirfd: int, item: bytes, cwd: str | None) -> tuple[str, int | None]
     return path, None
 
 
-def _file_entry(paths) -> tuple[bytes | None, bytes | None]:
-    """The name and nametype of the file an event is about: never a PARENT item."""
+_NAMETYPES = {CALLS.DELETED: b"DELETE", CALLS.CREATED: b"CREATE"}
+
+
+def _item(paths, which: int) -> tuple[bytes | None, bytes | None]:
+    """The name and nametype of a row's PATH item: the file an event is about (never
+    a PARENT item) or the name the call removed or made."""
+    want = _NAMETYPES.get(which)
     for name, nametype in paths:
-        if nametype != b"PARENT" and name is not None:
+        if name is not None and (nametype == want if want else nametype != b"PARENT"):
             return name, nametype
     return None, None
-
-
-def _file_item(paths) -> bytes | None:
-    return _file_entry(paths)[0]
-
-
-def _item_of(paths, nametype: bytes) -> bytes | None:
-    for name, kind in paths:
-        if kind == nametype and name is not None:
-            return name
-    return None
 
 
 # -- arguments ---------------------------------------------------------------------
@@ -338,10 +369,10 @@ def _arg_key(key: bytes) -> tuple[int, int | None]:
 
 def _names(raw: bytes) -> dict | None:
     """An ENRICHED SYSCALL record's names (`UID="root" SYSCALL=openat ...`): the
-    contract's ENRICHED_NAMES, keyed in lower case, quotes dropped; None when it has none."""
+    vocabulary's ENRICHED_NAMES, keyed in lower case, quotes dropped; None when it has none."""
     names = {}
     for key, value in fields(raw):
-        name = C.ENRICHED_NAMES.get(key.decode("ascii", "backslashreplace"))
+        name = R.ENRICHED_NAMES.get(key.decode("ascii", "backslashreplace"))
         if name is not None:
             if value[:1] == b'"':
                 value = value[1:-1] if value[-1:] == b'"' and len(value) > 1 else value[1:]

@@ -30,24 +30,25 @@ import posixpath
 import re
 import struct
 
-from . import contract as C
 from ..errors import MalformedRecord
+from ..vocab import records as R
+from .contract import MAX_LINE
 
 # What a parsed record is to the assembler: one of the records an event keeps
 # (the first four), its PROCTITLE, an OPENAT2, another part of an event, its EOE,
 # a record that is no part of any syscall event, or one that could not be parsed.
 (SYSCALL_RECORD, PATH_RECORD, CWD_RECORD, EXECVE_RECORD, PROCTITLE_RECORD, OPENAT2_RECORD,
  OTHER_RECORD, EOE_RECORD, LONE_RECORD, MALFORMED) = range(10)
-_KINDS = {C.SYSCALL: SYSCALL_RECORD, C.PATH: PATH_RECORD, C.CWD: CWD_RECORD,
-          C.EXECVE: EXECVE_RECORD, C.PROCTITLE: PROCTITLE_RECORD, C.OPENAT2: OPENAT2_RECORD,
-          C.EOE: EOE_RECORD}
-assert {t for t, kind in _KINDS.items() if kind <= EXECVE_RECORD} == C.KEPT_TYPES
+_KINDS = {R.SYSCALL: SYSCALL_RECORD, R.PATH: PATH_RECORD, R.CWD: CWD_RECORD,
+          R.EXECVE: EXECVE_RECORD, R.PROCTITLE: PROCTITLE_RECORD, R.OPENAT2: OPENAT2_RECORD,
+          R.EOE: EOE_RECORD}
+assert {t for t, kind in _KINDS.items() if kind <= EXECVE_RECORD} == R.KEPT_TYPES
 
 
 def kind_of(rtype: int) -> int:
     kind = _KINDS.get(rtype)
     if kind is None:
-        return OTHER_RECORD if C.is_multi_record(rtype) else LONE_RECORD
+        return OTHER_RECORD if R.is_multi_record(rtype) else LONE_RECORD
     return kind
 
 _KV = re.compile(rb"([^\s=]+)=(\S*)")
@@ -195,7 +196,7 @@ def _split_log_line(line: bytes):
     space = line.find(b" ", 5)
     if space < 0:
         raise MalformedRecord("no msg= after type=")
-    rtype = C.type_number(line[5:space])
+    rtype = R.type_number(line[5:space])
     if rtype < 0:
         raise MalformedRecord("unknown record type")
     rest = line[space + 1:]
@@ -206,21 +207,21 @@ def _split_log_line(line: bytes):
 
 def _value(rtype: int, body: bytes, enriched: bytes | None):
     """What the assembler files for a record of this type."""
-    if rtype == C.SYSCALL:
+    if rtype == R.SYSCALL:
         return read_syscall(body, enriched)
-    if rtype == C.PATH:
+    if rtype == R.PATH:
         return path_item(body)
-    if rtype == C.OPENAT2:
+    if rtype == R.OPENAT2:
         # The kernel writes oflag=0%llo; int(x, 0) refused the leading zero.
         flags = field(body, b"oflag=")
         if flags and not _OCT.fullmatch(flags):
             raise MalformedRecord("oflag is not octal")
         return int(flags, 8) if flags else None
-    if rtype == C.CWD:
+    if rtype == R.CWD:
         return cwd_body(body)
-    if rtype == C.EXECVE:
+    if rtype == R.EXECVE:
         return execve_args(body)
-    if rtype == C.PROCTITLE:
+    if rtype == R.PROCTITLE:
         return body
     return None
 
@@ -246,7 +247,7 @@ def read_line(line: bytes, location: int) -> tuple | None:
     """One audit.log line, without its newline; None for an empty one."""
     if not line:
         return None
-    if len(line) > C.MAX_LINE:
+    if len(line) > MAX_LINE:
         return MALFORMED, None, None, 0, "line too long", location
     try:
         rtype, rest = _split_log_line(line)
@@ -264,8 +265,8 @@ def too_long(location: int) -> tuple:
 
 # A log line's first word, `type=NAME`, for the record types `read_lines` reads
 # on its own: SYSCALL, then CWD and PATH (one per file), then PROCTITLE.
-_FAST_TYPE_WORDS = {b"type=" + C.TYPE_NAMES[n].encode(): kind_of(n)
-                    for n in (C.SYSCALL, C.CWD, C.PATH, C.PROCTITLE)}
+_FAST_TYPE_WORDS = {b"type=" + R.TYPE_NAMES[n].encode(): kind_of(n)
+                    for n in (R.SYSCALL, R.CWD, R.PATH, R.PROCTITLE)}
 # Its second word, `msg=audit(SEC.MS:SERIAL):`, exactly what _split_header takes.
 _MSG_STAMP = re.compile(rb"msg=audit\(([0-9]{1,15}\.[0-9]{1,15}):([0-9]{1,15})\):")
 
@@ -277,7 +278,7 @@ def read_lines(lines: list, enriched: bool, first: int, out: list) -> None:
     stamp_of = _MSG_STAMP.fullmatch
     extend = out.extend
     # Lines too long take the general way, which refuses them; most chunks hold none.
-    long_lines = max(map(len, lines)) > C.MAX_LINE + 1
+    long_lines = max(map(len, lines)) > MAX_LINE + 1
     last_stamp = last_time = ts = serial = None
     for lineno, line in enumerate(lines, first):
         try:
@@ -299,7 +300,7 @@ def read_lines(lines: list, enriched: bool, first: int, out: list) -> None:
                     last_time = time
                     sec, _, ms = time.partition(b".")
                     ts = int(sec) + int(ms) / 1000
-        if kind is None or long_lines and len(line) > C.MAX_LINE + 1:
+        if kind is None or long_lines and len(line) > MAX_LINE + 1:
             record = read_line(line[:-1], lineno)
             if record is not None:
                 extend(record)
@@ -336,10 +337,10 @@ def read_frames(data: bytes, first: int, out: list) -> int:
         off += 4
         frame = data[off:off + size]
         off += size
-        if len(frame) < C.NLMSGHDR_SIZE:
+        if len(frame) < R.NLMSGHDR_SIZE:
             out.extend((MALFORMED, None, None, 0, "short datagram", number))
         else:
-            out.extend(read_record(frame[4] | frame[5] << 8, frame[C.NLMSGHDR_SIZE:], number))
+            out.extend(read_record(frame[4] | frame[5] << 8, frame[R.NLMSGHDR_SIZE:], number))
         number += 1
     return number - first
 
@@ -348,7 +349,7 @@ def read_frames(data: bytes, first: int, out: list) -> int:
 
 _HEX = rb"([0-9a-fA-F]{1,16})"  # what hex_ takes
 _DEC = rb"(-?[0-9]{1,18})"  # what dec takes, less 19 digits (which may not fit 64 bits)
-_COOKED_KEYS = rb"(?:arch|syscall|success|exit|a[0-3]|ppid|pid|auid|uid|comm|exe|e?gid|[es]uid|ses|tty)="
+_COOKED_KEYS = rb"(?:" + "|".join(R.SYSCALL_FIELDS).encode() + rb")="
 # A SYSCALL record in the order the kernel writes it (audit_log_exit), each value
 # the cook reads already what hex_ and dec accept, single spaces between fields.
 # The rest, from ppid= on (audit_log_task_info), is the same text for every call
@@ -404,7 +405,7 @@ def read_syscall(body: bytes, enriched: bytes | None = None) -> tuple:
 def tty(raw: bytes | None) -> str | None:
     """tty= as the kernel writes it (bare, or `(none)`)."""
     value = to_str(raw)
-    return None if value == C.NO_TTY else value
+    return None if value == R.NO_TTY else value
 
 
 def _task(raw: bytes) -> tuple | None:
@@ -443,12 +444,12 @@ def parse_record(data: bytes, rtype: int | None = None) -> dict:
     out = {}
     for key, value in _KV.findall(body):
         name = key.decode("ascii", "backslashreplace")
-        if name in C.TEXT_FIELDS or (rtype == C.EXECVE and name[:1] == "a" and name != "argc"
+        if name in R.TEXT_FIELDS or (rtype == R.EXECVE and name[:1] == "a" and name != "argc"
                                      and not name.endswith("_len")):
             out[name] = to_str(text(value))
-        elif name in C.DECIMAL_FIELDS or name in C.HEX_FIELDS:
+        elif name in R.DECIMAL_FIELDS or name in R.HEX_FIELDS:
             try:
-                out[name] = (dec if name in C.DECIMAL_FIELDS else hex_)(value, name)
+                out[name] = (dec if name in R.DECIMAL_FIELDS else hex_)(value, name)
             except ValueError as exc:
                 raise MalformedRecord(str(exc)) from None
         else:

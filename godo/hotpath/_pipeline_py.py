@@ -1,6 +1,6 @@
 """The hot path in pure Python: parse, assemble, cook, a batch at a time.
 
-The twin of `_ext/hotpath/pipeline.pyx` with the same names, signatures and
+The twin of `_ext/godo/hotpath/_hotpath_c.pyx` with the same names, signatures and
 results; `godo.hotpath` picks the compiled one unless GODO_NO_EXTENSIONS is set.
 Both are fed bytes in batches (audit.log text, or netlink frames packed by a
 Receiver) and hand back a list of `Activity` per batch: each batch is parsed
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import io
 
-from . import contract as C
+from .contract import MAX_BYTES, MAX_ERRORS_KEPT, MAX_LINE
 from ._assemble_py import Assembler
 from ._cook_py import Activity, cook
 from ._parse_py import parse_record, read_frames, read_line, read_lines, too_long
@@ -31,7 +31,7 @@ class Pipeline:
     """One stream of records (a log, or the live kernel's) through the stages."""
 
     def __init__(self, *, window: int = 64, max_in_flight: int = 4096, timeout: float = 2.0,
-                 max_bytes: int = C.MAX_BYTES):
+                 max_bytes: int = MAX_BYTES):
         if window < 0 or max_in_flight < 1 or max_bytes < 1:
             raise ValueError("window must be >= 0, max_in_flight and max_bytes >= 1")
         self._assembler = Assembler(window, max_in_flight, timeout, max_bytes, self._bad_record,
@@ -67,7 +67,7 @@ class Pipeline:
             lines.pop(0)
             self._lineno += 1
             records.extend(too_long(self._lineno))
-        if self._overlong or len(tail) > C.MAX_LINE:
+        if self._overlong or len(tail) > MAX_LINE:
             self._overlong, self._pending = True, b""
         else:
             self._pending = tail
@@ -133,7 +133,7 @@ class Pipeline:
 
     def _bad(self, where: str, why: str) -> None:
         self.malformed += 1
-        if len(self.errors) < C.MAX_ERRORS_KEPT:
+        if len(self.errors) < MAX_ERRORS_KEPT:
             self.errors.append((where, why))
 
     def _bad_record(self, location: int, why: str) -> None:

@@ -3,5 +3,7 @@
 - `live`: recording the kernel's stream (`godo record`), with `command` for
   `godo record -- CMD`.
 - `replay`: an audit.log (`godo replay`).
-- `report`: what a run saw, and `finish_run`, the one way both end.
+- `wiring`: `Run`, a run wired once (source batches -> pipeline -> tracker ->
+  store, and its report), and the one way every run ends (`finish`, `interrupt`).
+- `report`: what a run saw.
 """

@@ -13,24 +13,24 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from ..hotpath import Pipeline
 from ..localtime import local_time
-from ..paths import boot_id, run_dir
+from ..paths import run_dir
 from ..source import rules as rules_mod
 from ..source.rawlog import RawLog, frames_to_lines
 from ..source.session import AuditSession, wait_for_marker
-from ..tracker import Scope, Tracker
+from ..tracker import Scope
 from ..tracker.procfs import boot_ticks
 from .command import Command, check_command
 from .gc_pace import RareFullCollections
-from .report import RunReport, finish_run, interrupt_run, new_run, why_interrupted
+from .report import RunReport, why_interrupted
+from .wiring import Run
 
 if TYPE_CHECKING:
     from ..store.base import Store
+    from ..tracker import Tracker
 
 _TICK = 0.5
 # Pressure on the live stream (see _Gauge): full batches in a row (4 of 256 slots
@@ -90,24 +90,24 @@ class _Stop:
                 pass
 
 
-@dataclass
 class RecordOptions:
-    scope: Scope = field(default_factory=Scope)
-    multicast: bool = False
-    backlog_limit: int = 65536
-    backlog_wait_time: int = 0
-    raw_log: str | None = None
-    raw_log_keep: int = 5        # files kept, the one written included (auditd's num_logs)
-    raw_log_max_bytes: int = 0   # rotate past this size (auditd's max_log_file); 0: on SIGUSR1 only
-    exclude_pids: set[int] = field(default_factory=set)
-    checkpoint_interval: float = 30.0
-    # The live thread runs this much nicer than godo was started (as auditd's
-    # priority_boost, whose default is also 4): when the CPUs are short, the kernel's
-    # stream is read first. 0 leaves the priority alone.
-    priority_boost: int = 4
-    # Called once every rule is in and the stream is godo's: from then on nothing
-    # in scope is missed. The CLI says "recording" and tells systemd it is ready.
-    on_ready: Callable[[], None] | None = None
+    """What a live run is told: `scope`, `on_ready`, and one attribute per row of
+    the settings table whose target is "record" (godo/settings_table.py:
+    `multicast`, `backlog` ...), its default unless given."""
+
+    def __init__(self, scope: Scope | None = None, on_ready: Callable[[], None] | None = None,
+                 **settings) -> None:
+        from ..settings_table import defaults
+        made = defaults("record")
+        unknown = set(settings) - set(made)
+        if unknown:
+            raise TypeError(f"RecordOptions: no setting {', '.join(sorted(unknown))}")
+        made.update(settings)
+        self.__dict__.update(made)
+        self.scope = scope if scope is not None else Scope()
+        # Called once every rule is in and the stream is godo's: from then on nothing
+        # in scope is missed. The CLI says "recording" and tells systemd it is ready.
+        self.on_ready = on_ready
 
 
 class _Boost:
@@ -175,9 +175,7 @@ class Recorder:
         self.store = store
         self.data_dir = data_dir
         self.options = options
-        self.pipeline = Pipeline()
-        self.tracker: Tracker | None = None
-        self.report: RunReport | None = None
+        self.active: Run | None = None  # the run, made once audit is on and its scope known
         self._raw = None
         self._stop = _Stop()
         # A write waiting for room in a full spill journal gives up once godo is
@@ -194,23 +192,22 @@ class Recorder:
                 check_command(command)  # said before audit is touched
             if opts.raw_log:
                 self._raw = RawLog(opts.raw_log, keep=opts.raw_log_keep,
-                                   max_bytes=opts.raw_log_max_bytes)
+                                   max_bytes=opts.raw_log_max_mb << 20)
             self._stop.keep_running_on_hup(not command, self._raw)
             # Audit goes on before CMD is forked: a task forked while audit was never
             # enabled since boot is never audited (see source/coverage.py).
             with AuditSession(run_dir() / "audit-session.json", multicast=opts.multicast,
-                              backlog_limit=opts.backlog_limit,
-                              backlog_wait_time=opts.backlog_wait_time) as session:
+                              backlog_limit=opts.backlog,
+                              backlog_wait_time=opts.backlog_wait) as session:
                 if command:
                     cmd = Command(command)
                     scope = Scope("command", cmd.pid)
-                report = self.report = new_run("multicast" if opts.multicast else "unicast",
-                                               scope, command)
+                run = self.active = Run(self.store, "multicast" if opts.multicast else "unicast",
+                                     scope, command=command, live=True,
+                                     checkpoint_interval=opts.checkpoint_interval)
+                report, tracker = run.report, run.tracker
                 report.coverage = session.coverage.document()
                 report.audit_enabled_at = session.enabled_at
-                tracker = self.tracker = Tracker(self.store, host=report.host, boot_id=boot_id(),
-                                                 scope=scope, run=report.run_id, live=True,
-                                                 checkpoint_interval=opts.checkpoint_interval)
                 unaudited_before = session.coverage.ticks  # None where no moment is known
                 if cmd is not None:
                     tracker.adopt_command(cmd.pid, cmd.started, command, cmd.inherited)
@@ -224,19 +221,21 @@ class Recorder:
                                               session=cmd.session if cmd else None)
                 report.session = cmd.session if cmd else None
                 report.rules = [rules_mod.describe(r, arch) for r in rules]
-                tracker.record_run(report.document())
+                run.record()
                 rules_begin = boot_ticks()
                 session.add_rules(rules)
+                # A stop signal before recording began cuts any run short; after
+                # it, it is how a daemon ends, but it cuts a command short.
                 if cmd is not None:
+                    # Read before CMD goes: a signal CMD itself sends godo comes after.
+                    stopped_early = self._stop.requested
                     cmd.go()
                 else:
                     # What started while /proc was read and the rules went in is in
                     # neither: look again for it.
                     tracker.seed_from_proc(started_before=rules_begin,
                                            unaudited_before=unaudited_before)
-                # A stop signal before recording began cuts any run short; after
-                # it, it is how a daemon ends, but it cuts a command short.
-                stopped_early = self._stop.requested
+                    stopped_early = self._stop.requested
                 if opts.on_ready is not None:
                     opts.on_ready()
                 if cmd is None:
@@ -255,13 +254,12 @@ class Recorder:
                 report.received = session.receiver.datagrams
                 report.overruns = session.receiver.overruns
                 report.batches = session.receiver.calls
-            finish_run(report, self.pipeline, tracker, self.store, command=cmd)
-            return report
+            return run.finish(command=cmd)
         except BaseException as exc:
             if cmd is not None and cmd.status is None:
                 cmd.abandon()
-            if self.tracker is not None and self.report is not None and self.report.ended is None:
-                interrupt_run(self.report, self.pipeline, self.tracker, self.store, exc)
+            if self.active is not None:
+                self.active.interrupt(exc)
             raise
         finally:
             self._stop.restore()
@@ -269,6 +267,7 @@ class Recorder:
                 self._raw.close()
 
     def _loop(self, session: AuditSession, cmd: Command | None) -> None:
+        run = self.active
         receiver = session.receiver
         slots = session.receive_slots
         gauge = _Gauge(slots)
@@ -289,8 +288,7 @@ class Recorder:
                 gauge.queued(session.status().backlog)
             if now >= next_tick:
                 next_tick = now + _TICK
-                self.tracker.process(self.pipeline.expire(now))
-                self.tracker.tick(time.time())
+                run.tick(now, time.time())
             if cmd is not None:
                 if cmd.wait():
                     return
@@ -302,7 +300,7 @@ class Recorder:
     def _batch(self, batch: bytes, dense: bool = False) -> None:
         if self._raw is not None and batch:
             self._raw.write(frames_to_lines(batch))
-        self.tracker.process(self.pipeline.feed_frames(batch, time.monotonic()), dense=dense)
+        self.active.feed_frames(batch, time.monotonic(), dense)
 
 
 _NAMED = 5  # processes a warning names; the rest are counted

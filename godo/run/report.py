@@ -1,11 +1,10 @@
-"""What one run saw (`RunReport`: the summary and the `runs` document), and the
-one way a run ends, live or replayed (`finish_run`)."""
+"""What one run saw (`RunReport`: the summary and the `runs` document), and how
+a run that ended early says why (`why_interrupted`)."""
 
 from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
 
 from .. import __version__
@@ -13,9 +12,6 @@ from ..paths import boot_id, hostname
 from ..tracker import Scope
 from ..tracker.model import utc
 from ..twins import mode
-
-_SETTLE = 5.0  # seconds the database may answer nothing before a run's end gives up waiting
-_SETTLE_LONGEST = 30.0  # seconds a run's end waits at most before its document is written
 
 
 class RunReport:
@@ -156,36 +152,6 @@ def new_run(mode: str, scope: Scope, command=None, host: str | None = None) -> R
                      time.time(), mode, scope.describe(), command)
 
 
-def finish_run(report: RunReport, pipeline, tracker, store, *, on_activities=None,
-               errors: tuple[str, ...] = (), command=None) -> None:
-    """End a run: what the pipeline still holds goes through the tracker, every
-    document still open is written, the figures are counted, and the run document
-    is written twice: as it stands, then once the database has taken everything
-    before it (or has answered nothing for a while), with the store's figures.
-    `command`, the reaped CMD of `godo record -- CMD`, gives its exit status
-    where the stream has none."""
-    activities = pipeline.flush()
-    if activities and on_activities is not None:
-        on_activities(activities)
-    tracker.process(activities)
-    if command is not None:
-        report.exit_status = command.status
-        report.exit_source = tracker.command_reaped(command.exit_code, command.signal,
-                                                    command.reaped)
-    tracker.finish(time.time() if tracker.live else tracker.last_ts or report.started)
-    report.ended = time.time()
-    report.pipeline = pipeline.stats()
-    report.tracker = dict(tracker.counts)
-    report.errors = [f"{where}: {what}" for where, what in pipeline.errors] + list(errors)
-    report.store = store.stats()
-    tracker.record_run(report.document())
-    # Not for long: a database that takes writes slowly is waited for by the
-    # command, which says how much is left (cli/record.py `settled`).
-    store.settle(_SETTLE, timeout=_SETTLE_LONGEST)
-    report.store = store.stats()
-    tracker.record_run(report.document())
-
-
 def why_interrupted(exc: BaseException | None = None, signum: int = 0, early: bool = False) -> str:
     """A run's early end said in a few words: the signal, or the error."""
     if signum:
@@ -195,15 +161,3 @@ def why_interrupted(exc: BaseException | None = None, signum: int = 0, early: bo
     if not isinstance(exc, Exception) and str(exc):
         return str(exc)  # the CLI's SIGTERM says which signal it was
     return " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-
-
-def interrupt_run(report: RunReport, pipeline, tracker, store, exc: BaseException) -> None:
-    """End a run that failed or was stopped part way: what it saw is still written,
-    and its document says `interrupted`, with why. Best effort: the failure that
-    interrupted it may fail this too, and must not be hidden by a second one."""
-    report.interrupted = report.interrupted or why_interrupted(exc)
-    try:
-        finish_run(report, pipeline, tracker, store)
-    except Exception as second:  # noqa: BLE001 - the first error is the one raised
-        print(f"godo: the interrupted run's last documents were not written: {second}",
-              file=sys.stderr)

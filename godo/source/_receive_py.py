@@ -13,7 +13,7 @@ import select
 import socket
 import struct
 
-from ..hotpath.contract import MAX_DATAGRAM
+from ..vocab.records import MAX_DATAGRAM
 
 _SIZE = struct.Struct("=I")
 

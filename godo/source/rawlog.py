@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import struct
 
-from ..hotpath.contract import EOE, NLMSGHDR_SIZE, TYPE_NAMES
+from ..vocab.records import EOE, NLMSGHDR_SIZE, TYPE_NAMES
 
 _SIZE = struct.Struct("=I")
 _NAMES = {number: name.encode() for number, name in TYPE_NAMES.items()}

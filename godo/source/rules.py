@@ -7,7 +7,8 @@ removes are the same objects.
 from __future__ import annotations
 
 from ..errors import AuditError
-from ..hotpath import contract as S
+from ..vocab import calls
+from ..vocab import syscalls as S
 from . import audit as A
 
 
@@ -37,12 +38,12 @@ def _table_rules(arch: int, exclude_pids, session: int | None) -> list[A.AuditRu
     success = (A.FIELD_SUCCESS, A.OP_EQUAL, 1)
 
     rules = [
-        A.AuditRule(S.numbers(arch, S.PROCESS_CALLS), common + [key]),
-        A.AuditRule(S.numbers(arch, S.OPEN_CALLS), common + [key]),
-        A.AuditRule(S.numbers(arch, S.FD_CALLS), common + [success, key]),
+        A.AuditRule(S.numbers(arch, calls.names(calls.PROCESS)), common + [key]),
+        A.AuditRule(S.numbers(arch, calls.names(calls.OPENS)), common + [key]),
+        A.AuditRule(S.numbers(arch, calls.names(calls.FDS)), common + [success, key]),
     ]
-    fcntl = S.numbers(arch, S.FCNTL_CALLS)
-    for command in S.FCNTL_COMMANDS:
+    fcntl = S.numbers(arch, calls.names(calls.FCNTL))
+    for command in calls.FCNTL_COMMANDS:
         rules.append(A.AuditRule(fcntl, common + [(A.FIELD_ARG0 + 1, A.OP_EQUAL, command), success, key]))
     return rules
 

@@ -4,14 +4,14 @@ timeouts, and a count of its round trips."""
 from __future__ import annotations
 
 import threading
-import urllib.parse
 
 import pymongo
 from pymongo import monitoring
-from pymongo.errors import ConfigurationError, ConnectionFailure, OperationFailure, PyMongoError
+from pymongo.errors import (ConfigurationError, ConnectionFailure, OperationFailure, PyMongoError,
+                            ServerSelectionTimeoutError)
 
 from ..errors import StoreError
-from .uri import redact
+from .uri import redact, uri_parts
 
 # Server error codes for a login the server refused.
 _UNAUTHORIZED, _AUTHENTICATION_FAILED = 13, 18
@@ -21,24 +21,67 @@ _UNAUTHORIZED, _AUTHENTICATION_FAILED = 13, 18
 # socket timeout), and a recording spills to its journal meanwhile.
 SERVER_SELECTION_TIMEOUT = 2.0
 
+# The longest reason kept whole: a server's message names its cause last, after
+# the layers that wrapped it (FerretDB's `...: ERROR: relation "..." already
+# exists (SQLSTATE 42P07)`), so a longer one loses its middle, never its end.
+REASON_CHARS = 4000
+
+
 def reason(exc: BaseException, uri: str | None = None) -> str:
-    """A pymongo error as one short line, with no credentials in it."""
+    """A pymongo error as one line, the server's message whole, with no
+    credentials and no control character in it (written `\\x1b`, as every
+    godo view writes them)."""
     text = str(exc) or type(exc).__name__
     # pymongo appends a topology dump, the configured timeouts or the server's
-    # whole reply; the reason comes first.
+    # whole reply (its message again, as a document); the reason comes first.
     for tail in (", Timeout:", " (configured timeouts:", ", full error:"):
         text = text.split(tail, 1)[0]
     text = " ".join(text.split())
     if uri:
-        userinfo = uri.partition("://")[2].rpartition("@")[0]
-        password = userinfo.partition(":")[2]
-        for secret in {userinfo, password, urllib.parse.unquote_plus(password)} - {""}:
+        # The longest first: the userinfo whole, not its password inside it.
+        for secret in sorted(uri_parts(uri).secrets, key=len, reverse=True):
             text = text.replace(secret, "***")
-    return text if len(text) <= 300 else text[:297] + "..."
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode()
+                       for c in text)
+    if len(text) > REASON_CHARS:
+        head = REASON_CHARS // 4
+        text = f"{text[:head]} ... {text[len(text) - (REASON_CHARS - head - 5):]}"
+    return text
+
+
+# What to do instead of naming several FerretDB front-ends in one URI.
+ONE_FRONT_END = ("give godo one front-end, the one on its own host (a fleet runs a FerretDB on "
+                 "every host, all in front of one PostgreSQL cluster whose URL names its servers)")
+
+
+def check_front_ends(info: dict, uri: str) -> None:
+    """Refuse a URI that names several FerretDB front-ends (`info`: the server's
+    buildInfo). Each answers as a server of its own: pymongo drops standalone seeds,
+    and of a "replica set" of them keeps the one that answered first, so it would
+    never fail over to the others."""
+    hosts = uri_parts(uri).host_list
+    if "ferretdbVersion" in info and len(hosts) > 1:
+        raise StoreError(f"the database URI {redact(uri)} names {len(hosts)} servers, and they "
+                         f"are FerretDB front-ends, between which no client fails over: "
+                         f"{ONE_FRONT_END}")
+
+
+def _standalone_seeds(exc: PyMongoError, uri: str) -> bool:
+    """Whether no server was found because every seed of a URI naming several
+    answered as a standalone (FerretDB front-ends): pymongo dropped them all, so
+    its topology has no server left, not even an unreachable one."""
+    return (isinstance(exc, ServerSelectionTimeoutError) and str(exc).endswith("servers: []>")
+            and len(uri_parts(uri).host_list) > 1)
 
 
 def connect_error(exc: PyMongoError, uri: str) -> StoreError:
     where = redact(uri)
+    if _standalone_seeds(exc, uri):
+        return StoreError(f"cannot use the database at {where}: each of its "
+                          f"{len(uri_parts(uri).host_list)} servers answered as a server of its "
+                          f"own (FerretDB front-ends do), and no client fails over between such "
+                          f"servers: {ONE_FRONT_END}")
     if isinstance(exc, ConfigurationError) and _from_dns(exc):
         # A mongodb+srv:// name that does not resolve: the URI may be right.
         return StoreError(f"cannot reach the database at {where}: {reason(exc, uri)}")

@@ -50,6 +50,15 @@ from .local import listening_port, unprovable
 # power cut the last commits, as MongoDB's default write concern (no `j`) does.
 # Measured by benchmarks/store_cost.py: see benchmarks/README.md.
 SQLITE_PRAGMAS = ("synchronous(normal)",)
+# FerretDB's insert batch: the documents of one multi-row INSERT and one SQLite
+# transaction (its default 100). godo sends 1,000 a call; one transaction for them
+# rewrites each index page touched once, not ten times. And Go's garbage collector
+# at 400% (its default 100): a document inserted allocates its BSON, its JSON and
+# the statement's arguments, all garbage at once. Together with build-ferretdb.sh's
+# memcmp, 126 -> 71 µs of FerretDB's CPU an inserted file document
+# (benchmarks/README.md, "where a document's cost goes").
+INSERT_BATCH = 1000
+GO_GC_PERCENT = "400"
 _LOG = "ferretdb.log"
 _ENDPOINT = "endpoint.json"
 _LOCK = "lock"
@@ -109,7 +118,8 @@ class EmbeddedFerret:
     def __init__(self, data_dir: str | os.PathLike, *, binary: str | None = None,
                  port: int | None = None, start_timeout: float = 30.0, stop_timeout: float = 10.0,
                  log_level: str = "info", nice: int = 10, create: bool = True,
-                 sqlite_pragmas: tuple[str, ...] = SQLITE_PRAGMAS, postgresql: str | None = None):
+                 sqlite_pragmas: tuple[str, ...] = SQLITE_PRAGMAS, postgresql: str | None = None,
+                 insert_batch: int = INSERT_BATCH, gc_percent: str = GO_GC_PERCENT):
         self.root = Path(os.path.abspath(data_dir))
         self.dir = self.root / "ferretdb"
         self.postgresql, self._pg_password = None, None
@@ -128,6 +138,8 @@ class EmbeddedFerret:
         self.log_level = log_level
         self.create = create
         self.sqlite_pragmas = sqlite_pragmas
+        self.insert_batch = insert_batch
+        self.gc_percent = gc_percent
         self.port: int | None = None
         self.pid: int | None = None
         self.owned = False
@@ -277,7 +289,8 @@ class EmbeddedFerret:
                 # `-` disables the debug HTTP listener, whose default 127.0.0.1:8088
                 # would collide between two servers.
                 "--debug-addr=-",
-                "--telemetry=disable", f"--log-level={self.log_level}"]
+                "--telemetry=disable", f"--log-level={self.log_level}",
+                f"--test-batch-size={self.insert_batch}"]
         nice = nice_binary() if self.nice else None
         if nice:
             # Under a storm godo and the workload need the CPUs first; writes that
@@ -309,13 +322,14 @@ class EmbeddedFerret:
             sqlite_url += "?" + urllib.parse.urlencode([("_pragma", p) for p in self.sqlite_pragmas])
         return ["--handler=sqlite", f"--sqlite-url={sqlite_url}"]
 
-    def _environment(self) -> dict[str, str] | None:
-        """The PostgreSQL password reaches FerretDB through a passfile, never its
-        arguments (which every user can read in /proc)."""
-        if self._pg_password is None:
-            return None
-        from .postgresql import write_passfile
-        return {**os.environ, "PGPASSFILE": str(write_passfile(self.dir, self._pg_password))}
+    def _environment(self) -> dict[str, str]:
+        """Go's collector pace, and the PostgreSQL password through a passfile, never
+        FerretDB's arguments (which every user can read in /proc)."""
+        env = {**os.environ, "GOGC": self.gc_percent}
+        if self._pg_password is not None:
+            from .postgresql import write_passfile
+            env["PGPASSFILE"] = str(write_passfile(self.dir, self._pg_password))
+        return env
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.start_timeout

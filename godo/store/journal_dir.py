@@ -1,17 +1,19 @@
 """Where a database's spill journal lives, and which godo holds it: one directory
-per database (a batch journaled for one is never replayed into another), locked
-by the godo that writes it."""
+per database, named from the identity godo keeps in that database (a batch
+journaled for one is replayed into it through whatever URI reaches it, and never
+into another), locked by the godo that writes it. A directory of the naming
+before (from the URI's host list) is moved under the new name at start."""
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
 import os
-import urllib.parse
 from pathlib import Path
 
 from ..errors import StoreError
 from ..paths import check_private_dir, open_private
+from .uri import uri_parts
 from .journal import DAMAGED, SEGMENT, Journal, JournalError
 
 
@@ -71,16 +73,74 @@ def _try_lock(path: Path) -> int | None:
     return fd
 
 
-def journal_dir_for(data_dir: str | os.PathLike, uri: str | None, database: str) -> Path:
-    """Where the spill journal for one database lives: a batch journaled for one
-    database is never replayed into another. The name holds no credentials."""
-    if uri is None:
-        target = f"embedded/{database}"
-    else:
-        netloc = urllib.parse.urlsplit(uri).netloc if "://" in uri else uri
-        target = f"{netloc.rpartition('@')[2]}/{database}"
-    digest = hashlib.sha256(target.encode()).hexdigest()[:16]
-    return Path(data_dir) / "journal" / digest
+# The collection holding the database's identity: one document, made by the
+# first godo that writes there.
+IDENTITY = "godo_store"
+
+
+def store_identity(db) -> str:
+    """The identity of the database `db` (a pymongo Database): a random id the
+    first godo to write there gives it, kept in it. The same through any URI or
+    front-end that reaches it, and another for any other database."""
+    from pymongo.errors import DuplicateKeyError
+    found = db[IDENTITY].find_one({"_id": "identity"})
+    if found is None:
+        try:
+            db[IDENTITY].insert_one({"_id": "identity", "id": os.urandom(16).hex()})
+        except DuplicateKeyError:
+            pass    # another godo made it meanwhile: its id is the one
+        found = db[IDENTITY].find_one({"_id": "identity"})
+    return found["id"]
+
+
+def journal_dir_for(data_dir: str | os.PathLike, identity: str) -> Path:
+    """Where the spill journal for the database of this identity lives: its
+    batches go to that database, whatever URI reaches it next (another front-end,
+    another spelling), and never to another."""
+    return Path(data_dir) / "journal" / hashlib.sha256(f"store/{identity}".encode()).hexdigest()[:16]
+
+
+def legacy_journal_dir(data_dir: str | os.PathLike, uri: str | None, database: str) -> Path:
+    """Where godo kept that journal before it knew the database's identity: named
+    from the URI's host list (or `embedded`) and the database."""
+    target = f"embedded/{database}" if uri is None else f"{uri_parts(uri).hosts}/{database}"
+    return Path(data_dir) / "journal" / hashlib.sha256(target.encode()).hexdigest()[:16]
+
+
+def journal_dir_of(data_dir: str | os.PathLike, db, legacy: Path | None = None) -> Path:
+    """The journal directory for the database `db`, with what an earlier godo
+    left under the `legacy` name moved into it first (see `adopt`)."""
+    base = journal_dir_for(data_dir, store_identity(db))
+    if legacy is not None and legacy != base:
+        adopt(legacy, base)
+    return base
+
+
+def adopt(legacy: Path, base: Path) -> list[Path]:
+    """Move the journals of the old naming (`legacy` and the directories beside it)
+    that hold segments to free places beside `base`, where `open_journal` finds
+    them; one another godo holds is left (that godo drains it). The moved ones."""
+    moved = []
+    free = (path for path in _candidates(base) if not path.exists())
+    for old in _candidates(legacy):
+        if not old.is_dir():
+            continue
+        lock = _try_lock(old)
+        if lock is None:
+            continue
+        try:
+            if not any(SEGMENT.match(name) for name in os.listdir(old)):
+                continue
+            for new in free:
+                try:
+                    os.rename(old, new)   # with its lock: a godo waiting on it finds it gone
+                except OSError:
+                    continue    # made meanwhile by another godo: the next place
+                moved.append(new)
+                break
+        finally:
+            os.close(lock)
+    return moved
 
 
 def open_journal(base: Path, *, max_bytes: int, fsync_interval: float | None) -> tuple[Journal, int]:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
+
+from .uri import uri_parts
 
 from ..fds import open_fds
 
@@ -50,12 +52,8 @@ def server_pids(uri: str | None) -> set[int]:
     """The pids listening on the loopback addresses of a database URI."""
     if not uri:
         return set()
-    try:
-        hosts = urlsplit(uri).netloc.rsplit("@", 1)[-1].split(",")
-    except ValueError:
-        return set()
     ports, sockets = set(), set()
-    for host in hosts:
+    for host in uri_parts(uri).host_list:
         if "%2f" in host.lower():  # a Unix socket path, percent-encoded
             sockets.add(unquote(host))
             continue

@@ -30,11 +30,14 @@ def open_store(uri: str | None, data_dir: str | os.PathLike, *, null: bool = Fal
         return
     # pymongo is imported only for a database: `--store null` starts without it.
     from .uri import resolve_uri
-    from .journal_dir import journal_dir_for
+    from .journal_dir import journal_dir_of, legacy_journal_dir
     from .writer import MongoStore
     uri = None if postgresql else resolve_uri(uri)
-    options.setdefault("journal_dir", journal_dir_for(data_dir, uri or _without_password(postgresql),
-                                                      database))
+    if "journal_dir" not in options:
+        # Named once connected, from the database's identity; a journal of the
+        # old naming for this URI is moved under it.
+        legacy = legacy_journal_dir(data_dir, uri or _without_password(postgresql), database)
+        options["journal_for"] = lambda db: journal_dir_of(data_dir, db, legacy)
     with ExitStack() as stack:
         server_pids: tuple[int, ...] = ()
         if uri is None:

@@ -9,14 +9,16 @@ from ..errors import GodoError
 from ..localtime import local_time
 
 
-def run_id(db, given: str) -> str:
-    """A run by its id, or by a unique start or end of it (the 8-hex tail)."""
-    if db.runs.find_one({"_id": given}, {"_id": 1}):
+def run_id(db, given: str, host: str | None = None) -> str:
+    """A run by its id, or by a unique start or end of it (the 8-hex tail); with
+    `host`, among that host's runs alone."""
+    mine = {} if host is None else {"host": host}
+    if db.runs.find_one({"_id": given, **mine}, {"_id": 1}):
         return given
-    matches = [r["_id"] for r in db.runs.find({}, {"_id": 1})
+    matches = [r["_id"] for r in db.runs.find(mine, {"_id": 1})
                if r["_id"].startswith(given) or r["_id"].endswith(given)]
     if not matches:
-        raise GodoError(f"no run {given} recorded")
+        raise GodoError(f"no run {given} recorded" + ("" if host is None else f" on host {host}"))
     if len(matches) > 1:
         raise GodoError(f"run {given} is ambiguous ({len(matches)} runs match)")
     return matches[0]
@@ -25,10 +27,11 @@ def run_id(db, given: str) -> str:
 NOTHING_YET = "nothing recorded yet: run `godo record -- CMD` first"
 
 
-def latest_run(db) -> str | None:
-    """The last live run, else the last replay; None before the first. A run that
-    failed (a replay of a file with no records in it) is never the latest."""
-    ok = {"status": {"$ne": "failed"}}
+def latest_run(db, host: str | None = None) -> str | None:
+    """The last live run, else the last replay (of `host`, when given); None before
+    the first. A run that failed (a replay of a file with no records in it) is
+    never the latest."""
+    ok = {"status": {"$ne": "failed"}, **({} if host is None else {"host": host})}
     latest = db.runs.find_one({"mode": {"$ne": "replay"}, **ok}, sort=[("started", -1)]) \
         or db.runs.find_one(ok, sort=[("started", -1)])
     return None if latest is None else latest["_id"]
@@ -44,9 +47,10 @@ def processes_by_id(db, ids, fields) -> dict[str, dict]:
         {"$or": [{"_id": pid} for pid in ids]}, dict.fromkeys(fields, 1))}
 
 
-def runs(db, limit: int | None = None) -> list[dict]:
-    """Every run, newest first (the runs collection is small: a document a run)."""
-    found = db.runs.find({}, sort=[("started", -1)])
+def runs(db, limit: int | None = None, host: str | None = None) -> list[dict]:
+    """Every run (of `host`, when given), newest first (the runs collection is
+    small: a document a run)."""
+    found = db.runs.find({} if host is None else {"host": host}, sort=[("started", -1)])
     return list(found.limit(limit) if limit else found)
 
 
@@ -107,19 +111,24 @@ def container_names(db, ids) -> dict[str, str]:
         {"id": {"$in": ids}, "name": {"$ne": None}}, {"id": 1, "name": 1})}
 
 
-def selection(db, *, run: str | None = None, latest: bool = False, container: str | None = None,
-              since=None, until=None, start: str, end: str) -> tuple[list[dict] | None, str]:
-    """Query terms for a run (`latest`: the latest run), a container and a time
-    window, every run when none is given, and a title saying what was selected.
-    `start`/`end` name the fields that bound a document's life. No terms (None)
-    when nothing was recorded yet: an empty answer, not an error."""
+def selection(db, *, host: str | None = None, run: str | None = None, latest: bool = False,
+              container: str | None = None, since=None, until=None, start: str,
+              end: str) -> tuple[list[dict] | None, str]:
+    """Query terms for a host, a run (`latest`: the latest run), a container and a
+    time window, every run when none is given, and a title saying what was
+    selected. `start`/`end` name the fields that bound a document's life. No terms
+    (None) when nothing was recorded yet: an empty answer, not an error."""
     terms, title = [], []
+    if host is not None:
+        known_host(db, host)
+        terms.append({"host": host})
+        title.append(f"host {host}")
     if latest:
-        run = latest_run(db)
+        run = latest_run(db, host)
         if run is None:
             return None, NOTHING_YET
     if run:
-        run = run_id(db, run)
+        run = run_id(db, run, host)
         terms.append({"run": run})
         title.append(f"run {run}")
     if container:
@@ -132,8 +141,8 @@ def selection(db, *, run: str | None = None, latest: bool = False, container: st
     if until is not None:
         terms.append({start: {"$lte": until}})
         title.append(f"until {local_time(until)}")
-    if not terms:
-        if db.runs.find_one({}, {"_id": 1}) is None:
+    if not terms or terms == [{"host": host}]:
+        if host is None and db.runs.find_one({}, {"_id": 1}) is None:
             return None, NOTHING_YET
         title.append("every run")
     return terms, ", ".join(title)
@@ -197,15 +206,48 @@ def glob_regex(glob: str) -> str:
 _DESCRIPTION = ("name", "runtime", "namespace", "pod", "status", "exit_code", "signal")
 
 
-def container_summaries(db, run: str | None = None) -> list[dict]:
+def known_host(db, host: str) -> str:
+    """`host`, when a run of it is recorded; else an error (as for a run or a
+    container that is not there)."""
+    if db.runs.find_one({"host": host}, {"_id": 1}) is None:
+        raise GodoError(f"no host {host} recorded (see godo hosts)")
+    return host
+
+
+def host_summaries(db, seen=None) -> list[dict]:
+    """One row a host that recorded a run: its runs, how many of them are running,
+    when its first began, when it was last seen (its newest end, or the start of
+    a run still running), and its newest run (id and status); the host last seen
+    first. The runs collection alone answers (a document a run). `seen(run)`: the
+    run as seen now (one left `running` by a godo that died is not)."""
+    rows: dict[str, dict] = {}
+    for run in db.runs.find({}, {"host": 1, "started": 1, "ended": 1, "status": 1, "pid": 1,
+                                 "boot_id": 1}, sort=[("started", 1)]):
+        run = seen(run) if seen is not None else run
+        row = rows.setdefault(run.get("host") or "?", {
+            "host": run.get("host") or "?", "runs": 0, "running": 0, "first_seen": None,
+            "last_seen": None, "newest_run": None, "newest_status": None})
+        running = run.get("status") == "running"
+        row["runs"] += 1
+        row["running"] += running
+        row["first_seen"] = _min(row["first_seen"], run.get("started"))
+        row["last_seen"] = _max(row["last_seen"], run.get("started") if running
+                                else run.get("ended") or run.get("started"))
+        row["newest_run"], row["newest_status"] = run["_id"], run.get("status")
+    return sorted(rows.values(), key=lambda r: (r["running"] > 0, r["last_seen"] is not None,
+                                                r["last_seen"] or 0), reverse=True)
+
+
+def container_summaries(db, run: str | None = None, host: str | None = None) -> list[dict]:
     """One row per container: its latest document's name, runtime and outcome, with
     its workload's processes, files written and first/last activity added up over
-    every run. The containers collection alone answers: the tracker writes one
+    every run (of `host`, when given). The containers collection alone answers: the tracker writes one
     document per container and run with that run's counts (a container's processes
     and files, counted again here, were a scan of both collections: 27 s at a
     million files on FerretDB). `run`: that run's alone."""
     rows: dict[str, dict] = {}
-    for doc in db.containers.find({} if run is None else {"run": run}, sort=[("last_seen", 1)]):
+    wanted = {**({} if run is None else {"run": run}), **({} if host is None else {"host": host})}
+    for doc in db.containers.find(wanted, sort=[("last_seen", 1)]):
         row = rows.setdefault(doc["id"], {"id": doc["id"], "hosts": set(), "rootfs": None,
                                           "first_seen": None, "last_seen": None,
                                           "processes": 0, "files_written": 0,

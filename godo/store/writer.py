@@ -33,23 +33,21 @@ import time
 from collections import deque
 from pathlib import Path
 
-import bson
-from bson.errors import InvalidDocument
 from pymongo import IndexModel
 from pymongo.errors import PyMongoError
 
-from ..errors import StoreError
+from ..errors import GodoError, StoreError
 from .backlog import Backlog
-from .base import Mutation, _Store, document_of
+from .base import Mutation, _Store
 from .bulk import BulkWriter
-from .client import RoundTrips, client, connect_error
-from .journal import Journal, JournalFull, key_of
+from .client import RoundTrips, check_front_ends, client, connect_error
+from .encode import encode_batch
+from .hold import LiveHold
+from .journal import Journal, JournalFull
 from .journal_dir import open_journal
 from .schema import DEFAULT_DATABASE, INDEXES
 from .uri import redact
-from .writer_thread import _BACKOFF_ENDING, WriterThread
-
-_MAX_DOCUMENT = 16 * 1024 * 1024
+from .writer_thread import Sender, WriterThread, spill_watch
 
 
 def say(message: str) -> None:
@@ -57,7 +55,7 @@ def say(message: str) -> None:
     print(f"godo: {message}", file=sys.stderr, flush=True)
 
 
-class MongoStore(WriterThread, _Store):
+class MongoStore(_Store):
     """Writes mutations to MongoDB (or FerretDB) on a writer thread; see the module.
 
     `start()` connects, checks the server, creates the indexes and opens the spill
@@ -99,7 +97,8 @@ class MongoStore(WriterThread, _Store):
     def __init__(self, uri: str, database: str = DEFAULT_DATABASE, *, host: str | None = None,
                  batch_size: int = 1000, flush_interval: float = 1.0, timeout: float = 5.0,
                  max_queued: int = 100_000, stall_timeout: float = 30.0,
-                 journal_dir: str | os.PathLike | None = None, journal_max_bytes: int = 1 << 30,
+                 journal_dir: str | os.PathLike | None = None, journal_for=None,
+                 journal_max_bytes: int = 1 << 30,
                  spill_after: float = 2.0, fsync_interval: float | None = 1.0,
                  hold_calm: float = 0.5, journal_hold_bytes: int | None = None,
                  full_wait: float = 120.0):
@@ -114,19 +113,23 @@ class MongoStore(WriterThread, _Store):
         self.stall_timeout = stall_timeout
         self.full_wait = full_wait
         self.journal_dir = Path(journal_dir) if journal_dir is not None else None
+        # journal_for(database) -> the journal's directory, known once connected
+        # (it is named from the database's identity: journal_dir.journal_dir_of).
+        self._journal_for = journal_for
         self.journal_max_bytes = journal_max_bytes
         self.spill_after = spill_after
         self.fsync_interval = fsync_interval
         self.max_queued = max_queued
         # Unencoded mutations past which write() encodes them itself, unless held.
         self._inbox_help = max(4 * batch_size, 10_000)
-        self.hold_calm = hold_calm
         self.journal_hold_bytes = (journal_max_bytes // 2 if journal_hold_bytes is None
                                    else journal_hold_bytes)
         self._round_trips = RoundTrips()
         self._client = None
         self._db = None
-        self._bulk: BulkWriter | None = None
+        # The database side of the writer thread: the bulk writer, its backoff, and
+        # what was written or failed.
+        self._sender = Sender(uri, self._round_trips)
         self._thread: threading.Thread | None = None
         self._spiller: threading.Thread | None = None
         self._cond = threading.Condition()
@@ -143,28 +146,20 @@ class MongoStore(WriterThread, _Store):
         self._done = 0          # queued mutations acknowledged, or refused for good
         self._recovered = 0     # found in the journal at start
         self._dropped = 0       # given up: neither written nor journaled
-        self._written: dict[str, int] = {}
-        self._errors = self._rejected = self._coalesced = 0
+        self._rejected = 0
         self._backpressure_waits = 0
         self._backpressure_seconds = 0.0
         self._journal_errors = 0
         self._last_error: str | None = None
         self._last_progress = time.monotonic()
-        self._retry_at = 0.0            # no write to the database before (backoff)
         self._move_retry_at = 0.0       # no move into a full journal before
         self._no_room = False           # the last move found the journal full
         self._said_full = False         # stderr was told the journal is full
         self._gave_up = None            # progress when write() last gave up waiting
-        self._wasted = 0                # commands answered in chunks that then failed
         self._said_wait_at = -1e9       # when stderr was last told write() waits
         self._room_error = ""
-        # Holding back for the live stream: set by the live thread alone, read by
-        # the others (plain floats: no lock on the live thread's way).
-        self._hold_until = 0.0
-        self._hold_began = 0.0
-        self._holds = 0
-        self._held_seconds = 0.0        # of holds that are over
-        self._forced = 0                # mutations encoded into the journal while held
+        # Holding back for the live stream: set by the live thread alone.
+        self._live = LiveHold(hold_calm)
 
 
     def __repr__(self) -> str:
@@ -187,16 +182,21 @@ class MongoStore(WriterThread, _Store):
         try:
             conn = client(self.uri, self.timeout, [self._round_trips])
             info = conn.admin.command("buildInfo")
+            check_front_ends(info, self.uri)
             self._db = conn[self.database_name]
-            self._bulk = BulkWriter(self._db, self.uri, info)
+            self._sender.bulk = BulkWriter(self._db, self.uri, info)
             for name, keys in INDEXES.items():
                 # One index a command: FerretDB 1.24 panics on a createIndexes that
                 # names several indexes that all exist already (a second start).
                 for k in keys:
                     self._db[name].create_indexes([IndexModel(k)])
-        except PyMongoError as exc:
+            if self.journal_dir is None and self._journal_for is not None:
+                self.journal_dir = self._journal_for(self._db)
+        except (PyMongoError, GodoError) as exc:
             if conn is not None:
                 conn.close()
+            if isinstance(exc, GodoError):
+                raise
             raise connect_error(exc, self.uri) from None
         if self.journal_dir is not None:
             try:
@@ -206,10 +206,11 @@ class MongoStore(WriterThread, _Store):
                 raise
         self._client = conn
         self._last_progress = time.monotonic()
-        self._thread = threading.Thread(target=self._run, name="godo-store-writer", daemon=True)
+        self._thread = threading.Thread(target=WriterThread(self, self._sender).run,
+                                        name="godo-store-writer", daemon=True)
         self._thread.start()
         if self.journal is not None:
-            self._spiller = threading.Thread(target=self._watch, name="godo-store-spill", daemon=True)
+            self._spiller = threading.Thread(target=spill_watch, args=(self,), name="godo-store-spill", daemon=True)
             self._spiller.start()
 
     def _open_journal(self) -> None:
@@ -229,7 +230,7 @@ class MongoStore(WriterThread, _Store):
         encoded, and counted. The caller must not change a document once it has
         handed it over. `dense`: the live stream is under pressure (see `_hold`)."""
         if dense:
-            self._hold(time.monotonic())
+            self._live.dense(time.monotonic())
         if not mutations:
             return
         mutations = self._checked(mutations)
@@ -312,38 +313,24 @@ class MongoStore(WriterThread, _Store):
         of chunks that failed after all (a database whose disk is full answers some
         commands of every attempt). Compared by its highest value so far: only
         growth past it is progress."""
-        return self._done + self._round_trips.succeeded_count - self._wasted
-
-    def _hold(self, now: float) -> None:
-        """The live stream is dense: hold encoding and database writes back until
-        `hold_calm` seconds after the last dense batch (`now` is time.monotonic()).
-        Called on the live thread as often as batches come: it takes no lock."""
-        if now >= self._hold_until:
-            if self._holds:
-                self._held_seconds += self._hold_until - self._hold_began
-            self._holds += 1
-            self._hold_began = now
-        self._hold_until = now + self.hold_calm
+        return self._done + self._sender.answered()
 
     def _held(self, now: float) -> bool:
-        return now < self._hold_until and not self._closing and not self._flushing
+        """Encoding and database writes wait for the live stream (not while a flush
+        or close waits for them)."""
+        return self._live.on(now) and not self._closing and not self._flushing
 
-    def _encode(self, mutations: list) -> tuple[list, list[str]]:
-        entries, refused = [], []
-        encode = bson.encode
-        for name, doc in mutations:
-            doc = document_of(doc)
-            _id = doc["_id"]
-            try:
-                raw = encode(doc)
-            except (InvalidDocument, TypeError, OverflowError, ValueError) as exc:
-                refused.append(f"{name} {_id!r}: {exc}")
-                continue
-            if len(raw) > _MAX_DOCUMENT:
-                refused.append(f"{name} {_id!r}: {len(raw)} bytes is over the 16 MiB document limit")
-                continue
-            entries.append((name, _id, key_of(_id), raw))
-        return entries, refused
+    def _acknowledged(self, n: int, rejected: list[str]) -> None:
+        """The database took the backlog's head, `n` mutations; `rejected` are the
+        reasons for those it refused for good (under the lock)."""
+        self._backlog.ack(n)
+        self._done += n
+        self._last_progress = time.monotonic()
+        self._move_retry_at = 0.0       # the journal may have room again
+        if rejected:
+            self._rejected += len(rejected)
+            self._last_error = rejected[-1]
+        self._cond.notify_all()
 
     def _move(self, now: float, *, spill: bool = False, limit: int | None = None) -> bool:
         """Encode whole batches from the head of the inbox, about `limit` mutations
@@ -360,7 +347,7 @@ class MongoStore(WriterThread, _Store):
             count += len(batch[0])
         if not taken:
             return True
-        entries, refused = self._encode([m for batch, _arrived in taken for m in batch])
+        entries, refused = encode_batch([m for batch, _arrived in taken for m in batch])
         backlog = self._backlog
         over = backlog.over_limit
         if entries:
@@ -384,7 +371,7 @@ class MongoStore(WriterThread, _Store):
         self._no_room = False
         self._inbox_count -= count
         if self._held(now):
-            self._forced += count
+            self._live.forced += count
         if refused:
             # Refused for good: done with, as a refusal by the database would be.
             self._rejected += len(refused)
@@ -425,7 +412,7 @@ class MongoStore(WriterThread, _Store):
         with self._cond:
             target = self._accepted
             self._flushing += 1
-            self._retry_at = min(self._retry_at, time.monotonic() + _BACKOFF_ENDING)
+            self._sender.hurry()
             self._cond.notify_all()
             progress = self._progress
             now = time.monotonic()
@@ -455,7 +442,7 @@ class MongoStore(WriterThread, _Store):
         journal = self.journal
         with self._cond:
             self._closing = True
-            self._retry_at = min(self._retry_at, time.monotonic() + _BACKOFF_ENDING)
+            self._sender.hurry()
             self._cond.notify_all()
             # Progress is any command answered, not only a whole chunk: one chunk can
             # take minutes on a slow server.
@@ -526,17 +513,15 @@ class MongoStore(WriterThread, _Store):
             journal = backlog.journal
             inbox = self._inbox_count
             pending = len(backlog) + inbox
-            held = self._held_seconds
-            if self._holds:
-                held += min(now, self._hold_until) - self._hold_began
+            sender, live = self._sender, self._live
             return {
                 "store": "mongo", "submitted": self._submitted,
-                "written": sum(self._written.values()), "collections": dict(self._written),
+                "written": sum(sender.written.values()), "collections": dict(sender.written),
                 "queued": self._accepted - self._done, "pending": pending, "inbox": inbox,
                 "in_memory": backlog.in_memory + inbox, "memory_only": backlog.memory_only + inbox,
-                "bulk_calls": self._bulk.calls if self._bulk is not None else 0,
-                "round_trips": trips.count, "errors": self._errors, "rejected": self._rejected,
-                "coalesced": self._coalesced, "last_error": self._last_error,
+                "bulk_calls": sender.calls,
+                "round_trips": trips.count, "errors": sender.errors, "rejected": self._rejected,
+                "coalesced": sender.coalesced, "last_error": self._last_error,
                 "backlog_peak": backlog.peak, "over_limit": backlog.over_limit,
                 "recovered": self._recovered, "spilled": backlog.spilled, "spills": backlog.spills,
                 "replayed": backlog.loaded, "dropped": self._dropped,
@@ -548,7 +533,8 @@ class MongoStore(WriterThread, _Store):
                 "unaccounted": self._accepted - self._done - pending,
                 "backpressure_waits": self._backpressure_waits,
                 "backpressure_seconds": round(self._backpressure_seconds, 3),
-                "held": {"times": self._holds, "seconds": round(held, 3), "forced": self._forced},
+                "held": {"times": live.times, "seconds": round(live.seconds(now), 3),
+                         "forced": live.forced},
                 "journal_errors": self._journal_errors,
                 "journal": journal.stats() if journal is not None else None,
             }

@@ -8,7 +8,7 @@ and hands each call the process the activity came from, in scope.
 
 from __future__ import annotations
 
-from ..hotpath import contract as C
+from ..vocab import kernel as C
 # Fellow parts by `.`, shared modules by `..tracker`: compiled, this file is
 # godo._tracker_c.files, whose fellows are compiled too (setup.py).
 from ..fds import fd_path

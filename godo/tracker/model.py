@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from ..hotpath import contract as C
+from ..vocab import kernel as C
 
 
 # Audit stamps have a millisecond's resolution, and a file's opening, writes and

@@ -28,7 +28,7 @@ import pytest
 from pymongo import MongoClient
 
 from godo.cli import main
-from godo.hotpath import contract as S
+from godo.vocab import syscalls as S
 from godo.source import audit as A
 from godo.source import rules as R
 from godo.source.rules import native_arch

@@ -44,7 +44,7 @@ def test_a_32_bit_programs_files_and_exec_are_recorded(live_audit, godo_env, sto
     with MongoClient(store_uri, serverSelectionTimeoutMS=5000) as client:
         run = client.get_default_database().runs.find_one({"command": argv})
     assert run["status"] == "finished" and run["kernel_lost"] == 0
-    assert any("-F arch=b32 -S creat,open,openat,openat2" in rule for rule in run["rules"]), run["rules"]
+    assert any("-F arch=b32 -S creat,memfd_create,open,openat,openat2" in rule for rule in run["rules"]), run["rules"]
     assert written.read_bytes() == b"32-bit\n"
 
     files = {f["path"]: f for f in db.files.find({"run": run["_id"]})}

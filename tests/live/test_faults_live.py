@@ -22,10 +22,10 @@ import pymongo
 import pytest
 
 from godo.cli.status import as_seen_now
-from godo.hotpath import contract as S
+from godo.vocab import syscalls as S
 from godo.source import audit as A
 from godo.source.rules import native_arch
-from godo.store.journal_dir import journal_dir_for
+from godo.store.journal_dir import journal_dir_of
 from support.cli import GODO
 from support.faults import _env, _wait
 from support.journal import read_all
@@ -109,9 +109,16 @@ def _record_and_kill_the_database(env: dict, server: _Server, uri: str, db: str,
     return godo
 
 
+def _journal_dir(data, uri: str, db: str):
+    """The journal directory of database `db`, asked before godo starts (the
+    database is up): named from the identity it keeps, which godo then reads."""
+    with pymongo.MongoClient(uri, serverSelectionTimeoutMS=10_000) as client:
+        return journal_dir_of(data, client[db])
+
+
 def test_ferretdb_killed_mid_recording_every_document_arrives_once(live_audit, server, work, tmp_path):
     uri = server.uri("faults")
-    journal = journal_dir_for(tmp_path / "data", uri, "faults")
+    journal = _journal_dir(tmp_path / "data", uri, "faults")
     godo = _record_and_kill_the_database(_env(tmp_path), server, uri, "faults", work)
     try:
         # With the database gone the writer journals what waits (spill_after 2 s).
@@ -163,7 +170,7 @@ def _foreign_rule() -> A.AuditRule:
 def test_godo_sigkilled_mid_recording_next_start_cleans_up_and_replays(live_audit, server, work,
                                                                        tmp_path):
     uri = server.uri("killed")
-    journal = journal_dir_for(tmp_path / "data", uri, "killed")
+    journal = _journal_dir(tmp_path / "data", uri, "killed")
     env = _env(tmp_path)
     with A.AuditControl() as control:
         foreign = control.add_rule(_foreign_rule())

@@ -19,7 +19,7 @@ from godo.source import audit as A
 from godo.cli import main
 from godo.errors import GodoError
 from godo.tracker import Tracker
-import godo.run.live
+import godo.run.wiring
 
 GODO = [sys.executable, "-m", "godo"]
 
@@ -139,7 +139,7 @@ def test_a_failure_inside_the_run_restores_the_audit_state(live_audit, godo_env,
         def process(self, activities, *, dense=False):
             raise GodoError("the tracker broke")
 
-    monkeypatch.setattr(godo.run.live, "Tracker", Broken)
+    monkeypatch.setattr(godo.run.wiring, "Tracker", Broken)
     rc = main(["record", "--store", "null", "--", "sh", "-c", "echo x > /dev/null"])
     assert rc == 1
     assert capsys.readouterr().err.strip().splitlines()[-1] == "godo: the tracker broke"
@@ -170,7 +170,7 @@ def test_a_run_that_fails_part_way_ends_interrupted(live_audit, godo_env, store_
         def tick(self, now):
             raise KeyboardInterrupt  # what Ctrl-C raises where no handler is installed
 
-    monkeypatch.setattr(godo.run.live, "Tracker", Broken)
+    monkeypatch.setattr(godo.run.wiring, "Tracker", Broken)
     assert main(["record", "--mongo", store_uri, "--", "sh", "-c", "sleep 1.5"]) == 128 + signal.SIGINT
     assert capsys.readouterr().err.strip().splitlines()[-1] == "godo: interrupted"
     client, db = _db(store_uri)

@@ -58,12 +58,13 @@ def test_sdist_has_the_cython_sources_and_no_generated_c(built):
     assert {"_ext/godo/hotpath/_hotpath_c.pyx", "_ext/godo/hotpath/_hotpath_c.pxd",
             "_ext/godo/hotpath/parse.pxi", "_ext/godo/hotpath/assemble.pxi",
             "_ext/godo/hotpath/cook.pxi", "_ext/godo/hotpath/cook_tables.pxi",
-            "_ext/godo/hotpath/activity_pxi.py",
+            "_ext/godo/hotpath/vocab_pxi.py",
             "_ext/godo/source/_receive_c.pyx", "_ext/godo_audit.h", "_ext/godo_audit.pxd"} <= ext
     assert not [name for name in names if name.endswith(".c") or name.endswith(".so")]
-    # What the build writes itself (the Activity from the contract) is not shipped:
-    # the build writes it again.
-    assert not [name for name in ext if "/activity" in name and name.endswith(".pxi")]
+    # What the build writes itself (the Activity and the SYSCALL layout from the
+    # vocabulary) is not shipped: the build writes it again.
+    assert not [name for name in ext if ("/activity" in name or "/syscall_" in name)
+                and name.endswith(".pxi")]
     # The tracker's parts are compiled from their .py as they are, typed by the .pxd
     # beside each compiled part.
     assert {f"godo/_tracker_c/{part}.pxd" for part in ("model", "files", "containers", "tracker")} <= set(names)

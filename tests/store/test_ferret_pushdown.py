@@ -164,3 +164,27 @@ def test_a_glob_regex_matches_what_it_matches_in_python(ferret_uri, glob):
     finally:
         client.drop_database("test_pushdown_glob")
         client.close()
+
+
+_NAMES = ["a5", "ad", "a-", "-", "b", "c", "x^y", "a.b"]
+
+
+@pytest.mark.parametrize("pattern", [r"^a\d$", r"^[a\-c]$", r"^x\^y$", r"^a\.b$", r"^[^\-a]$"])
+def test_a_regex_a_backend_cannot_say_finds_what_python_finds(ferret_uri, pattern):
+    """A `$regex` of a glob's shape but for a class escape (`\\d`) or an escaped `-`
+    in a set (a range in GLOB), beside escapes the backends can say: a backend's
+    pattern must not find fewer documents than the regex (the handler only filters
+    what comes back), so the first two are left to the handler."""
+    import re
+
+    client = pymongo.MongoClient(ferret_uri, serverSelectionTimeoutMS=5000)
+    try:
+        coll = client["test_pushdown_regex"].docs
+        coll.drop()
+        coll.insert_many([{"_id": f"n{i}", "name": n} for i, n in enumerate(_NAMES)])
+        want = [f"n{i}" for i, n in enumerate(_NAMES) if re.search(pattern, n, re.ASCII)]
+        assert want, "a pattern that matches nothing tests nothing"
+        assert [d["_id"] for d in coll.find({"name": {"$regex": pattern}}).sort("_id", 1)] == want
+    finally:
+        client.drop_database("test_pushdown_regex")
+        client.close()

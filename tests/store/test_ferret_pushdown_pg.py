@@ -16,6 +16,7 @@ import pytest
 # The SQLite suite's queries and checks, collected here against PostgreSQL: its
 # fixture `coll` builds on `ferret_uri`, which this module overrides.
 from test_ferret_pushdown import (coll, test_a_glob_regex_matches_what_it_matches_in_python,  # noqa: F401
+                                  test_a_regex_a_backend_cannot_say_finds_what_python_finds,
                                   test_equality_and_ranges_find_every_match,
                                   test_ne_a_boolean_matches_false_null_and_missing,
                                   test_skip_is_left_to_the_handler,

@@ -173,22 +173,17 @@ def replay_in_process(twin, log: Path, store=None) -> list[dict]:
     Tracker): the activities it prints, as JSON objects, through a tracker of every
     process whose documents go to `store`."""
     import orjson
+    from godo.run.wiring import Run
     from godo.source.logfile import LogSource
     from godo.tracker import Scope
-    tracker = twin.Tracker(DocStore() if store is None else store, host="golden",
-                           boot_id="golden-boot", scope=Scope("host"), run="golden")
-    pipeline = twin.Pipeline()
-    out = []
+    out: list = []
+    run = Run(DocStore() if store is None else store, "replay", Scope("host"), command=[str(log)],
+              host="golden", boot="golden-boot", twin=twin, on_activities=out.extend)
     for chunk in LogSource(str(log)).chunks():
-        batch = pipeline.feed_log(chunk, log.name)
-        tracker.process(batch)
-        out += batch
-    batch = pipeline.flush()
-    tracker.process(batch)
-    out += batch
-    tracker.finish(out[-1].ts if out else 0.0)
-    if pipeline.malformed:
-        raise AssertionError(f"{log.name}: malformed records: {pipeline.errors}")
+        run.feed_log(chunk, log.name)
+    run.finish()
+    if run.pipeline.malformed:
+        raise AssertionError(f"{log.name}: malformed records: {run.pipeline.errors}")
     return [orjson.loads(orjson.dumps(a.to_dict())) for a in out]
 
 
@@ -216,7 +211,7 @@ def filter_events(log: bytes, syscalls: set[int]) -> bytes:
 
 
 def syscall_numbers(names: str) -> set[int]:
-    from godo.hotpath import contract as S
+    from godo.vocab import syscalls as S
     from godo.source.rules import native_arch
     table = {name: nr for nr, (name, _code) in S.table(native_arch()).items()}
     unknown = [n for n in names.split(",") if n not in table]

@@ -135,3 +135,9 @@ def _nobody_subprocess(*args) -> subprocess.CompletedProcess:
     env.update(HOME="/nonexistent", GODO_DATA_DIR="/nonexistent/godo")
     return subprocess.run([sys.executable, "-c", _AS_NOBODY] + [str(a) for a in args],
                           capture_output=True, text=True, timeout=60, cwd="/", env=env)
+
+
+def db_uri(ferret_uri: str, db: str) -> str:
+    """The URI of database `db` on the server of `ferret_uri` (its options kept)."""
+    base, _, options = ferret_uri.partition("?")
+    return f"{base.rstrip('/')}/{db}" + (f"?{options}" if options else "")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import struct
 
-from godo.hotpath.contract import type_number
+from godo.vocab.records import type_number
 
 _SIZE = struct.Struct("=I")
 

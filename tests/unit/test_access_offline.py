@@ -353,7 +353,7 @@ def test_a_process_document_is_bounded_in_argv_and_exec_history(twin):
 @root_only
 def test_a_journal_directory_of_nobody_is_refused(tmp_path):
     from godo.store.journal_dir import journal_dir_for, open_journal
-    base = journal_dir_for(tmp_path, None, "godo")
+    base = journal_dir_for(tmp_path, "0" * 32)
     base.mkdir(mode=0o700, parents=True)
     os.chown(base, NOBODY, NOBODY)
     with pytest.raises(UnsafePath) as caught:

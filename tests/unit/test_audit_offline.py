@@ -3,7 +3,8 @@ kernel takes them, every cooked syscall covered once, the session's state file."
 
 from __future__ import annotations
 
-from godo.hotpath import contract as S
+from godo.vocab import calls
+from godo.vocab import syscalls as S
 from godo.source import audit as A
 from godo.source import rules as R
 from godo.source.session import SessionState, Settings
@@ -29,10 +30,10 @@ def test_rules_cover_every_cooked_syscall_once_for_each_table():
     assert {_arch_of(r) for r in rules} == {S.ARCH_X86_64, S.ARCH_I386}
     for arch in (S.ARCH_X86_64, S.ARCH_I386):
         mine = [r for r in rules if _arch_of(r) == arch]
-        assert len(mine) == 3 + len(S.FCNTL_COMMANDS)
+        assert len(mine) == 3 + len(calls.FCNTL_COMMANDS)
         covered = [nr for rule in mine[:3] for nr in rule.syscalls]
         assert len(covered) == len(set(covered))
-        assert set(covered) | S.numbers(arch, S.FCNTL_CALLS) == set(S.table(arch))
+        assert set(covered) | S.numbers(arch, calls.names(calls.FCNTL)) == set(S.table(arch))
         assert all((A.FIELD_PID, A.OP_NOT_EQUAL, 42) in r.fields for r in mine), "exclusions too"
     assert S.numbers(S.ARCH_I386, ["open", "creat", "execve", "openat"]) == {5, 8, 11, 295}
     # aarch64 has no compat table of godo's yet: its own rules only
@@ -42,9 +43,11 @@ def test_rules_cover_every_cooked_syscall_once_for_each_table():
 def test_rules_are_described_with_their_own_table():
     rules = R.build_rules(ARCH, exclude_pids={42})
     native, compat = rules[1], rules[1 + len(rules) // 2]
-    assert R.describe(native, ARCH) == ("-a always,exit -F arch=b64 -S creat,open,openat,openat2 "
+    assert R.describe(native, ARCH) == ("-a always,exit -F arch=b64 "
+                                        "-S creat,memfd_create,open,openat,openat2 "
                                         "-F pid!=42 -F key=godo")
-    assert R.describe(compat, ARCH) == ("-a always,exit -F arch=b32 -S creat,open,openat,openat2 "
+    assert R.describe(compat, ARCH) == ("-a always,exit -F arch=b32 "
+                                        "-S creat,memfd_create,open,openat,openat2 "
                                         "-F pid!=42 -F key=godo")
     fcntl64 = R.describe(rules[-1], ARCH)
     assert fcntl64.startswith("-a always,exit -F arch=b32 -S fcntl,fcntl64 ") and "-F a1=2" in fcntl64

@@ -6,6 +6,7 @@ others can write, the losses `godo status` shows."""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import pytest
 from godo.errors import GodoError, StoreError
 from godo.run.replay import replay
 from godo.store.base import NullStore
-from godo.store.journal_dir import journal_dir_for
+from godo.store.journal_dir import journal_dir_for, legacy_journal_dir
 from godo.store.opening import database, open_store
 from support.cli import GODO
 from support.faults import _env
@@ -135,12 +136,18 @@ def test_no_input_grows_godo_without_bound(tmp_path):
 # -- credentials and file modes ---------------------------------------------------------------
 
 def test_the_journal_path_names_no_credentials():
-    path = journal_dir_for("/d", "mongodb://godo:hunter2secret@db.example:27017/?authSource=admin", "g")
+    """The old naming, from the URI's hosts and the database (still read, to move
+    what an older godo left): no credentials in it, one name for one database."""
+    path = legacy_journal_dir("/d", "mongodb://godo:hunter2secret@db.example:27017/?authSource=admin", "g")
     assert "hunter2" not in str(path) and "godo:" not in str(path)
-    assert journal_dir_for("/d", "mongodb://a:1@db.example:27017/", "g") == \
-        journal_dir_for("/d", "mongodb://b:2@db.example:27017/?w=1", "g"), "one database, one journal"
-    assert journal_dir_for("/d", "mongodb://db.example/", "g") != journal_dir_for("/d", "mongodb://db.example/", "h")
-    assert journal_dir_for("/d", None, "g") != journal_dir_for("/d", "mongodb://127.0.0.1:1/", "g")
+    assert path.name == hashlib.sha256(b"db.example:27017/g").hexdigest()[:16], "as godo named it"
+    assert legacy_journal_dir("/d", "mongodb://a:1@db.example:27017/", "g") == \
+        legacy_journal_dir("/d", "mongodb://b:2@db.example:27017/?w=1", "g"), "one database, one journal"
+    assert legacy_journal_dir("/d", "mongodb://db.example/", "g") != legacy_journal_dir("/d", "mongodb://db.example/", "h")
+    assert legacy_journal_dir("/d", None, "g") != legacy_journal_dir("/d", "mongodb://127.0.0.1:1/", "g")
+    # Today's naming: from the database's identity alone.
+    assert journal_dir_for("/d", "a" * 32) != journal_dir_for("/d", "b" * 32)
+    assert journal_dir_for("/d", "a" * 32).parent == legacy_journal_dir("/d", None, "g").parent
 
 
 def test_a_config_file_others_can_write_is_refused(tmp_path):

@@ -25,7 +25,9 @@ from hypothesis import strategies as st
 from godo import hotpath, twins
 from godo.hotpath import _cook_py, _parse_py
 from godo.hotpath import _pipeline_py as _hotpath_py
-from godo.hotpath import contract as _records
+from godo.hotpath import contract as _bounds
+from godo.vocab import activity as _activity
+from godo.vocab import records as _records
 from godo.errors import MalformedRecord
 from support.frames import lines_to_frames
 from support.paths import DATA
@@ -110,7 +112,7 @@ def common(serial=400, syscall_name="openat", *, success=True, exit=0, pid=6721,
 def activity(kind, serial=400, syscall_name="openat", *, success=True, exit=0, **fields) -> dict:
     base = common(serial, syscall_name, success=success, exit=exit)
     out = {"kind": kind, **base}
-    order = _records.ACTIVITY_FIELDS
+    order = _activity.ACTIVITY_FIELDS
     out.update(fields)
     return {name: out[name] for name in order if name in out}
 
@@ -438,6 +440,30 @@ def test_kill_and_tgkill(twin):
                    activity("kill", 532, "tkill", target=6802, signal=2)]
 
 
+def test_rt_sigqueueinfo_is_a_kill(twin):
+    """sigqueue(3)'s call: a signal (with data) to a process, as kill(2) sends one:
+    one row of the vocabulary, the same numbers the kernel's tables give."""
+    got = cook(twin, syscall(535, 129, 6800, 10, 0x7FFD0000), proctitle(535, "sigq"),
+               syscall(536, 178, 6801, 15, 0xFFD0000, arch=I386), proctitle(536, "sigq32"),
+               syscall(537, 138, 6802, 9, 0x7FFD0000, arch=AARCH64), proctitle(537, "sigq"),
+               syscall(538, 129, 6803, 10, 0x7FFD0000, success="no", exit=-3), proctitle(538, "sigq"))
+    assert got == [activity("kill", 535, "rt_sigqueueinfo", target=6800, signal=10),
+                   {**activity("kill", 536, "rt_sigqueueinfo", target=6801, signal=15), "arch": "i386"},
+                   {**activity("kill", 537, "rt_sigqueueinfo", target=6802, signal=9), "arch": "aarch64"}]
+
+
+def test_memfd_create_opens_a_new_file_with_no_name(twin):
+    """memfd_create(name, flags) is an open of a new file, read-write, that no PATH
+    record names; MFD_CLOEXEC (1) in its flags is O_CLOEXEC, the mark the tracker
+    closes it by at exec. A failed one is seen, as a failed open is."""
+    got = cook(twin, syscall(545, 319, 0x7FFD0000, 1, exit=5), proctitle(545, "runc"),
+               syscall(546, 356, 0xFFD0000, 0, exit=4, arch=I386), proctitle(546, "m32"),
+               syscall(547, 319, 0x7FFD0000, 0, success="no", exit=-24), proctitle(547, "runc"))
+    assert got == [activity("open", 545, "memfd_create", exit=5, fd=5, flags=0o2000002),
+                   {**activity("open", 546, "memfd_create", exit=4, fd=4, flags=0o2), "arch": "i386"},
+                   activity("open", 547, "memfd_create", success=False, exit=-24, flags=0o2)]
+
+
 def test_aarch64_numbers_mean_aarch64_calls(twin):
     got = cook(twin,
                syscall(540, 56, AT_FDCWD, 1, 0, arch=AARCH64, exit=3), cwd(540), path(540, 0, '"/etc/hosts"'),
@@ -739,7 +765,7 @@ def test_pure_twin_caches_stay_small():
 
 def test_fast_records_over_the_byte_budget_are_refused_where_they_are(twin):
     lines = [syscall(596, 3, 4), syscall(597, 80, 1), cwd(597, '"/' + "d" * 400 + '"')]
-    cost = [len(line.split("): ", 1)[1]) + _records.RECORD_COST for line in lines]
+    cost = [len(line.split("): ", 1)[1]) + _bounds.RECORD_COST for line in lines]
     pipeline = twin.Pipeline(max_bytes=cost[1] + cost[2] + 10)
     out = pipeline.feed_log(log(*lines, path(597, 0, '"' + "p" * 400 + '"')), "a.log")
     assert [a.serial for a in out] == [596] and pipeline.evicted == 1
@@ -749,7 +775,7 @@ def test_fast_records_over_the_byte_budget_are_refused_where_they_are(twin):
 
 
 def test_a_line_too_long_between_others_in_one_chunk(twin):
-    big = syscall(598, 3, 6).replace(' key="godo"', " x=" + "y" * _records.MAX_LINE)
+    big = syscall(598, 3, 6).replace(' key="godo"', " x=" + "y" * _bounds.MAX_LINE)
     pipeline = twin.Pipeline()
     out = pipeline.feed_log(log(syscall(599, 3, 5), proctitle(599, "sh"), big, proctitle(598, "sh")))
     assert [a.serial for a in out] == [599]
@@ -907,12 +933,12 @@ def test_events_that_cannot_be_cooked_are_counted_by_serial(twin):
 def test_errors_kept_are_bounded_but_all_are_counted(twin):
     pipeline = twin.Pipeline()
     pipeline.feed_log(b"bad\n" * 250)
-    assert (pipeline.malformed, len(pipeline.errors)) == (250, _records.MAX_ERRORS_KEPT)
+    assert (pipeline.malformed, len(pipeline.errors)) == (250, _bounds.MAX_ERRORS_KEPT)
 
 
 def test_a_line_too_long_is_dropped_as_it_comes(twin):
     pipeline = twin.Pipeline()
-    big = b"type=SYSCALL msg=audit(1.2:3): " + b"x" * _records.MAX_LINE
+    big = b"type=SYSCALL msg=audit(1.2:3): " + b"x" * _bounds.MAX_LINE
     for start in range(0, len(big), 10000):
         pipeline.feed_log(big[start:start + 10000])
     out = pipeline.feed_log(b"\n" + log(syscall(1200, 3, 5), proctitle(1200, "x")))
@@ -922,7 +948,7 @@ def test_a_line_too_long_is_dropped_as_it_comes(twin):
 
 def test_an_event_over_the_byte_budget_is_refused_and_others_are_evicted(twin):
     lines = [syscall(1299, 3, 4), syscall(1300, 59), record("EXECVE", 1300, "argc=1 a0=" + "41" * 400)]
-    cost = [len(line.split("): ", 1)[1]) + _records.RECORD_COST for line in lines]
+    cost = [len(line.split("): ", 1)[1]) + _bounds.RECORD_COST for line in lines]
     # Room for event 1300 with one EXECVE, not with two, nor beside event 1299.
     pipeline = twin.Pipeline(max_bytes=cost[1] + cost[2] + 10)
     out = pipeline.feed_log(log(*lines, lines[2]))
@@ -1075,9 +1101,9 @@ _DIFF = settings(max_examples=int(os.environ.get("GODO_FUZZ_EXAMPLES", "300")), 
 @_DIFF
 @given(data=_INPUTS, cuts=st.lists(st.integers(0, 10 ** 6), max_size=6),
        window=st.sampled_from([0, 1, 64]), max_in_flight=st.sampled_from([1, 3, 4096]),
-       max_bytes=st.sampled_from([300, 5000, _records.MAX_BYTES]))
+       max_bytes=st.sampled_from([300, 5000, _bounds.MAX_BYTES]))
 @example(data=b"type=EXECVE msg=audit(1.2:3): argc=1 a0_len=2 a0[0]=(null)\n", cuts=[],
-         window=64, max_in_flight=4096, max_bytes=_records.MAX_BYTES)
+         window=64, max_in_flight=4096, max_bytes=_bounds.MAX_BYTES)
 def test_twins_agree_on_log_text(data, cuts, window, max_in_flight, max_bytes):
     compiled, pure = _both()
     chunks = _split(data, cuts)

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from godo.cli import parser as parser_mod
-from godo.hotpath import contract as C
+from godo.vocab import records as C
 from godo.twins import TWINS
 
 # What a command that neither writes JSON nor talks to a database or a terminal

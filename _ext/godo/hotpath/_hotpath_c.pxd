@@ -1,20 +1,17 @@
 # The compiled hot path's records, events and stages; bodies in parse.pxi,
 # assemble.pxi, cook.pxi and _hotpath_c.pyx (the Pipeline). Activity is written
-# from the contract's field list at build time (activity_fields.pxi, activity.pxi).
+# from the vocabulary's field list at build time (activity_fields.pxi, activity.pxi).
 
 cimport cython
+from cpython.ref cimport PyObject
 from libc.stdint cimport int64_t, uint64_t
 
 include "activity_fields.pxi"
 
 
-# The SYSCALL fields the cook reads, in C.SYSCALL_CALL_FIELDS + C.SYSCALL_TASK_FIELDS
-# + C.SYSCALL_ID_FIELDS order.
-cdef enum:
-    F_ARCH, F_SYSCALL, F_SUCCESS, F_EXIT, F_A0, F_A1, F_A2, F_A3
-    F_PID, F_PPID, F_UID, F_AUID, F_COMM, F_EXE
-    F_EUID, F_SUID, F_GID, F_EGID, F_SES, F_TTY
-    NSYS
+# The SYSCALL fields the cook reads, F_ARCH... in vocab.records.SYSCALL_FIELDS order,
+# and NSYS, their count: written from the vocabulary at build time (vocab_pxi.py).
+include "syscall_fields.pxi"
 
 
 ctypedef struct Slice:
@@ -120,6 +117,27 @@ cdef class _ArchTable:
     cdef list names
 
 
+# Where a field of an activity is among a call's arguments: a vocab.calls.Arg.
+ctypedef struct Source:
+    int form  # vocab.calls' INT, U32, WORD, BIT, CONST, OPENAT2_FLAGS, FLAG; 0: no such field
+    int reg  # a0..a3
+    uint64_t mask  # BIT's and FLAG's
+    uint64_t value  # CONST's, as a number; FLAG's without its extra bits
+    uint64_t extra  # FLAG's
+    PyObject* obj  # CONST's, as the row gives it (the _Call keeps it alive)
+
+
+# One row of vocab.calls, as the cook interprets it.
+@cython.final
+cdef class _Call:
+    cdef int kind  # its place in vocab.calls.KINDS
+    cdef bint decides  # its arguments or result decide the kind, or whether there is one
+    cdef Source fd, flags, mode, dirfd, new_dirfd, max_fd, target, signal, code, thread
+    cdef Source cloexec, marks, command
+    cdef int path, new_path  # vocab.calls' FILE, DELETED, CREATED; 0: none
+    cdef list keep  # the Args whose values the Sources point at
+
+
 # The last value of a field and its Python object: consecutive events mostly come
 # from one process at one millisecond, so most activities share these objects.
 @cython.final
@@ -169,6 +187,7 @@ cdef class _TitleCache:
 cdef class Cook:
     cdef object why  # why the last event could not be cooked
     cdef list tables
+    cdef list calls  # _Call by cook code
     cdef _ArchTable last_table
     cdef _TextCache comm, exe, tty
     cdef _LastInt pid, ppid, uid, auid, euid, suid, gid, egid, ses
@@ -193,6 +212,8 @@ cdef class Cook:
     cdef object _path(self, Event* ev, const char* name, Py_ssize_t n, bint join)
     cdef object _cwd_str(self, Event* ev)
     cdef int _set_path(self, object act, Event* ev, int64_t dirfd, PathItem* item) except -1
+    cdef int _place(self, object act, Event* ev, _Call row, int kind, const uint64_t* regs) except -1
+    cdef PathItem* _item(self, Event* ev, int which) noexcept
     cdef PathItem* _file_item(self, Event* ev) noexcept
     cdef PathItem* _item_of(self, Event* ev, const char* kind, Py_ssize_t n) noexcept
 

@@ -21,31 +21,23 @@ from godo_audit cimport (
 )
 
 from godo.errors import MalformedRecord
-from godo.hotpath import contract as C
+from godo.hotpath.contract import MAX_BYTES
+from godo.hotpath import contract as B
+from godo.vocab import calls as CALLS
+from godo.vocab import kernel as K
+from godo.vocab import records as R
+from godo.vocab import syscalls as S
 
-# -- the contract's tables, read once ---------------------------------------------
+# -- the vocabulary's values, read once ---------------------------------------------
 
-cdef int T_SYSCALL = C.SYSCALL, T_PATH = C.PATH, T_CWD = C.CWD, T_EXECVE = C.EXECVE
-cdef int T_EOE = C.EOE, T_PROCTITLE = C.PROCTITLE, T_OPENAT2 = C.OPENAT2
+cdef int T_SYSCALL = R.SYSCALL, T_PATH = R.PATH, T_CWD = R.CWD, T_EXECVE = R.EXECVE
+cdef int T_EOE = R.EOE, T_PROCTITLE = R.PROCTITLE, T_OPENAT2 = R.OPENAT2
 
-cdef int64_t AT_FDCWD = C.AT_FDCWD
-cdef uint64_t CLONE_THREAD = C.CLONE_THREAD, CLOSE_RANGE_CLOEXEC = C.CLOSE_RANGE_CLOEXEC
-cdef uint64_t O_WRONLY = C.O_WRONLY, O_CREAT = C.O_CREAT, O_TRUNC = C.O_TRUNC
-cdef uint64_t O_CLOEXEC = C.O_CLOEXEC
-cdef uint64_t FD_CLOEXEC = C.FD_CLOEXEC, EXIT_CODE_MASK = C.EXIT_CODE_MASK
-cdef Py_ssize_t NLMSGHDR_SIZE = C.NLMSGHDR_SIZE, MAX_LINE = C.MAX_LINE
-cdef Py_ssize_t RECORD_COST = C.RECORD_COST, MAX_ERRORS_KEPT = C.MAX_ERRORS_KEPT
-
-cdef enum:
-    COOK_CODES = 64  # room for C.COOK_CODES, checked below
-if C.COOK_CODES > COOK_CODES:
-    raise ImportError(f"the contract has {C.COOK_CODES} cook codes, the compiled cook room for {COOK_CODES}")
-cdef int C_SPAWN_CLONE = C.SPAWN_CLONE, C_SPAWN_FORK = C.SPAWN_FORK
-cdef int C_EXEC = C.EXEC, C_OPEN = C.OPEN, C_OPEN_AT = C.OPEN_AT, C_OPEN_AT2 = C.OPEN_AT2
-cdef int C_WRITE = C.WRITE, C_CLOSE = C.CLOSE, C_CLOSE_RANGE = C.CLOSE_RANGE
-cdef int C_DUP3 = C.DUP3, C_FCNTL = C.FCNTL, C_CHDIR = C.CHDIR, C_FCHDIR = C.FCHDIR
-cdef int C_RENAME_AT = C.RENAME_AT, C_UNLINK_AT = C.UNLINK_AT, C_TGKILL = C.TGKILL
-cdef int64_t F_DUPFD = C.F_DUPFD, F_SETFD = C.F_SETFD, F_DUPFD_CLOEXEC = C.F_DUPFD_CLOEXEC
+cdef int64_t AT_FDCWD = K.AT_FDCWD
+cdef uint64_t O_CREAT = K.O_CREAT
+cdef uint64_t EXIT_CODE_MASK = K.EXIT_CODE_MASK
+cdef Py_ssize_t NLMSGHDR_SIZE = R.NLMSGHDR_SIZE, MAX_LINE = B.MAX_LINE
+cdef Py_ssize_t RECORD_COST = B.RECORD_COST, MAX_ERRORS_KEPT = B.MAX_ERRORS_KEPT
 
 include "activity.pxi"
 include "parse.pxi"
@@ -69,7 +61,7 @@ cdef class Pipeline:
         self._asm = Assembler()
         self._cook = Cook()
 
-    def __init__(self, *, window=64, max_in_flight=4096, timeout=2.0, max_bytes=C.MAX_BYTES):
+    def __init__(self, *, window=64, max_in_flight=4096, timeout=2.0, max_bytes=MAX_BYTES):
         if window < 0 or max_in_flight < 1 or max_bytes < 1:
             raise ValueError("window must be >= 0, max_in_flight and max_bytes >= 1")
         self._asm.window = window

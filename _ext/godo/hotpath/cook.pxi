@@ -1,15 +1,16 @@
 # Cook, compiled: complete Events -> Activities.
 #
-# The twin of godo/hotpath/_cook_py.py: which kind of activity a call makes comes
-# from the contract's call -> kind rules (KINDS, COOKED_WHEN_FAILED,
-# DECIDED_BY_ARGUMENTS, loaded into tables by cook_tables.pxi); what each call adds is read
+# The twin of godo/hotpath/_cook_py.py: an interpreter of the calls' rows
+# (vocab.calls, loaded as _Call objects by cook_tables.pxi). A row gives the kind
+# and where each field is among the call's arguments; what a kind means is read
 # here from the event's records. Python objects are made only for the activity.
 
 @cython.final
 cdef class Cook:
 
     def __cinit__(self):
-        self.tables = [_ArchTable(arch) for arch in C.ARCH_NAMES]
+        self.tables = [_ArchTable(arch) for arch in S.ARCH_NAMES]
+        self.calls = [None] + [_Call(row) for row in CALLS.CALLS]
         self.comm = _TextCache()
         self.exe = _TextCache()
         self.tty = _TextCache()
@@ -155,17 +156,19 @@ cdef class Cook:
     cdef int cook(self, Event* ev, list out) except -1:
         """The event's activity into `out`, if it has one: 0, or 1 when the event
         cannot be cooked (self.why)."""
-        cdef uint64_t arch, a0, a1, a2, a3, flags
-        cdef int64_t nr, exitv = 0, cmd, dirfd
+        cdef uint64_t arch, flags
+        cdef uint64_t regs[4]
+        cdef int64_t nr, exitv = 0, cmd
         cdef bint has_exit
-        cdef int code
+        cdef int kind
+        cdef Py_ssize_t i
         cdef _ArchTable table
+        cdef _Call row
+        cdef const Source* cloexec
         cdef Activity act
         cdef Slice s
         cdef PathItem* item
         cdef PathItem* second
-        cdef Py_ssize_t i
-        cdef str kind
         if self._hex_field(ev, F_ARCH, &arch):
             return 1
         table = self._table(arch)
@@ -175,9 +178,9 @@ cdef class Cook:
             return 1
         if nr < 0 or nr >= table.size or table.codes[nr] == 0:
             return 0
-        code = table.codes[nr]
+        row = <_Call>self.calls[table.codes[nr]]
         name = table.names[nr]
-        kind = _KIND_OF[code]
+        kind = row.kind
         s = ev.sys[F_SUCCESS]
         success = None if s.len < 0 else (s.len == 3 and memcmp(ev.arena + ev.sys_off + s.off, b"yes", 3) == 0)
         has_exit = ev.sys[F_EXIT].len >= 0
@@ -186,93 +189,76 @@ cdef class Cook:
             if self._dec_field(ev, F_EXIT, &exitv):
                 return 1
             exit = exitv
-        if (self._hex_field(ev, F_A0, &a0) or self._hex_field(ev, F_A1, &a1)
-                or self._hex_field(ev, F_A2, &a2) or self._hex_field(ev, F_A3, &a3)):
+        if (self._hex_field(ev, F_A0, &regs[0]) or self._hex_field(ev, F_A1, &regs[1])
+                or self._hex_field(ev, F_A2, &regs[2]) or self._hex_field(ev, F_A3, &regs[3])):
             return 1
 
         # Which activity, if any, is decided before it is built: building it reads
         # (and checks) the task's fields.
-        if success is not True and not _WHEN_FAILED[code]:
+        if success is not True and not _WHEN_FAILED[kind]:
             return 0
-        if kind is K_EXIT:
+        cloexec = &row.cloexec
+        if kind == KI_EXIT:
             success = exit = None  # an exit does not return
-        elif _BY_ARGUMENTS[code]:
-            if kind is K_SPAWN:
+        elif row.decides:
+            if kind == KI_SPAWN:
                 if not has_exit or exitv <= 0:
                     return 0
-            elif code == C_FCNTL:
-                cmd = _int32(a1)
-                if cmd == F_SETFD:
-                    kind = K_CLOEXEC
-                elif cmd != F_DUPFD and cmd != F_DUPFD_CLOEXEC:
-                    return 0
-            elif a2 & CLOSE_RANGE_CLOEXEC:
-                kind = K_CLOEXEC
-        act = self._make(ev, kind, name, table.name, success, exit)
+            elif row.command.form:
+                cmd = <int64_t>_word(&row.command, regs)
+                for i in range(_NFCNTL + 1):
+                    if i == _NFCNTL:
+                        return 0  # a command that neither copies nor marks
+                    if _FCNTL_CMD[i] == cmd:
+                        kind = _FCNTL_KIND[i]
+                        cloexec = &_FCNTL_CLOEXEC[i]
+                        break
+            elif _word(&row.marks, regs):
+                kind = KI_CLOEXEC
+                cloexec = &_ALWAYS
+        act = self._make(ev, _KIND_STR[kind], name, table.name, success, exit)
         if act is None:
             return 1
 
-        # What each call adds to its activity, the commonest first.
-        if kind is K_WRITE:
-            act.fd, act.bytes = _int32(a0 if code == C_WRITE else a2), exit
-        elif kind is K_OPEN:
-            if code == C_OPEN:
-                flags = a1
-                act.flags, act.mode = a1, a2
-            elif code == C_OPEN_AT:
-                flags = a2
-                act.flags, act.mode = a2, a3
-            elif code == C_OPEN_AT2:
+        # What the row places, then what the kind adds; the commonest first.
+        if row.fd.form:
+            act.fd = _value(&row.fd, regs)
+        if kind == KI_WRITE:
+            act.bytes = exit
+        elif kind == KI_OPEN:
+            if row.flags.form == A_OPENAT2:
                 flags = <uint64_t>ev.oflag
                 if ev.has_oflag:
                     act.flags = ev.oflag
             else:
-                flags = O_CREAT | O_WRONLY | O_TRUNC
-                act.flags, act.mode = flags, a1
+                flags = _word(&row.flags, regs)
+                act.flags = _value(&row.flags, regs)
+                if row.mode.form:
+                    act.mode = _value(&row.mode, regs)
             # The kernel reads mode only with O_CREAT or O_TMPFILE.
             if act.flags is None or not (flags & O_CREAT or flags & table.tmpfile == table.tmpfile):
                 act.mode = None
             if success is True:
                 act.fd = exit
-            dirfd = _int32(a0) if code == C_OPEN_AT or code == C_OPEN_AT2 else AT_FDCWD
-            item = self._file_item(ev)
-            self._set_path(act, ev, dirfd, item)
-            if (success is True and item != NULL and item.nametype.len == 6
-                    and memcmp(ev.arena + item.nametype.off, b"CREATE", 6) == 0):
-                act.created = True
-        elif code == C_CLOSE:
-            act.fd = _int32(a0)
-        elif code == C_CLOSE_RANGE:
-            act.fd, act.max_fd = a0 & 0xFFFFFFFFu, a1 & 0xFFFFFFFFu
-            if kind is K_CLOEXEC:
-                act.cloexec = True
-        elif code == C_FCNTL:
-            act.fd = _int32(a0)
-            if kind is K_DUP:
-                act.new_fd, act.cloexec = exit, _int32(a1) == F_DUPFD_CLOEXEC
-            else:
-                act.cloexec = (a2 & FD_CLOEXEC) != 0
-        elif kind is K_DUP:
-            act.fd, act.new_fd = _int32(a0), exit
-            act.cloexec = code == C_DUP3 and (a2 & O_CLOEXEC) != 0
-        elif kind is K_SPAWN:
+        elif kind == KI_DUP:
+            act.new_fd = exit
+        elif kind == KI_SPAWN:
             act.child = exit
-            if code == C_SPAWN_CLONE:
-                act.thread = (a0 & CLONE_THREAD) != 0
-            elif code == C_SPAWN_FORK:
-                act.thread = False
-        elif kind is K_EXEC:
+            if row.thread.form:
+                act.thread = _value(&row.thread, regs)
+            out.append(act)
+            return 0
+        elif kind == KI_EXEC:
             if self._argv(ev, act):
                 return 1
             if not act.argv and ev.proctitle.len > 0:
                 act.proctitle = self._proctitle(ev)
             act.cwd = self._cwd_str(ev)
-            item = self._file_item(ev)
-            if item != NULL and code == C_EXEC:
-                act.path = self._path(ev, ev.arena + item.name.off, item.name.len, True)
-        elif kind is K_EXIT:
-            act.code = a0 & EXIT_CODE_MASK
-        elif kind is K_PIVOT_ROOT:
+        elif kind == KI_EXIT:
+            act.code = _word(&row.code, regs) & EXIT_CODE_MASK
+            out.append(act)
+            return 0
+        elif kind == KI_PIVOT_ROOT:
             item = second = NULL
             for i in range(ev.npaths):  # PARENT items count here: the kernel's order is the call's
                 if not godo_is_none(ev.arena + ev.paths[i].name.off, ev.paths[i].name.len):
@@ -286,32 +272,50 @@ cdef class Cook:
                 # relative to the new root. The tracker knows the one before.
                 act.new_root = self._path(ev, ev.arena + item.name.off, item.name.len, False)
                 act.put_old = self._path(ev, ev.arena + second.name.off, second.name.len, False)
-        elif code == C_CHDIR:
-            item = self._file_item(ev)
-            if item != NULL:
-                act.path = self._path(ev, ev.arena + item.name.off, item.name.len, True)
-            else:
-                act.path = self._cwd_str(ev)
-        elif code == C_FCHDIR:
-            act.fd = _int32(a0)
-        elif kind is K_RENAME:
-            self._set_path(act, ev, _int32(a0) if code == C_RENAME_AT else AT_FDCWD,
-                           self._item_of(ev, b"DELETE", 6))
-            item = self._item_of(ev, b"CREATE", 6)
+            out.append(act)
+            return 0
+        elif kind == KI_KILL:
+            act.target, act.signal = _value(&row.target, regs), _value(&row.signal, regs)
+            out.append(act)
+            return 0
+        if cloexec.form:
+            act.cloexec = _value(cloexec, regs)
+        if row.max_fd.form:
+            act.max_fd = _value(&row.max_fd, regs)
+        if row.path:
+            self._place(act, ev, row, kind, regs)
+        out.append(act)
+        return 0
+
+    cdef int _place(self, object activity, Event* ev, _Call row, int kind, const uint64_t* regs) except -1:
+        """The row's paths: each a PATH item, joined to the cwd or kept with its dirfd."""
+        cdef Activity act = <Activity>activity
+        cdef PathItem* item = self._item(ev, row.path)
+        if item != NULL:
+            self._set_path(act, ev, <int64_t>_word(&row.dirfd, regs) if row.dirfd.form else AT_FDCWD, item)
+            if (kind == KI_OPEN and act.success is True and item.nametype.len == 6
+                    and memcmp(ev.arena + item.nametype.off, b"CREATE", 6) == 0):
+                act.created = True
+        elif kind == KI_CHDIR:
+            act.path = self._cwd_str(ev)
+        if row.new_path:
+            item = self._item(ev, row.new_path)
             if item != NULL:
                 # The new name follows the old one's rules into other fields.
                 old = act.path, act.dirfd
-                self._set_path(act, ev, _int32(a2) if code == C_RENAME_AT else AT_FDCWD, item)
+                self._set_path(act, ev, <int64_t>_word(&row.new_dirfd, regs) if row.new_dirfd.form else AT_FDCWD,
+                               item)
                 act.new_path, act.new_dirfd = act.path, act.dirfd
                 act.path, act.dirfd = old
-        elif kind is K_UNLINK:
-            self._set_path(act, ev, _int32(a0) if code == C_UNLINK_AT else AT_FDCWD,
-                           self._item_of(ev, b"DELETE", 6))
-        elif kind is K_KILL:
-            act.target = _int32(a0)
-            act.signal = _int32(a2) if code == C_TGKILL else _int32(a1)
-        out.append(act)
         return 0
+
+    cdef PathItem* _item(self, Event* ev, int which) noexcept:
+        """A row's PATH item: the file the event is about, or the name removed or made."""
+        if which == I_DELETED:
+            return self._item_of(ev, b"DELETE", 6)
+        if which == I_CREATED:
+            return self._item_of(ev, b"CREATE", 6)
+        return self._file_item(ev)
 
     cdef int _argv(self, Event* ev, object activity) except -1:
         """EXECVE records -> act.argv: split `aN[i]` pieces joined, several records

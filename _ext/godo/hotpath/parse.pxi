@@ -6,7 +6,7 @@
 
 # -- record type names ---------------------------------------------------------
 
-# An open-addressed table of the contract's type names, so a line's `type=NAME`
+# An open-addressed table of the vocabulary's type names, so a line's `type=NAME`
 # is found without making a bytes object.
 cdef enum:
     TYPE_SLOTS = 512
@@ -33,7 +33,7 @@ cdef inline uint32_t _hash(const char* s, Py_ssize_t n) noexcept nogil:
 cdef int _init_types() except -1:
     cdef bytes raw
     cdef uint32_t h
-    for number, name in C.TYPE_NAMES.items():
+    for number, name in R.TYPE_NAMES.items():
         raw = name.encode()
         if len(raw) > TYPE_NAME_MAX or number <= 0:
             raise ValueError(f"record type {name!r} does not fit the compiled table")
@@ -44,9 +44,9 @@ cdef int _init_types() except -1:
         _types[h].len = len(raw)
         memcpy(_types[h].name, <const char*>raw, len(raw))
     # Outside [MULTI_FIRST, MULTI_END) no type is multi (the table starts zeroed):
-    # asking the contract for those few keeps the import from 65,536 Python calls.
-    for number in range(C.MULTI_FIRST, C.MULTI_END):
-        _multi[number] = bool(C.is_multi_record(number))
+    # asking the vocabulary for those few keeps the import from 65,536 Python calls.
+    for number in range(R.MULTI_FIRST, R.MULTI_END):
+        _multi[number] = bool(R.is_multi_record(number))
     return 0
 
 
@@ -54,7 +54,7 @@ _init_types()
 
 
 cdef int _type_number(const char* s, Py_ssize_t n) noexcept:
-    """C.type_number(): a known name, or UNKNOWN[digits]; -1 for neither."""
+    """R.type_number(): a known name, or UNKNOWN[digits]; -1 for neither."""
     cdef uint32_t h
     cdef int64_t number
     if 0 < n <= TYPE_NAME_MAX:
@@ -72,7 +72,7 @@ cdef int _type_number(const char* s, Py_ssize_t n) noexcept:
 cdef inline bint _is_multi(int rtype) except -1:
     if 0 <= rtype < MULTI_TABLE:
         return _multi[rtype]
-    return bool(C.is_multi_record(rtype))
+    return bool(R.is_multi_record(rtype))
 
 
 # -- the stamp and the line -----------------------------------------------------
@@ -201,47 +201,9 @@ cdef const char* read_line(const char* p, Py_ssize_t n, Record* r) noexcept:
 
 # -- the fields of a record --------------------------------------------------------
 
-cdef inline int _sys_field(const char* k, Py_ssize_t n) noexcept:
-    """Which SYSCALL field a key is, or -1 for the ones the cook never reads."""
-    if n == 2:
-        if k[0] == c'a' and c'0' <= k[1] <= c'3':
-            return F_A0 + (k[1] - c'0')
-    elif n == 3:
-        if memcmp(k, b"pid", 3) == 0:
-            return F_PID
-        if memcmp(k, b"uid", 3) == 0:
-            return F_UID
-        if memcmp(k, b"exe", 3) == 0:
-            return F_EXE
-        if memcmp(k, b"gid", 3) == 0:
-            return F_GID
-        if memcmp(k, b"ses", 3) == 0:
-            return F_SES
-        if memcmp(k, b"tty", 3) == 0:
-            return F_TTY
-    elif n == 4:
-        if memcmp(k, b"euid", 4) == 0:
-            return F_EUID
-        if memcmp(k, b"suid", 4) == 0:
-            return F_SUID
-        if memcmp(k, b"egid", 4) == 0:
-            return F_EGID
-        if memcmp(k, b"arch", 4) == 0:
-            return F_ARCH
-        if memcmp(k, b"exit", 4) == 0:
-            return F_EXIT
-        if memcmp(k, b"ppid", 4) == 0:
-            return F_PPID
-        if memcmp(k, b"auid", 4) == 0:
-            return F_AUID
-        if memcmp(k, b"comm", 4) == 0:
-            return F_COMM
-    elif n == 7:
-        if memcmp(k, b"syscall", 7) == 0:
-            return F_SYSCALL
-        if memcmp(k, b"success", 7) == 0:
-            return F_SUCCESS
-    return -1
+# _sys_field(key, n): which SYSCALL field a key is (F_...), or -1; and SYSCALL_FIELDS,
+# the vocabulary this module was built from. Written at build time (vocab_pxi.py).
+include "syscall_keys.pxi"
 
 
 cdef inline bint _is_text(const char* s, Py_ssize_t n) noexcept:
@@ -382,14 +344,14 @@ def parse_record(data, rtype=None):
     end = h.body + h.nbody
     while godo_next_kv(&pos, end, &key, &keylen, &val, &vallen):
         name = PyUnicode_DecodeASCII(key, keylen, "backslashreplace")
-        if name in C.TEXT_FIELDS or (rtype == C.EXECVE and name[:1] == "a" and name != "argc"
+        if name in R.TEXT_FIELDS or (rtype == R.EXECVE and name[:1] == "a" and name != "argc"
                                      and not name.endswith("_len")):
             fields[name] = _text_str(val, vallen, scratch)
-        elif name in C.DECIMAL_FIELDS:
+        elif name in R.DECIMAL_FIELDS:
             if godo_dec(val, vallen, &dec) < 0:
                 raise MalformedRecord(f"{name} is not a number")
             fields[name] = dec
-        elif name in C.HEX_FIELDS:
+        elif name in R.HEX_FIELDS:
             if godo_hex(val, vallen, &hexa) < 0:
                 raise MalformedRecord(f"{name} is not hex")
             fields[name] = hexa

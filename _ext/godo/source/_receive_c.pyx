@@ -13,7 +13,7 @@ from libc.errno cimport EAGAIN, EINTR, ENOBUFS, errno
 from libc.stdint cimport uint32_t
 from libc.string cimport memcpy, memset, strerror
 
-from godo.hotpath.contract import MAX_DATAGRAM
+from godo.vocab.records import MAX_DATAGRAM
 
 cdef extern from "<poll.h>" nogil:
     struct pollfd:

@@ -17,6 +17,18 @@ import (
 // false when it cannot say it.
 type GodoTerm func(key string, v any) (condition string, args []any, ok bool)
 
+// GodoRanges are the comparison operators pushed down, as SQL.
+var GodoRanges = map[string]string{"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+
+// GodoWhole is a backend's GodoPushable: whether GodoWhere says every term of a
+// filter with the backend's term.
+func GodoWhole(term GodoTerm) func(filter *types.Document) bool {
+	return func(filter *types.Document) bool {
+		_, _, whole := GodoWhere(filter, term)
+		return whole
+	}
+}
+
 // GodoWhere returns the SQL conditions (all to hold) of the filter's terms the
 // backend can say (top-level fields by term, and `$or`s whose every branch it can
 // say whole), their arguments, and whether those are all of its terms.

@@ -4,14 +4,17 @@
 // FerretDB's SQLite backend answers a query by reading and decoding every
 // document of the collection in Go, unless the filter is a lone {_id: X}; sorts and
 // limits are applied after that. At a million documents each query takes minutes.
-// This build pushes down what godo's queries are made of (the SQL is in
-// internal/backends/sqlite/godo_pushdown.go):
+// This build pushes down what godo's queries are made of. The walks over a filter
+// and a `$regex` are shared (godo_filter.go, godo_regex.go); each backend says its
+// own SQL (internal/backends/{sqlite,postgresql}/godo_pushdown.go; PostgreSQL's
+// differences and limits are told there). In SQLite:
 //   - on top-level fields: equality with a string, an integer, a boolean or null;
 //     `$ne` a boolean or null; the ranges on a string, a number or a date; a
 //     `$regex` without options of the shape godo makes of a glob (`^`, literals,
 //     `.`, `.*`, bracket sets, `$`) as SQLite's GLOB, which matches a superset (its
-//     `?` takes a newline, the regex's `.` does not); an `$or` of such terms. Each is compared by the field's SQL value (`->>`, which godo's
-//     indexes are built on; a JSON boolean is 1 or 0 there, a date its milliseconds);
+//     `?` takes a newline, the regex's `.` does not); an `$or` of such terms. Each
+//     is compared by the field's SQL value (`->>`, which godo's indexes are built
+//     on; a JSON boolean is 1 or 0 there, a date its milliseconds);
 //   - then, when the whole filter was pushed down, a sort on one top-level field
 //     and the limit.
 // The handler still filters, sorts and limits what comes back, so the pushdown
@@ -27,7 +30,8 @@ package backends
 import "github.com/FerretDB/FerretDB/internal/types"
 
 // GodoPushable is set by a backend that takes a pushed-down sort and limit (the
-// SQLite backend of this build): whether it pushes the whole filter down.
+// SQLite and PostgreSQL backends of this build, GodoWhole of their terms): whether
+// it pushes the whole filter down.
 var GodoPushable func(filter *types.Document) bool
 
 // GodoSortable reports whether a sort is on one top-level field.

@@ -40,16 +40,6 @@ import (
 	"github.com/FerretDB/FerretDB/internal/util/must"
 )
 
-// godoPushable reports whether the whole filter is pushed down; NewBackend hands
-// it to the handler (backends.GodoPushable).
-func godoPushable(filter *types.Document) bool {
-	_, _, whole := godoWhere(filter)
-	return whole
-}
-
-// godoRanges are the comparison operators pushed down, as SQL.
-var godoRanges = map[string]string{"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
-
 // godoColumn is a top-level field's jsonb value, spelled as FerretDB spells the
 // columns of its indexes (metadata/registry.go), so that the planner uses them.
 // The key is letters, digits and underscores (backends.GodoField): nothing to quote.
@@ -73,7 +63,7 @@ func prepareGodoWhere(p *metadata.Placeholder, filter *types.Document, lead stri
 		filter.Remove(lead)
 	}
 
-	rest, values, _ := godoWhere(filter)
+	rest, values, _ := backends.GodoWhere(filter, godoTerm)
 	conditions, args = append(conditions, rest...), append(args, values...)
 	if len(conditions) == 0 {
 		return "", nil, nil
@@ -97,12 +87,10 @@ func prepareGodoWhere(p *metadata.Placeholder, filter *types.Document, lead stri
 	return out.String(), args, nil
 }
 
-// godoWhere returns the SQL conditions (all to hold) of the filter's terms the
-// pushdown handles, their arguments, and whether those are all of its terms.
-func godoWhere(filter *types.Document) ([]string, []any, bool) {
-	return backends.GodoWhere(filter, func(key string, v any) (string, []any, bool) {
-		return godoField(godoColumn(key), v)
-	})
+// godoTerm is one top-level field's term (_id too: on the jsonb expression its
+// unique index is built on), by godoField.
+func godoTerm(key string, v any) (string, []any, bool) {
+	return godoField(godoColumn(key), v)
 }
 
 // godoField compares one field's jsonb value with a filter's value: equality with
@@ -156,13 +144,7 @@ func godoField(column string, v any) (string, []any, bool) {
 				return "", nil, false
 			}
 		case op == "$regex":
-			// Only a pattern without options: `$options` is a key of its own.
-			pattern, ok := arg.(string)
-			if !ok || doc.Has("$options") {
-				return "", nil, false
-			}
-
-			posix, ok := godoPosix(pattern)
+			posix, ok := backends.GodoRegex(doc, arg, godoPosix{})
 			if !ok {
 				return "", nil, false
 			}
@@ -173,7 +155,7 @@ func godoField(column string, v any) (string, []any, bool) {
 			// it guesses a third, and walks the sort's index until the limit is met.
 			condition = fmt.Sprintf("regexp_like(%s #>> '{}', ?)", column) + bracket("string")
 			values = []any{posix}
-		case godoRanges[op] != "":
+		case backends.GodoRanges[op] != "":
 			var kind string
 
 			switch arg := arg.(type) {
@@ -191,7 +173,7 @@ func godoField(column string, v any) (string, []any, bool) {
 				return "", nil, false
 			}
 
-			condition = fmt.Sprintf("%s %s ?::jsonb", column, godoRanges[op]) + bracket(kind)
+			condition = fmt.Sprintf("%s %s ?::jsonb", column, backends.GodoRanges[op]) + bracket(kind)
 			values = []any{godoJSON(arg)}
 		default:
 			return "", nil, false
@@ -310,125 +292,44 @@ func godoOrderBy(key string, order int64) string {
 	return clause
 }
 
-// godoPosix turns an anchored regular expression made of literals, `.`, `.*` and
-// bracket sets (the shape godo gives a glob: `^...$`) into a PostgreSQL regular
-// expression that matches the same strings as Go's: `.` is `[^\n]` (PostgreSQL's
-// `.` takes a newline, Go's does not; a bracket set takes one in both). False for
-// any other expression.
-func godoPosix(pattern string) (string, bool) {
-	if !strings.HasPrefix(pattern, "^") {
-		return "", false
+// godoPosix is the PostgreSQL regular expression that matches the same strings as
+// Go's glob-shaped one (backends.GodoPattern): `.` is `[^\n]` (PostgreSQL's `.`
+// takes a newline, Go's does not; a bracket set takes one in both).
+type godoPosix struct{}
+
+func (godoPosix) Anchor(end bool) string {
+	if end {
+		return "$"
 	}
 
-	rs := []rune(pattern[1:])
-	var out strings.Builder
-	out.WriteRune('^')
-
-	for i := 0; i < len(rs); i++ {
-		c := rs[i]
-
-		switch c {
-		case '$':
-			if i != len(rs)-1 {
-				return "", false
-			}
-
-			out.WriteRune('$')
-
-			return out.String(), true
-		case '.':
-			out.WriteString(`[^\n]`)
-			if i+1 < len(rs) && rs[i+1] == '*' {
-				out.WriteRune('*')
-				i++
-			}
-		case '\\':
-			if i+1 >= len(rs) || godoWord(rs[i+1]) {
-				// `\d`, `\w` and the like: classes, not literals.
-				return "", false
-			}
-
-			i++
-			godoPosixLiteral(&out, rs[i])
-		case '[':
-			end, set, ok := godoPosixSet(rs, i)
-			if !ok {
-				return "", false
-			}
-
-			out.WriteString(set)
-			i = end
-		case '*', '+', '?', '(', ')', '{', '}', '|', ']', '^':
-			return "", false
-		default:
-			godoPosixLiteral(&out, c)
-		}
-	}
-
-	// No closing `$`: not anchored at the end.
-	return "", false
+	return "^"
 }
 
-// godoWord reports whether c is an ASCII letter or digit: after a backslash, an
-// escape in both dialects (and not the same one), never a literal.
-func godoWord(c rune) bool {
-	return ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9')
+func (godoPosix) Any(star bool) string {
+	if star {
+		return `[^\n]*`
+	}
+
+	return `[^\n]`
 }
 
-// godoPosixLiteral writes one literal character: an ASCII punctuation character
-// escaped (a backslash before one is that character in an ARE), any other as is
-// (a backslash before a letter would be an escape).
-func godoPosixLiteral(out *strings.Builder, c rune) {
-	if c < 0x80 && !godoWord(c) && c > ' ' {
-		out.WriteRune('\\')
+// Literal is an ASCII punctuation character escaped (a backslash before one is
+// that character in an ARE), any other as is (a backslash before a letter would
+// be an escape).
+func (godoPosix) Literal(c rune) string {
+	if c < 0x80 && !backends.GodoWord(c) && c > ' ' {
+		return "\\" + string(c)
 	}
 
-	out.WriteRune(c)
+	return string(c)
 }
 
-// godoPosixSet copies the bracket set at rs[start]: the index of its closing `]`,
-// the set, and whether it is one both dialects read alike (members literal or
-// escaped punctuation, ranges between two literals, no classes or collating
-// elements).
-func godoPosixSet(rs []rune, start int) (int, string, bool) {
-	var out strings.Builder
-	out.WriteRune('[')
-
-	i := start + 1
-	if i < len(rs) && rs[i] == '^' {
-		out.WriteRune('^')
-		i++
+// Member is a set's member as Go's expression has it: both dialects read an
+// escaped punctuation character in a set as that character.
+func (godoPosix) Member(c rune, escaped, first bool) (string, bool) {
+	if escaped {
+		return "\\" + string(c), true
 	}
 
-	first := true
-
-	for ; i < len(rs); i++ {
-		c := rs[i]
-
-		switch {
-		case c == ']' && !first:
-			out.WriteRune(']')
-			return i, out.String(), true
-		case c == ']':
-			// `[]...]` is a literal `]` in POSIX, an error in Go.
-			return 0, "", false
-		case c == '\\':
-			if i+1 >= len(rs) || godoWord(rs[i+1]) {
-				return 0, "", false
-			}
-
-			i++
-			out.WriteRune('\\')
-			out.WriteRune(rs[i])
-		case c == '[':
-			// `[:alpha:]`, `[=a=]`, `[.a.]` in POSIX; a literal in Go.
-			return 0, "", false
-		default:
-			out.WriteRune(c)
-		}
-
-		first = false
-	}
-
-	return 0, "", false
+	return string(c), true
 }

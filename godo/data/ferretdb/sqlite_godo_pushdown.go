@@ -16,16 +16,6 @@ import (
 	"github.com/FerretDB/FerretDB/internal/util/must"
 )
 
-// godoPushable reports whether the whole filter is pushed down; NewBackend hands
-// it to the handler (backends.GodoPushable).
-func godoPushable(filter *types.Document) bool {
-	_, _, whole := godoWhere(filter)
-	return whole
-}
-
-// godoRanges are the comparison operators pushed down, as SQL.
-var godoRanges = map[string]string{"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
-
 // godoColumn is a top-level field's SQL value, spelled as this build's indexes
 // spell it (metadata/registry.go), so that SQLite's planner uses them.
 func godoColumn(key string) string {
@@ -35,7 +25,7 @@ func godoColumn(key string) string {
 // prepareGodoWhere returns the WHERE clause of what the filter holds that the
 // backend compares in SQL; the rest is left to the handler.
 func prepareGodoWhere(filter *types.Document) (string, []any) {
-	conditions, args, _ := godoWhere(filter)
+	conditions, args, _ := backends.GodoWhere(filter, godoTerm)
 	if len(conditions) == 0 {
 		return "", nil
 	}
@@ -43,72 +33,20 @@ func prepareGodoWhere(filter *types.Document) (string, []any) {
 	return " WHERE " + strings.Join(conditions, " AND "), args
 }
 
-// godoWhere returns the SQL conditions (all to hold) of the filter's terms the
-// pushdown handles, their arguments, and whether those are all of its terms.
-func godoWhere(filter *types.Document) (conditions []string, args []any, whole bool) {
-	whole = true
-	if filter == nil {
-		return nil, nil, whole
+// godoTerm is one top-level field's term: _id (a string or an ObjectID) on
+// FerretDB's own column, which its unique index is built on; any other field by
+// godoField.
+func godoTerm(key string, v any) (string, []any, bool) {
+	if key != "_id" {
+		return godoField(godoColumn(key), v)
 	}
 
-	for _, key := range filter.Keys() {
-		v, _ := filter.Get(key)
-
-		var condition string
-		var values []any
-		ok := false
-
-		switch {
-		case key == "_id":
-			switch v.(type) {
-			case string, types.ObjectID:
-				condition, ok = metadata.IDColumn+" = ?", true
-				values = []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}
-			}
-		case key == "$or":
-			condition, values, ok = godoOr(v)
-		case backends.GodoField(key):
-			condition, values, ok = godoField(godoColumn(key), v)
-		}
-
-		if !ok {
-			whole = false
-			continue
-		}
-
-		conditions = append(conditions, condition)
-		args = append(args, values...)
+	switch v.(type) {
+	case string, types.ObjectID:
+		return metadata.IDColumn + " = ?", []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}, true
 	}
 
-	return conditions, args, whole
-}
-
-// godoOr is an $or whose every branch is pushed down whole, as SQL.
-func godoOr(v any) (string, []any, bool) {
-	branches, ok := v.(*types.Array)
-	if !ok || branches.Len() == 0 {
-		return "", nil, false
-	}
-
-	var alternatives []string
-	var args []any
-
-	for i := 0; i < branches.Len(); i++ {
-		branch, ok := must.NotFail(branches.Get(i)).(*types.Document)
-		if !ok || branch.Len() == 0 {
-			return "", nil, false
-		}
-
-		conditions, values, whole := godoWhere(branch)
-		if !whole {
-			return "", nil, false
-		}
-
-		alternatives = append(alternatives, "("+strings.Join(conditions, " AND ")+")")
-		args = append(args, values...)
-	}
-
-	return "(" + strings.Join(alternatives, " OR ") + ")", args, true
+	return "", nil, false
 }
 
 // godoField compares one field's SQL value with a filter's value: equality with a
@@ -142,23 +80,17 @@ func godoField(column string, v any) (string, []any, bool) {
 					return "", nil, false
 				}
 			case op == "$regex":
-				// Only a pattern without options: `$options` is a key of its own.
-				pattern, ok := arg.(string)
-				if !ok || v.Has("$options") {
-					return "", nil, false
-				}
-
-				glob, ok := godoGlob(pattern)
+				glob, ok := backends.GodoRegex(v, arg, godoGlob{})
 				if !ok {
 					return "", nil, false
 				}
 
 				conditions = append(conditions, column+" GLOB ?")
 				args = append(args, glob)
-			case godoRanges[op] != "":
+			case backends.GodoRanges[op] != "":
 				switch arg.(type) {
 				case string, int32, int64, float64, time.Time:
-					conditions = append(conditions, column+" "+godoRanges[op]+" ?")
+					conditions = append(conditions, column+" "+backends.GodoRanges[op]+" ?")
 					args = append(args, godoValue(arg))
 				default:
 					return "", nil, false
@@ -202,115 +134,39 @@ func godoOrderBy(key string, order int64) string {
 	return clause
 }
 
-// godoGlob turns an anchored regular expression made of literals, `.`, `.*` and
-// bracket sets (the shape godo gives a glob: `^...$`) into SQLite's GLOB pattern,
-// which matches every string the expression matches (`?` matches a newline, `.`
-// does not: the handler filters again). False for any other expression.
-func godoGlob(pattern string) (string, bool) {
-	if !strings.HasPrefix(pattern, "^") {
+// godoGlob is SQLite's GLOB pattern that matches every string a glob-shaped
+// regular expression matches (backends.GodoPattern): a superset, since GLOB's `?`
+// takes a newline and the expression's `.` does not (the handler filters again).
+// GLOB is anchored at both ends already and has no escape: a literal `*`, `?` or
+// `[` is a set of one.
+type godoGlob struct{}
+
+func (godoGlob) Anchor(end bool) string { return "" }
+
+func (godoGlob) Any(star bool) string {
+	if star {
+		return "*"
+	}
+
+	return "?"
+}
+
+func (godoGlob) Literal(c rune) string {
+	switch c {
+	case '*', '?', '[':
+		return "[" + string(c) + "]"
+	}
+
+	return string(c)
+}
+
+// Member is a set's member as is: GLOB reads a `]` or `^` opening the set, and a
+// `-` between two members, otherwise than as literals, so those escaped are not
+// said.
+func (godoGlob) Member(c rune, escaped, first bool) (string, bool) {
+	if escaped && (c == ']' || c == '-' || (c == '^' && first)) {
 		return "", false
 	}
 
-	rs := []rune(pattern[1:])
-	var out strings.Builder
-
-	for i := 0; i < len(rs); i++ {
-		c := rs[i]
-
-		switch c {
-		case '$':
-			if i != len(rs)-1 {
-				return "", false
-			}
-
-			return out.String(), true
-		case '.':
-			if i+1 < len(rs) && rs[i+1] == '*' {
-				out.WriteRune('*')
-				i++
-			} else {
-				out.WriteRune('?')
-			}
-		case '\\':
-			if i+1 >= len(rs) {
-				return "", false
-			}
-
-			i++
-			godoGlobLiteral(&out, rs[i])
-		case '[':
-			end, set, ok := godoGlobSet(rs, i)
-			if !ok {
-				return "", false
-			}
-
-			out.WriteString(set)
-			i = end
-		case '*', '+', '?', '(', ')', '{', '}', '|', ']':
-			return "", false
-		default:
-			godoGlobLiteral(&out, c)
-		}
-	}
-
-	// No closing `$`: not anchored at the end.
-	return "", false
-}
-
-// godoGlobLiteral writes one literal character as GLOB reads it.
-func godoGlobLiteral(out *strings.Builder, c rune) {
-	switch c {
-	case '*', '?', '[':
-		out.WriteString("[" + string(c) + "]")
-	default:
-		out.WriteRune(c)
-	}
-}
-
-// godoGlobSet turns the bracket set at rs[start] into GLOB's: the index of its
-// closing `]`, the set, and whether GLOB can say it (a literal `]` or `^` must
-// come where GLOB reads them as literals).
-func godoGlobSet(rs []rune, start int) (int, string, bool) {
-	var out strings.Builder
-	out.WriteRune('[')
-
-	i := start + 1
-	if i < len(rs) && rs[i] == '^' {
-		out.WriteRune('^')
-		i++
-	}
-
-	first := true
-
-	for ; i < len(rs); i++ {
-		c := rs[i]
-
-		switch {
-		case c == ']':
-			if first {
-				return 0, "", false
-			}
-
-			out.WriteRune(']')
-
-			return i, out.String(), true
-		case c == '\\':
-			if i+1 >= len(rs) {
-				return 0, "", false
-			}
-
-			i++
-			c = rs[i]
-			if c == ']' || (c == '^' && first) {
-				return 0, "", false
-			}
-		case c == '[':
-			return 0, "", false
-		}
-
-		out.WriteRune(c)
-		first = false
-	}
-
-	return 0, "", false
+	return string(c), true
 }
