@@ -59,29 +59,32 @@ class Run:
         self.store = store
         self.report: RunReport = new_run(mode, scope, command, host=host)
         self.pipeline = (Pipeline if twin is None else twin.Pipeline)()
-        self.tracker = ((Tracker if twin is None else twin.Tracker)(store, host=self.report.host, boot_id=boot or boot_id(),
-                                     scope=scope, run=self.report.run_id, live=live,
-                                     checkpoint_interval=checkpoint_interval)
-                        if track else Untracked())
+        if track:
+            self.tracker = (Tracker if twin is None else twin.Tracker)(
+                store, host=self.report.host, boot_id=boot or boot_id(), scope=scope,
+                run=self.report.run_id, live=live, checkpoint_interval=checkpoint_interval)
+        else:
+            self.tracker = Untracked()
         self.on_activities = on_activities
 
     # -- feeding ----------------------------------------------------------------------
 
+    def _apply(self, activities: list, dense: bool = False) -> None:
+        """A batch the pipeline cooked: shown to `on_activities`, then tracked."""
+        if activities and self.on_activities is not None:
+            self.on_activities(activities)
+        self.tracker.process(activities, dense=dense)
+
     def feed_log(self, chunk: bytes, name: str) -> list:
         """A chunk of an audit.log's lines (`name`, for errors) through the run."""
         activities = self.pipeline.feed_log(chunk, name)
-        if activities and self.on_activities is not None:
-            self.on_activities(activities)
-        self.tracker.process(activities)
+        self._apply(activities)
         return activities
 
     def feed_frames(self, batch: bytes, now: float, dense: bool = False) -> None:
         """The receiver's netlink frames through the run; `dense`: the stream is
         under pressure (the store then holds its own work back)."""
-        activities = self.pipeline.feed_frames(batch, now)
-        if activities and self.on_activities is not None:
-            self.on_activities(activities)
-        self.tracker.process(activities, dense=dense)
+        self._apply(self.pipeline.feed_frames(batch, now), dense)
 
     def tick(self, now: float, wall: float) -> None:
         """Time passing on a live run: events the kernel never ended are let go
@@ -92,10 +95,7 @@ class Run:
     def flush(self) -> None:
         """What the pipeline holds (events not yet ended, a last line with no
         newline after it) through the tracker now."""
-        activities = self.pipeline.flush()
-        if activities and self.on_activities is not None:
-            self.on_activities(activities)
-        self.tracker.process(activities)
+        self._apply(self.pipeline.flush())
 
     def record(self) -> None:
         """The run's document written as it stands (a run says it started)."""
