@@ -24,9 +24,11 @@ from godo.cli import main
 # subprocess, so that no test module has to have imported it first.
 # (The standard library's lazy imports too: argparse's gettext wants locale, the
 # config wants tomllib, a database pymongo, a terminal rich.)
-PRELOADED = ("locale", "tomllib", "godo.cli.export", "godo.cli.query", "godo.cli.record",
-             "godo.cli.status", "godo.cli.views", "godo.run.live", "godo.run.replay",
-             "godo.store.opening", "godo.store.local", "godo.store.writer", "rich.console")
+PRELOADED = ("locale", "tomllib", "godo.cli.export", "godo.cli.hosts", "godo.cli.query",
+             "godo.cli.record", "godo.cli.status", "godo.cli.views", "godo.run.live",
+             "godo.run.replay", "godo.settings_table", "godo.store.ferret_connect",
+             "godo.store.opening", "godo.store.local", "godo.store.postgresql",
+             "godo.store.writer", "rich._emoji_codes", "rich.console", "rich.table")
 for _module in PRELOADED:
     importlib.import_module(_module)
 
