@@ -52,6 +52,7 @@ def extensions():
     # The tracker's parts, compiled as they are (Cython's pure mode): godo/tracker/NAME.py
     # is the module godo._tracker_c.NAME, typed by the .pxd beside it there. Their C
     # goes under build/, not beside the Python package's sources.
+    _forget_stale_parts()
     parts = [Extension(f"godo._tracker_c.{name}", [f"godo/tracker/{name}.py"], include_dirs=["_ext"],
                        define_macros=macros, extra_compile_args=compile_args)
              for name in TRACKER_PARTS]
@@ -65,10 +66,22 @@ def extensions():
     return cythonize(modules, **options) + cythonize(parts, build_dir="build/cython", **options)
 
 
+def _forget_stale_parts() -> None:
+    """cythonize looks for a module's .pxd beside its source, so it never sees that a
+    part's types (godo/_tracker_c/*.pxd, or the hot path's Activity they cimport)
+    changed: the C it made before is dropped, and made again, when one is newer."""
+    types = [*(HERE / "godo/_tracker_c").glob("*.pxd"), HERE / "_ext/godo/hotpath/_hotpath_c.pxd"]
+    newest = max(path.stat().st_mtime for path in types)
+    for name in TRACKER_PARTS:
+        made = HERE / "build/cython/godo/tracker" / f"{name}.c"
+        if made.exists() and made.stat().st_mtime < newest:
+            made.unlink()
+
+
 # The tracker's parts: each imports its fellows by `.` and the tracker's shared modules
 # by `..tracker`, so that the one source serves as godo.tracker.NAME (the pure twin) and,
 # compiled, as godo._tracker_c.NAME among its compiled fellows.
-TRACKER_PARTS = ("model", "files", "containers", "tracker")
+TRACKER_PARTS = ("paths", "model", "files", "containers", "tracker")
 
 
 # -- FerretDB in the wheel -----------------------------------------------------------------------

@@ -19,10 +19,12 @@ cdef class Files:
     cdef long long _next_serial(self)
     @cython.locals(base=OpenFile)
     cdef object resolve(self, Process proc, object path, object dirfd)
+    @cython.locals(open_file=OpenFile)
     cdef open(self, Process proc, Activity act)
     cdef OpenFile file(self, Process proc, object fd, object ts)
     cdef bint write(self, Process proc, Activity act) except -1
     cdef close(self, Process proc, Activity act)
+    @cython.locals(open_file=OpenFile)
     cdef release(self, Process proc, object fd, object ts)
     cdef dup(self, Process proc, Activity act)
     cdef set_cloexec(self, Process proc, Activity act)

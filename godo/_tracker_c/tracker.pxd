@@ -24,7 +24,10 @@ cdef class Tracker:
     cdef Containers _boxes
 
     cdef str _proc_id(self, object pid, object start)
+    @cython.locals(act=Activity)
+    cpdef process(self, list activities, bint dense=*)
     cpdef _emit(self, bint dense=*)
+    @cython.locals(proc=Process)
     cdef Process _get(self, Activity act)
     cdef _take_task(self, Process proc, Activity act)
     cdef Process _materialise(self, Activity act, Process old, tuple spawn)

@@ -5,10 +5,11 @@
 - `tracker`: the process table and scope, composed of its parts `files` (fd
   tables, open files) and `containers` (container attribution), each owning its
   state.
+- `paths`: a name joined to a directory the tracker knows, the exe a process shows.
 - `procfs`: what /proc says about processes godo did not see start.
 - `runtimes`: container runtimes' shims and container ids.
 
-The parts `model`, `files`, `containers` and `tracker` are compiled as they are
+The parts `paths`, `model`, `files`, `containers` and `tracker` are compiled as they are
 (Cython's pure mode: each .py is the source and the pure-Python twin) into
 `godo._tracker_c`, typed by the .pxd beside each compiled part there; `godo.twins`
 picks.

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 # Fellow parts by `.`, shared modules by `..tracker`: compiled, this file is
 # godo._tracker_c.containers, whose fellows are compiled too (setup.py).
-from ..tracker.paths import join
 from ..tracker.runtimes import OCI_RUNTIMES, CgroupMatch, RuntimeCall, cgroup_of, program, runtime_call
 from .model import Container, Context, Process
+from .paths import join
 
 
 class Containers:

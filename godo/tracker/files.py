@@ -12,9 +12,8 @@ from ..vocab import kernel as C
 # Fellow parts by `.`, shared modules by `..tracker`: compiled, this file is
 # godo._tracker_c.files, whose fellows are compiled too (setup.py).
 from ..fds import fd_path
-from ..tracker.paths import join
-from ..tracker.runtimes import real_exe
 from .model import OpenFile, Process
+from .paths import join, real_exe
 
 _O_CLOEXEC = C.O_CLOEXEC
 

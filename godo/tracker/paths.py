@@ -1,4 +1,6 @@
-"""Paths the tracker places: a name joined to a directory it knows."""
+"""Paths the tracker places: a name joined to a directory it knows, and the
+program a process shows. Both run for most activities, so this module is one of
+the tracker's compiled parts (paths.pxd)."""
 
 from __future__ import annotations
 
@@ -7,5 +9,19 @@ import posixpath
 
 def join(base: str, name: str) -> str:
     """`name` under `base`, lexically normalised (`..` stops at the root)."""
-    path = posixpath.normpath(base.rstrip("/") + "/" + name)
+    path = base.rstrip("/") + "/" + name
+    # Most joins have nothing to normalise (no `.` or `..` part, no doubled or
+    # trailing slash): those are the joined text as it is, without normpath's walk.
+    if "/." not in path and "//" not in path and not path.endswith("/"):
+        return path
+    path = posixpath.normpath(path)
     return "/" + path.lstrip("/") if path.startswith("//") else path
+
+
+def real_exe(exe: str | None, known: str | None) -> str | None:
+    """The exe to show: runc re-executes itself through a copy of /proc/self/exe
+    on a detached mount (its exe reads `/`) or in a memfd; that is still the
+    program it was (`known`)."""
+    if exe and known and (exe == "/" or exe.startswith("/memfd:")):
+        return known
+    return exe

@@ -144,15 +144,6 @@ def _engine(namespace: str | None) -> str | None:
     return NAMESPACE_ENGINES.get(namespace, "containerd")
 
 
-def real_exe(exe: str | None, known: str | None) -> str | None:
-    """The exe to show: runc re-executes itself through a copy of /proc/self/exe
-    on a detached mount (its exe reads `/`) or in a memfd; that is still the
-    program it was (`known`)."""
-    if exe and known and (exe == "/" or exe.startswith("/memfd:")):
-        return known
-    return exe
-
-
 # -- cgroup paths ---------------------------------------------------------------------
 
 class CgroupMatch(namedtuple("CgroupMatch", ("id", "engine", "pod_uid", "monitor"),

@@ -21,12 +21,11 @@ import signal
 # godo._tracker_c.tracker, whose fellows are compiled too (setup.py).
 from ..fds import open_fds
 from ..tracker import procfs
-from ..tracker.paths import join
-from ..tracker.runtimes import real_exe
 from ..tracker.scope import Scope
 from .containers import Containers
 from .files import Files
 from .model import Context, Process, utc
+from .paths import join, real_exe
 
 _MAX_CHILDREN = 10_000
 _MAX_FS_OPS = 256

@@ -6,7 +6,8 @@ from the runtimes' sources; see godo/tracker/runtimes.py)."""
 import pytest
 
 from godo.tracker.runtimes import (CgroupMatch, RuntimeCall, cgroup_container, program,
-                                   real_exe, runtime_call)
+                                   runtime_call)
+from godo.tracker.paths import real_exe
 
 HEX = "4e2d7f0c9b1a" + "0" * 52
 UID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"

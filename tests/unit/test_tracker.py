@@ -566,3 +566,23 @@ def test_a_second_look_at_proc_adds_only_what_started_in_between(tmp_path):
     session, sshd = tracker.procs[11], tracker.procs[10]
     assert session.parent == sshd.id and sshd.children == [session.id]
     assert session.argv == ["sshd: session"] and session.seeded
+
+
+# -- paths --------------------------------------------------------------------------
+
+_JOINS = [("/", "usr/lib/libc.so.6"), ("/home/me", "src/a.c"), ("/home/me/", "src/a.c"),
+          ("/", ""), ("/a", "../../b"), ("/a/b", "./c"), ("/a", "b/"), ("/a", "b//c"),
+          ("/a", ".hidden"), ("/a", "b/.."), ("", "x"), ("//", "x"), ("/a", "/abs"),
+          ("rel", "x"), ("/run/containerd/rootfs", "etc/hosts"), ("/a", "b/..."),
+          ("/a", "b/./c/../d")]
+
+
+@pytest.mark.parametrize("base, name", _JOINS)
+def test_a_joined_path_is_normalised_as_posixpath_has_it(twin, base, name):
+    import importlib
+    import posixpath
+    paths = importlib.import_module(twin.Tracker.__module__.rsplit(".", 1)[0] + ".paths")
+    expected = posixpath.normpath(base.rstrip("/") + "/" + name)
+    if expected.startswith("//"):
+        expected = "/" + expected.lstrip("/")
+    assert paths.join(base, name) == expected

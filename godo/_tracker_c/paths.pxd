@@ -1,0 +1,5 @@
+# Types for godo/tracker/paths.py compiled as godo._tracker_c.paths (Cython's pure
+# mode): called in C by the compiled parts for most activities.
+
+cpdef str join(str base, str name)
+cpdef object real_exe(object exe, object known)
