@@ -56,7 +56,14 @@ def live_lock():
 
 
 def godo_command() -> list[str]:
-    """The godo of the interpreter running this script (the venv's)."""
+    """The godo of the interpreter running this script (the venv's), its modules
+    byte-compiled as installing godo's wheel leaves them (pip compiles every .py): a
+    checkout run with PYTHONDONTWRITEBYTECODE set would compile each module it
+    imports from source on every start."""
+    import compileall
+
+    import godo
+    compileall.compile_dir(os.path.dirname(godo.__file__), quiet=1)
     beside = Path(sys.executable).parent / "godo"
     if beside.exists():
         return [str(beside)]

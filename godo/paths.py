@@ -6,7 +6,11 @@ no one else's to change: a directory or file is used only when it is owned by
 root or the user running godo, no group or other can write it, and it is not a
 symlink; a directory above it that others can write (the sticky /tmp aside)
 would let them swap it, so every directory above is checked too (OpenSSH's
-`safe_path`)."""
+`safe_path`).
+
+pathlib is imported only where a data directory is named: every godo command
+imports this module, and pathlib (with urllib and ipaddress under it) would be a
+tenth of a replay's start-up."""
 
 from __future__ import annotations
 
@@ -14,9 +18,12 @@ import errno
 import os
 import re
 import stat
-from pathlib import Path
 
 from .errors import ConfigError, GodoError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class UnsafePath(ConfigError):
@@ -45,8 +52,8 @@ def check_owned(path: Path | str, st: os.stat_result, what: str) -> None:
 def check_parents(path: Path | str, what: str) -> None:
     """Every directory above `path` (resolved) owned by root or us and writable by
     no one else, unless sticky (others cannot rename what is not theirs there)."""
-    parent = Path(os.path.realpath(Path(path).parent))
-    for directory in (parent, *parent.parents):
+    parent = os.path.dirname(os.fspath(path).rstrip("/")) or "."
+    for directory in _up_to_root(os.path.realpath(parent)):
         try:
             st = os.stat(directory)
         except FileNotFoundError:
@@ -60,6 +67,16 @@ def check_parents(path: Path | str, what: str) -> None:
         else:
             continue
         raise UnsafePath(f"{what} {path} is in {directory}, {why}: refusing it")
+
+
+def _up_to_root(directory: str):
+    """`directory` (absolute), then each one above it, to the root."""
+    while True:
+        yield directory
+        above = os.path.dirname(directory)
+        if above == directory:
+            return
+        directory = above
 
 
 def check_private_dir(path: Path, what: str = "directory", *, create: bool = True,
@@ -133,6 +150,7 @@ def open_private(path: Path, flags: int, what: str, mode: int = 0o600) -> int:
 
 
 def _configured_data_dir() -> Path:
+    from pathlib import Path
     configured = os.environ.get("GODO_DATA_DIR")
     if configured:
         return Path(os.path.abspath(configured))
@@ -153,6 +171,7 @@ def run_dir(*, create: bool = True) -> Path:
     the next start finds a dead run's state and never mistakes a live one's
     rules for stale. /run is emptied at boot, as the kernel's rules are. A
     command that only reads (`status`) makes nothing: `create` False."""
+    from pathlib import Path
     configured = os.environ.get("GODO_RUN_DIR")
     if configured:
         return private_dir(Path(os.path.abspath(configured)), create=create)
@@ -170,7 +189,8 @@ def private_dir(path: Path, *, create: bool = True) -> Path:
 
 def boot_id() -> str:
     try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip()
     except OSError:
         return "unknown-boot"
 

@@ -6,12 +6,15 @@ from __future__ import annotations
 import os
 import sys
 from contextlib import contextmanager
-from pathlib import Path
 
 from .. import config as config_mod
 from ..errors import ConfigError
 from ..paths import data_dir as default_data_dir
 from ..paths import private_dir
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def __getattr__(name: str):
@@ -79,6 +82,7 @@ def data_dir(args, *, create: bool = False) -> Path:
     """The data directory, checked; made only by a command that writes (`create`)."""
     configured = setting(args, "store", "data_dir")
     if configured:
+        from pathlib import Path  # here: see godo/paths.py
         return private_dir(Path(os.path.abspath(configured)), create=create)
     return default_data_dir(create=create)
 
@@ -109,10 +113,13 @@ def _null(args) -> bool:
 def store(args):
     """The store a run writes into (`--store null`: none), open for the block."""
     from ..store.opening import open_store
-    uri, postgresql = (None, None) if _null(args) else store_urls(args)
-    given = {} if _null(args) else options(args, "store")
-    with open_store(uri, data_dir(args, create=True), null=_null(args), database=database_name(uri),
-                    postgresql=postgresql, **given) as opened:
+    if _null(args):  # no database: nothing of it is named, made or checked
+        with open_store(None, "", null=True) as opened:
+            yield opened
+        return
+    uri, postgresql = store_urls(args)
+    with open_store(uri, data_dir(args, create=True), database=database_name(uri),
+                    postgresql=postgresql, **options(args, "store")) as opened:
         yield opened
 
 

@@ -29,7 +29,7 @@ from .report import RunReport, why_interrupted
 from .wiring import Run
 
 if TYPE_CHECKING:
-    from ..store.base import Store
+    from ..store.protocol import Store
     from ..tracker import Tracker
 
 _TICK = 0.5

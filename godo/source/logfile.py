@@ -9,14 +9,15 @@ out as the first chunk.
 
 from __future__ import annotations
 
-import gzip
 import os
 import stat
 
 from ..errors import GodoError
 
 _GZIP_MAGIC = b"\x1f\x8b"
-_READ_ERRORS = (OSError, EOFError, gzip.BadGzipFile)
+# What a read can raise; gzip's BadGzipFile is an OSError. gzip itself is imported
+# only for a gzip log: most logs are plain, and it is a start-up cost.
+_READ_ERRORS = (OSError, EOFError)
 
 
 class _Rest:
@@ -133,6 +134,7 @@ class LogSource:
                     yield piece
                     piece = self._file.read(self.CHUNK)
                 return
+            import gzip
             with gzip.GzipFile(fileobj=_Rest(head, self._file), mode="rb") as f:
                 # read1: one step of the decompressor at a time, so that what came
                 # before a cut in the stream is handed out, not lost with the call.

@@ -1,5 +1,5 @@
-"""What a store is to the rest of godo (the `Store` protocol), and the store that
-keeps nothing (`NullStore`, `--store null`: the whole pipeline, no database).
+"""What a store is to the rest of godo (the `Store` protocol, in protocol.py, for
+type checkers), and the store that keeps nothing (`NullStore`, `--store null`: the whole pipeline, no database).
 
 A mutation is `(collection, document)`, where the document is a dict, or a
 `Source` of one: the tracker hands over its process, open file or container
@@ -14,52 +14,19 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from typing import Protocol
 
 from ..paths import hostname
 
-
-class Source(Protocol):
-    """What a mutation's document can be instead of a dict: its maker."""
-
-    def document(self) -> dict:
-        """The document as it stands now."""
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
+if TYPE_CHECKING:
+    from .protocol import Source
 
 
-Mutation = tuple[str, "dict | Source"]
+Mutation = tuple[str, "dict | Source"]  # Source: protocol.py
 
 
 def document_of(doc: dict | Source) -> dict:
     return doc if type(doc) is dict else doc.document()
-
-
-class Store(Protocol):
-    """A store as the tracker and a run use it. The tracker is the one producer:
-    it alone calls `write`; a run starts, flushes, settles and closes it."""
-
-    host: str
-    # Pids of a local database server godo started: a live run must not audit them.
-    server_pids: tuple[int, ...]
-
-    def write(self, mutations: list[Mutation], *, dense: bool = False) -> None:
-        """Queue a batch. `dense`: the live stream is under pressure now, so the
-        store holds its own work back for a while (mutations may be empty)."""
-
-    def flush(self, timeout: float | None = None) -> bool:
-        """Wait until everything queued so far is written; False on time-out."""
-
-    def settle(self, idle: float = 5.0, timeout: float | None = None) -> bool:
-        """Like flush, but give up once the database has answered nothing for `idle`
-        s, or after `timeout` s."""
-
-    def interrupt(self) -> None:
-        """godo is stopping: a write must not wait for room any more."""
-
-    def stats(self) -> dict:
-        """What the store did: the figures a run document keeps."""
-
-    def close(self) -> None:
-        """Flush and stop."""
 
 
 class _Store:

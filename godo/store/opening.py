@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import sys
 from contextlib import ExitStack, contextmanager
-from pathlib import Path
 
 from ..errors import StoreError
 from .base import NullStore
@@ -28,7 +27,10 @@ def open_store(uri: str | None, data_dir: str | os.PathLike, *, null: bool = Fal
         with NullStore(host) as store:
             yield store
         return
-    # pymongo is imported only for a database: `--store null` starts without it.
+    # pymongo (and pathlib) are imported only for a database: `--store null` starts
+    # without them.
+    from pathlib import Path
+
     from .uri import resolve_uri
     from .journal_dir import journal_dir_of, legacy_journal_dir
     from .writer import MongoStore
@@ -82,6 +84,8 @@ def database(uri: str | None, data_dir: str | os.PathLike, *, name: str = DEFAUL
              timeout: float = 5.0, postgresql: str | None = None):
     """A pymongo Database to query, like `open_store` finds one; database errors
     inside the block become one-line StoreErrors."""
+    from pathlib import Path
+
     from pymongo.errors import PyMongoError
 
     from .client import client, connect_error, reason

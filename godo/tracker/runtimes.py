@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 from collections import namedtuple
-from pathlib import Path
 
 # Program names (the exe's, else argv[0]'s base name) and what each is.
 SHIMS = ("containerd-shim",)          # containerd-shim, -runc-v1, -runc-v2, docker-containerd-shim
@@ -192,6 +191,7 @@ def cgroup_container(text: str) -> CgroupMatch | None:
 
 def cgroup_of(pid: int) -> CgroupMatch | None:
     try:
-        return cgroup_container(Path(f"/proc/{pid}/cgroup").read_text())
+        with open(f"/proc/{pid}/cgroup") as f:
+            return cgroup_container(f.read())
     except OSError:
         return None

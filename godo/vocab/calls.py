@@ -10,7 +10,7 @@ tables (`syscalls`), and the rules godo installs take it from its `rule`.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections import namedtuple
 
 from . import kernel as K
 
@@ -27,12 +27,13 @@ FLAG = 7  # `value`, with `extra`'s bits too when the register has any of `mask`
 #           another call's flag as open's (memfd_create's MFD_CLOEXEC is O_CLOEXEC)
 
 
-class Arg(NamedTuple):
-    form: int
-    reg: int = -1
-    mask: int = 0
-    value: object = None
-    extra: int = 0
+# Named tuples from collections, not typing.NamedTuple: `typing` is a tenth of a
+# godo command's start-up, and every command loads these rows.
+class Arg(namedtuple("Arg", ("form", "reg", "mask", "value", "extra"), defaults=(-1, 0, None, 0))):
+    """Where a field comes from: `form` (above), the register `reg`, and the form's
+    `mask`, `value` and `extra`."""
+
+    __slots__ = ()
 
 
 def arg(reg: int) -> Arg:
@@ -114,11 +115,11 @@ FCNTL_COMMANDS = {
 PROCESS, OPENS, FDS, FCNTL = "process", "open", "fd", "fcntl"
 
 
-class Call(NamedTuple):
-    name: str
-    kind: str
-    rule: str
-    layout: dict  # field -> Arg (or an item kind, for path and new_path)
+class Call(namedtuple("Call", ("name", "kind", "rule", "layout"))):
+    """A call godo cooks: its name, the kind of activity it makes, its rule group,
+    and its `layout` (field -> Arg, or an item kind for path and new_path)."""
+
+    __slots__ = ()
 
 
 def call(name: str, kind: str, rule: str, **layout) -> Call:
