@@ -68,6 +68,25 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, previous)
 
 
+def run() -> None:
+    """The `godo` command (console script, `python -m godo`): `main`, then, when godo
+    has nothing left running (no other thread), its exit handlers, its output
+    flushed, and an exit that skips the interpreter's teardown: freeing every object
+    and module one at a time is 5-8 ms of CPU, a seventh of a short command's."""
+    status = main()
+    threading = sys.modules.get("threading")
+    if threading is not None and threading.active_count() > 1:
+        sys.exit(status)
+    import atexit
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        sys.exit(status)  # the interpreter's own exit says what went wrong
+    os._exit(status or 0)
+
+
 class _Terminated(BaseException):
     """SIGTERM, raised where the main thread is (a BaseException, as
     KeyboardInterrupt is, so that no `except Exception` swallows it)."""

@@ -15,7 +15,8 @@ from godo.twins import TWINS
 
 # What a command that neither writes JSON nor talks to a database or a terminal
 # has no use for: each costs milliseconds to import.
-HEAVY = ("orjson", "dataclasses", "inspect", "pymongo", "bson", "rich", "uuid")
+HEAVY = ("orjson", "dataclasses", "inspect", "pymongo", "bson", "rich", "uuid", "typing",
+         "pathlib", "gzip")
 
 
 def _imported_by(argv: list[str], tmp_path) -> set[str]:
@@ -97,3 +98,31 @@ def test_a_record_waits_for_its_event_exactly_when_the_contract_says(twin, rtype
     pipeline.feed_log(f"type=UNKNOWN[{rtype}] msg=audit(1700000000.000:7): x=1\n".encode(), "t")
     # One part of a syscall event is held for the rest of it; a whole one is not.
     assert pipeline.stats()["in_flight"] == (1 if C.is_multi_record(rtype) else 0)
+
+
+def _godo_exits(code: str) -> subprocess.CompletedProcess:
+    """`run()`, the godo command's entry point, in a fresh interpreter after `code`."""
+    return subprocess.run([sys.executable, "-c", code + "\nfrom godo.cli import run\nrun()"],
+                          capture_output=True, text=True)
+
+
+def test_the_command_exits_with_main_s_status_after_its_exit_handlers():
+    # run() skips the interpreter's teardown: what main printed, the exit handlers
+    # and the status must survive that.
+    done = _godo_exits("import atexit, sys\natexit.register(print, 'handler ran')\n"
+                       "sys.argv = ['godo', '--version']")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0].startswith("godo ")
+    assert done.stdout.splitlines()[-1] == "handler ran"
+    done = _godo_exits("import sys\nsys.argv = ['godo', 'replay', '--store', 'null', '/nonexistent.log']")
+    assert done.returncode != 0
+    assert done.stderr.startswith("godo: ") and "/nonexistent.log" in done.stderr
+
+
+def test_the_command_waits_for_a_thread_still_running():
+    # Another thread still working: the interpreter's own exit, which waits for it.
+    done = _godo_exits("import sys, threading, time\n"
+                       "threading.Thread(target=lambda: (time.sleep(0.3), print('thread done'))).start()\n"
+                       "sys.argv = ['godo', '--version']")
+    assert done.returncode == 0, done.stderr
+    assert "thread done" in done.stdout
