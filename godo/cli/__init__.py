@@ -37,12 +37,15 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
-    import threading  # here, not above: `godo --version` starts without it
     # SIGTERM unwinds like Ctrl-C, so that what godo started (the embedded FerretDB,
     # in a session of its own) is stopped and what it holds is flushed. `record`
-    # puts its own handler in while it records.
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
+    # puts its own handler in while it records. Only the main thread may (main
+    # called from another thread, as a test may, leaves signals alone).
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        main_thread = True
+    except ValueError:
+        previous, main_thread = None, False
     try:
         return _command(args.command)(args)
     except GodoError as exc:

@@ -9,7 +9,6 @@ for mongoimport).
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 
 _PIPE_WIDTH = 1 << 20  # rich's width for a pipe: no line is ever folded
@@ -45,7 +44,22 @@ def terminal_width() -> int | None:
             return None
     except (AttributeError, ValueError):
         return None
-    return shutil.get_terminal_size().columns
+    return columns()
+
+
+def columns() -> int:
+    """shutil.get_terminal_size().columns, without importing shutil (and zlib, bz2
+    and lzma under it) into every command: $COLUMNS, else stdout's terminal, else 80."""
+    try:
+        width = int(os.environ.get("COLUMNS", 0))
+    except ValueError:
+        width = 0
+    if width <= 0:
+        try:
+            width = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            width = 0
+    return width or 80
 
 
 def print_lines(lines: list[str]) -> None:

@@ -6,14 +6,29 @@ import argparse
 
 from .. import config as config_mod
 from ..store.schema import COLLECTIONS
+from .output import columns
 
 
 class UsageError(Exception):
     pass
 
 
+class _Help(argparse.HelpFormatter):
+    """argparse's help, as wide as the terminal (output.columns): argparse makes a
+    formatter for every flag it is given (to check the flag's metavar), and its own
+    way to the width imports shutil into every command (2 ms of a replay's start-up)."""
+
+    def __init__(self, prog, indent_increment=2, max_help_position=24, width=None):
+        super().__init__(prog, indent_increment, max_help_position,
+                         columns() - 2 if width is None else width)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, with a usage error as one line and a return value, not an exit."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")

@@ -12,7 +12,7 @@ the database as written once.
 
 from __future__ import annotations
 
-import threading
+import _thread  # threading's Lock, without threading's import (start-up)
 from collections import Counter
 
 from ..paths import hostname
@@ -68,7 +68,7 @@ class NullStore(_Store):
     def __init__(self, host: str | None = None):
         super().__init__(host)
         self._counts: Counter = Counter()
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
 
     def write(self, mutations: list[Mutation], *, dense: bool = False) -> None:
         mutations = self._checked(mutations)

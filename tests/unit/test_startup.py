@@ -16,7 +16,7 @@ from godo.twins import TWINS
 # What a command that neither writes JSON nor talks to a database or a terminal
 # has no use for: each costs milliseconds to import.
 HEAVY = ("orjson", "dataclasses", "inspect", "pymongo", "bson", "rich", "uuid", "typing",
-         "pathlib", "gzip")
+         "pathlib", "gzip", "shutil", "threading")
 
 
 def _imported_by(argv: list[str], tmp_path) -> set[str]:
