@@ -41,7 +41,10 @@ class LogSource:
     it is the only check made before the store opens (a missing or unreadable
     file is said then); reading starts at `node()` or `chunks()`."""
 
-    CHUNK = 1 << 20
+    # A quarter MiB: a chunk's text, and the activities cooked from it, are still in
+    # a core's L2 cache (1 MiB here) when the tracker takes them. 1 MiB chunks cost
+    # a replay of the benchmark corpus 3% more CPU (benchmarks/README.md).
+    CHUNK = 1 << 18
 
     def __init__(self, path: str):
         self.path = path
