@@ -67,7 +67,7 @@ def test_sdist_has_the_cython_sources_and_no_generated_c(built):
                 and name.endswith(".pxi")]
     # The tracker's parts are compiled from their .py as they are, typed by the .pxd
     # beside each compiled part.
-    assert {f"godo/_tracker_c/{part}.pxd" for part in ("model", "files", "containers", "tracker")} <= set(names)
+    assert {f"godo/_tracker_c/{part}.pxd" for part in ("paths", "model", "files", "containers", "tracker")} <= set(names)
     assert {"godo/data/godo.service", "godo/data/godo.toml", "godo/data/build-ferretdb.sh",
             "godo/py.typed", "LICENSE", "godo/cli/__init__.py", "godo/tracker/tracker.py",
             "godo/tracker/model.py", "setup.py", "pyproject.toml"} <= set(names)
@@ -81,7 +81,8 @@ def test_wheel_is_repaired_to_a_manylinux_tag(built):
         modules = [n for n in whl.namelist() if n.startswith("godo/") and n.endswith(".so")]
     assert sorted(n.split(".")[0].replace("/", ".") for n in modules) == [
         "godo._tracker_c.containers", "godo._tracker_c.files", "godo._tracker_c.model",
-        "godo._tracker_c.tracker", "godo.hotpath._hotpath_c", "godo.source._receive_c"]
+        "godo._tracker_c.paths", "godo._tracker_c.tracker", "godo.hotpath._hotpath_c",
+        "godo.source._receive_c"]
     shown = _run([sys.executable, "-m", "auditwheel", "show", repaired]).stdout
     assert "manylinux" in shown
 
