@@ -4,6 +4,7 @@
 
 from godo.hotpath._hotpath_c cimport Activity
 from godo._tracker_c.model cimport Container, Context, Process
+from godo._tracker_c.paths cimport join
 
 
 cdef class Containers:

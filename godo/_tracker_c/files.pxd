@@ -5,7 +5,8 @@
 cimport cython
 
 from godo.hotpath._hotpath_c cimport Activity
-from godo._tracker_c.model cimport OpenFile, Process
+from godo._tracker_c.model cimport OpenFile, Process, new_open_file
+from godo._tracker_c.paths cimport join, real_exe
 
 cdef long long _O_CLOEXEC
 

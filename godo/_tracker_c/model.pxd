@@ -19,6 +19,7 @@ cdef class Process
 cdef long long _O_TRUNC, _O_ACCMODE
 
 
+@cython.freelist(1024)
 cdef class OpenFile:
     cdef public object proc, path, host_path, flags, arch, mode, opened, closed
     cdef public object first_write, last_write, writers, comm, exe, container
@@ -28,6 +29,12 @@ cdef class OpenFile:
     cpdef OpenFile seal(self)
     @cython.locals(proc=Process, ctx=Context)
     cpdef dict document(self)
+
+
+@cython.locals(made=OpenFile)
+cpdef OpenFile new_open_file(long long serial, Process proc, long long fd, object path,
+                            object flags, object arch, object mode, object opened,
+                            bint created, bint inherited)
 
 
 cdef class Process:

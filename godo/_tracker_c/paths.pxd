@@ -2,4 +2,4 @@
 # mode): called in C by the compiled parts for most activities.
 
 cpdef str join(str base, str name)
-cpdef object real_exe(object exe, object known)
+cpdef object real_exe(str exe, str known)

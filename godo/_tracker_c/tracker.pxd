@@ -8,7 +8,8 @@ cimport cython
 from godo.hotpath._hotpath_c cimport Activity
 from godo._tracker_c.containers cimport Containers
 from godo._tracker_c.files cimport Files
-from godo._tracker_c.model cimport Context, OpenFile, Process
+from godo._tracker_c.model cimport Context, OpenFile, Process, utc
+from godo._tracker_c.paths cimport join, real_exe
 
 
 cdef class Tracker:

@@ -12,7 +12,7 @@ from ..vocab import kernel as C
 # Fellow parts by `.`, shared modules by `..tracker`: compiled, this file is
 # godo._tracker_c.files, whose fellows are compiled too (setup.py).
 from ..fds import fd_path
-from .model import OpenFile, Process
+from .model import OpenFile, Process, new_open_file
 from .paths import join, real_exe
 
 _O_CLOEXEC = C.O_CLOEXEC
@@ -47,16 +47,14 @@ class Files:
         fd = act.fd
         if fd in proc.fds:
             self.release(proc, fd, act.ts)
-        open_file = OpenFile(self._next_serial(), proc, fd, path, act.flags, act.mode,
-                             act.ts, bool(act.created), False)
-        open_file.arch = act.arch
+        open_file = new_open_file(self._next_serial(), proc, fd, path, act.flags, act.arch,
+                                  act.mode, act.ts, bool(act.created), False)
         # The names the open's own record gives: the process may have changed its
         # name since the tracker last took it (runc init, re-executed as `exe`,
         # becomes the container's `sh`).
         open_file.comm, open_file.exe = act.comm, real_exe(act.exe, proc.exe)
         if proc.root and path and path.startswith("/"):
             open_file.host_path = join(proc.root, path.lstrip("/"))
-        open_file.refs = 1
         proc.fds[fd] = open_file
         if act.flags is not None and act.flags & _O_CLOEXEC:
             proc.cloexec.add(fd)
@@ -144,7 +142,7 @@ class Files:
             self._inherited(proc, fd, path, ts)
 
     def _inherited(self, proc: Process, fd: int, path: str | None, ts: float) -> OpenFile:
-        open_file = OpenFile(self._next_serial(), proc, fd, path, None, None, ts, False, True)
-        open_file.refs = 1
+        open_file = new_open_file(self._next_serial(), proc, fd, path, None, None, None, ts,
+                                  False, True)
         proc.fds[fd] = open_file
         return open_file

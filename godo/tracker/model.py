@@ -138,29 +138,8 @@ class OpenFile:
                  "closed", "writes", "bytes", "first_write", "last_write", "created", "truncated",
                  "refs", "inherited", "dirty", "writers", "comm", "exe", "container", "runtime")
 
-    def __init__(self, serial, proc, fd, path, flags, mode, opened, created, inherited):
-        self.serial = serial  # this run's count of open files, when this one was opened
-        self.proc = proc
-        self.fd = fd
-        self.path = path
-        self.host_path = None
-        self.flags = flags
-        self.arch = None  # the open's, whose flag values `flags` are
-        self.mode = mode
-        self.opened = opened
-        self.closed = None
-        self.writes = 0
-        self.bytes = 0
-        self.first_write = None
-        self.last_write = None
-        self.created = created
-        self.truncated = bool(flags is not None and flags & _O_TRUNC and flags & _O_ACCMODE)
-        self.refs = 0
-        self.inherited = inherited
-        self.dirty = True
-        self.writers = None  # pids other than the opener that wrote through it
-        self.comm = self.exe = self.container = None  # the opener's, when handed over
-        self.runtime = False
+    # Made by `new_open_file`, once per open: a constructor's call would parse its
+    # ten arguments from a tuple each time.
 
     @property
     def id(self) -> str:
@@ -201,6 +180,36 @@ class OpenFile:
             "created": self.created, "truncated": self.truncated, "inherited": self.inherited,
             "writers": sorted(self.writers) if self.writers else [],
         }
+
+
+def new_open_file(serial, proc, fd, path, flags, arch, mode, opened, created,
+                  inherited) -> OpenFile:
+    """An open file description as its open made it (or, `inherited`, as the first
+    look at a process that held it before godo found it), held by `fd` alone."""
+    made = OpenFile.__new__(OpenFile)
+    made.serial = serial  # this run's count of open files, when this one was opened
+    made.proc = proc
+    made.fd = fd
+    made.path = path
+    made.host_path = None
+    made.flags = flags
+    made.arch = arch  # the open's, whose flag values `flags` are
+    made.mode = mode
+    made.opened = opened
+    made.closed = None
+    made.writes = 0
+    made.bytes = 0
+    made.first_write = None
+    made.last_write = None
+    made.created = created
+    made.truncated = bool(flags is not None and flags & _O_TRUNC and flags & _O_ACCMODE)
+    made.refs = 1
+    made.inherited = inherited
+    made.dirty = True
+    made.writers = None  # pids other than the opener that wrote through it
+    made.comm = made.exe = made.container = None  # the opener's, when handed over
+    made.runtime = False
+    return made
 
 
 class Process:
