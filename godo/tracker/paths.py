@@ -9,11 +9,17 @@ import posixpath
 
 def join(base: str, name: str) -> str:
     """`name` under `base`, lexically normalised (`..` stops at the root)."""
-    path = base.rstrip("/") + "/" + name
-    # Most joins have nothing to normalise (no `.` or `..` part, no doubled or
-    # trailing slash): those are the joined text as it is, without normpath's walk.
-    if "/." not in path and "//" not in path and not path.endswith("/"):
+    head = base.rstrip("/")
+    # openat(fd, ".") (a directory opened again, as find and rm -r do): the
+    # directory itself, as below once the `/.` is dropped.
+    path = (head or "/") if name == "." else head + "/" + name
+    # Most joins have nothing to normalise (absolute, no `.` or `..` part, no doubled
+    # or trailing slash): those are the joined text as it is, without normpath's walk.
+    if (path.startswith("/") and "/." not in path and "//" not in path
+            and (not path.endswith("/") or path == "/")):
         return path
+    if name == ".":
+        path += "/."
     path = posixpath.normpath(path)
     return "/" + path.lstrip("/") if path.startswith("//") else path
 

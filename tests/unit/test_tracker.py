@@ -574,7 +574,10 @@ _JOINS = [("/", "usr/lib/libc.so.6"), ("/home/me", "src/a.c"), ("/home/me/", "sr
           ("/", ""), ("/a", "../../b"), ("/a/b", "./c"), ("/a", "b/"), ("/a", "b//c"),
           ("/a", ".hidden"), ("/a", "b/.."), ("", "x"), ("//", "x"), ("/a", "/abs"),
           ("rel", "x"), ("/run/containerd/rootfs", "etc/hosts"), ("/a", "b/..."),
-          ("/a", "b/./c/../d")]
+          ("/a", "b/./c/../d"),
+          # openat(fd, "."): the directory itself, however its name was written.
+          ("/a/b", "."), ("/a/b/", "."), ("/", "."), ("", "."), ("/a/./b", "."), ("/a/..", "."),
+          ("./a", "x"), ("./a", "."), (".", "."), ("a/b", ".")]
 
 
 @pytest.mark.parametrize("base, name", _JOINS)
