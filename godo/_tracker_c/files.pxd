@@ -19,8 +19,8 @@ cdef class Files:
 
     cdef long long _next_serial(self)
     @cython.locals(base=OpenFile)
-    cdef object resolve(self, Process proc, object path, object dirfd)
-    @cython.locals(open_file=OpenFile)
+    cdef str resolve(self, Process proc, str path, object dirfd)
+    @cython.locals(open_file=OpenFile, path=str)
     cdef open(self, Process proc, Activity act)
     cdef OpenFile file(self, Process proc, object fd, object ts)
     cdef bint write(self, Process proc, Activity act) except -1

@@ -38,14 +38,16 @@ cpdef OpenFile new_open_file(long long serial, Process proc, long long fd, objec
 
 
 cdef class Process:
-    cdef public object id, parent, start, comm, exe, argv, cwd, uid, auid
+    # pid and ppid stay the ints the records gave: they are the process table's
+    # keys, and compared with each activity's ppid.
+    cdef public object id, pid, ppid, parent, start, comm, exe, argv, cwd, uid, auid
     cdef public object euid, suid, gid, egid, ses, tty, names
     cdef public object exit_time, exit_code, signal, status, container, shim_id, root
     cdef public dict fds         # None for a process out of scope
     cdef public set cloexec
     cdef public object fs_ops, proc_start, argv_cut
     cdef public list execs, children
-    cdef public long long pid, ppid, children_count, threads, files_written, execs_dropped
+    cdef public long long children_count, threads, files_written, execs_dropped
     cdef public bint in_scope, dirty, seeded, runtime, audited
     cdef public Context ctx
 

@@ -1,6 +1,6 @@
 # Types for godo/tracker/tracker.py compiled as godo._tracker_c.tracker (Cython's
-# pure mode: the .py is the source and the pure-Python twin). The handlers are
-# called through the dispatch table by kind; each reads the compiled hot path's
+# pure mode: the .py is the source and the pure-Python twin). process() calls
+# the handler of each activity's kind in C; each reads the compiled hot path's
 # Activity as the struct it is, and calls its part (Files, Containers) in C.
 
 cimport cython
@@ -16,7 +16,7 @@ cdef class Tracker:
     cdef public object store, host, boot, scope, run, last_ts, checkpoint_interval
     cdef public bint live
     cdef public dict procs, containers, counts
-    cdef dict _pending, _signalled, _recent_ends, _handlers
+    cdef dict _pending, _signalled, _recent_ends
     cdef list _out
     cdef object _last_checkpoint
     cdef Context _ctx
@@ -25,7 +25,7 @@ cdef class Tracker:
     cdef Containers _boxes
 
     cdef str _proc_id(self, object pid, object start)
-    @cython.locals(act=Activity)
+    @cython.locals(act=Activity, kind=str)
     cpdef process(self, list activities, bint dense=*)
     cpdef _emit(self, bint dense=*)
     @cython.locals(proc=Process)
@@ -40,15 +40,16 @@ cdef class Tracker:
     cdef _link(self, Process parent, Process child)
     cpdef _end(self, Process proc, object ts, str status)
 
-    cpdef _spawn(self, Activity act)
-    cpdef _exec(self, Activity act)
-    cpdef _exit(self, Activity act)
-    cpdef _kill(self, Activity act)
-    cpdef _open(self, Activity act)
-    cpdef _write(self, Activity act)
-    cpdef _close(self, Activity act)
-    cpdef _dup(self, Activity act)
-    cpdef _set_cloexec(self, Activity act)
-    cpdef _pivot_root(self, Activity act)
-    cpdef _chdir(self, Activity act)
-    cpdef _fs_op(self, Activity act)
+    cdef _spawn(self, Activity act)
+    cdef _exec(self, Activity act)
+    cdef _exit(self, Activity act)
+    cdef _kill(self, Activity act)
+    cdef _open(self, Activity act)
+    cdef _write(self, Activity act)
+    cdef _close(self, Activity act)
+    cdef _dup(self, Activity act)
+    cdef _set_cloexec(self, Activity act)
+    cdef _pivot_root(self, Activity act)
+    cdef _chdir(self, Activity act)
+    @cython.locals(path=str)
+    cdef _fs_op(self, Activity act)

@@ -66,12 +66,6 @@ class Tracker:
         self._files = Files(self._out, self.counts, live)
         self._boxes = Containers(self.procs, self.counts, scope, self._ctx, live)
         self.containers = self._boxes.containers  # the containers seen, by id
-        self._handlers = {
-            "spawn": self._spawn, "exec": self._exec, "exit": self._exit,
-            "open": self._open, "write": self._write, "close": self._close, "dup": self._dup,
-            "cloexec": self._set_cloexec, "pivot_root": self._pivot_root,
-            "chdir": self._chdir, "rename": self._fs_op, "unlink": self._fs_op, "kill": self._kill,
-        }
 
     # -- ids --------------------------------------------------------------------
 
@@ -84,11 +78,34 @@ class Tracker:
         """Apply one batch; hand its document mutations to the store in one call.
         `dense`: the live stream is under pressure, which the store is told with
         the batch (it holds its own work back then)."""
-        handlers = self._handlers
         for act in activities:
-            handler = handlers.get(act.kind)
-            if handler is not None:
-                handler(act)
+            # Each kind to its handler, the commonest first: compiled, a kind is
+            # told by its interned name and its handler called in C.
+            kind = act.kind
+            if kind == "open":
+                self._open(act)
+            elif kind == "close":
+                self._close(act)
+            elif kind == "write":
+                self._write(act)
+            elif kind == "unlink" or kind == "rename":
+                self._fs_op(act)
+            elif kind == "dup":
+                self._dup(act)
+            elif kind == "cloexec":
+                self._set_cloexec(act)
+            elif kind == "exec":
+                self._exec(act)
+            elif kind == "spawn":
+                self._spawn(act)
+            elif kind == "exit":
+                self._exit(act)
+            elif kind == "chdir":
+                self._chdir(act)
+            elif kind == "kill":
+                self._kill(act)
+            elif kind == "pivot_root":
+                self._pivot_root(act)
         self.counts["activities"] += len(activities)
         if activities:
             self.last_ts = activities[-1].ts
