@@ -20,7 +20,7 @@ cdef class Files:
     cdef long long _next_serial(self)
     @cython.locals(base=OpenFile)
     cdef str resolve(self, Process proc, str path, object dirfd)
-    @cython.locals(open_file=OpenFile, path=str)
+    @cython.locals(open_file=OpenFile, path=str, bits=cython.longlong)
     cdef open(self, Process proc, Activity act)
     cdef OpenFile file(self, Process proc, object fd, object ts)
     cdef bint write(self, Process proc, Activity act) except -1

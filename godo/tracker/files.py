@@ -56,7 +56,8 @@ class Files:
         if proc.root and path and path.startswith("/"):
             open_file.host_path = join(proc.root, path.lstrip("/"))
         proc.fds[fd] = open_file
-        if act.flags is not None and act.flags & _O_CLOEXEC:
+        bits = act.flags if act.flags is not None else 0  # (compiled: a C integer)
+        if bits & _O_CLOEXEC:
             proc.cloexec.add(fd)
         else:
             proc.cloexec.discard(fd)

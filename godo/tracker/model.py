@@ -202,7 +202,8 @@ def new_open_file(serial, proc, fd, path, flags, arch, mode, opened, created,
     made.first_write = None
     made.last_write = None
     made.created = created
-    made.truncated = bool(flags is not None and flags & _O_TRUNC and flags & _O_ACCMODE)
+    bits = flags if flags is not None else 0  # (compiled: a C integer)
+    made.truncated = bool(bits & _O_TRUNC and bits & _O_ACCMODE)
     made.refs = 1
     made.inherited = inherited
     made.dirty = True

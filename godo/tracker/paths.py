@@ -4,7 +4,10 @@ the tracker's compiled parts (paths.pxd)."""
 
 from __future__ import annotations
 
-import posixpath
+try:  # normpath's C core, called without the Python function around it (CPython 3.11+)
+    from posix import _path_normpath as _normpath
+except ImportError:
+    from posixpath import normpath as _normpath
 
 
 def join(base: str, name: str) -> str:
@@ -20,7 +23,7 @@ def join(base: str, name: str) -> str:
         return path
     if name == ".":
         path += "/."
-    path = posixpath.normpath(path)
+    path = _normpath(path) or "."  # (as posixpath.normpath has it: `a/..` is `.`)
     return "/" + path.lstrip("/") if path.startswith("//") else path
 
 
