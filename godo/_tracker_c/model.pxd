@@ -4,6 +4,11 @@
 
 cimport cython
 
+# The caches of stamps and flag names: C globals, read in C on every call.
+cdef dict _UTC_CACHE, _FLAG_NAMES
+cdef Py_ssize_t _UTC_CACHE_SIZE, _FLAG_NAMES_SIZE
+cdef object _UTC
+
 cpdef object utc(object ts)
 cpdef tuple bound_argv(object argv)
 cpdef object flag_names(object flags, object arch)

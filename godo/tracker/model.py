@@ -19,6 +19,7 @@ from ..vocab import kernel as C
 # shared, from a small cache emptied when full.
 _UTC_CACHE: dict[float, datetime] = {}
 _UTC_CACHE_SIZE = 4096
+_UTC = timezone.utc
 
 
 def utc(ts: float | None) -> datetime | None:
@@ -28,7 +29,7 @@ def utc(ts: float | None) -> datetime | None:
     if made is None:
         if len(_UTC_CACHE) >= _UTC_CACHE_SIZE:
             _UTC_CACHE.clear()
-        made = _UTC_CACHE[ts] = datetime.fromtimestamp(ts, timezone.utc)
+        made = _UTC_CACHE[ts] = datetime.fromtimestamp(ts, _UTC)
     return made
 
 
