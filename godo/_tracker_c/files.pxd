@@ -13,7 +13,7 @@ cdef long long _O_CLOEXEC
 
 cdef class Files:
     cdef public bint live
-    cdef public dict counts
+    cdef public long long closed
     cdef list _out
     cdef long long _serial
 

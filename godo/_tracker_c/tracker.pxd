@@ -15,8 +15,8 @@ from godo._tracker_c.paths cimport join, real_exe
 cdef class Tracker:
     cdef public object store, host, boot, scope, run, last_ts, checkpoint_interval
     cdef public bint live
-    cdef public dict procs, containers, counts
-    cdef dict _pending, _signalled, _recent_ends
+    cdef public dict procs, containers
+    cdef dict _counts, _pending, _signalled, _recent_ends
     cdef list _out
     cdef object _last_checkpoint
     cdef Context _ctx

@@ -1,9 +1,9 @@
 """The tracker's file part: fd tables shared across dup and fork, and the lifetime
 of each open file description, from its open to its last holder's close.
 
-`Files` owns the serial of the open files it makes; the tracker lends it the
-batch's outbox (`out`, where a closed file's document goes) and the run's counts,
-and hands each call the process the activity came from, in scope.
+`Files` owns the serial of the open files it makes and the count of those closed;
+the tracker lends it the batch's outbox (`out`, where a closed file's document
+goes), and hands each call the process the activity came from, in scope.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ _O_CLOEXEC = C.O_CLOEXEC
 class Files:
     """The handlers of open, write, close, dup and close-on-exec, and what they share."""
 
-    def __init__(self, out: list, counts: dict, live: bool):
+    def __init__(self, out: list, live: bool):
         self._out = out
-        self.counts = counts
         self.live = live
         self._serial = 0
+        self.closed = 0  # open files written closed: the run's count of `files`
 
     def _next_serial(self) -> int:
         self._serial += 1
@@ -112,7 +112,7 @@ class Files:
         open_file.refs -= 1
         if open_file.refs <= 0:
             open_file.closed = ts
-            self.counts["files"] += 1
+            self.closed += 1
             self._out.append(("files", open_file.seal()))
 
     def dup(self, proc: Process, act) -> None:

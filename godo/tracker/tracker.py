@@ -61,11 +61,19 @@ class Tracker:
         self._out: list = []
         self._last_checkpoint = None
         self.last_ts: float | None = None  # the audit time of the last activity
-        self.counts = {"activities": 0, "out_of_scope": 0, "processes": 0, "files": 0,
-                       "pid_reuse": 0, "gone": 0, "unaudited": 0}
-        self._files = Files(self._out, self.counts, live)
-        self._boxes = Containers(self.procs, self.counts, scope, self._ctx, live)
+        self._counts = {"activities": 0, "out_of_scope": 0, "processes": 0, "files": 0,
+                        "pid_reuse": 0, "gone": 0, "unaudited": 0}
+        self._files = Files(self._out, live)
+        self._boxes = Containers(self.procs, self._counts, scope, self._ctx, live)
         self.containers = self._boxes.containers  # the containers seen, by id
+
+    @property
+    def counts(self) -> dict:
+        """What the run saw: activities, processes and files documented, those out
+        of scope, pids reused, processes gone without an exit, and never audited."""
+        # The files closed are counted by the file part, in C: one per closed file.
+        self._counts["files"] = self._files.closed
+        return self._counts
 
     # -- ids --------------------------------------------------------------------
 
@@ -106,7 +114,7 @@ class Tracker:
                 self._kill(act)
             elif kind == "pivot_root":
                 self._pivot_root(act)
-        self.counts["activities"] += len(activities)
+        self._counts["activities"] += len(activities)
         if activities:
             self.last_ts = activities[-1].ts
         self._emit(dense)
@@ -140,7 +148,7 @@ class Tracker:
             # exit never reached us (it ended before the rules were in, or its
             # record was lost). A vfork child's records come before its parent's
             # vfork record, so this is the only place that can tell.
-            self.counts["pid_reuse"] += 1
+            self._counts["pid_reuse"] += 1
             self._end(proc, act.ts, "gone")
             proc = None
         if proc is None:
@@ -172,7 +180,7 @@ class Tracker:
             cloner.threads -= 1       # it was no thread after all
         if old is not None:
             # The pid was reused: whatever had it is gone.
-            self.counts["pid_reuse"] += 1
+            self._counts["pid_reuse"] += 1
             self._end(old, ts, "gone")
         proc = self._new_process(act.pid, act.ppid, parent, ts, snapshot)
         if cloner is not None and cloner is not parent:
@@ -196,7 +204,7 @@ class Tracker:
         self.procs[pid] = proc
         proc.in_scope = self._in_scope(proc, parent)
         if proc.in_scope:
-            self.counts["processes"] += 1
+            self._counts["processes"] += 1
             proc.fds, proc.cloexec = {}, set()
             if snapshot is not None:
                 # fork shares every open file description the parent held at the
@@ -207,7 +215,7 @@ class Tracker:
                 for open_file in proc.fds.values():
                     if open_file.closed is not None:
                         open_file.closed = None
-                        self.counts["files"] -= 1
+                        self._files.closed -= 1
             elif parent is not None and parent.fds is not None:
                 proc.fds = dict(parent.fds)
                 proc.cloexec = set(parent.cloexec)
@@ -317,7 +325,7 @@ class Tracker:
             self._out.append(("processes", proc))
             self._boxes.ended(proc, ts, status)
         if status == "gone":
-            self.counts["gone"] += 1
+            self._counts["gone"] += 1
 
     def _kill(self, act) -> None:
         if act.success and act.target and act.target > 0 and act.signal in _FATAL_SIGNALS:
@@ -328,14 +336,14 @@ class Tracker:
     def _open(self, act) -> None:
         proc = self._get(act)
         if not proc.in_scope:
-            self.counts["out_of_scope"] += 1
+            self._counts["out_of_scope"] += 1
             return
         self._files.open(proc, act)
 
     def _write(self, act) -> None:
         proc = self._get(act)
         if not proc.in_scope:
-            self.counts["out_of_scope"] += 1
+            self._counts["out_of_scope"] += 1
             return
         if self._files.write(proc, act):
             self._boxes.wrote(proc)
@@ -475,10 +483,10 @@ class Tracker:
             proc.in_scope = self._in_scope(proc, parent)
             if proc.in_scope:
                 proc.fds, proc.cloexec = {}, set()
-                self.counts["processes"] += 1
+                self._counts["processes"] += 1
                 if unaudited_before is not None and info["ticks"] < unaudited_before:
                     proc.audited = False
-                    self.counts["unaudited"] += 1
+                    self._counts["unaudited"] += 1
                 self._boxes.count(proc, info["start"], 1)
                 if proc_root == "/proc":
                     self._files.inherit(proc, open_fds(proc.pid), info["start"])
@@ -493,7 +501,7 @@ class Tracker:
         self.procs[pid] = proc
         proc.in_scope = True
         proc.fds, proc.cloexec = {}, set()
-        self.counts["processes"] += 1
+        self._counts["processes"] += 1
         self._files.inherit(proc, inherited or {}, start)
         self._command = proc
         return proc
