@@ -11,6 +11,9 @@ from godo._tracker_c.files cimport Files
 from godo._tracker_c.model cimport Context, OpenFile, Process, utc
 from godo._tracker_c.paths cimport join, real_exe
 
+# The bounds: C constants of the compiled part.
+cdef Py_ssize_t _MAX_CHILDREN, _MAX_FS_OPS, _MAX_PENDING_SPAWNS, _RECENT_ENDS
+
 
 cdef class Tracker:
     cdef public object store, host, boot, scope, run, last_ts, checkpoint_interval
@@ -31,15 +34,18 @@ cdef class Tracker:
     @cython.locals(proc=Process)
     cdef Process _get(self, Activity act)
     cdef _take_task(self, Process proc, Activity act)
+    @cython.locals(cloner=Process, parent=Process, proc=Process)
     cdef Process _materialise(self, Activity act, Process old, tuple spawn)
     @cython.locals(open_file=OpenFile)
     cdef Process _new_process(self, object pid, object ppid, Process parent, object start,
                               object snapshot=*)
+    @cython.locals(cloner=Process)
     cdef bint _cloned_parent(self, object cloner_pid, object ppid)
     cdef bint _in_scope(self, Process proc, Process parent)
     cdef _link(self, Process parent, Process child)
     cpdef _end(self, Process proc, object ts, str status)
 
+    @cython.locals(parent=Process, existing=Process)
     cdef _spawn(self, Activity act)
     cdef _exec(self, Activity act)
     cdef _exit(self, Activity act)
@@ -50,6 +56,7 @@ cdef class Tracker:
     cdef _dup(self, Activity act)
     cdef _set_cloexec(self, Activity act)
     cdef _pivot_root(self, Activity act)
+    @cython.locals(proc=Process, base=OpenFile)
     cdef _chdir(self, Activity act)
     @cython.locals(path=str)
     cdef _fs_op(self, Activity act)
