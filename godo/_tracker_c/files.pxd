@@ -23,6 +23,7 @@ cdef class Files:
     @cython.locals(open_file=OpenFile, path=str, bits=cython.longlong)
     cdef open(self, Process proc, Activity act)
     cdef OpenFile file(self, Process proc, object fd, object ts)
+    @cython.locals(open_file=OpenFile, first=bint, nbytes=cython.longlong)
     cdef bint write(self, Process proc, Activity act) except -1
     cdef close(self, Process proc, Activity act)
     @cython.locals(open_file=OpenFile)

@@ -87,7 +87,8 @@ class Files:
             open_file.first_write = act.ts
             proc.files_written += 1
         open_file.writes += 1
-        open_file.bytes += act.bytes or 0
+        nbytes = act.bytes or 0  # (compiled: a C integer, added in C)
+        open_file.bytes += nbytes
         open_file.last_write = act.ts
         open_file.dirty = True
         if open_file.proc is not proc:
