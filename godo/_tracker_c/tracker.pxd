@@ -13,6 +13,10 @@ from godo._tracker_c.paths cimport join, real_exe
 
 # The bounds: C constants of the compiled part.
 cdef Py_ssize_t _MAX_CHILDREN, _MAX_FS_OPS, _MAX_PENDING_SPAWNS, _RECENT_ENDS
+# The kinds handled, by number.
+cdef int _OPEN, _CLOSE, _WRITE, _FS_OP, _DUP, _CLOEXEC, _EXEC, _SPAWN, _EXIT, _CHDIR, _KILL
+cdef int _PIVOT_ROOT
+cdef dict _KIND_NUMBERS
 
 
 cdef class Tracker:
@@ -28,7 +32,7 @@ cdef class Tracker:
     cdef Containers _boxes
 
     cdef str _proc_id(self, object pid, object start)
-    @cython.locals(act=Activity, kind=str)
+    @cython.locals(act=Activity, kind=int)
     cpdef process(self, list activities, bint dense=*)
     cpdef _emit(self, bint dense=*)
     @cython.locals(proc=Process)

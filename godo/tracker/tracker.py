@@ -33,6 +33,14 @@ _MAX_PENDING_SPAWNS = 65_536
 _RECENT_ENDS = 4096  # ended pids remembered, for spawn records that arrive late
 # The signals whose default action ends a process: a kill with one of these before
 # a process vanishes without an exit record says how it ended.
+# The kinds the tracker handles, numbered: process() looks an activity's kind up
+# once (its name, interned) and, compiled, tells the numbers apart in C.
+(_OPEN, _CLOSE, _WRITE, _FS_OP, _DUP, _CLOEXEC, _EXEC, _SPAWN, _EXIT, _CHDIR, _KILL,
+ _PIVOT_ROOT) = range(1, 13)
+_KIND_NUMBERS = {"open": _OPEN, "close": _CLOSE, "write": _WRITE, "unlink": _FS_OP,
+                 "rename": _FS_OP, "dup": _DUP, "cloexec": _CLOEXEC, "exec": _EXEC,
+                 "spawn": _SPAWN, "exit": _EXIT, "chdir": _CHDIR, "kill": _KILL,
+                 "pivot_root": _PIVOT_ROOT}
 _FATAL_SIGNALS = frozenset({signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGILL,
                             signal.SIGABRT, signal.SIGFPE, signal.SIGKILL, signal.SIGSEGV,
                             signal.SIGPIPE, signal.SIGALRM, signal.SIGTERM})
@@ -87,32 +95,31 @@ class Tracker:
         `dense`: the live stream is under pressure, which the store is told with
         the batch (it holds its own work back then)."""
         for act in activities:
-            # Each kind to its handler, the commonest first: compiled, a kind is
-            # told by its interned name and its handler called in C.
-            kind = act.kind
-            if kind == "open":
+            # Each kind to its handler, the commonest first.
+            kind = _KIND_NUMBERS.get(act.kind, 0)
+            if kind == _OPEN:
                 self._open(act)
-            elif kind == "close":
+            elif kind == _CLOSE:
                 self._close(act)
-            elif kind == "write":
+            elif kind == _WRITE:
                 self._write(act)
-            elif kind == "unlink" or kind == "rename":
+            elif kind == _FS_OP:
                 self._fs_op(act)
-            elif kind == "dup":
+            elif kind == _DUP:
                 self._dup(act)
-            elif kind == "cloexec":
+            elif kind == _CLOEXEC:
                 self._set_cloexec(act)
-            elif kind == "exec":
+            elif kind == _EXEC:
                 self._exec(act)
-            elif kind == "spawn":
+            elif kind == _SPAWN:
                 self._spawn(act)
-            elif kind == "exit":
+            elif kind == _EXIT:
                 self._exit(act)
-            elif kind == "chdir":
+            elif kind == _CHDIR:
                 self._chdir(act)
-            elif kind == "kill":
+            elif kind == _KILL:
                 self._kill(act)
-            elif kind == "pivot_root":
+            elif kind == _PIVOT_ROOT:
                 self._pivot_root(act)
         self._counts["activities"] += len(activities)
         if activities:
