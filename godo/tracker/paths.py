@@ -12,10 +12,10 @@ except ImportError:
 
 def join(base: str, name: str) -> str:
     """`name` under `base`, lexically normalised (`..` stops at the root)."""
-    head = base.rstrip("/")
+    head = base.rstrip("/") if base.endswith("/") else base
     # openat(fd, ".") (a directory opened again, as find and rm -r do): the
     # directory itself, as below once the `/.` is dropped.
-    path = (head or "/") if name == "." else head + "/" + name
+    path = (head or "/") if name == "." else f"{head}/{name}"
     # Most joins have nothing to normalise (absolute, no `.` or `..` part, no doubled
     # or trailing slash): those are the joined text as it is, without normpath's walk.
     if (path.startswith("/") and "/." not in path and "//" not in path
