@@ -31,13 +31,17 @@ cdef class OpenFile:
     cdef public long long serial, fd, writes, bytes, refs
     cdef public bint created, truncated, inherited, dirty, runtime
 
+    @cython.locals(bits=cython.longlong)
+    cdef OpenFile _set(self, long long serial, object proc, long long fd, object path,
+                       object flags, object arch, object mode, object opened, bint created,
+                       bint inherited, long long refs)
     @cython.locals(proc=Process)
     cpdef OpenFile seal(self)
     @cython.locals(proc=Process, ctx=Context)
     cpdef dict document(self)
 
 
-@cython.locals(made=OpenFile, bits=cython.longlong)
+@cython.locals(made=OpenFile)
 cpdef OpenFile new_open_file(long long serial, Process proc, long long fd, object path,
                             object flags, object arch, object mode, object opened,
                             bint created, bint inherited)

@@ -139,8 +139,36 @@ class OpenFile:
                  "closed", "writes", "bytes", "first_write", "last_write", "created", "truncated",
                  "refs", "inherited", "dirty", "writers", "comm", "exe", "container", "runtime")
 
-    # Made by `new_open_file`, once per open: a constructor's call would parse its
-    # ten arguments from a tuple each time.
+    def __init__(self, serial, proc, fd, path, flags, mode, opened, created, inherited):
+        """One held by no fd yet (the tracker makes its own with `new_open_file`)."""
+        self._set(serial, proc, fd, path, flags, None, mode, opened, created, inherited, 0)
+
+    def _set(self, serial, proc, fd, path, flags, arch, mode, opened, created, inherited,
+             refs) -> OpenFile:
+        self.serial = serial  # this run's count of open files, when this one was opened
+        self.proc = proc
+        self.fd = fd
+        self.path = path
+        self.host_path = None
+        self.flags = flags
+        self.arch = arch  # the open's, whose flag values `flags` are
+        self.mode = mode
+        self.opened = opened
+        self.closed = None
+        self.writes = 0
+        self.bytes = 0
+        self.first_write = None
+        self.last_write = None
+        self.created = created
+        bits = flags if flags is not None else 0  # (compiled: a C integer)
+        self.truncated = bool(bits & _O_TRUNC and bits & _O_ACCMODE)
+        self.refs = refs
+        self.inherited = inherited
+        self.dirty = True
+        self.writers = None  # pids other than the opener that wrote through it
+        self.comm = self.exe = self.container = None  # the opener's, when handed over
+        self.runtime = False
+        return self
 
     @property
     def id(self) -> str:
@@ -186,32 +214,11 @@ class OpenFile:
 def new_open_file(serial, proc, fd, path, flags, arch, mode, opened, created,
                   inherited) -> OpenFile:
     """An open file description as its open made it (or, `inherited`, as the first
-    look at a process that held it before godo found it), held by `fd` alone."""
+    look at a process that held it before godo found it), held by `fd` alone.
+    The tracker's way to make one: no constructor call, whose arguments would be
+    parsed from a tuple each time."""
     made = OpenFile.__new__(OpenFile)
-    made.serial = serial  # this run's count of open files, when this one was opened
-    made.proc = proc
-    made.fd = fd
-    made.path = path
-    made.host_path = None
-    made.flags = flags
-    made.arch = arch  # the open's, whose flag values `flags` are
-    made.mode = mode
-    made.opened = opened
-    made.closed = None
-    made.writes = 0
-    made.bytes = 0
-    made.first_write = None
-    made.last_write = None
-    made.created = created
-    bits = flags if flags is not None else 0  # (compiled: a C integer)
-    made.truncated = bool(bits & _O_TRUNC and bits & _O_ACCMODE)
-    made.refs = 1
-    made.inherited = inherited
-    made.dirty = True
-    made.writers = None  # pids other than the opener that wrote through it
-    made.comm = made.exe = made.container = None  # the opener's, when handed over
-    made.runtime = False
-    return made
+    return made._set(serial, proc, fd, path, flags, arch, mode, opened, created, inherited, 1)
 
 
 class Process:
