@@ -305,6 +305,20 @@ def test_fork_shares_open_files_until_the_last_holder_closes(tracked):
     assert doc["writes"] == 1 and doc["writers"] == [101] and doc["closed"] is not None
 
 
+def test_a_file_closed_before_a_forked_child_s_first_record_is_open_again_and_counted_once(tracked):
+    tracker, store = tracked
+    tracker.process([open_(100, 1.0, "/tmp/log", 4), spawn(100, 101, 1.1), close(100, 1.2, 4)])
+    assert [d["status"] for d in store.docs("files")] == ["closed"]
+    assert tracker.counts["files"] == 1
+    # The child held it since the fork: its first record shows the file was never closed.
+    tracker.process([write(101, 1.3, 4, 10, ppid=100)])
+    assert tracker.counts["files"] == 0 and tracker.procs[101].fds[4].closed is None
+    tracker.process([exit_(101, 1.4, ppid=100)])
+    assert tracker.counts["files"] == 1
+    last = store.docs("files")[-1]
+    assert (last["status"], last["writes"], last["writers"]) == ("closed", 1, [101])
+
+
 def test_close_on_exec_closes_at_exec_and_close_range_closes_the_range(tracked):
     tracker, store = tracked
     tracker.process([
