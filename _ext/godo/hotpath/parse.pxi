@@ -206,6 +206,103 @@ cdef const char* read_line(const char* p, Py_ssize_t n, Record* r) noexcept:
 include "syscall_keys.pxi"
 
 
+# The keys of a SYSCALL record in the order the kernel writes them (kernel/auditsc.c:
+# audit_log_exit, audit_log_task_info; success and exit only when the call returned,
+# an LSM's subj= before key=). Only a guess at the next key, to compare in place: a
+# token is taken for one when its bytes are that `key=`, anything else is read the
+# general way, and the guess goes on from the key it was.
+cdef tuple _SYS_ORDER = ("arch", "syscall", "success", "exit", "a0", "a1", "a2", "a3", "items",
+                         "ppid", "pid", "auid", "uid", "gid", "euid", "suid", "fsuid", "egid",
+                         "sgid", "fsgid", "tty", "ses", "comm", "exe", "key")
+
+cdef enum:
+    SYS_KEYS = 25
+    SYS_SPAN_WORDS = 8  # a body's whitespace bitmap is made 512 bytes at a time
+    SYS_SPAN = 64 * SYS_SPAN_WORDS
+
+cdef godo_key _sys_keys[SYS_KEYS]
+
+
+cdef int _init_sys_keys() except -1:
+    cdef bytes raw
+    if len(_SYS_ORDER) != SYS_KEYS:
+        raise ImportError("SYS_KEYS is not the length of _SYS_ORDER")
+    for i, name in enumerate(_SYS_ORDER):
+        raw = name.encode() + b"="
+        if len(raw) > 8:
+            raise ImportError(f"SYSCALL key {name!r} is longer than a word")
+        memset(&_sys_keys[i], 0, sizeof(godo_key))
+        memcpy(&_sys_keys[i].word, <const char*>raw, len(raw))
+        memset(&_sys_keys[i].mask, 0xff, len(raw))
+        _sys_keys[i].len = len(raw)
+        _sys_keys[i].field = _sys_field(raw, len(raw) - 1)
+    return 0
+
+
+_init_sys_keys()
+
+
+cdef inline int _sys_key_after(const char* key, Py_ssize_t keylen, int guess) noexcept:
+    """The guess that follows `key` in the kernel's order; `guess` when it is not there."""
+    cdef int i
+    for i in range(SYS_KEYS):
+        if _sys_keys[i].len == keylen + 1 and memcmp(&_sys_keys[i].word, key, keylen) == 0:
+            return i + 1
+    return guess
+
+
+cdef inline void _sys_set(Record* r, int f, Py_ssize_t off, Py_ssize_t n) noexcept:
+    if f >= 0:  # a key written twice keeps its last value, as in a dict
+        r.sys[f].off = off
+        r.sys[f].len = n
+
+
+cdef inline void _sys_token(Record* r, const char* body, Py_ssize_t start, Py_ssize_t end,
+                            Py_ssize_t n, int* guess) noexcept:
+    """A SYSCALL body's token [start, end) (no whitespace, not empty), as godo_next_kv
+    reads one: its key's field set from it when it has one."""
+    cdef const godo_key* k
+    cdef const char* eq
+    if guess[0] < SYS_KEYS and n - start >= 8:
+        k = &_sys_keys[guess[0]]
+        if godo_key_at(body + start, k):  # no whitespace in a key: it is in the token
+            _sys_set(r, k.field, start + k.len, end - start - k.len)
+            guess[0] += 1
+            return
+    while start < end and body[start] == c'=':
+        start += 1
+    eq = <const char*>memchr(body + start, c'=', end - start)
+    if eq != NULL:
+        _sys_set(r, _sys_field(body + start, eq - body - start), eq + 1 - body, end - (eq + 1 - body))
+        guess[0] = _sys_key_after(body + start, eq - body - start, guess[0])
+
+
+cdef void _sys_fields(Record* r, const char* body, Py_ssize_t n) noexcept:
+    """A SYSCALL body's fields into r.sys, as godo_next_kv's loop finds them: its
+    tokens lie between the set bits of a bitmap of its whitespace."""
+    cdef uint64_t bits[SYS_SPAN_WORDS]
+    cdef uint64_t w
+    cdef Py_ssize_t start = 0, span = 0, size, at, space, i
+    cdef int f, guess = 0
+    for f in range(NSYS):
+        r.sys[f].len = -1
+    while span < n:
+        size = min(n - span, <Py_ssize_t>SYS_SPAN)
+        godo_space_bits(body + span, size, bits)
+        for i in range((size + 63) >> 6):
+            w = bits[i]
+            at = span + 64 * i
+            while w:
+                space = at + godo_ctz(w)
+                w &= w - 1
+                if space > start:
+                    _sys_token(r, body, start, space, n, &guess)
+                start = space + 1
+        span += size
+    if start < n:
+        _sys_token(r, body, start, n, n, &guess)
+
+
 cdef inline bint _is_text(const char* s, Py_ssize_t n) noexcept:
     """A string field as the kernel writes one: absent (n < 0), "quoted", (null), or
     pairs of hex digits. Anything else is refused, never kept as the text it is."""
@@ -249,12 +346,8 @@ cdef const char* read_record(int rtype, const char* data, Py_ssize_t n, Record* 
     malformed, or NULL with `r` filled."""
     cdef Header h
     cdef const char* why = _split_header(data, n, &h)
-    cdef const char* pos
-    cdef const char* end
-    cdef const char* key
     cdef const char* val
-    cdef Py_ssize_t keylen, vallen
-    cdef int f
+    cdef Py_ssize_t vallen
     if why != NULL:
         return why
     r.type = rtype
@@ -263,15 +356,7 @@ cdef const char* read_record(int rtype, const char* data, Py_ssize_t n, Record* 
     r.body = h.body
     r.nbody = h.nbody
     if rtype == T_SYSCALL:
-        for f in range(NSYS):
-            r.sys[f].len = -1
-        pos = h.body
-        end = pos + h.nbody
-        while godo_next_kv(&pos, end, &key, &keylen, &val, &vallen):
-            f = _sys_field(key, keylen)
-            if f >= 0:  # a key written twice keeps its last value, as in a dict
-                r.sys[f].off = val - h.body
-                r.sys[f].len = vallen
+        _sys_fields(r, h.body, h.nbody)
         if not _is_text(h.body + r.sys[F_COMM].off, r.sys[F_COMM].len):
             return "comm is neither quoted nor hex"
         if not _is_text(h.body + r.sys[F_EXE].off, r.sys[F_EXE].len):
