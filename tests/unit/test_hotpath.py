@@ -567,6 +567,24 @@ def test_enriched_lines_cook_as_raw_ones_and_keep_the_names(twin):
                      "gid": "root", "euid": "root", "suid": "root", "egid": "root"}
 
 
+def test_enriched_and_raw_lines_mixed_in_chunks_of_any_size(twin):
+    # The compiled twin looks for 0x1d once a chunk, not once a line: the line it is
+    # in, and no other, loses what follows it, wherever the chunks are cut.
+    lines = [syscall(564, 3, 5), proctitle(564, "sh"),
+             syscall(565, 3, 6) + '\x1dUID="root"', proctitle(565, "sh"),
+             "node=a\x1db " + syscall(566, 3, 7), proctitle(566, "sh") + "\x1dPROCTITLE=x",
+             "node=a\x1db " + syscall(567, 3, 8) + '\x1dAUID="me"', proctitle(567, "sh"),
+             syscall(568, 3, 9), proctitle(568, "sh")]
+    data = log(*lines)
+    for size in (1, 7, 100, 311, len(data)):
+        pipeline = twin.Pipeline()
+        got = [a for at in range(0, len(data), size) for a in pipeline.feed_log(data[at:at + size])]
+        got += pipeline.flush()
+        assert pipeline.errors == []
+        assert [(a.fd, a.names) for a in got] == [
+            (5, None), (6, {"uid": "root"}), (7, None), (8, {"auid": "me"}), (9, None)]
+
+
 def test_ids_and_tty_of_the_task(twin):
     setuid = syscall(600, 59, exit=0).replace("euid=0 suid=0", "euid=0 suid=0").replace(
         "uid=0 gid=0 euid=0 suid=0", "uid=1000 gid=100 euid=0 suid=0").replace(

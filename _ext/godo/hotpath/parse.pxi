@@ -105,12 +105,13 @@ cdef inline bint _digits_then(const char** pos, const char* end, char sep, int64
     return True
 
 
-cdef const char* _split_header(const char* p, Py_ssize_t n, Header* h) noexcept:
-    """`audit(SEC.MS:SERIAL): body` -> h; NULL, or why it is malformed."""
+cdef const char* _split_header(const char* p, Py_ssize_t n, const char* cut, Header* h) noexcept:
+    """`audit(SEC.MS:SERIAL): body` -> h; NULL, or why it is malformed. `cut`: the
+    first 0x1d in [p, p + n), NULL when there is none (the caller knows: a log's
+    chunk is searched once, not each line)."""
     cdef const char* end = p + n
     cdef const char* q
     cdef const char* body
-    cdef const char* cut
     if n < 6 or memcmp(p, b"audit(", 6) != 0:
         return "no audit( stamp"
     q = p + 6
@@ -130,7 +131,7 @@ cdef const char* _split_header(const char* p, Py_ssize_t n, Header* h) noexcept:
     body = q + 1
     h.extra = NULL
     h.nextra = 0
-    cut = <const char*>memchr(body, 0x1d, end - body)  # ENRICHED fields follow 0x1d
+    # ENRICHED fields follow 0x1d; the stamp just read holds none, so cut is in the body.
     if cut != NULL:
         h.extra = cut + 1
         h.nextra = _strip(&h.extra, end)
@@ -138,6 +139,11 @@ cdef const char* _split_header(const char* p, Py_ssize_t n, Header* h) noexcept:
     h.nbody = _strip(&body, end)
     h.body = body
     return NULL
+
+
+cdef inline const char* find_cut(const char* p, Py_ssize_t n) noexcept:
+    """The first 0x1d in [p, p + n) (ENRICHED fields follow it), or NULL."""
+    return <const char*>memchr(p, 0x1d, n) if n > 0 else NULL
 
 
 cdef inline Py_ssize_t _strip(const char** start, const char* end) noexcept:
@@ -185,8 +191,9 @@ cdef const char* _split_log_line(const char* p, Py_ssize_t n, int* rtype,
     return NULL
 
 
-cdef const char* read_line(const char* p, Py_ssize_t n, Record* r) noexcept:
-    """One audit.log line, without its newline (not empty): why it is malformed, or NULL."""
+cdef const char* read_line(const char* p, Py_ssize_t n, const char* cut, Record* r) noexcept:
+    """One audit.log line, without its newline (not empty): why it is malformed, or NULL.
+    `cut`: the line's first 0x1d, NULL when it has none."""
     cdef const char* why
     cdef const char* rest
     cdef Py_ssize_t nrest
@@ -196,7 +203,9 @@ cdef const char* read_line(const char* p, Py_ssize_t n, Record* r) noexcept:
     why = _split_log_line(p, n, &rtype, &rest, &nrest)
     if why != NULL:
         return why
-    return read_record(rtype, rest, nrest, r)
+    if cut != NULL and cut < rest:  # in a node= name: look again in the record
+        cut = find_cut(rest, nrest)
+    return read_record(rtype, rest, nrest, cut, r)
 
 
 # -- the fields of a record --------------------------------------------------------
@@ -341,11 +350,12 @@ cdef inline void _slice(Slice* s, const char* base, const char* value, Py_ssize_
         s.len = n
 
 
-cdef const char* read_record(int rtype, const char* data, Py_ssize_t n, Record* r) noexcept:
+cdef const char* read_record(int rtype, const char* data, Py_ssize_t n, const char* cut,
+                             Record* r) noexcept:
     """One record from the text after its type (`audit(...): body`): why it is
-    malformed, or NULL with `r` filled."""
+    malformed, or NULL with `r` filled. `cut`: its first 0x1d, NULL when it has none."""
     cdef Header h
-    cdef const char* why = _split_header(data, n, &h)
+    cdef const char* why = _split_header(data, n, cut, &h)
     cdef const char* val
     cdef Py_ssize_t vallen
     if why != NULL:
@@ -420,7 +430,7 @@ def parse_record(data, rtype=None):
         raw = bytes(data)
         rest = raw
         nrest = len(raw)
-    why = _split_header(rest, nrest, &h)
+    why = _split_header(rest, nrest, find_cut(rest, nrest), &h)
     if why != NULL:
         raise MalformedRecord(why.decode("ascii"))
     scratch = bytearray(h.nbody // 2 + 1)
