@@ -266,24 +266,24 @@ cdef inline void _sys_set(Record* r, int f, Py_ssize_t off, Py_ssize_t n) noexce
         r.sys[f].len = n
 
 
-cdef inline void _sys_token(Record* r, const char* body, Py_ssize_t start, Py_ssize_t end,
-                            Py_ssize_t n, int* guess) noexcept:
+cdef inline int _sys_token(Record* r, const char* body, Py_ssize_t start, Py_ssize_t end,
+                           Py_ssize_t n, int guess) noexcept:
     """A SYSCALL body's token [start, end) (no whitespace, not empty), as godo_next_kv
-    reads one: its key's field set from it when it has one."""
+    reads one: its key's field set from it when it has one. The next guess."""
     cdef const godo_key* k
     cdef const char* eq
-    if guess[0] < SYS_KEYS and n - start >= 8:
-        k = &_sys_keys[guess[0]]
+    if guess < SYS_KEYS and n - start >= 8:
+        k = &_sys_keys[guess]
         if godo_key_at(body + start, k):  # no whitespace in a key: it is in the token
             _sys_set(r, k.field, start + k.len, end - start - k.len)
-            guess[0] += 1
-            return
+            return guess + 1
     while start < end and body[start] == c'=':
         start += 1
     eq = <const char*>memchr(body + start, c'=', end - start)
-    if eq != NULL:
-        _sys_set(r, _sys_field(body + start, eq - body - start), eq + 1 - body, end - (eq + 1 - body))
-        guess[0] = _sys_key_after(body + start, eq - body - start, guess[0])
+    if eq == NULL:
+        return guess
+    _sys_set(r, _sys_field(body + start, eq - body - start), eq + 1 - body, end - (eq + 1 - body))
+    return _sys_key_after(body + start, eq - body - start, guess)
 
 
 cdef void _sys_fields(Record* r, const char* body, Py_ssize_t n) noexcept:
@@ -293,7 +293,8 @@ cdef void _sys_fields(Record* r, const char* body, Py_ssize_t n) noexcept:
     cdef uint64_t w
     cdef Py_ssize_t start = 0, span = 0, size, at, space, i
     cdef int f, guess = 0
-    for f in range(NSYS):
+    for f in range(NSYS):  # both halves: the compiler stores them a vector at a time
+        r.sys[f].off = -1
         r.sys[f].len = -1
     while span < n:
         size = min(n - span, <Py_ssize_t>SYS_SPAN)
@@ -305,11 +306,11 @@ cdef void _sys_fields(Record* r, const char* body, Py_ssize_t n) noexcept:
                 space = at + godo_ctz(w)
                 w &= w - 1
                 if space > start:
-                    _sys_token(r, body, start, space, n, &guess)
+                    guess = _sys_token(r, body, start, space, n, guess)
                 start = space + 1
         span += size
     if start < n:
-        _sys_token(r, body, start, n, n, &guess)
+        _sys_token(r, body, start, n, n, guess)
 
 
 cdef inline bint _is_text(const char* s, Py_ssize_t n) noexcept:
