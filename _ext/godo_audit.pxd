@@ -16,6 +16,7 @@ cdef extern from "godo_audit.h" nogil:
                      const char** val, Py_ssize_t* vallen)
     void godo_space_bits(const char* s, Py_ssize_t n, uint64_t* bits)
     int godo_ctz(uint64_t w)
+    void godo_copy16(void* dst, const void* src, size_t n)
     int godo_key_at(const char* p, const godo_key* k)
     const char* godo_field(const char* s, Py_ssize_t n, const char* key, Py_ssize_t keylen,
                            Py_ssize_t* vallen)
