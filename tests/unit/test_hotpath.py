@@ -923,6 +923,10 @@ BAD_LINES = [
     (b"type=SYSCALL msg=audit(1" + b"9" * 400 + b".2:3): x", "bad audit( stamp"),
     (b"type=UNKNOWN[" + b"9" * 5000 + b"] msg=audit(1.2:3): x", "unknown record type"),
     (b"type=OPENAT2 msg=audit(1.2:3): oflag=0x100", "oflag is not octal"),
+    # The stamp just read, cut short or run on: the compiled twin keeps the last one.
+    (b"type=SYSCALL msg=audit(1.2:3)", "unterminated audit( stamp"),
+    (b"type=SYSCALL msg=audit(1.2:33", "unterminated audit( stamp"),
+    (b"type=SYSCALL msg=audit(1.2:3)x:", "unterminated audit( stamp"),
 ]
 
 
