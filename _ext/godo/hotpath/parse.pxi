@@ -111,7 +111,8 @@ cdef enum:
 
 # The last stamp read, as text and values: an event's records share theirs, so most
 # stamps are read by comparing their bytes with it rather than parsing 20 digits.
-# The same bytes read the same way: the parse looks at nothing after the `):`.
+# The same bytes read the same way: the parse looks at nothing after the `):`. One
+# for the module, as the parse is a function of the bytes alone (read under the GIL).
 ctypedef struct Stamp:
     char text[STAMP_MAX]
     Py_ssize_t len  # 0: none yet
