@@ -78,6 +78,9 @@ static inline int godo_next_kv(const char **pos, const char *end,
     }
 }
 
+/* The lowest set bit's place in a word that is not 0. */
+static inline int godo_ctz(uint64_t w) { return __builtin_ctzll(w); }
+
 #if defined(__SSE2__)
 /* Which of the 16 bytes at p are whitespace (godo_is_space), bit i for byte i. */
 static inline uint64_t godo_space16(const unsigned char *p)
@@ -123,9 +126,6 @@ static inline void godo_space_bits(const char *s, Py_ssize_t n, uint64_t *bits)
     }
 }
 
-/* The lowest set bit's place in a word that is not 0. */
-static inline int godo_ctz(uint64_t w) { return __builtin_ctzll(w); }
-
 /* memcpy of a few hundred bytes, n a multiple of 16: GCC makes a fixed-size memcpy
  * of this size a `rep movs`, whose start-up costs more than the copy. */
 static inline void godo_copy16(void *dst, const void *src, size_t n)
@@ -160,19 +160,47 @@ static inline int godo_key_at(const char *p, const godo_key *k)
 static inline const char *godo_field(const char *s, Py_ssize_t n, const char *key,
                                      Py_ssize_t keylen, Py_ssize_t *vallen)
 {
-    const char *end = s + n, *p = s;
-    while (end - p >= keylen) {
-        const char *hit = memchr(p, key[0], end - p - keylen + 1);
-        if (hit == NULL) return NULL;
-        if (memcmp(hit, key, keylen) == 0 && (hit == s || hit[-1] == ' ')) {
-            const char *v = hit + keylen;
-            const char *sp = memchr(v, ' ', end - v);
-            *vallen = (sp ? sp : end) - v;
-            return v;
+    const char *end = s + n, *hit = NULL;
+    Py_ssize_t i = 1;
+    if (n >= keylen && memcmp(s, key, keylen) == 0) {
+        hit = s;
+        goto found;
+    }
+#if defined(__SSE2__)
+    /* 16 places a step where a token starts with key[0] (a space before it): in
+     * a PATH record, the few keys starting with that letter, not every one of its
+     * bytes, as a memchr for the letter would meet in the name's text. */
+    {
+        const __m128i space = _mm_set1_epi8(' '), first = _mm_set1_epi8(key[0]);
+        for (; i + 16 <= n; i += 16) {
+            unsigned m = (unsigned)_mm_movemask_epi8(_mm_and_si128(
+                _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(s + i - 1)), space),
+                _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(s + i)), first)));
+            while (m) {
+                const char *at = s + i + godo_ctz(m);
+                m &= m - 1;
+                if (end - at >= keylen && memcmp(at, key, keylen) == 0) {
+                    hit = at;
+                    goto found;
+                }
+            }
         }
-        p = hit + 1;
+    }
+#endif
+    for (; i + keylen <= n; i++) {
+        if (s[i - 1] == ' ' && s[i] == key[0] && memcmp(s + i, key, keylen) == 0) {
+            hit = s + i;
+            goto found;
+        }
     }
     return NULL;
+found:
+    {
+        const char *v = hit + keylen;
+        const char *sp = memchr(v, ' ', end - v);
+        *vallen = (sp ? sp : end) - v;
+        return v;
+    }
 }
 
 /* A byte's hex digit value; 0x10 for every byte that is not one. */
