@@ -16,9 +16,9 @@ from libc.stdlib cimport qsort
 from libc.string cimport memchr, memcmp, memcpy, memmove, memset
 
 from godo_audit cimport (
-    GODO_DEBUG, godo_copy16, godo_ctz, godo_dec, godo_digits, godo_field, godo_hex, godo_is_none, godo_key,
-    godo_key_at, godo_needs_normpath, godo_next_kv, godo_normpath, godo_oct, godo_space_bits,
-    godo_text,
+    GODO_DEBUG, godo_copy16, godo_ctz, godo_dec, godo_digits, godo_field, godo_hex, godo_is_none,
+    godo_key, godo_key_at, godo_needs_normpath, godo_next_kv, godo_normpath, godo_oct,
+    godo_space_bits, godo_text,
 )
 
 from godo.errors import MalformedRecord
