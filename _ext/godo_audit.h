@@ -131,8 +131,10 @@ static inline void godo_space_bits(const char *s, Py_ssize_t n, uint64_t *bits)
 static inline void godo_copy16(void *dst, const void *src, size_t n)
 {
 #if defined(__SSE2__)
-    for (size_t i = 0; i < n; i += 16)
-        _mm_storeu_si128((__m128i *)((char *)dst + i), _mm_loadu_si128((const __m128i *)((const char *)src + i)));
+    for (size_t i = 0; i < n; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)((const char *)src + i));
+        _mm_storeu_si128((__m128i *)((char *)dst + i), x);
+    }
 #else
     memcpy(dst, src, n);
 #endif
