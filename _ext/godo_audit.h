@@ -10,6 +10,9 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #ifndef GODO_DEBUG
 #define GODO_DEBUG 0
@@ -75,24 +78,131 @@ static inline int godo_next_kv(const char **pos, const char *end,
     }
 }
 
+/* The lowest set bit's place in a word that is not 0. */
+static inline int godo_ctz(uint64_t w) { return __builtin_ctzll(w); }
+
+#if defined(__SSE2__)
+/* Which of the 16 bytes at p are whitespace (godo_is_space), bit i for byte i. */
+static inline uint64_t godo_space16(const unsigned char *p)
+{
+    const __m128i x = _mm_loadu_si128((const __m128i *)p);
+    const __m128i t = _mm_sub_epi8(x, _mm_set1_epi8('\t'));  /* \t..\r: 0..4 as unsigned bytes */
+    const __m128i ws = _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8(' ')),
+                                    _mm_cmpeq_epi8(_mm_min_epu8(t, _mm_set1_epi8(4)), t));
+    return (uint16_t)_mm_movemask_epi8(ws);
+}
+#endif
+
+/* A bitmap of which bytes of [s, s + n) are whitespace (godo_is_space), bit i for
+ * byte i, into bits[0 .. (n + 63) / 64); bits past n are 0. With it a record's
+ * tokens are found by taking set bits off a word, one after another, instead of
+ * testing bytes that each wait for the one before. Reads nothing past s + n. */
+static inline void godo_space_bits(const char *s, Py_ssize_t n, uint64_t *bits)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    Py_ssize_t i = 0;
+    uint64_t word = 0;
+#if defined(__SSE2__)
+    for (; n - i >= 64; i += 64)
+        bits[i >> 6] = godo_space16(p + i) | godo_space16(p + i + 16) << 16
+                       | godo_space16(p + i + 32) << 32 | godo_space16(p + i + 48) << 48;
+    if (i < n && n >= 16) {
+        /* The last 1..63 bytes, 16 a step: a step short of 16 reads the 16 that end
+         * at n (back over some already done) and keeps the bits of the new ones. */
+        for (Py_ssize_t j = i; j < n; j += 16) {
+            Py_ssize_t at = n - j >= 16 ? j : n - 16;
+            word |= godo_space16(p + at) >> (j - at) << (j - i);
+        }
+        bits[i >> 6] = word;
+        return;
+    }
+#endif
+    for (; i < n; i++) {
+        word |= (uint64_t)godo_is_space(p[i]) << (i & 63);
+        if ((i & 63) == 63 || i + 1 == n) {
+            bits[i >> 6] = word;
+            word = 0;
+        }
+    }
+}
+
+/* memcpy of a few hundred bytes, n a multiple of 16: GCC makes a fixed-size memcpy
+ * of this size a `rep movs`, whose start-up costs more than the copy. */
+static inline void godo_copy16(void *dst, const void *src, size_t n)
+{
+#if defined(__SSE2__)
+    for (size_t i = 0; i < n; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)((const char *)src + i));
+        _mm_storeu_si128((__m128i *)((char *)dst + i), x);
+    }
+#else
+    memcpy(dst, src, n);
+#endif
+}
+
+/* One expected `key=`, for a record whose keys come in a known order: its bytes as
+ * a word (memcpy'd, so it compares the same on every byte order) and a mask of them. */
+typedef struct {
+    uint64_t word;
+    uint64_t mask;
+    Py_ssize_t len;  /* with its '=', at most 8 */
+    int field;       /* the caller's number for it, -1 for one it does not keep */
+} godo_key;
+
+/* Whether the token at p (at least 8 bytes before the end) starts with k's `key=`. */
+static inline int godo_key_at(const char *p, const godo_key *k)
+{
+    uint64_t x;
+    memcpy(&x, p, 8);
+    return (x & k->mask) == k->word;
+}
+
 /* field(): the value of the first `key` at the start or after a space (0x20
  * only), up to the next space; NULL when absent. */
 static inline const char *godo_field(const char *s, Py_ssize_t n, const char *key,
                                      Py_ssize_t keylen, Py_ssize_t *vallen)
 {
-    const char *end = s + n, *p = s;
-    while (end - p >= keylen) {
-        const char *hit = memchr(p, key[0], end - p - keylen + 1);
-        if (hit == NULL) return NULL;
-        if (memcmp(hit, key, keylen) == 0 && (hit == s || hit[-1] == ' ')) {
-            const char *v = hit + keylen;
-            const char *sp = memchr(v, ' ', end - v);
-            *vallen = (sp ? sp : end) - v;
-            return v;
+    const char *end = s + n, *hit = NULL;
+    Py_ssize_t i = 1;
+    if (n >= keylen && memcmp(s, key, keylen) == 0) {
+        hit = s;
+        goto found;
+    }
+#if defined(__SSE2__)
+    /* 16 places a step where a token starts with key[0] (a space before it): in
+     * a PATH record, the few keys starting with that letter, not every one of its
+     * bytes, as a memchr for the letter would meet in the name's text. */
+    {
+        const __m128i space = _mm_set1_epi8(' '), first = _mm_set1_epi8(key[0]);
+        for (; i + 16 <= n; i += 16) {
+            unsigned m = (unsigned)_mm_movemask_epi8(_mm_and_si128(
+                _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(s + i - 1)), space),
+                _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(s + i)), first)));
+            while (m) {
+                const char *at = s + i + godo_ctz(m);
+                m &= m - 1;
+                if (end - at >= keylen && memcmp(at, key, keylen) == 0) {
+                    hit = at;
+                    goto found;
+                }
+            }
         }
-        p = hit + 1;
+    }
+#endif
+    for (; i + keylen <= n; i++) {
+        if (s[i - 1] == ' ' && s[i] == key[0] && memcmp(s + i, key, keylen) == 0) {
+            hit = s + i;
+            goto found;
+        }
     }
     return NULL;
+found:
+    {
+        const char *v = hit + keylen;
+        const char *sp = memchr(v, ' ', end - v);
+        *vallen = (sp ? sp : end) - v;
+        return v;
+    }
 }
 
 /* A byte's hex digit value; 0x10 for every byte that is not one. */

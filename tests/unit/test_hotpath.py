@@ -567,6 +567,24 @@ def test_enriched_lines_cook_as_raw_ones_and_keep_the_names(twin):
                      "gid": "root", "euid": "root", "suid": "root", "egid": "root"}
 
 
+def test_enriched_and_raw_lines_mixed_in_chunks_of_any_size(twin):
+    # The compiled twin looks for 0x1d once a chunk, not once a line: the line it is
+    # in, and no other, loses what follows it, wherever the chunks are cut.
+    lines = [syscall(564, 3, 5), proctitle(564, "sh"),
+             syscall(565, 3, 6) + '\x1dUID="root"', proctitle(565, "sh"),
+             "node=a\x1db " + syscall(566, 3, 7), proctitle(566, "sh") + "\x1dPROCTITLE=x",
+             "node=a\x1db " + syscall(567, 3, 8) + '\x1dAUID="me"', proctitle(567, "sh"),
+             syscall(568, 3, 9), proctitle(568, "sh")]
+    data = log(*lines)
+    for size in (1, 7, 100, 311, len(data)):
+        pipeline = twin.Pipeline()
+        got = [a for at in range(0, len(data), size) for a in pipeline.feed_log(data[at:at + size])]
+        got += pipeline.flush()
+        assert pipeline.errors == []
+        assert [(a.fd, a.names) for a in got] == [
+            (5, None), (6, {"uid": "root"}), (7, None), (8, {"auid": "me"}), (9, None)]
+
+
 def test_ids_and_tty_of_the_task(twin):
     setuid = syscall(600, 59, exit=0).replace("euid=0 suid=0", "euid=0 suid=0").replace(
         "uid=0 gid=0 euid=0 suid=0", "uid=1000 gid=100 euid=0 suid=0").replace(
@@ -716,6 +734,20 @@ def test_fields_apart_by_other_whitespace_or_padded(twin):
     assert got == [activity("close", 583, "close", fd=5), activity("close", 584, "close", fd=5)]
 
 
+def test_syscall_records_of_any_length_and_with_odd_tokens(twin):
+    # The compiled parser reads a SYSCALL body 512 bytes at a time: a value across
+    # those edges, fields after them and tokens the kernel never writes read as here.
+    for size in [*range(250, 330), 1100]:  # the fields after exe= land across 512 and 1024
+        exe = '"/' + "x" * size + '"'
+        got = one(twin, syscall(586, 3, 5, exe=exe).replace(' key="godo"', ' key="godo" pid=77'),
+                  proctitle(586, "sh"))
+        assert (got["exe"], got["pid"], got["fd"]) == (exe[1:-1], 77, 5)
+    odd = syscall(587, 3, 5).replace(" a0=", " =a1=9 == a0=").replace(" items=0", " items")
+    assert one(twin, odd, proctitle(587, "sh"))["fd"] == 5
+    moved = syscall(588, 3, 5).replace(" a0=5", "").replace(" exit=0", " exit=0 =a0=6")
+    assert one(twin, moved, proctitle(588, "sh"))["fd"] == 6
+
+
 def test_path_fields_in_another_order(twin):
     def opened(serial, body):
         return one(twin, syscall(serial, 257, AT_FDCWD, 1, O_WRONLY_CREAT_TRUNC, 0o644, exit=3),
@@ -726,6 +758,12 @@ def test_path_fields_in_another_order(twin):
     # xname= is not name=; a name= that does not start a field neither
     assert opened(587, 'item=0 xname="/x" dev=a,name="/y" name="/tmp/b" nametype=CREATE')["path"] == "/tmp/b"
     assert opened(588, 'item=0  name="/tmp/c" nametype=CREATE')["created"] is True
+    # The compiled twin looks for fields 16 bytes at a time: at every offset, after
+    # decoys that start with the same letter, inside a value or not after a space.
+    for pad in range(0, 40):
+        body = f'item=0 {"n" * pad}=nx name,="/n" nam=1 name="/tmp/d{pad}" nametyp=x nametype=CREATE'
+        got = opened(589, body)
+        assert (got["path"], got["created"]) == (f"/tmp/d{pad}", True)
 
 
 def test_records_of_one_event_with_stamps_spelt_otherwise(twin):
@@ -891,6 +929,10 @@ BAD_LINES = [
     (b"type=SYSCALL msg=audit(1" + b"9" * 400 + b".2:3): x", "bad audit( stamp"),
     (b"type=UNKNOWN[" + b"9" * 5000 + b"] msg=audit(1.2:3): x", "unknown record type"),
     (b"type=OPENAT2 msg=audit(1.2:3): oflag=0x100", "oflag is not octal"),
+    # The stamp just read, cut short or run on: the compiled twin keeps the last one.
+    (b"type=SYSCALL msg=audit(1.2:3)", "unterminated audit( stamp"),
+    (b"type=SYSCALL msg=audit(1.2:33", "unterminated audit( stamp"),
+    (b"type=SYSCALL msg=audit(1.2:3)x:", "unterminated audit( stamp"),
 ]
 
 

@@ -233,7 +233,7 @@ cdef class Pipeline:
     cdef object _source
     cdef long long _frames
 
-    cdef int _log_line(self, const char* p, Py_ssize_t n) except -1
+    cdef int _log_line(self, const char* p, Py_ssize_t n, const char* cut) except -1
     cdef int _hold(self, const char* p, Py_ssize_t n) except -1
     cdef int _record(self, int rtype, const char* data, Py_ssize_t n, double now,
                      long long frame) except -1

@@ -16,8 +16,9 @@ from libc.stdlib cimport qsort
 from libc.string cimport memchr, memcmp, memcpy, memmove, memset
 
 from godo_audit cimport (
-    GODO_DEBUG, godo_dec, godo_digits, godo_field, godo_hex, godo_is_none, godo_needs_normpath,
-    godo_next_kv, godo_normpath, godo_oct, godo_text,
+    GODO_DEBUG, godo_copy16, godo_ctz, godo_dec, godo_digits, godo_field, godo_hex, godo_is_none,
+    godo_key, godo_key_at, godo_needs_normpath, godo_next_kv, godo_normpath, godo_oct,
+    godo_space_bits, godo_text,
 )
 
 from godo.errors import MalformedRecord
@@ -81,6 +82,7 @@ cdef class Pipeline:
         cdef const char* p
         cdef const char* end
         cdef const char* nl
+        cdef const char* cut  # the first 0x1d at or after p; NULL: none in the rest of the chunk
         cdef Py_ssize_t n
         if source != self._source:
             self._source = source
@@ -98,18 +100,22 @@ cdef class Pipeline:
                     self._overlong = True
                 if self._overlong:
                     self._npend = 0
-                    self._log_line(NULL, 0)
+                    self._log_line(NULL, 0, NULL)
                 else:
                     memcpy(self._pend + self._npend, p, nl - p)
                     n = self._npend + (nl - p)
                     self._npend = 0
-                    self._log_line(self._pend, n)
+                    self._log_line(self._pend, n, find_cut(self._pend, n))
                 p = nl + 1
+            # A RAW log holds no 0x1d: one search of the chunk instead of one per line.
+            cut = find_cut(p, end - p)
             while p < end:
                 nl = <const char*>memchr(p, c'\n', end - p)
                 if nl == NULL:
                     break
-                self._log_line(p, nl - p)
+                if cut != NULL and cut < p:  # it was in an earlier line
+                    cut = find_cut(p, end - p)
+                self._log_line(p, nl - p, cut if cut != NULL and cut < nl else NULL)
                 p = nl + 1
             self._hold(p, end - p)
         finally:
@@ -132,7 +138,8 @@ cdef class Pipeline:
         self._npend += n
         return 0
 
-    cdef int _log_line(self, const char* p, Py_ssize_t n) except -1:
+    cdef int _log_line(self, const char* p, Py_ssize_t n, const char* cut) except -1:
+        """One line (`cut`: its first 0x1d, or NULL)."""
         cdef Record r
         cdef const char* why
         self._lineno += 1
@@ -142,7 +149,7 @@ cdef class Pipeline:
         elif n == 0:
             return 0
         else:
-            why = read_line(p, n, &r)
+            why = read_line(p, n, cut, &r)
             if why == NULL:
                 return self._file(&r, 0.0, 0)
         return self._refuse(0, why.decode("ascii"))
@@ -178,7 +185,7 @@ cdef class Pipeline:
     cdef int _record(self, int rtype, const char* data, Py_ssize_t n, double now,
                      long long frame) except -1:
         cdef Record r
-        cdef const char* why = read_record(rtype, data, n, &r)
+        cdef const char* why = read_record(rtype, data, n, find_cut(data, n), &r)
         if why != NULL:
             return self._refuse(frame, why.decode("ascii"))
         return self._file(&r, now, frame)
@@ -204,7 +211,7 @@ cdef class Pipeline:
         if self._npend or self._overlong:
             n = self._npend
             self._npend = 0
-            self._log_line(self._pend, n)
+            self._log_line(self._pend, n, find_cut(self._pend, n))
         self._asm.flush()
         self._cook_done()
         return self._batch()

@@ -67,7 +67,7 @@ cdef class Assembler:
                 return 1
         if rtype == T_SYSCALL:
             ev.sys_off = self._put(ev, r.body, r.nbody)
-            memcpy(ev.sys, r.sys, sizeof(ev.sys))
+            godo_copy16(ev.sys, r.sys, sizeof(ev.sys))  # not memcpy: see godo_copy16
             ev.has_syscall = True
             # Not charged to the budget (as in the pure twin): one per record, bounded by its line.
             self._put_slice(ev, &ev.names, r, r.names)

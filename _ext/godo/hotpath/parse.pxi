@@ -105,32 +105,64 @@ cdef inline bint _digits_then(const char** pos, const char* end, char sep, int64
     return True
 
 
-cdef const char* _split_header(const char* p, Py_ssize_t n, Header* h) noexcept:
-    """`audit(SEC.MS:SERIAL): body` -> h; NULL, or why it is malformed."""
+cdef enum:
+    STAMP_MAX = 64  # `audit(` 15 digits `.` 15 `:` 15 `):`, and room to spare
+
+
+# The last stamp read, as text and values: an event's records share theirs, so most
+# stamps are read by comparing their bytes with it rather than parsing 20 digits.
+# The same bytes read the same way: the parse looks at nothing after the `):`. One
+# for the module, as the parse is a function of the bytes alone (read under the GIL).
+ctypedef struct Stamp:
+    char text[STAMP_MAX]
+    Py_ssize_t len  # 0: none yet
+    int64_t sec
+    int64_t ms
+    int64_t serial
+
+cdef Stamp _last_stamp
+
+
+cdef const char* _split_header(const char* p, Py_ssize_t n, const char* cut, Header* h) noexcept:
+    """`audit(SEC.MS:SERIAL): body` -> h; NULL, or why it is malformed. `cut`: the
+    first 0x1d in [p, p + n), NULL when there is none (the caller knows: a log's
+    chunk is searched once, not each line)."""
     cdef const char* end = p + n
     cdef const char* q
     cdef const char* body
-    cdef const char* cut
-    if n < 6 or memcmp(p, b"audit(", 6) != 0:
-        return "no audit( stamp"
-    q = p + 6
-    # One pass over the stamp. It holds no ')', so when it reads, its "):" is the
-    # first one; when it does not, the first "):" only decides which error.
-    if not (_digits_then(&q, end, c'.', &h.sec) and _digits_then(&q, end, c':', &h.ms)
-            and _digits_then(&q, end, c')', &h.serial) and q < end and q[0] == c':'):
+    cdef Stamp* last = &_last_stamp
+    if last.len and n >= last.len and memcmp(p, last.text, last.len) == 0:
+        h.sec = last.sec
+        h.ms = last.ms
+        h.serial = last.serial
+        q = p + last.len - 1  # its ':'
+    else:
+        if n < 6 or memcmp(p, b"audit(", 6) != 0:
+            return "no audit( stamp"
         q = p + 6
-        while q < end:
-            q = <const char*>memchr(q, c')', end - q)
-            if q == NULL or q + 1 >= end:
-                break
-            if q[1] == c':':
-                return "bad audit( stamp"
-            q += 1
-        return "unterminated audit( stamp"
+        # One pass over the stamp. It holds no ')', so when it reads, its "):" is the
+        # first one; when it does not, the first "):" only decides which error.
+        if not (_digits_then(&q, end, c'.', &h.sec) and _digits_then(&q, end, c':', &h.ms)
+                and _digits_then(&q, end, c')', &h.serial) and q < end and q[0] == c':'):
+            q = p + 6
+            while q < end:
+                q = <const char*>memchr(q, c')', end - q)
+                if q == NULL or q + 1 >= end:
+                    break
+                if q[1] == c':':
+                    return "bad audit( stamp"
+                q += 1
+            return "unterminated audit( stamp"
+        if q + 1 - p <= STAMP_MAX:
+            last.len = q + 1 - p
+            memcpy(last.text, p, last.len)
+            last.sec = h.sec
+            last.ms = h.ms
+            last.serial = h.serial
     body = q + 1
     h.extra = NULL
     h.nextra = 0
-    cut = <const char*>memchr(body, 0x1d, end - body)  # ENRICHED fields follow 0x1d
+    # ENRICHED fields follow 0x1d; the stamp just read holds none, so cut is in the body.
     if cut != NULL:
         h.extra = cut + 1
         h.nextra = _strip(&h.extra, end)
@@ -138,6 +170,11 @@ cdef const char* _split_header(const char* p, Py_ssize_t n, Header* h) noexcept:
     h.nbody = _strip(&body, end)
     h.body = body
     return NULL
+
+
+cdef inline const char* find_cut(const char* p, Py_ssize_t n) noexcept:
+    """The first 0x1d in [p, p + n) (ENRICHED fields follow it), or NULL."""
+    return <const char*>memchr(p, 0x1d, n) if n > 0 else NULL
 
 
 cdef inline Py_ssize_t _strip(const char** start, const char* end) noexcept:
@@ -185,8 +222,9 @@ cdef const char* _split_log_line(const char* p, Py_ssize_t n, int* rtype,
     return NULL
 
 
-cdef const char* read_line(const char* p, Py_ssize_t n, Record* r) noexcept:
-    """One audit.log line, without its newline (not empty): why it is malformed, or NULL."""
+cdef const char* read_line(const char* p, Py_ssize_t n, const char* cut, Record* r) noexcept:
+    """One audit.log line, without its newline (not empty): why it is malformed, or NULL.
+    `cut`: the line's first 0x1d, NULL when it has none."""
     cdef const char* why
     cdef const char* rest
     cdef Py_ssize_t nrest
@@ -196,7 +234,9 @@ cdef const char* read_line(const char* p, Py_ssize_t n, Record* r) noexcept:
     why = _split_log_line(p, n, &rtype, &rest, &nrest)
     if why != NULL:
         return why
-    return read_record(rtype, rest, nrest, r)
+    if cut != NULL and cut < rest:  # in a node= name: look again in the record
+        cut = find_cut(rest, nrest)
+    return read_record(rtype, rest, nrest, cut, r)
 
 
 # -- the fields of a record --------------------------------------------------------
@@ -204,6 +244,104 @@ cdef const char* read_line(const char* p, Py_ssize_t n, Record* r) noexcept:
 # _sys_field(key, n): which SYSCALL field a key is (F_...), or -1; and SYSCALL_FIELDS,
 # the vocabulary this module was built from. Written at build time (vocab_pxi.py).
 include "syscall_keys.pxi"
+
+
+# The keys of a SYSCALL record in the order the kernel writes them (kernel/auditsc.c:
+# audit_log_exit, audit_log_task_info; success and exit only when the call returned,
+# an LSM's subj= before key=). Only a guess at the next key, to compare in place: a
+# token is taken for one when its bytes are that `key=`, anything else is read the
+# general way, and the guess goes on from the key it was.
+cdef tuple _SYS_ORDER = ("arch", "syscall", "success", "exit", "a0", "a1", "a2", "a3", "items",
+                         "ppid", "pid", "auid", "uid", "gid", "euid", "suid", "fsuid", "egid",
+                         "sgid", "fsgid", "tty", "ses", "comm", "exe", "key")
+
+cdef enum:
+    SYS_KEYS = 25
+    SYS_SPAN_WORDS = 8  # a body's whitespace bitmap is made 512 bytes at a time
+    SYS_SPAN = 64 * SYS_SPAN_WORDS
+
+cdef godo_key _sys_keys[SYS_KEYS]
+
+
+cdef int _init_sys_keys() except -1:
+    cdef bytes raw
+    if len(_SYS_ORDER) != SYS_KEYS:
+        raise ImportError("SYS_KEYS is not the length of _SYS_ORDER")
+    for i, name in enumerate(_SYS_ORDER):
+        raw = name.encode() + b"="
+        if len(raw) > 8:
+            raise ImportError(f"SYSCALL key {name!r} is longer than a word")
+        memset(&_sys_keys[i], 0, sizeof(godo_key))
+        memcpy(&_sys_keys[i].word, <const char*>raw, len(raw))
+        memset(&_sys_keys[i].mask, 0xff, len(raw))
+        _sys_keys[i].len = len(raw)
+        _sys_keys[i].field = _sys_field(raw, len(raw) - 1)
+    return 0
+
+
+_init_sys_keys()
+
+
+cdef inline int _sys_key_after(const char* key, Py_ssize_t keylen, int guess) noexcept:
+    """The guess that follows `key` in the kernel's order; `guess` when it is not there."""
+    cdef int i
+    for i in range(SYS_KEYS):
+        if _sys_keys[i].len == keylen + 1 and memcmp(&_sys_keys[i].word, key, keylen) == 0:
+            return i + 1
+    return guess
+
+
+cdef inline void _sys_set(Record* r, int f, Py_ssize_t off, Py_ssize_t n) noexcept:
+    if f >= 0:  # a key written twice keeps its last value, as in a dict
+        r.sys[f].off = off
+        r.sys[f].len = n
+
+
+cdef inline int _sys_token(Record* r, const char* body, Py_ssize_t start, Py_ssize_t end,
+                           Py_ssize_t n, int guess) noexcept:
+    """A SYSCALL body's token [start, end) (no whitespace, not empty), as godo_next_kv
+    reads one: its key's field set from it when it has one. The next guess."""
+    cdef const godo_key* k
+    cdef const char* eq
+    if guess < SYS_KEYS and n - start >= 8:
+        k = &_sys_keys[guess]
+        if godo_key_at(body + start, k):  # no whitespace in a key: it is in the token
+            _sys_set(r, k.field, start + k.len, end - start - k.len)
+            return guess + 1
+    while start < end and body[start] == c'=':
+        start += 1
+    eq = <const char*>memchr(body + start, c'=', end - start)
+    if eq == NULL:
+        return guess
+    _sys_set(r, _sys_field(body + start, eq - body - start), eq + 1 - body, end - (eq + 1 - body))
+    return _sys_key_after(body + start, eq - body - start, guess)
+
+
+cdef void _sys_fields(Record* r, const char* body, Py_ssize_t n) noexcept:
+    """A SYSCALL body's fields into r.sys, as godo_next_kv's loop finds them: its
+    tokens lie between the set bits of a bitmap of its whitespace."""
+    cdef uint64_t bits[SYS_SPAN_WORDS]
+    cdef uint64_t w
+    cdef Py_ssize_t start = 0, span = 0, size, at, space, i
+    cdef int f, guess = 0
+    for f in range(NSYS):  # both halves: the compiler stores them a vector at a time
+        r.sys[f].off = -1
+        r.sys[f].len = -1
+    while span < n:
+        size = min(n - span, <Py_ssize_t>SYS_SPAN)
+        godo_space_bits(body + span, size, bits)
+        for i in range((size + 63) >> 6):
+            w = bits[i]
+            at = span + 64 * i
+            while w:
+                space = at + godo_ctz(w)
+                w &= w - 1
+                if space > start:
+                    guess = _sys_token(r, body, start, space, n, guess)
+                start = space + 1
+        span += size
+    if start < n:
+        _sys_token(r, body, start, n, n, guess)
 
 
 cdef inline bint _is_text(const char* s, Py_ssize_t n) noexcept:
@@ -244,17 +382,14 @@ cdef inline void _slice(Slice* s, const char* base, const char* value, Py_ssize_
         s.len = n
 
 
-cdef const char* read_record(int rtype, const char* data, Py_ssize_t n, Record* r) noexcept:
+cdef const char* read_record(int rtype, const char* data, Py_ssize_t n, const char* cut,
+                             Record* r) noexcept:
     """One record from the text after its type (`audit(...): body`): why it is
-    malformed, or NULL with `r` filled."""
+    malformed, or NULL with `r` filled. `cut`: its first 0x1d, NULL when it has none."""
     cdef Header h
-    cdef const char* why = _split_header(data, n, &h)
-    cdef const char* pos
-    cdef const char* end
-    cdef const char* key
+    cdef const char* why = _split_header(data, n, cut, &h)
     cdef const char* val
-    cdef Py_ssize_t keylen, vallen
-    cdef int f
+    cdef Py_ssize_t vallen
     if why != NULL:
         return why
     r.type = rtype
@@ -263,15 +398,7 @@ cdef const char* read_record(int rtype, const char* data, Py_ssize_t n, Record* 
     r.body = h.body
     r.nbody = h.nbody
     if rtype == T_SYSCALL:
-        for f in range(NSYS):
-            r.sys[f].len = -1
-        pos = h.body
-        end = pos + h.nbody
-        while godo_next_kv(&pos, end, &key, &keylen, &val, &vallen):
-            f = _sys_field(key, keylen)
-            if f >= 0:  # a key written twice keeps its last value, as in a dict
-                r.sys[f].off = val - h.body
-                r.sys[f].len = vallen
+        _sys_fields(r, h.body, h.nbody)
         if not _is_text(h.body + r.sys[F_COMM].off, r.sys[F_COMM].len):
             return "comm is neither quoted nor hex"
         if not _is_text(h.body + r.sys[F_EXE].off, r.sys[F_EXE].len):
@@ -335,7 +462,7 @@ def parse_record(data, rtype=None):
         raw = bytes(data)
         rest = raw
         nrest = len(raw)
-    why = _split_header(rest, nrest, &h)
+    why = _split_header(rest, nrest, find_cut(rest, nrest), &h)
     if why != NULL:
         raise MalformedRecord(why.decode("ascii"))
     scratch = bytearray(h.nbody // 2 + 1)
