@@ -14,15 +14,13 @@ def join(base: str, name: str) -> str:
     """`name` under `base`, lexically normalised (`..` stops at the root)."""
     head = base.rstrip("/") if base.endswith("/") else base
     # openat(fd, ".") (a directory opened again, as find and rm -r do): the
-    # directory itself, as below once the `/.` is dropped.
+    # directory itself, which is what normpath makes of `dir/.`.
     path = (head or "/") if name == "." else f"{head}/{name}"
     # Most joins have nothing to normalise (absolute, no `.` or `..` part, no doubled
     # or trailing slash): those are the joined text as it is, without normpath's walk.
     if (path.startswith("/") and "/." not in path and "//" not in path
             and (not path.endswith("/") or path == "/")):
         return path
-    if name == ".":
-        path += "/."
     path = _normpath(path) or "."  # (as posixpath.normpath has it: `a/..` is `.`)
     return "/" + path.lstrip("/") if path.startswith("//") else path
 
