@@ -31,8 +31,6 @@ _MAX_CHILDREN = 10_000
 _MAX_FS_OPS = 256
 _MAX_PENDING_SPAWNS = 65_536
 _RECENT_ENDS = 4096  # ended pids remembered, for spawn records that arrive late
-# The signals whose default action ends a process: a kill with one of these before
-# a process vanishes without an exit record says how it ended.
 # The kinds the tracker handles, numbered: process() looks an activity's kind up
 # once (its name, interned) and, compiled, tells the numbers apart in C.
 (_OPEN, _CLOSE, _WRITE, _FS_OP, _DUP, _CLOEXEC, _EXEC, _SPAWN, _EXIT, _CHDIR, _KILL,
@@ -41,6 +39,8 @@ _KIND_NUMBERS = {"open": _OPEN, "close": _CLOSE, "write": _WRITE, "unlink": _FS_
                  "rename": _FS_OP, "dup": _DUP, "cloexec": _CLOEXEC, "exec": _EXEC,
                  "spawn": _SPAWN, "exit": _EXIT, "chdir": _CHDIR, "kill": _KILL,
                  "pivot_root": _PIVOT_ROOT}
+# The signals whose default action ends a process: a kill with one of these before
+# a process vanishes without an exit record says how it ended.
 _FATAL_SIGNALS = frozenset({signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGILL,
                             signal.SIGABRT, signal.SIGFPE, signal.SIGKILL, signal.SIGSEGV,
                             signal.SIGPIPE, signal.SIGALRM, signal.SIGTERM})
@@ -69,7 +69,8 @@ class Tracker:
         self._out: list = []
         self._last_checkpoint = None
         self.last_ts: float | None = None  # the audit time of the last activity
-        self._counts = {"activities": 0, "out_of_scope": 0, "processes": 0, "files": 0,
+        # The files closed are the file part's to count (`Files.closed`): see `counts`.
+        self._counts = {"activities": 0, "out_of_scope": 0, "processes": 0,
                         "pid_reuse": 0, "gone": 0, "unaudited": 0}
         self._files = Files(self._out, live)
         self._boxes = Containers(self.procs, self._counts, scope, self._ctx, live)
@@ -79,9 +80,7 @@ class Tracker:
     def counts(self) -> dict:
         """What the run saw: activities, processes and files documented, those out
         of scope, pids reused, processes gone without an exit, and never audited."""
-        # The files closed are counted by the file part, in C: one per closed file.
-        self._counts["files"] = self._files.closed
-        return self._counts
+        return {**self._counts, "files": self._files.closed}
 
     # -- ids --------------------------------------------------------------------
 
