@@ -1,5 +1,6 @@
 """What a store is to the rest of godo (the `Store` protocol, in protocol.py, for
-type checkers), and the store that keeps nothing (`NullStore`, `--store null`: the whole pipeline, no database).
+type checkers), and the store that keeps nothing (`NullStore`, `--store null`: the
+whole pipeline, no database).
 
 A mutation is `(collection, document)`, where the document is a dict, or a
 `Source` of one: the tracker hands over its process, open file or container
